@@ -1,0 +1,132 @@
+import AxonStorage
+import MatrixModel
+
+/// Account rules shared by the HTTP API and the `axon register-user` command.
+public struct AccountService: Sendable {
+    let storage: any Storage
+    let serverName: ServerName
+    let hasher: PasswordHasher
+    /// A hash of a random string at the configured cost, checked when an account is unknown.
+    private let dummyHash: String
+
+    init(storage: any Storage, serverName: ServerName, hasher: PasswordHasher) async throws {
+        self.storage = storage
+        self.serverName = serverName
+        self.hasher = hasher
+        self.dummyHash = try await hasher.hash(RandomString.alphanumeric(24))
+    }
+
+    public struct LoginResult: Sendable {
+        public let userID: String
+        public let deviceID: String
+        public let accessToken: String
+
+        var json: JSON {
+            ["user_id": .string(userID), "access_token": .string(accessToken), "device_id": .string(deviceID)]
+        }
+    }
+
+    /// Validates a desired localpart for a new account (spec appendix grammar, 255-byte limit,
+    /// numeric localparts reserved for generated accounts) and returns the user ID.
+    public func validatedNewUserID(_ username: String) throws(MatrixError) -> UserID {
+        guard UserID.isCompliantLocalpart(username) else {
+            throw MatrixError.invalidUsername("User ID may only contain the characters a-z, 0-9, '.', '_', '=', '-', '/' and '+'")
+        }
+        guard !username.allSatisfy(\.isNumber) else {
+            throw MatrixError.invalidUsername("Numeric user IDs are reserved for generated accounts")
+        }
+        let userID = UserID(localpart: username, server: serverName)
+        guard userID.description.utf8.count <= 255 else {
+            throw MatrixError.invalidUsername("User ID is longer than 255 bytes")
+        }
+        return userID
+    }
+
+    public func ensureAvailable(_ userID: UserID) async throws {
+        if try await !storage.accounts(matchingLowercasedUserID: userID.description).isEmpty {
+            throw MatrixError.userInUse()
+        }
+    }
+
+    func generatedUserID() async throws -> UserID {
+        while true {
+            let candidate = UserID(localpart: String(try await storage.nextGeneratedUserNumber()), server: serverName)
+            if try await storage.account(userID: candidate.description) == nil { return candidate }
+        }
+    }
+
+    func checkPasswordShape(_ password: String) throws(MatrixError) {
+        guard password.utf8.count <= PasswordHasher.maxPasswordBytes else {
+            throw MatrixError(400, "M_WEAK_PASSWORD", "Password is longer than \(PasswordHasher.maxPasswordBytes) bytes")
+        }
+    }
+
+    /// Creates the account and, unless `login` is nil, its first device and token, in one
+    /// transaction: no half-made account survives a failure or a crash.
+    public func register(
+        userID: UserID, password: String?, isAdmin: Bool = false, isGuest: Bool = false,
+        displayName: String? = nil, login: (deviceID: String?, displayName: String?)?
+    ) async throws -> LoginResult? {
+        if let password { try checkPasswordShape(password) }
+        let hash: String? = if let password { try await hasher.hash(password) } else { nil }
+        let now = nowMillis()
+        var profile: JSONObject = [:]
+        profile["displayname"] = .string(displayName ?? userID.localpart)
+        let account = Account(
+            userID: userID.description, passwordHash: hash, isAdmin: isAdmin, isGuest: isGuest, createdAt: now,
+            profile: profile)
+        var result: LoginResult?
+        var session: NewSession?
+        if let login {
+            let deviceID = login.deviceID ?? RandomString.deviceID()
+            let token = Authenticator.generateToken()
+            session = NewSession(
+                device: Device(userID: userID.description, deviceID: deviceID, displayName: login.displayName),
+                tokenHash: Authenticator.hash(token: token), createdAt: now)
+            result = LoginResult(userID: userID.description, deviceID: deviceID, accessToken: token)
+        }
+        do {
+            try await storage.createAccount(account, session: session)
+        } catch StorageError.conflict {
+            throw MatrixError.userInUse()
+        }
+        return result
+    }
+
+    /// Opens a new session for an existing account on the given (or a new) device.
+    func openSession(userID: String, deviceID: String?, displayName: String?) async throws -> LoginResult {
+        let deviceID = deviceID ?? RandomString.deviceID()
+        let token = Authenticator.generateToken()
+        try await storage.createSession(
+            NewSession(
+                device: Device(userID: userID, deviceID: deviceID, displayName: displayName),
+                tokenHash: Authenticator.hash(token: token), createdAt: nowMillis()))
+        return LoginResult(userID: userID, deviceID: deviceID, accessToken: token)
+    }
+
+    /// Resolves a login identifier (`alice` or `@alice:server`) to a local account: the exact
+    /// ID first, then a case-insensitive match when that is unambiguous.
+    func resolveLocalAccount(_ user: String) async throws -> Account? {
+        let fullID: String
+        if user.hasPrefix("@") {
+            guard let parsed = UserID(user), parsed.server == serverName else { return nil }
+            fullID = parsed.description
+        } else {
+            fullID = "@\(user):\(serverName)"
+        }
+        if let exact = try await storage.account(userID: fullID) { return exact }
+        let candidates = try await storage.accounts(matchingLowercasedUserID: fullID)
+        return candidates.count == 1 ? candidates[0] : nil
+    }
+
+    /// Checks a password in constant effort whether or not the account exists, so timing does
+    /// not reveal which user names are registered.
+    func verifyPassword(_ password: String, account: Account?) async throws -> Bool {
+        guard password.utf8.count <= PasswordHasher.maxPasswordBytes else { return false }
+        guard let hash = account?.passwordHash else {
+            _ = try await hasher.verify(password, hash: dummyHash)
+            return false
+        }
+        return try await hasher.verify(password, hash: hash)
+    }
+}

@@ -1,0 +1,56 @@
+import AxonStorage
+import MatrixModel
+
+extension ServerContext {
+    func registerLoginRoutes(on routes: RouteTable) {
+        routes.client(.get, "/login", auth: .none) { _ in
+            .ok(["flows": [["type": "m.login.password"]]])
+        }
+        routes.client(.post, "/login", auth: .none, rateLimit: .login) { request in
+            try await login(request)
+        }
+        routes.client(.post, "/logout", auth: .required(allowGuests: true)) { request in
+            try await storage.deleteDevices(userID: request.user.userID, deviceIDs: [request.user.deviceID])
+            return .empty
+        }
+        routes.client(.post, "/logout/all", auth: .required(allowGuests: true)) { request in
+            try await storage.deleteAllDevices(userID: request.user.userID, keepingDeviceID: nil)
+            return .empty
+        }
+    }
+
+    private func login(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let body = try request.jsonObject()
+        let type = try body.requiredString("type")
+        guard type == "m.login.password" else {
+            throw MatrixError.unknown("Unsupported login type \(type)")
+        }
+        let user: String
+        if let identifier = try body.optionalObject("identifier") {
+            let identifierType = try identifier.requiredString("type")
+            switch identifierType {
+            case "m.id.user":
+                user = try identifier.requiredString("user")
+            case "m.id.thirdparty", "m.id.phone":
+                // No third-party identifier is ever bound to an account here.
+                throw MatrixError.forbidden("Invalid username or password")
+            default:
+                throw MatrixError.unknown("Unknown identifier type \(identifierType)")
+            }
+        } else if let legacyUser = try body.optionalString("user") {
+            user = legacyUser
+        } else {
+            throw MatrixError.missingParam("Missing 'identifier'")
+        }
+        let password = try body.requiredString("password")
+        let account = try await accounts.resolveLocalAccount(user)
+        // Deactivation erases the password hash, so deactivated accounts fail here too.
+        guard try await accounts.verifyPassword(password, account: account), let account else {
+            throw MatrixError.forbidden("Invalid username or password")
+        }
+        let result = try await accounts.openSession(
+            userID: account.userID, deviceID: try body.optionalString("device_id"),
+            displayName: try body.optionalString("initial_device_display_name"))
+        return .ok(result.json)
+    }
+}

@@ -1,0 +1,74 @@
+import AxonStorage
+import MatrixModel
+
+extension ServerContext {
+    func registerRegistrationRoutes(on routes: RouteTable) {
+        routes.client(.post, "/register", auth: .none, rateLimit: .registration) { request in
+            try await register(request)
+        }
+        routes.client(.get, "/register/available", auth: .none, rateLimit: .registration) { request in
+            guard let username = request.query("username") else { throw MatrixError.missingParam("Missing 'username'") }
+            let userID = try accounts.validatedNewUserID(username)
+            try await accounts.ensureAvailable(userID)
+            return .ok(["available": true])
+        }
+        routes.add(
+            .get, "/_matrix/client/v1/register/m.login.registration_token/validity", auth: .none, rateLimit: .registration
+        ) { request in
+            guard config.registrationOpen else { throw MatrixError.forbidden("Registration has been disabled") }
+            guard let token = request.query("token") else { throw MatrixError.missingParam("Missing 'token'") }
+            return .ok(["valid": .bool(config.registrationTokens.contains(token))])
+        }
+        // Axon binds no third-party identifiers, so it refuses to send validation tokens for them.
+        for medium in ["email", "msisdn"] {
+            routes.client(.post, "/register/\(medium)/requestToken", auth: .none) { _ in
+                throw MatrixError(403, "M_THREEPID_DENIED", "Third-party identifiers are not supported on this server")
+            }
+        }
+    }
+
+    var registrationFlows: [[String]] {
+        config.registrationTokens.isEmpty ? [["m.login.dummy"]] : [["m.login.registration_token"]]
+    }
+
+    private func register(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let body = try request.jsonObject()
+        let kind = request.query("kind") ?? "user"
+        let inhibitLogin = try body.optionalBool("inhibit_login") ?? false
+        let deviceID = try body.optionalString("device_id")
+        let deviceName = try body.optionalString("initial_device_display_name")
+        switch kind {
+        case "guest":
+            guard config.allowGuestAccess else { throw MatrixError.guestAccessForbidden() }
+            let userID = try await accounts.generatedUserID()
+            let result = try await accounts.register(
+                userID: userID, password: nil, isGuest: true, login: (deviceID, deviceName))
+            return .ok(result!.json)
+        case "user":
+            break
+        default:
+            throw MatrixError.invalidParam("Unknown registration kind '\(kind)'")
+        }
+        guard config.registrationOpen else { throw MatrixError.forbidden("Registration has been disabled") }
+        // Check the user name before authentication so clients learn of a taken name at once.
+        let desiredUserID: UserID? = try await body.optionalString("username").asyncMap { username in
+            let userID = try accounts.validatedNewUserID(username)
+            try await accounts.ensureAvailable(userID)
+            return userID
+        }
+        let password = try body.optionalString("password")
+        if let password { try accounts.checkPasswordShape(password) }
+        try await uia.require(.init(operation: "register", flows: registrationFlows), body: body)
+        guard let password else { throw MatrixError.missingParam("Missing 'password'") }
+        let userID: UserID
+        if let desiredUserID {
+            userID = desiredUserID
+        } else {
+            userID = try await accounts.generatedUserID()
+        }
+        let result = try await accounts.register(
+            userID: userID, password: password, login: inhibitLogin ? nil : (deviceID, deviceName))
+        logger.info("registered user", metadata: ["user_id": "\(userID)"])
+        return .ok(result?.json ?? ["user_id": .string(userID.description)])
+    }
+}

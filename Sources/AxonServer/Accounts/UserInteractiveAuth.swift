@@ -1,0 +1,110 @@
+import AxonStorage
+import MatrixModel
+
+/// User-interactive authentication (spec "User-Interactive Authentication API"). Sessions are
+/// stored in the database so that any Axon node can continue a session another started, and
+/// a session is bound to the operation it was started for.
+struct UserInteractiveAuth: Sendable {
+    let storage: any Storage
+    let accounts: AccountService
+    let registrationTokens: [String]
+    static let sessionLifetimeMs: Int64 = 30 * 60 * 1000
+
+    struct Requirement {
+        /// Identifies the protected operation, e.g. "register" or "delete_devices".
+        var operation: String
+        var flows: [[String]]
+        var params: JSONObject = [:]
+        /// For operations on an existing account: who must prove they are present.
+        var user: String?
+    }
+
+    /// Returns when the request's `auth` completes one of the flows; otherwise throws a 401
+    /// carrying the flows, the session and what is completed (with errcode when a stage failed).
+    func require(_ requirement: Requirement, body: JSON) async throws {
+        let auth = try body.optionalObject("auth")
+        let now = nowMillis()
+        var session: UIASession
+        if let sessionID = try auth?.optionalString("session") {
+            guard let stored = try await storage.uiaSession(id: sessionID),
+                now - stored.createdAt < Self.sessionLifetimeMs
+            else {
+                throw MatrixError.unknown("Unknown or expired UIA session")
+            }
+            guard stored.operation == requirement.operation, stored.userID == requirement.user else {
+                throw MatrixError.forbidden("This authentication session was started for a different request")
+            }
+            session = stored
+        } else {
+            session = UIASession(
+                sessionID: RandomString.alphanumeric(24), operation: requirement.operation, userID: requirement.user,
+                completedStages: [], createdAt: now)
+        }
+        guard let auth, auth["type"] != nil else {
+            try await storage.saveUIASession(session)
+            throw challenge(requirement, session: session, failure: nil)
+        }
+        let type = try auth.requiredString("type")
+        let allowedStages = Set(requirement.flows.flatMap { $0 })
+        guard allowedStages.contains(type) else {
+            try await storage.saveUIASession(session)
+            throw challenge(requirement, session: session, failure: MatrixError.unknown("Stage \(type) is not offered here"))
+        }
+        if let failure = try await check(stage: type, auth: auth, requirement: requirement) {
+            try await storage.saveUIASession(session)
+            throw challenge(requirement, session: session, failure: failure)
+        }
+        if !session.completedStages.contains(type) { session.completedStages.append(type) }
+        let completed = Set(session.completedStages)
+        if requirement.flows.contains(where: { Set($0).isSubset(of: completed) }) {
+            try await storage.deleteUIASession(id: session.sessionID)
+            return
+        }
+        try await storage.saveUIASession(session)
+        throw challenge(requirement, session: session, failure: nil)
+    }
+
+    /// Checks one stage; returns the error to report inside the 401, or nil when it passed.
+    private func check(stage: String, auth: JSON, requirement: Requirement) async throws -> MatrixError? {
+        switch stage {
+        case "m.login.dummy":
+            return nil
+        case "m.login.registration_token":
+            guard let token = try auth.optionalString("token"), registrationTokens.contains(token) else {
+                return MatrixError(401, "M_FORBIDDEN", "Invalid registration token")
+            }
+            return nil
+        case "m.login.password":
+            let identifier = try auth.optionalObject("identifier")
+            let user = try identifier?.optionalString("user") ?? auth.optionalString("user")
+            let password = try auth.optionalString("password") ?? ""
+            let account = try await user.asyncMap { try await accounts.resolveLocalAccount($0) } ?? nil
+            guard let expected = requirement.user, account?.userID == expected,
+                try await accounts.verifyPassword(password, account: account)
+            else {
+                return MatrixError(401, "M_FORBIDDEN", "Invalid password")
+            }
+            return nil
+        default:
+            return MatrixError.unknown("Unsupported authentication stage \(stage)")
+        }
+    }
+
+    private func challenge(_ requirement: Requirement, session: UIASession, failure: MatrixError?) -> MatrixError {
+        var extra: JSONObject = [
+            "flows": .array(requirement.flows.map { .object(["stages": .array($0.map(JSON.string))]) }),
+            "params": .object(requirement.params),
+            "session": .string(session.sessionID),
+        ]
+        if !session.completedStages.isEmpty { extra["completed"] = .array(session.completedStages.map(JSON.string)) }
+        guard let failure else { return MatrixError.uiaChallenge(extra) }
+        return MatrixError(401, failure.errcode, failure.message, extra: extra)
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}

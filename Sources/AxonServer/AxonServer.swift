@@ -1,0 +1,69 @@
+import AxonStorage
+import Foundation
+import Hummingbird
+import Logging
+import MatrixModel
+
+/// Builds a running homeserver from a configuration: storage, keys, services and routes.
+public struct AxonServer: Sendable {
+    public let config: AxonConfig
+    public let storage: any Storage
+    public let signingKey: SigningKey
+    public let metrics: ServerMetrics
+    let routes: RouteTable
+    let context: ServerContext
+
+    public static func openStorage(_ config: AxonConfig) throws -> any Storage {
+        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        switch config.databaseLocation {
+        case .sqlite(let path):
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            }
+            return try SQLiteStorage(path: path)
+        case .postgres:
+            throw ConfigError("PostgreSQL storage is not available in this build yet")
+        }
+    }
+
+    public init(config: AxonConfig, storage: any Storage, metrics: ServerMetrics = ServerMetrics(), logger: Logger) async throws {
+        try config.validate()
+        guard let serverName = ServerName(config.serverName) else { throw ConfigError("invalid server_name") }
+        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        self.config = config
+        self.storage = storage
+        self.metrics = metrics
+        self.signingKey = try SigningKeyFile.loadOrCreate(directory: config.dataDirectory)
+        let accounts = try await AccountService(
+            storage: storage, serverName: serverName, hasher: PasswordHasher(cost: config.bcryptCost))
+        let uia = UserInteractiveAuth(storage: storage, accounts: accounts, registrationTokens: config.registrationTokens)
+        context = ServerContext(
+            config: config, serverName: serverName, storage: storage, accounts: accounts, uia: uia,
+            signingKey: signingKey, logger: logger)
+        routes = RouteTable()
+        context.registerDiscoveryRoutes(on: routes, metrics: metrics)
+        context.registerRegistrationRoutes(on: routes)
+        context.registerLoginRoutes(on: routes)
+        context.registerAccountRoutes(on: routes)
+        context.registerDeviceRoutes(on: routes)
+        context.registerProfileRoutes(on: routes)
+        context.registerSharedSecretRoutes(on: routes)
+    }
+
+    /// The account service, for tools such as `axon register-user` that write accounts directly.
+    public var accounts: AccountService { context.accounts }
+
+    /// The Hummingbird application serving the Client-Server API.
+    public func application(logger: Logger) -> some ApplicationProtocol {
+        let responder = AxonResponder(
+            routes: routes, authenticator: Authenticator(storage: storage),
+            rateLimiter: config.rateLimitsEnabled ? RateLimiter(settings: config.rateLimits) : nil,
+            metrics: metrics, maxBodyBytes: config.maxRequestBytes, logger: logger)
+        return Application(
+            responder: responder,
+            configuration: .init(address: .hostname(config.bindAddress, port: config.port), serverName: "Axon"),
+            services: [UIASessionSweeper(storage: storage)],
+            logger: logger)
+    }
+}

@@ -1,0 +1,218 @@
+import Foundation
+import MatrixModel
+import Yams
+
+/// Axon's settings. Precedence, lowest first: built-in defaults, the YAML file, `AXON_*`
+/// environment variables, command-line flags.
+public struct AxonConfig: Sendable, Equatable {
+    public var serverName = "localhost"
+    public var bindAddress = "127.0.0.1"
+    public var port = 8008
+    /// The URL clients reach this server at; derived from the listener when unset.
+    public var publicBaseURL: String?
+    public var dataDirectory = "./axon-data"
+    /// `sqlite:PATH`, a bare SQLite path, or (later) `postgres://…`; defaults to `<data dir>/axon.db`.
+    public var database: String?
+    /// Open registration. Unset means: open only when the listener is loopback-only.
+    public var enableRegistration: Bool?
+    public var registrationSharedSecret: String?
+    public var registrationTokens: [String] = []
+    public var allowGuestAccess = false
+    public var bcryptCost = 12
+    public var rateLimitsEnabled = true
+    public var rateLimits: [RateLimitKind: RateLimitSettings] = [
+        .login: RateLimitSettings(perSecond: 0.2, burst: 5),
+        .registration: RateLimitSettings(perSecond: 0.17, burst: 3),
+        .message: RateLimitSettings(perSecond: 2, burst: 20),
+    ]
+    public var maxRequestBytes = 10 * 1024 * 1024
+    public var logLevel = "info"
+    public var logFormat = "text"
+
+    public init() {}
+
+    public var isLoopbackOnly: Bool {
+        ["127.0.0.1", "::1", "localhost"].contains(bindAddress) || bindAddress.hasPrefix("127.")
+    }
+
+    public var registrationOpen: Bool { enableRegistration ?? isLoopbackOnly }
+
+    public var baseURL: String {
+        if let publicBaseURL { return publicBaseURL.hasSuffix("/") ? publicBaseURL : publicBaseURL + "/" }
+        let host = bindAddress.contains(":") ? "[\(bindAddress)]" : bindAddress
+        return "http://\(host == "127.0.0.1" && serverName == "localhost" ? "localhost" : host):\(port)/"
+    }
+
+    public enum DatabaseLocation: Equatable, Sendable {
+        case sqlite(path: String)
+        case postgres(url: String)
+    }
+
+    public var databaseLocation: DatabaseLocation {
+        guard let database else { return .sqlite(path: (dataDirectory as NSString).appendingPathComponent("axon.db")) }
+        if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") { return .postgres(url: database) }
+        if database.hasPrefix("sqlite:") { return .sqlite(path: String(database.dropFirst("sqlite:".count))) }
+        return .sqlite(path: database)
+    }
+
+    /// Checks what a typo could break; the message names the setting.
+    public func validate() throws(ConfigError) {
+        guard ServerName.isValid(serverName) else { throw ConfigError("server_name '\(serverName)' is not a valid Matrix server name") }
+        guard (1...65535).contains(port) else { throw ConfigError("port \(port) is out of range") }
+        guard (4...31).contains(bcryptCost) else { throw ConfigError("bcrypt_cost must be between 4 and 31") }
+        guard maxRequestBytes > 0 else { throw ConfigError("max_request_bytes must be positive") }
+        guard ["text", "json"].contains(logFormat) else { throw ConfigError("log_format must be 'text' or 'json'") }
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Values a layer (file, environment, flags) sets; nil leaves the lower layer's value.
+public struct ConfigOverrides: Sendable, Decodable {
+    public var serverName: String?
+    public var bindAddress: String?
+    public var port: Int?
+    public var publicBaseURL: String?
+    public var dataDirectory: String?
+    public var database: String?
+    public var enableRegistration: Bool?
+    public var registrationSharedSecret: String?
+    public var registrationTokens: [String]?
+    public var allowGuestAccess: Bool?
+    public var bcryptCost: Int?
+    public var rateLimitsEnabled: Bool?
+    public var rateLimits: [String: RateLimitFileSettings]?
+    public var maxRequestBytes: Int?
+    public var logLevel: String?
+    public var logFormat: String?
+
+    public init() {}
+
+    public struct RateLimitFileSettings: Sendable, Decodable {
+        public var perSecond: Double
+        public var burst: Double
+
+        enum CodingKeys: String, CodingKey {
+            case perSecond = "per_second"
+            case burst
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case serverName = "server_name"
+        case bindAddress = "bind_address"
+        case port
+        case publicBaseURL = "public_baseurl"
+        case dataDirectory = "data_dir"
+        case database
+        case enableRegistration = "enable_registration"
+        case registrationSharedSecret = "registration_shared_secret"
+        case registrationTokens = "registration_tokens"
+        case allowGuestAccess = "allow_guest_access"
+        case bcryptCost = "bcrypt_cost"
+        case rateLimitsEnabled = "rate_limits_enabled"
+        case rateLimits = "rate_limits"
+        case maxRequestBytes = "max_request_bytes"
+        case logLevel = "log_level"
+        case logFormat = "log_format"
+    }
+
+    public static func fromYAML(_ text: String) throws -> ConfigOverrides {
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return ConfigOverrides() }
+        do {
+            return try YAMLDecoder().decode(ConfigOverrides.self, from: text)
+        } catch let error as DecodingError {
+            throw ConfigError("config file: \(Self.describe(error))")
+        }
+    }
+
+    /// `AXON_SERVER_NAME`, `AXON_PORT`, … — one per setting, named after its YAML key.
+    public static func fromEnvironment(_ environment: [String: String]) throws(ConfigError) -> ConfigOverrides {
+        var overrides = ConfigOverrides()
+        func value(_ key: CodingKeys) -> String? { environment["AXON_" + key.rawValue.uppercased()] }
+        func bool(_ key: CodingKeys) throws(ConfigError) -> Bool? {
+            guard let text = value(key) else { return nil }
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default: throw ConfigError("AXON_\(key.rawValue.uppercased()) must be true or false")
+            }
+        }
+        func int(_ key: CodingKeys) throws(ConfigError) -> Int? {
+            guard let text = value(key) else { return nil }
+            guard let number = Int(text) else { throw ConfigError("AXON_\(key.rawValue.uppercased()) must be a number") }
+            return number
+        }
+        overrides.serverName = value(.serverName)
+        overrides.bindAddress = value(.bindAddress)
+        overrides.port = try int(.port)
+        overrides.publicBaseURL = value(.publicBaseURL)
+        overrides.dataDirectory = value(.dataDirectory)
+        overrides.database = value(.database)
+        overrides.enableRegistration = try bool(.enableRegistration)
+        overrides.registrationSharedSecret = value(.registrationSharedSecret)
+        overrides.registrationTokens = value(.registrationTokens).map { $0.split(separator: ",").map(String.init) }
+        overrides.allowGuestAccess = try bool(.allowGuestAccess)
+        overrides.bcryptCost = try int(.bcryptCost)
+        overrides.rateLimitsEnabled = try bool(.rateLimitsEnabled)
+        overrides.maxRequestBytes = try int(.maxRequestBytes)
+        overrides.logLevel = value(.logLevel)
+        overrides.logFormat = value(.logFormat)
+        return overrides
+    }
+
+    public func apply(to config: inout AxonConfig) throws(ConfigError) {
+        if let serverName { config.serverName = serverName }
+        if let bindAddress { config.bindAddress = bindAddress }
+        if let port { config.port = port }
+        if let publicBaseURL { config.publicBaseURL = publicBaseURL }
+        if let dataDirectory { config.dataDirectory = dataDirectory }
+        if let database { config.database = database }
+        if let enableRegistration { config.enableRegistration = enableRegistration }
+        if let registrationSharedSecret { config.registrationSharedSecret = registrationSharedSecret }
+        if let registrationTokens { config.registrationTokens = registrationTokens }
+        if let allowGuestAccess { config.allowGuestAccess = allowGuestAccess }
+        if let bcryptCost { config.bcryptCost = bcryptCost }
+        if let rateLimitsEnabled { config.rateLimitsEnabled = rateLimitsEnabled }
+        for (name, settings) in rateLimits ?? [:] {
+            guard let kind = RateLimitKind(rawValue: name) else {
+                throw ConfigError("rate_limits: unknown action '\(name)' (known: \(RateLimitKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            config.rateLimits[kind] = RateLimitSettings(perSecond: settings.perSecond, burst: settings.burst)
+        }
+        if let maxRequestBytes { config.maxRequestBytes = maxRequestBytes }
+        if let logLevel { config.logLevel = logLevel }
+        if let logFormat { config.logFormat = logFormat }
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context),
+            .dataCorrupted(let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+extension AxonConfig {
+    /// Builds the effective config from a file (optional), the environment and flag overrides.
+    public static func load(file: String?, environment: [String: String], flags: ConfigOverrides) throws -> AxonConfig {
+        var config = AxonConfig()
+        if let path = file ?? environment["AXON_CONFIG"] {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ConfigError("cannot read config file \(path)")
+            }
+            try ConfigOverrides.fromYAML(text).apply(to: &config)
+        }
+        try ConfigOverrides.fromEnvironment(environment).apply(to: &config)
+        try flags.apply(to: &config)
+        try config.validate()
+        return config
+    }
+}

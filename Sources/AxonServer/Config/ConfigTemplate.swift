@@ -1,0 +1,56 @@
+extension AxonConfig {
+    /// The commented YAML that `axon generate-config` writes.
+    public static func template(serverName: String, sharedSecret: String) -> String {
+        """
+        # Axon homeserver configuration. Every setting can also be given as an AXON_<KEY>
+        # environment variable (e.g. AXON_PORT=8448) or a command-line flag; flags win.
+
+        # The domain part of user IDs (@alice:SERVER_NAME). Cannot be changed once users exist.
+        server_name: "\(serverName)"
+
+        # Listener. Registration is open by default only while this is a loopback address.
+        bind_address: "127.0.0.1"
+        port: 8008
+
+        # The URL clients use to reach this server (advertised in /.well-known/matrix/client).
+        # public_baseurl: "https://matrix.example.org/"
+
+        # Where the signing key and the SQLite database live.
+        data_dir: "./axon-data"
+
+        # Database: a SQLite file ("sqlite:/path/axon.db") or PostgreSQL ("postgres://user:pass@host:5432/axon").
+        # Defaults to <data_dir>/axon.db.
+        # database: "sqlite:./axon-data/axon.db"
+
+        # Open registration with a single m.login.dummy step. Unset: open only on loopback.
+        # enable_registration: false
+
+        # Registration then also requires one of these tokens (m.login.registration_token).
+        # registration_tokens: ["a-long-random-token"]
+
+        # Allows `POST /register?kind=guest`.
+        allow_guest_access: false
+
+        # Admin registration through /_synapse/admin/v1/register (HMAC-SHA1). Keep it secret.
+        registration_shared_secret: "\(sharedSecret)"
+
+        # bcrypt work factor for passwords (4-31). Each step doubles the cost of a login.
+        bcrypt_cost: 12
+
+        # Rate limits: token buckets per client IP (login, registration) or user (message).
+        rate_limits_enabled: true
+        rate_limits:
+          login: { per_second: 0.2, burst: 5 }
+          registration: { per_second: 0.17, burst: 3 }
+          message: { per_second: 2, burst: 20 }
+
+        # Largest request body accepted (bytes); larger ones get 413 M_TOO_LARGE.
+        max_request_bytes: 10485760
+
+        # Logging: trace, debug, info, notice, warning, error, critical; format text or json.
+        log_level: "info"
+        log_format: "text"
+
+        """
+    }
+}

@@ -1,0 +1,36 @@
+import MatrixModel
+
+extension ServerContext {
+    /// Spec versions Axon serves. Clients pick features by these (nheko needs one of v1.1–v1.5).
+    static let specVersions = ["r0.5.0", "r0.6.0", "r0.6.1"] + (1...19).map { "v1.\($0)" }
+
+    func registerDiscoveryRoutes(on routes: RouteTable, metrics: ServerMetrics) {
+        routes.add(.get, "/_matrix/client/versions", auth: .none) { _ in
+            .ok(["versions": .array(Self.specVersions.map(JSON.string)), "unstable_features": [:]])
+        }
+        routes.add(.get, "/.well-known/matrix/client", auth: .none) { _ in
+            .ok(["m.homeserver": ["base_url": .string(config.baseURL)]])
+        }
+        routes.client(.get, "/capabilities", auth: .required(allowGuests: true)) { _ in
+            .ok(["capabilities": capabilities])
+        }
+        routes.add(.get, "/metrics", auth: .none) { _ in
+            MatrixResponse(bytes: metrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+    }
+
+    private var capabilities: JSON {
+        var versions = JSONObject()
+        for version in RoomVersion.supported { versions[version.identifier] = "stable" }
+        return [
+            "m.change_password": ["enabled": true],
+            "m.room_versions": ["default": .string(RoomVersion.default.identifier), "available": .object(versions)],
+            "m.set_displayname": ["enabled": true],
+            "m.set_avatar_url": ["enabled": true],
+            "m.3pid_changes": ["enabled": false],
+            "m.get_login_token": ["enabled": false],
+            "m.profile_fields": ["enabled": true],
+            "m.forget_forced_upon_leave": ["enabled": false],
+        ]
+    }
+}

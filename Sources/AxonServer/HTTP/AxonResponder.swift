@@ -1,0 +1,132 @@
+import AxonStorage
+import Hummingbird
+import Logging
+import MatrixModel
+import NIOCore
+
+/// The request pipeline every Matrix request goes through: route match (404/405), CORS,
+/// rate limits, body size limit, authentication, the handler, Matrix-shaped errors, metrics.
+struct AxonResponder: HTTPResponder {
+    let routes: RouteTable
+    let authenticator: Authenticator
+    let rateLimiter: RateLimiter?
+    let metrics: ServerMetrics
+    let maxBodyBytes: Int
+    let logger: Logger
+
+    static let corsHeaders: HTTPFields = [
+        .accessControlAllowOrigin: "*",
+        .accessControlAllowMethods: "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+        .accessControlAllowHeaders: "X-Requested-With, Content-Type, Authorization, Date",
+    ]
+
+    func respond(to request: Request, context: AxonRequestContext) async throws -> Response {
+        let start = ContinuousClock.now
+        var request = request
+        let (routeName, response) = await handle(&request, context: context)
+        metrics.record(
+            method: request.method, route: routeName, status: Int(response.status.code), duration: ContinuousClock.now - start)
+        return encode(response, head: request.method == .head)
+    }
+
+    private func handle(_ request: inout Request, context: AxonRequestContext) async -> (String, MatrixResponse) {
+        let pathAndQuery = request.uri.string.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let rawPath = pathAndQuery.first ?? "/"
+        if request.method == .options {
+            return ("OPTIONS", MatrixResponse(json: .object([:])))
+        }
+        let route: Route
+        let parameters: [String: String]
+        switch routes.match(method: request.method, rawPath: rawPath) {
+        case .found(let found, let foundParameters):
+            route = found
+            parameters = foundParameters
+        case .wrongMethod:
+            return ("unmatched", errorResponse(.unrecognized("Method not allowed for this endpoint", status: 405)))
+        case .notFound:
+            return ("unmatched", errorResponse(.unrecognized("Unrecognized request")))
+        case .badEncoding:
+            return ("unmatched", errorResponse(.invalidParam("Malformed percent-encoding in path")))
+        }
+        do {
+            let query: [String: [String]]
+            if pathAndQuery.count > 1 {
+                guard let parsed = PercentDecoding.parseQuery(pathAndQuery[1]) else {
+                    throw MatrixError.invalidParam("Malformed query string")
+                }
+                query = parsed
+            } else {
+                query = [:]
+            }
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: maxBodyBytes)
+            } catch {
+                throw MatrixError.tooLarge("Request body exceeds \(maxBodyBytes) bytes")
+            }
+            let token = accessToken(request, query: query)
+            var owner: TokenOwner?
+            switch route.auth {
+            case .none:
+                break
+            case .optional:
+                if let token { owner = try await authenticate(token, ip: context.remoteIP) }
+            case .required(let allowGuests):
+                guard let token else { throw MatrixError.missingToken() }
+                let found = try await authenticate(token, ip: context.remoteIP)
+                if found.isGuest, !allowGuests { throw MatrixError.guestAccessForbidden() }
+                owner = found
+            }
+            if let kind = route.rateLimit, let rateLimiter, !(owner?.isAdmin ?? false) {
+                let key = kind == .message ? (owner?.userID ?? context.remoteIP) : context.remoteIP
+                if let wait = rateLimiter.take(kind, key: key) { throw MatrixError.limitExceeded(retryAfterMs: wait) }
+            }
+            let matrixRequest = MatrixRequest(
+                method: request.method, path: String(rawPath), pathParameters: parameters, query: query,
+                headers: request.headers, body: body, remoteIP: context.remoteIP, accessToken: token, owner: owner)
+            return (route.pattern, try await route.handler(matrixRequest))
+        } catch let error as MatrixError {
+            return (route.pattern, errorResponse(error))
+        } catch {
+            logger.error("request failed", metadata: ["route": "\(route.pattern)", "error": "\(String(reflecting: error))"])
+            return (route.pattern, errorResponse(.unknown("Internal server error", status: 500)))
+        }
+    }
+
+    private func authenticate(_ token: String, ip: String) async throws -> TokenOwner {
+        guard let owner = try await authenticator.authenticate(token: token, ip: ip) else {
+            throw MatrixError.unknownToken()
+        }
+        return owner
+    }
+
+    private func accessToken(_ request: Request, query: [String: [String]]) -> String? {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]) }
+        }
+        return query["access_token"]?.last
+    }
+
+    private func errorResponse(_ error: MatrixError) -> MatrixResponse {
+        MatrixResponse(status: HTTPResponse.Status(code: error.status), json: error.body)
+    }
+
+    private func encode(_ response: MatrixResponse, head: Bool) -> Response {
+        var headers = AxonResponder.corsHeaders
+        let bytes: [UInt8]
+        switch response.body {
+        case .json(let json):
+            bytes = json.encodedBytes()
+            headers[.contentType] = "application/json"
+        case .bytes(let raw, let contentType):
+            bytes = raw
+            headers[.contentType] = contentType
+        }
+        for field in response.headers { headers[field.name] = field.value }
+        headers[.contentLength] = String(bytes.count)
+        return Response(
+            status: response.status, headers: headers,
+            body: head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

@@ -1,0 +1,122 @@
+import Hummingbird
+
+public typealias MatrixHandler = @Sendable (MatrixRequest) async throws -> MatrixResponse
+
+/// Who may call a route.
+public enum AuthRequirement: Sendable {
+    case none
+    /// An access token is used when present but not required.
+    case optional
+    case required(allowGuests: Bool = false)
+}
+
+public struct Route: Sendable {
+    public let method: HTTPRequest.Method
+    public let pattern: String
+    public let auth: AuthRequirement
+    public let rateLimit: RateLimitKind?
+    public let handler: MatrixHandler
+}
+
+/// Matches raw (percent-encoded) paths segment by segment, decoding each parameter, so that
+/// `%2F` inside a state key or `%3A` in a room ID never splits or confuses a path. It tells an
+/// unknown path (404) from a known path called with the wrong method (405).
+public struct RouteTable: Sendable {
+    final class Node: @unchecked Sendable {
+        var literals: [String: Node] = [:]
+        var parameter: (name: String, node: Node)?
+        var routes: [HTTPRequest.Method: Route] = [:]
+    }
+
+    public enum Match {
+        case found(Route, parameters: [String: String])
+        case wrongMethod
+        case notFound
+        case badEncoding
+    }
+
+    private let root = Node()
+
+    public init() {}
+
+    /// Client-Server API versions a route is served under: spec v3 and the older r0 that
+    /// some clients still call.
+    public static let clientPrefixes = ["/_matrix/client/v3", "/_matrix/client/r0"]
+
+    public func add(
+        _ method: HTTPRequest.Method, _ pattern: String, auth: AuthRequirement = .required(),
+        rateLimit: RateLimitKind? = nil, handler: @escaping MatrixHandler
+    ) {
+        var node = root
+        for segment in pattern.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            if segment.hasPrefix("{"), segment.hasSuffix("}") {
+                let name = String(segment.dropFirst().dropLast())
+                if let existing = node.parameter {
+                    precondition(existing.name == name, "conflicting parameter names at \(pattern)")
+                    node = existing.node
+                } else {
+                    let next = Node()
+                    node.parameter = (name, next)
+                    node = next
+                }
+            } else {
+                let key = String(segment)
+                if let next = node.literals[key] {
+                    node = next
+                } else {
+                    let next = Node()
+                    node.literals[key] = next
+                    node = next
+                }
+            }
+        }
+        precondition(node.routes[method] == nil, "duplicate route \(method) \(pattern)")
+        node.routes[method] = Route(method: method, pattern: pattern, auth: auth, rateLimit: rateLimit, handler: handler)
+    }
+
+    /// Registers a Client-Server route (path after `/_matrix/client/v3`) under every client prefix.
+    public func client(
+        _ method: HTTPRequest.Method, _ path: String, auth: AuthRequirement = .required(),
+        rateLimit: RateLimitKind? = nil, handler: @escaping MatrixHandler
+    ) {
+        for prefix in RouteTable.clientPrefixes {
+            add(method, prefix + path, auth: auth, rateLimit: rateLimit, handler: handler)
+        }
+    }
+
+    public func match(method: HTTPRequest.Method, rawPath: Substring) -> Match {
+        let segments = Array(rawPath.split(separator: "/", omittingEmptySubsequences: false).dropFirst())
+        var parameters: [String: String] = [:]
+        var encodingError = false
+        guard let node = find(root, segments[...], &parameters, &encodingError) else {
+            return encodingError ? .badEncoding : .notFound
+        }
+        if let route = node.routes[method] ?? (method == .head ? node.routes[.get] : nil) {
+            return .found(route, parameters: parameters)
+        }
+        return .wrongMethod
+    }
+
+    private func find(
+        _ node: Node, _ segments: ArraySlice<Substring>, _ parameters: inout [String: String], _ encodingError: inout Bool
+    ) -> Node? {
+        guard let segment = segments.first else {
+            return node.routes.isEmpty ? nil : node
+        }
+        let rest = segments.dropFirst()
+        if let literal = node.literals[String(segment)], let found = find(literal, rest, &parameters, &encodingError) {
+            return found
+        }
+        if let (name, next) = node.parameter {
+            guard let decoded = PercentDecoding.decode(segment) else {
+                encodingError = true
+                return nil
+            }
+            let previous = parameters[name]
+            parameters[name] = decoded
+            if let found = find(next, rest, &parameters, &encodingError) { return found }
+            parameters[name] = previous
+        }
+        return nil
+    }
+}

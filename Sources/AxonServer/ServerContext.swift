@@ -1,0 +1,20 @@
+import AxonStorage
+import Logging
+import MatrixModel
+
+/// What route handlers share: configuration, storage and the domain services.
+struct ServerContext: Sendable {
+    let config: AxonConfig
+    let serverName: ServerName
+    let storage: any Storage
+    let accounts: AccountService
+    let uia: UserInteractiveAuth
+    let signingKey: SigningKey
+    let logger: Logger
+
+    func requireSelf(_ request: MatrixRequest, userID: String) throws(MatrixError) {
+        guard request.user.userID == userID else {
+            throw MatrixError.forbidden("Cannot act on behalf of another user")
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import MatrixModel
+
+public struct Account: Sendable, Equatable {
+    public var userID: String
+    public var passwordHash: String?
+    public var isAdmin: Bool
+    public var isGuest: Bool
+    public var isDeactivated: Bool
+    public var createdAt: Int64
+    /// Profile fields: `displayname`, `avatar_url` and any custom field (spec v1.16+).
+    public var profile: JSONObject
+
+    public var displayName: String? { profile["displayname"]?.stringValue }
+    public var avatarURL: String? { profile["avatar_url"]?.stringValue }
+
+    public init(
+        userID: String, passwordHash: String?, isAdmin: Bool = false, isGuest: Bool = false,
+        isDeactivated: Bool = false, createdAt: Int64, profile: JSONObject = [:]
+    ) {
+        self.userID = userID
+        self.passwordHash = passwordHash
+        self.isAdmin = isAdmin
+        self.isGuest = isGuest
+        self.isDeactivated = isDeactivated
+        self.createdAt = createdAt
+        self.profile = profile
+    }
+}
+
+public struct Device: Sendable, Equatable {
+    public var userID: String
+    public var deviceID: String
+    public var displayName: String?
+    public var lastSeenIP: String?
+    public var lastSeenAt: Int64?
+
+    public init(userID: String, deviceID: String, displayName: String?, lastSeenIP: String? = nil, lastSeenAt: Int64? = nil) {
+        self.userID = userID
+        self.deviceID = deviceID
+        self.displayName = displayName
+        self.lastSeenIP = lastSeenIP
+        self.lastSeenAt = lastSeenAt
+    }
+}
+
+/// A new login: the device it is for and the hash of its access token. Tokens are never
+/// stored in the clear.
+public struct NewSession: Sendable {
+    public var device: Device
+    public var tokenHash: String
+    public var createdAt: Int64
+
+    public init(device: Device, tokenHash: String, createdAt: Int64) {
+        self.device = device
+        self.tokenHash = tokenHash
+        self.createdAt = createdAt
+    }
+}
+
+/// Who an access token belongs to.
+public struct TokenOwner: Sendable, Equatable {
+    public var userID: String
+    public var deviceID: String
+    public var isGuest: Bool
+    public var isAdmin: Bool
+
+    public init(userID: String, deviceID: String, isGuest: Bool, isAdmin: Bool) {
+        self.userID = userID
+        self.deviceID = deviceID
+        self.isGuest = isGuest
+        self.isAdmin = isAdmin
+    }
+}
+
+/// A user-interactive authentication session: which stages are done, and what request it
+/// was started for (a session must not be reused for a different operation).
+public struct UIASession: Sendable, Equatable {
+    public var sessionID: String
+    public var operation: String
+    public var userID: String?
+    public var completedStages: [String]
+    public var createdAt: Int64
+
+    public init(sessionID: String, operation: String, userID: String?, completedStages: [String], createdAt: Int64) {
+        self.sessionID = sessionID
+        self.operation = operation
+        self.userID = userID
+        self.completedStages = completedStages
+        self.createdAt = createdAt
+    }
+}
+
+public enum StorageError: Error, Sendable, Equatable {
+    /// A unique key already exists (user ID taken, device ID in use...).
+    case conflict(String)
+    case notFound(String)
+}

@@ -1,0 +1,195 @@
+import GRDB
+import MatrixModel
+
+extension SQLiteStorage {
+    public func createAccount(_ account: Account, session: NewSession?) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO users (user_id, user_id_lower, password_hash, is_admin, is_guest, deactivated, created_ts, profile)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    account.userID, account.userID.lowercased(), account.passwordHash, account.isAdmin,
+                    account.isGuest, account.isDeactivated, account.createdAt, JSON.object(account.profile).encodedString(),
+                ])
+            if let session { try Self.insertSession(db, session) }
+        }
+    }
+
+    public func account(userID: String) async throws -> Account? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE user_id = ?", arguments: [userID]).map(Self.account)
+        }
+    }
+
+    public func accounts(matchingLowercasedUserID userID: String) async throws -> [Account] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM users WHERE user_id_lower = ? ORDER BY user_id", arguments: [userID.lowercased()])
+                .map(Self.account)
+        }
+    }
+
+    public func nextGeneratedUserNumber() async throws -> Int64 {
+        try await write { db in
+            try db.execute(sql: "INSERT INTO generated_user_numbers DEFAULT VALUES")
+            return db.lastInsertedRowID
+        }
+    }
+
+    public func createSession(_ session: NewSession) async throws {
+        try await write { db in try Self.insertSession(db, session) }
+    }
+
+    public func tokenOwner(tokenHash: String) async throws -> TokenOwner? {
+        try await read { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT t.user_id, t.device_id, u.is_guest, u.is_admin FROM access_tokens t
+                    JOIN users u ON u.user_id = t.user_id
+                    WHERE t.token_hash = ? AND u.deactivated = 0
+                    """,
+                arguments: [tokenHash]
+            ).map { row in
+                TokenOwner(userID: row["user_id"], deviceID: row["device_id"], isGuest: row["is_guest"], isAdmin: row["is_admin"])
+            }
+        }
+    }
+
+    public func deleteDevices(userID: String, deviceIDs: [String]) async throws {
+        try await write { db in
+            for deviceID in deviceIDs {
+                try db.execute(sql: "DELETE FROM devices WHERE user_id = ? AND device_id = ?", arguments: [userID, deviceID])
+            }
+        }
+    }
+
+    public func deleteAllDevices(userID: String, keepingDeviceID: String?) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "DELETE FROM devices WHERE user_id = ? AND device_id IS NOT ?", arguments: [userID, keepingDeviceID])
+        }
+    }
+
+    public func devices(userID: String) async throws -> [Device] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM devices WHERE user_id = ? ORDER BY device_id", arguments: [userID])
+                .map(Self.device)
+        }
+    }
+
+    public func device(userID: String, deviceID: String) async throws -> Device? {
+        try await read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM devices WHERE user_id = ? AND device_id = ?", arguments: [userID, deviceID]
+            ).map(Self.device)
+        }
+    }
+
+    public func setDeviceDisplayName(userID: String, deviceID: String, displayName: String?) async throws -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",
+                arguments: [displayName, userID, deviceID])
+            return db.changesCount > 0
+        }
+    }
+
+    public func recordDeviceSeen(userID: String, deviceID: String, ip: String, at: Int64) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE devices SET last_seen_ip = ?, last_seen_ts = ? WHERE user_id = ? AND device_id = ?",
+                arguments: [ip, at, userID, deviceID])
+        }
+    }
+
+    public func setPasswordHash(userID: String, hash: String) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE users SET password_hash = ? WHERE user_id = ?", arguments: [hash, userID])
+        }
+    }
+
+    public func deactivateAccount(userID: String) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE users SET deactivated = 1, password_hash = NULL, profile = '{}' WHERE user_id = ?",
+                arguments: [userID])
+            try db.execute(sql: "DELETE FROM devices WHERE user_id = ?", arguments: [userID])
+        }
+    }
+
+    public func setProfileField(userID: String, key: String, value: JSON?) async throws -> Bool {
+        try await write { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT profile FROM users WHERE user_id = ?", arguments: [userID])
+            else { return false }
+            var profile = JSON.stored(text).objectValue ?? [:]
+            profile[key] = value
+            try db.execute(
+                sql: "UPDATE users SET profile = ? WHERE user_id = ?",
+                arguments: [JSON.object(profile).encodedString(), userID])
+            return true
+        }
+    }
+
+    public func saveUIASession(_ session: UIASession) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO uia_sessions (session_id, operation, user_id, completed, created_ts) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (session_id) DO UPDATE SET completed = excluded.completed
+                    """,
+                arguments: [
+                    session.sessionID, session.operation, session.userID,
+                    JSON.array(session.completedStages.map(JSON.string)).encodedString(), session.createdAt,
+                ])
+        }
+    }
+
+    public func uiaSession(id: String) async throws -> UIASession? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM uia_sessions WHERE session_id = ?", arguments: [id]).map { row in
+                UIASession(
+                    sessionID: row["session_id"], operation: row["operation"], userID: row["user_id"],
+                    completedStages: JSON.stored(row["completed"]).arrayValue?.compactMap(\.stringValue) ?? [],
+                    createdAt: row["created_ts"])
+            }
+        }
+    }
+
+    public func deleteUIASession(id: String) async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM uia_sessions WHERE session_id = ?", arguments: [id]) }
+    }
+
+    public func deleteUIASessions(olderThan: Int64) async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM uia_sessions WHERE created_ts < ?", arguments: [olderThan]) }
+    }
+
+    private static func insertSession(_ db: Database, _ session: NewSession) throws {
+        let device = session.device
+        try db.execute(
+            sql: """
+                INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES (?, ?, ?, ?)
+                ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, devices.display_name)
+                """,
+            arguments: [device.userID, device.deviceID, device.displayName, session.createdAt])
+        try db.execute(
+            sql: "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", arguments: [device.userID, device.deviceID])
+        try db.execute(
+            sql: "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES (?, ?, ?, ?)",
+            arguments: [session.tokenHash, device.userID, device.deviceID, session.createdAt])
+    }
+
+    private static func account(_ row: Row) -> Account {
+        Account(
+            userID: row["user_id"], passwordHash: row["password_hash"], isAdmin: row["is_admin"], isGuest: row["is_guest"],
+            isDeactivated: row["deactivated"], createdAt: row["created_ts"],
+            profile: JSON.stored(row["profile"]).objectValue ?? [:])
+    }
+
+    private static func device(_ row: Row) -> Device {
+        Device(
+            userID: row["user_id"], deviceID: row["device_id"], displayName: row["display_name"],
+            lastSeenIP: row["last_seen_ip"], lastSeenAt: row["last_seen_ts"])
+    }
+}

@@ -1,0 +1,44 @@
+import MatrixModel
+
+/// Everything Axon persists, behind one protocol so the SQLite and PostgreSQL backends are
+/// interchangeable and run the same conformance tests. Every method is one transaction:
+/// either all of its writes land or none do.
+public protocol Storage: AccountStore {
+    /// Closes connections after in-flight writes finish.
+    func close() async throws
+}
+
+public protocol AccountStore: Sendable {
+    /// Creates the account, and optionally its first device and access token, atomically.
+    /// Throws `StorageError.conflict` when the user ID exists.
+    func createAccount(_ account: Account, session: NewSession?) async throws
+    func account(userID: String) async throws -> Account?
+    /// Finds an account by localpart ignoring ASCII case (login is case-insensitive).
+    func accounts(matchingLowercasedUserID userID: String) async throws -> [Account]
+    /// A number not used before, for generated (guest, unnamed) localparts.
+    func nextGeneratedUserNumber() async throws -> Int64
+
+    /// Logs in: creates or reuses the device and gives it this token; an existing device's
+    /// old tokens are revoked.
+    func createSession(_ session: NewSession) async throws
+    func tokenOwner(tokenHash: String) async throws -> TokenOwner?
+    /// Removes one device with all its tokens.
+    func deleteDevices(userID: String, deviceIDs: [String]) async throws
+    /// Removes all devices and tokens of the user, except `keepingDeviceID` when given.
+    func deleteAllDevices(userID: String, keepingDeviceID: String?) async throws
+    func devices(userID: String) async throws -> [Device]
+    func device(userID: String, deviceID: String) async throws -> Device?
+    func setDeviceDisplayName(userID: String, deviceID: String, displayName: String?) async throws -> Bool
+    func recordDeviceSeen(userID: String, deviceID: String, ip: String, at: Int64) async throws
+
+    func setPasswordHash(userID: String, hash: String) async throws
+    /// Deactivation: the password is erased, every device and token removed, the flag set.
+    func deactivateAccount(userID: String) async throws
+    /// Sets (or, with nil, removes) one profile field. Returns false when the user does not exist.
+    func setProfileField(userID: String, key: String, value: JSON?) async throws -> Bool
+
+    func saveUIASession(_ session: UIASession) async throws
+    func uiaSession(id: String) async throws -> UIASession?
+    func deleteUIASession(id: String) async throws
+    func deleteUIASessions(olderThan: Int64) async throws
+}
