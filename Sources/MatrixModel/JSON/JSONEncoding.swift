@@ -44,7 +44,13 @@ extension JSON {
             }
             out.append(contentsOf: String(value).utf8)
         case .double(let value):
-            if canonical { throw .floatNotAllowed }
+            if canonical {
+                // The spec's example canonicalises 1e10 as 10000000000: integral values are
+                // integers whatever their notation; true fractions are not allowed.
+                guard value == value.rounded(), abs(value) <= Double(JSON.maxSafeInteger) else { throw .floatNotAllowed }
+                out.append(contentsOf: String(Int64(value)).utf8)
+                return
+            }
             if value.isFinite {
                 if value == value.rounded(), abs(value) < 1e15 {
                     out.append(contentsOf: String(Int64(value)).utf8)

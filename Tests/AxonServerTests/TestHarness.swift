@@ -1,0 +1,94 @@
+import AxonServer
+import AxonStorage
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import MatrixModel
+import NIOCore
+import Testing
+
+/// A real Axon (real SQLite file, real routes) served in-process through HummingbirdTesting.
+struct TestServer {
+    let client: any TestClientProtocol
+    let server: AxonServer
+
+    static func run(
+        configure: (inout AxonConfig) -> Void = { _ in },
+        _ body: @Sendable (TestServer) async throws -> Void
+    ) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("axon-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var config = AxonConfig()
+        config.dataDirectory = directory.path
+        config.bcryptCost = 4
+        config.rateLimitsEnabled = false
+        config.enableRegistration = true
+        config.registrationSharedSecret = "s3cret"
+        configure(&config)
+        let logger = Logger(label: "axon-test")
+        let storage = try AxonServer.openStorage(config)
+        let server = try await AxonServer(config: config, storage: storage, logger: logger)
+        try await server.application(logger: logger).test(.router) { client in
+            try await body(TestServer(client: client, server: server))
+        }
+        try await storage.close()
+    }
+
+    struct Reply {
+        let status: Int
+        let json: JSON
+        let headers: HTTPFields
+        let raw: String
+
+        var errcode: String? { json["errcode"]?.stringValue }
+    }
+
+    @discardableResult
+    func call(
+        _ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: JSON? = nil, body: String? = nil,
+        headers extra: HTTPFields = [:]
+    ) async throws -> Reply {
+        var headers = extra
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        let text = body ?? json.map { $0.encodedString() }
+        if text != nil { headers[.contentType] = "application/json" }
+        let response = try await client.execute(
+            uri: path, method: method, headers: headers, body: text.map { ByteBuffer(string: $0) })
+        let raw = String(buffer: response.body)
+        let parsed = (try? JSONParser.parse(raw)) ?? .null
+        return Reply(status: Int(response.status.code), json: parsed, headers: response.headers, raw: raw)
+    }
+
+    struct Session {
+        let userID: String
+        let token: String
+        let deviceID: String
+    }
+
+    /// Registers through the real UIA flow: the 401 challenge, then m.login.dummy.
+    func register(_ username: String, password: String = "correct horse", device: String? = nil) async throws -> Session {
+        var body: JSON = ["username": .string(username), "password": .string(password)]
+        if let device { body["device_id"] = .string(device) }
+        let challenge = try await call(.post, "/_matrix/client/v3/register", json: body)
+        #expect(challenge.status == 401)
+        body["auth"] = ["type": "m.login.dummy", "session": challenge.json["session"] ?? .null]
+        let reply = try await call(.post, "/_matrix/client/v3/register", json: body)
+        try #require(reply.status == 200, "register \(username): \(reply.raw)")
+        return Session(
+            userID: reply.json["user_id"]!.stringValue!, token: reply.json["access_token"]!.stringValue!,
+            deviceID: reply.json["device_id"]!.stringValue!)
+    }
+
+    func login(_ user: String, password: String = "correct horse", device: String? = nil) async throws -> Reply {
+        var body: JSON = ["type": "m.login.password", "identifier": ["type": "m.id.user", "user": .string(user)], "password": .string(password)]
+        if let device { body["device_id"] = .string(device) }
+        return try await call(.post, "/_matrix/client/v3/login", json: body)
+    }
+
+    func passwordAuth(_ user: String, _ password: String = "correct horse", session: JSON? = nil) -> JSON {
+        var auth: JSON = ["type": "m.login.password", "identifier": ["type": "m.id.user", "user": .string(user)], "password": .string(password)]
+        if let session { auth["session"] = session }
+        return auth
+    }
+}
