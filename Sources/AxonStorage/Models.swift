@@ -49,11 +49,14 @@ public struct NewSession: Sendable {
     public var device: Device
     public var tokenHash: String
     public var createdAt: Int64
+    /// The client's address: a device is last seen at the login that creates it.
+    public var ip: String
 
-    public init(device: Device, tokenHash: String, createdAt: Int64) {
+    public init(device: Device, tokenHash: String, createdAt: Int64, ip: String) {
         self.device = device
         self.tokenHash = tokenHash
         self.createdAt = createdAt
+        self.ip = ip
     }
 }
 

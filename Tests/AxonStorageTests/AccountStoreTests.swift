@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct AccountStoreTests {
     func session(_ user: String, _ device: String, token: String, name: String? = nil) -> NewSession {
-        NewSession(device: Device(userID: user, deviceID: device, displayName: name), tokenHash: token, createdAt: 1)
+        NewSession(device: Device(userID: user, deviceID: device, displayName: name), tokenHash: token, createdAt: 1, ip: "127.0.0.1")
     }
 
     func account(_ user: String, guest: Bool = false) -> Account {

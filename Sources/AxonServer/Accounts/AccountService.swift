@@ -65,7 +65,7 @@ public struct AccountService: Sendable {
     /// transaction: no half-made account survives a failure or a crash.
     public func register(
         userID: UserID, password: String?, isAdmin: Bool = false, isGuest: Bool = false,
-        displayName: String? = nil, login: (deviceID: String?, displayName: String?)?
+        displayName: String? = nil, login: (deviceID: String?, displayName: String?, ip: String)?
     ) async throws -> LoginResult? {
         if let password { try checkPasswordShape(password) }
         let hash: String? = if let password { try await hasher.hash(password) } else { nil }
@@ -82,7 +82,7 @@ public struct AccountService: Sendable {
             let token = Authenticator.generateToken()
             session = NewSession(
                 device: Device(userID: userID.description, deviceID: deviceID, displayName: login.displayName),
-                tokenHash: Authenticator.hash(token: token), createdAt: now)
+                tokenHash: Authenticator.hash(token: token), createdAt: now, ip: login.ip)
             result = LoginResult(userID: userID.description, deviceID: deviceID, accessToken: token)
         }
         do {
@@ -94,13 +94,13 @@ public struct AccountService: Sendable {
     }
 
     /// Opens a new session for an existing account on the given (or a new) device.
-    func openSession(userID: String, deviceID: String?, displayName: String?) async throws -> LoginResult {
+    func openSession(userID: String, deviceID: String?, displayName: String?, ip: String) async throws -> LoginResult {
         let deviceID = deviceID ?? RandomString.deviceID()
         let token = Authenticator.generateToken()
         try await storage.createSession(
             NewSession(
                 device: Device(userID: userID, deviceID: deviceID, displayName: displayName),
-                tokenHash: Authenticator.hash(token: token), createdAt: nowMillis()))
+                tokenHash: Authenticator.hash(token: token), createdAt: nowMillis(), ip: ip))
         return LoginResult(userID: userID, deviceID: deviceID, accessToken: token)
     }
 

@@ -47,8 +47,9 @@ extension ServerContext {
 
 extension Device {
     var json: JSON {
-        var object: JSONObject = ["device_id": .string(deviceID)]
-        if let displayName { object["display_name"] = .string(displayName) }
+        // Clients such as matrix-nio require display_name while the spec types it as a string,
+        // so an unnamed device is presented by its ID rather than as null.
+        var object: JSONObject = ["device_id": .string(deviceID), "display_name": .string(displayName ?? deviceID)]
         if let lastSeenIP { object["last_seen_ip"] = .string(lastSeenIP) }
         if let lastSeenAt { object["last_seen_ts"] = .int(lastSeenAt) }
         return .object(object)

@@ -50,7 +50,7 @@ extension ServerContext {
         }
         let result = try await accounts.openSession(
             userID: account.userID, deviceID: try body.optionalString("device_id"),
-            displayName: try body.optionalString("initial_device_display_name"))
+            displayName: try body.optionalString("initial_device_display_name"), ip: request.remoteIP)
         return .ok(result.json)
     }
 }

@@ -42,7 +42,7 @@ extension ServerContext {
             guard config.allowGuestAccess else { throw MatrixError.guestAccessForbidden() }
             let userID = try await accounts.generatedUserID()
             let result = try await accounts.register(
-                userID: userID, password: nil, isGuest: true, login: (deviceID, deviceName))
+                userID: userID, password: nil, isGuest: true, login: (deviceID, deviceName, request.remoteIP))
             return .ok(result!.json)
         case "user":
             break
@@ -67,7 +67,7 @@ extension ServerContext {
             userID = try await accounts.generatedUserID()
         }
         let result = try await accounts.register(
-            userID: userID, password: password, login: inhibitLogin ? nil : (deviceID, deviceName))
+            userID: userID, password: password, login: inhibitLogin ? nil : (deviceID, deviceName, request.remoteIP))
         logger.info("registered user", metadata: ["user_id": "\(userID)"])
         return .ok(result?.json ?? ["user_id": .string(userID.description)])
     }

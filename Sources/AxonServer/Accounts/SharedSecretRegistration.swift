@@ -53,7 +53,7 @@ extension ServerContext {
         try await accounts.ensureAvailable(userID)
         let result = try await accounts.register(
             userID: userID, password: password, isAdmin: admin, displayName: try body.optionalString("displayname"),
-            login: (nil, nil))!
+            login: (nil, nil, request.remoteIP))!
         logger.info("registered user through shared secret", metadata: ["user_id": "\(userID)", "admin": "\(admin)"])
         var json = result.json
         json["home_server"] = .string(serverName.value)

@@ -169,10 +169,13 @@ extension SQLiteStorage {
         let device = session.device
         try db.execute(
             sql: """
-                INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES (?, ?, ?, ?)
-                ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, devices.display_name)
+                INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, last_seen_ts, created_ts)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (user_id, device_id) DO UPDATE SET
+                    display_name = COALESCE(excluded.display_name, devices.display_name),
+                    last_seen_ip = excluded.last_seen_ip, last_seen_ts = excluded.last_seen_ts
                 """,
-            arguments: [device.userID, device.deviceID, device.displayName, session.createdAt])
+            arguments: [device.userID, device.deviceID, device.displayName, session.ip, session.createdAt, session.createdAt])
         try db.execute(
             sql: "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", arguments: [device.userID, device.deviceID])
         try db.execute(
