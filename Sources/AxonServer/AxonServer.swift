@@ -38,9 +38,13 @@ public struct AxonServer: Sendable {
         let accounts = try await AccountService(
             storage: storage, serverName: serverName, hasher: PasswordHasher(cost: config.bcryptCost))
         let uia = UserInteractiveAuth(storage: storage, accounts: accounts, registrationTokens: config.registrationTokens)
+        let notifier = Notifier()
+        let rooms = RoomService(
+            storage: storage, serverName: serverName, writer: RoomEventWriter(serverName: serverName, signingKey: signingKey),
+            visibility: HistoryVisibility(storage: storage), notifier: notifier)
         context = ServerContext(
             config: config, serverName: serverName, storage: storage, accounts: accounts, uia: uia,
-            signingKey: signingKey, logger: logger)
+            signingKey: signingKey, rooms: rooms, notifier: notifier, logger: logger)
         routes = RouteTable()
         context.registerDiscoveryRoutes(on: routes, metrics: metrics)
         context.registerRegistrationRoutes(on: routes)
@@ -49,6 +53,10 @@ public struct AxonServer: Sendable {
         context.registerDeviceRoutes(on: routes)
         context.registerProfileRoutes(on: routes)
         context.registerSharedSecretRoutes(on: routes)
+        context.registerRoomRoutes(on: routes)
+        context.registerMembershipRoutes(on: routes)
+        context.registerRoomReadRoutes(on: routes)
+        context.registerDirectoryRoutes(on: routes)
     }
 
     /// The account service, for tools such as `axon register-user` that write accounts directly.

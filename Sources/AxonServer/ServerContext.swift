@@ -10,6 +10,8 @@ struct ServerContext: Sendable {
     let accounts: AccountService
     let uia: UserInteractiveAuth
     let signingKey: SigningKey
+    let rooms: RoomService
+    let notifier: Notifier
     let logger: Logger
 
     func requireSelf(_ request: MatrixRequest, userID: String) throws(MatrixError) {

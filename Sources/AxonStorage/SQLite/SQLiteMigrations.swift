@@ -47,6 +47,86 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        migrator.registerMigration("002_rooms") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE stream_positions (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        position INTEGER NOT NULL
+                    );
+                    INSERT INTO stream_positions (id, position) VALUES (1, 0);
+                    CREATE TABLE rooms (
+                        room_id TEXT PRIMARY KEY NOT NULL,
+                        version TEXT NOT NULL,
+                        creator TEXT NOT NULL,
+                        is_public INTEGER NOT NULL DEFAULT 0,
+                        latest_event_id TEXT,
+                        latest_depth INTEGER NOT NULL DEFAULT 0,
+                        current_state_group INTEGER
+                    );
+                    CREATE TABLE events (
+                        event_id TEXT PRIMARY KEY NOT NULL,
+                        room_id TEXT NOT NULL,
+                        stream_ordering INTEGER NOT NULL UNIQUE,
+                        depth INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        state_key TEXT,
+                        sender TEXT NOT NULL,
+                        origin_server_ts INTEGER NOT NULL,
+                        json TEXT NOT NULL,
+                        state_group INTEGER NOT NULL,
+                        redacted_because TEXT,
+                        sender_device TEXT,
+                        txn_id TEXT
+                    );
+                    CREATE INDEX events_room_topological ON events(room_id, depth, stream_ordering);
+                    CREATE INDEX events_room_stream ON events(room_id, stream_ordering);
+                    CREATE TABLE state_groups (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        room_id TEXT NOT NULL,
+                        prev_group INTEGER,
+                        chain_length INTEGER NOT NULL
+                    );
+                    CREATE TABLE state_group_entries (
+                        group_id INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        state_key TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        PRIMARY KEY (group_id, type, state_key)
+                    );
+                    CREATE TABLE current_state (
+                        room_id TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        state_key TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        PRIMARY KEY (room_id, type, state_key)
+                    );
+                    CREATE TABLE room_memberships (
+                        room_id TEXT NOT NULL,
+                        user_id TEXT NOT NULL,
+                        membership TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        stream_ordering INTEGER NOT NULL,
+                        forgotten INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (room_id, user_id)
+                    );
+                    CREATE INDEX room_memberships_user ON room_memberships(user_id);
+                    CREATE TABLE event_transactions (
+                        user_id TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        scope TEXT NOT NULL,
+                        txn_id TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        PRIMARY KEY (user_id, device_id, scope, txn_id)
+                    );
+                    CREATE TABLE room_aliases (
+                        alias TEXT PRIMARY KEY NOT NULL,
+                        room_id TEXT NOT NULL,
+                        creator TEXT NOT NULL
+                    );
+                    CREATE INDEX room_aliases_room ON room_aliases(room_id);
+                    """)
+        }
         return migrator
     }
 }

@@ -1,0 +1,124 @@
+import AxonStorage
+import MatrixModel
+
+/// Room aliases, the published room directory and `publicRooms`.
+extension ServerContext {
+    func registerDirectoryRoutes(on routes: RouteTable) {
+        routes.client(.put, "/directory/room/{roomAlias}") { request in
+            let alias = try localAlias(request)
+            let roomID = try request.jsonObject().requiredString("room_id")
+            guard RoomID(roomID) != nil else { throw MatrixError.invalidParam("Invalid room ID") }
+            guard try await storage.room(id: roomID) != nil else { throw MatrixError.notFound("Unknown room") }
+            guard try await storage.membership(roomID: roomID, userID: request.user.userID)?.membership == "join" else {
+                throw MatrixError.forbidden("You must be in the room to give it an alias")
+            }
+            do {
+                try await storage.setAlias(alias.description, roomID: roomID, creator: request.user.userID)
+            } catch StorageError.conflict {
+                throw MatrixError(409, "M_UNKNOWN", "Room alias \(alias) already exists")
+            }
+            return .empty
+        }
+        routes.client(.get, "/directory/room/{roomAlias}", auth: .none) { request in
+            let alias = request.parameter("roomAlias")
+            guard RoomAlias(alias) != nil else { throw MatrixError.invalidParam("Invalid room alias") }
+            guard let target = try await storage.aliasTarget(alias) else { throw MatrixError.notFound("Room alias \(alias) not found") }
+            return .ok(["room_id": .string(target.roomID), "servers": [.string(serverName.value)]])
+        }
+        routes.client(.delete, "/directory/room/{roomAlias}") { request in
+            let alias = try localAlias(request)
+            guard let target = try await storage.aliasTarget(alias.description) else {
+                throw MatrixError.notFound("Room alias \(alias) not found")
+            }
+            guard try await canManageAliases(request.user, roomID: target.roomID, creator: target.creator) else {
+                throw MatrixError.forbidden("You may not remove this alias")
+            }
+            try await storage.deleteAlias(alias.description)
+            return .empty
+        }
+        routes.client(.get, "/rooms/{roomId}/aliases", auth: .required(allowGuests: true)) { request in
+            let roomID = try roomIDParameter(request)
+            if case .until = try await rooms.readAccess(roomID: roomID, userID: request.user.userID) {
+                throw MatrixError.forbidden("You are not in this room")
+            }
+            return .ok(["aliases": .array(try await storage.aliases(roomID: roomID).map(JSON.string))])
+        }
+        routes.client(.get, "/directory/list/room/{roomId}", auth: .none) { request in
+            guard let room = try await storage.room(id: try roomIDParameter(request)) else { throw MatrixError.notFound("Unknown room") }
+            return .ok(["visibility": room.isPublic ? "public" : "private"])
+        }
+        routes.client(.put, "/directory/list/room/{roomId}") { request in
+            let roomID = try roomIDParameter(request)
+            let visibility = try request.jsonObject().optionalString("visibility") ?? "public"
+            guard visibility == "public" || visibility == "private" else { throw MatrixError.invalidParam("Unknown visibility") }
+            guard let room = try await storage.room(id: roomID) else { throw MatrixError.notFound("Unknown room") }
+            guard try await canManageAliases(request.user, roomID: roomID, creator: room.creator) else {
+                throw MatrixError.forbidden("You may not change the directory visibility of this room")
+            }
+            try await storage.setPublic(roomID: roomID, isPublic: visibility == "public")
+            return .empty
+        }
+        routes.client(.get, "/publicRooms", auth: .none) { request in
+            try await publicRooms(limit: request.query("limit").flatMap(Int.init), since: request.query("since"), search: nil)
+        }
+        routes.client(.post, "/publicRooms") { request in
+            let body = try request.jsonObject()
+            let limit = body.optional("limit")?.intValue.map(Int.init)
+            let search = try body.optionalObject("filter")?.optionalString("generic_search_term")
+            return try await publicRooms(limit: limit, since: try body.optionalString("since"), search: search)
+        }
+    }
+
+    private func localAlias(_ request: MatrixRequest) throws(MatrixError) -> RoomAlias {
+        guard let alias = RoomAlias(request.parameter("roomAlias")) else { throw MatrixError.invalidParam("Invalid room alias") }
+        guard alias.server == serverName else { throw MatrixError.invalidParam("Aliases must be on \(serverName)") }
+        return alias
+    }
+
+    /// Server admins, the alias's creator, and room members allowed to set the canonical alias.
+    private func canManageAliases(_ user: TokenOwner, roomID: String, creator: String) async throws -> Bool {
+        if user.isAdmin || user.userID == creator { return true }
+        guard try await storage.membership(roomID: roomID, userID: user.userID)?.membership == "join",
+            let room = try await storage.room(id: roomID)
+        else { return false }
+        let levels = PowerLevels(
+            content: try await storage.currentStateEvent(roomID: roomID, key: .powerLevels)?.content,
+            create: try await storage.currentStateEvent(roomID: roomID, key: .create), version: room.version)
+        return levels.userLevel(user.userID) >= levels.requiredLevel(eventType: "m.room.canonical_alias", isState: true)
+    }
+
+    private func publicRooms(limit: Int?, since: String?, search: String?) async throws -> MatrixResponse {
+        var entries: [JSON] = []
+        for roomID in try await storage.publicRooms() {
+            let state = try await storage.currentState(roomID: roomID)
+            let name = state[StateKey("m.room.name", "")]?.content["name"]?.stringValue
+            let topic = state[StateKey("m.room.topic", "")]?.content["topic"]?.stringValue
+            let alias = state[StateKey("m.room.canonical_alias", "")]?.content["alias"]?.stringValue
+            if let search, !search.isEmpty {
+                let haystack = [name, topic, alias].compactMap { $0?.lowercased() }
+                guard haystack.contains(where: { $0.contains(search.lowercased()) }) else { continue }
+            }
+            var entry: JSONObject = [
+                "room_id": .string(roomID),
+                "num_joined_members": .int(Int64(state.values.filter { $0.membership == "join" }.count)),
+                "world_readable": .bool(state[.historyVisibility]?.content["history_visibility"] == "world_readable"),
+                "guest_can_join": .bool(state[StateKey("m.room.guest_access", "")]?.content["guest_access"] == "can_join"),
+                "join_rule": .string(state[.joinRules]?.content["join_rule"]?.stringValue ?? "invite"),
+            ]
+            if let name { entry["name"] = .string(name) }
+            if let topic { entry["topic"] = .string(topic) }
+            if let alias { entry["canonical_alias"] = .string(alias) }
+            if let avatar = state[StateKey("m.room.avatar", "")]?.content["url"]?.stringValue { entry["avatar_url"] = .string(avatar) }
+            if let type = state[.create]?.content["type"]?.stringValue { entry["room_type"] = .string(type) }
+            entries.append(.object(entry))
+        }
+        entries.sort { ($0["num_joined_members"]?.intValue ?? 0, $1["room_id"]?.stringValue ?? "") > ($1["num_joined_members"]?.intValue ?? 0, $0["room_id"]?.stringValue ?? "") }
+        let offset = since.flatMap { $0.hasPrefix("p") ? Int($0.dropFirst()) : nil } ?? 0
+        let pageSize = min(max(limit ?? 100, 1), 500)
+        let page = entries.dropFirst(offset).prefix(pageSize)
+        var response: JSONObject = ["chunk": .array(Array(page)), "total_room_count_estimate": .int(Int64(entries.count))]
+        if offset + page.count < entries.count { response["next_batch"] = .string("p\(offset + page.count)") }
+        if offset > 0 { response["prev_batch"] = .string("p\(max(0, offset - pageSize))") }
+        return .ok(.object(response))
+    }
+}

@@ -1,0 +1,76 @@
+import AxonStorage
+import MatrixModel
+
+/// Decides which events a user may see (spec "History visibility", server behaviour), from
+/// the room state at each event. Used by every read path: /messages, /context, /event,
+/// /events/{id}, /sync, /initialSync. A forgotten room shows the user nothing.
+struct HistoryVisibility: Sendable {
+    let storage: any Storage
+
+    /// Filters events of one room for `userID`, keeping their order.
+    func filter(_ events: [StoredEvent], roomID: String, userID: String) async throws -> [StoredEvent] {
+        guard !events.isEmpty else { return [] }
+        let membership = try await storage.membership(roomID: roomID, userID: userID)
+        if membership?.forgotten == true { return [] }
+        var cache: [Int64: (visibility: String, membership: String)] = [:]
+        let joins = try await joinPositions(roomID: roomID, userID: userID, current: membership)
+        var visible: [StoredEvent] = []
+        for event in events {
+            let atEvent: (visibility: String, membership: String)
+            if let cached = cache[event.stateGroup] {
+                atEvent = cached
+            } else {
+                let visibility = try await storage.stateEvent(group: event.stateGroup, key: .historyVisibility)?
+                    .content["history_visibility"]?.stringValue ?? "shared"
+                let member = try await storage.stateEvent(group: event.stateGroup, key: .member(userID))?.membership ?? "leave"
+                atEvent = (visibility, member)
+                cache[event.stateGroup] = atEvent
+            }
+            if allows(visibility: atEvent.visibility, membership: atEvent.membership, event: event, joins: joins) {
+                visible.append(event)
+                continue
+            }
+            // History visibility events and the user's own membership events are visible if the
+            // state before them would allow it too.
+            let previous = event.pdu.json["unsigned"]?["prev_content"]
+            if event.pdu.type == "m.room.history_visibility",
+                allows(visibility: previous?["history_visibility"]?.stringValue ?? "shared", membership: atEvent.membership, event: event, joins: joins)
+            {
+                visible.append(event)
+            } else if event.pdu.type == "m.room.member", event.pdu.stateKey == userID,
+                allows(visibility: atEvent.visibility, membership: previous?["membership"]?.stringValue ?? "leave", event: event, joins: joins)
+            {
+                visible.append(event)
+            }
+        }
+        return visible
+    }
+
+    func canSee(_ event: StoredEvent, userID: String) async throws -> Bool {
+        try await !filter([event], roomID: event.roomID, userID: userID).isEmpty
+    }
+
+    private func allows(visibility: String, membership: String, event: StoredEvent, joins: [Int64]) -> Bool {
+        switch visibility {
+        case "world_readable":
+            return true
+        case _ where membership == "join":
+            return true
+        case "invited":
+            return membership == "invite"
+        case "joined":
+            return false
+        default:
+            // "shared", and anything not understood: visible if the user joined at any point after.
+            return joins.contains { $0 > event.streamPosition }
+        }
+    }
+
+    /// Stream positions at which the user joined the room. Only the current membership matters
+    /// when it is a join: then every later join is at most the current one.
+    private func joinPositions(roomID: String, userID: String, current: Membership?) async throws -> [Int64] {
+        guard let current else { return [] }
+        if current.membership == "join" { return [current.streamPosition] }
+        return try await storage.joinPositions(roomID: roomID, userID: userID)
+    }
+}

@@ -1,0 +1,85 @@
+import AxonStorage
+import MatrixModel
+
+/// The `RoomEventFilter` of the spec's filtering section: types, senders, URLs, rooms, limit
+/// and lazy loading of members.
+struct RoomEventFilter: Sendable {
+    var limit: Int?
+    var types: [String]?
+    var notTypes: [String] = []
+    var senders: [String]?
+    var notSenders: [String] = []
+    var rooms: [String]?
+    var notRooms: [String] = []
+    var containsURL: Bool?
+    var lazyLoadMembers = false
+    var includeRedundantMembers = false
+
+    init() {}
+
+    init(_ json: JSON?) throws {
+        guard let json else { return }
+        guard case .object = json else { throw MatrixError.badJSON("A filter must be an object") }
+        if let limit = json.optional("limit") {
+            guard let value = limit.intValue, value >= 0 else { throw MatrixError.badJSON("filter limit must be a non-negative integer") }
+            self.limit = Int(min(value, 1000))
+        }
+        types = try json.optionalStringArray("types")
+        notTypes = try json.optionalStringArray("not_types") ?? []
+        senders = try json.optionalStringArray("senders")
+        notSenders = try json.optionalStringArray("not_senders") ?? []
+        rooms = try json.optionalStringArray("rooms")
+        notRooms = try json.optionalStringArray("not_rooms") ?? []
+        containsURL = try json.optionalBool("contains_url")
+        lazyLoadMembers = try json.optionalBool("lazy_load_members") ?? false
+        includeRedundantMembers = try json.optionalBool("include_redundant_members") ?? false
+    }
+
+    func allowsRoom(_ roomID: String) -> Bool {
+        !notRooms.contains(roomID) && (rooms?.contains(roomID) ?? true)
+    }
+
+    func allows(_ pdu: PDU) -> Bool {
+        if notTypes.contains(where: { Self.matches(pattern: $0, pdu.type) }) { return false }
+        if let types, !types.contains(where: { Self.matches(pattern: $0, pdu.type) }) { return false }
+        if notSenders.contains(pdu.sender) { return false }
+        if let senders, !senders.contains(pdu.sender) { return false }
+        if let containsURL {
+            let hasURL = pdu.content["url"]?.stringValue != nil
+            if hasURL != containsURL { return false }
+        }
+        return true
+    }
+
+    /// `*` matches any run of characters, as the spec's type filters allow.
+    static func matches(pattern: String, _ value: String) -> Bool {
+        guard pattern.contains("*") else { return pattern == value }
+        let parts = pattern.split(separator: "*", omittingEmptySubsequences: false)
+        var rest = Substring(value)
+        for (index, part) in parts.enumerated() {
+            if index == 0 {
+                guard rest.hasPrefix(part) else { return false }
+                rest = rest.dropFirst(part.count)
+            } else if index == parts.count - 1 {
+                return part.isEmpty || rest.hasSuffix(part)
+            } else if let range = rest.range(of: part) {
+                rest = rest[range.upperBound...]
+            } else {
+                return false
+            }
+        }
+        return rest.isEmpty
+    }
+}
+
+/// Pagination tokens for /messages: `t<depth>_<stream>`, opaque to clients.
+enum TopologicalToken {
+    static func encode(_ position: TopologicalPosition) -> String { "t\(position.depth)_\(position.stream)" }
+
+    static func decode(_ token: String) -> TopologicalPosition? {
+        guard token.hasPrefix("t") else { return nil }
+        let parts = token.dropFirst().split(separator: "_")
+        guard parts.count == 2, let depth = Int64(parts[0]), let stream = Int64(parts[1]) else { return nil }
+        return TopologicalPosition(depth: depth, stream: stream)
+    }
+}

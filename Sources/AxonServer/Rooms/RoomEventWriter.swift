@@ -1,0 +1,106 @@
+import AxonStorage
+import MatrixModel
+
+/// What a client asks to send; the pipeline turns it into a full PDU.
+struct EventTemplate: Sendable {
+    var type: String
+    var stateKey: String?
+    var sender: String
+    var content: JSON
+    /// For `m.room.redaction` in room versions that keep `redacts` at the top level.
+    var redacts: String?
+
+    init(type: String, stateKey: String? = nil, sender: String, content: JSON, redacts: String? = nil) {
+        self.type = type
+        self.stateKey = stateKey
+        self.sender = sender
+        self.content = content
+        self.redacts = redacts
+    }
+}
+
+/// The event creation pipeline (DESIGN.md): inside the room's write transaction, pick
+/// prev_events and auth_events from the current state, hash and sign, check the room
+/// version's authorization rules against that same state, then persist. Every membership
+/// change and power check goes through here, never around it.
+struct RoomEventWriter: Sendable {
+    let serverName: ServerName
+    let signingKey: SigningKey
+
+    func append(
+        _ template: EventTemplate, in tx: any RoomWriteTransaction, transaction: TransactionKey? = nil,
+        now: Int64 = nowMillis()
+    ) throws -> StoredEvent {
+        guard let room = tx.room else { throw MatrixError.notFound("Unknown room") }
+        let version = room.version
+        let authKeys = AuthRules.authEventKeys(
+            type: template.type, sender: template.sender, stateKey: template.stateKey, content: template.content,
+            version: version)
+        var state: [StateKey: PDU] = [:]
+        for key in Set(authKeys + [.create, .joinRules, .powerLevels]) {
+            if let event = try tx.currentStateEvent(key) { state[key] = event }
+        }
+        var json: JSONObject = [
+            "type": .string(template.type),
+            "sender": .string(template.sender),
+            "content": template.content,
+            "origin_server_ts": .int(now),
+            "depth": .int(room.latestDepth + 1),
+            "prev_events": .array(room.latestEventID.map { [.string($0)] } ?? []),
+            "auth_events": .array(authKeys.compactMap { state[$0].map { .string($0.eventID) } }),
+            "room_id": .string(room.roomID),
+        ]
+        if let stateKey = template.stateKey { json["state_key"] = .string(stateKey) }
+        if let redacts = template.redacts, !version.redactsInContent { json["redacts"] = .string(redacts) }
+        let pdu = try sign(json, version: version)
+        do {
+            try AuthRules.check(pdu, state: state, version: version)
+        } catch {
+            throw MatrixError.forbidden(error.reason)
+        }
+        return try tx.append(withPreviousContent(pdu, in: tx), transaction: transaction)
+    }
+
+    /// Builds and signs a create event. Its ID (and in v12 the room ID) follows from its hash.
+    func createEvent(creator: String, version: RoomVersion, roomID: String?, content: JSON, now: Int64 = nowMillis()) throws -> PDU {
+        var json: JSONObject = [
+            "type": "m.room.create", "sender": .string(creator), "state_key": "", "content": content,
+            "origin_server_ts": .int(now), "depth": 1, "prev_events": [], "auth_events": [],
+        ]
+        if let roomID { json["room_id"] = .string(roomID) }
+        let pdu = try sign(json, version: version)
+        do {
+            try AuthRules.check(pdu, state: [StateKey: PDU](), version: version)
+        } catch {
+            throw MatrixError(400, "M_INVALID_ROOM_STATE", error.reason)
+        }
+        return pdu
+    }
+
+    private func sign(_ json: JSONObject, version: RoomVersion) throws -> PDU {
+        let signed: JSONObject
+        let eventID: String
+        do {
+            signed = try EventHashing.hashAndSign(json, version: version, server: serverName.value, key: signingKey)
+            eventID = try EventHashing.eventID(signed, version: version)
+        } catch {
+            throw MatrixError.badJSON("Event content is not valid canonical JSON: numbers must be integers within ±(2^53−1)")
+        }
+        return PDU(eventID: eventID, json: signed)
+    }
+
+    /// Records the content this state event replaces in `unsigned` (not covered by hashes or
+    /// signatures), so clients get `prev_content` without another lookup.
+    private func withPreviousContent(_ pdu: PDU, in tx: any RoomWriteTransaction) throws -> PDU {
+        guard let stateKey = pdu.stateKey, let previous = try tx.currentStateEvent(StateKey(pdu.type, stateKey)) else {
+            return pdu
+        }
+        var json = pdu.json
+        var unsigned = json["unsigned"]?.objectValue ?? [:]
+        unsigned["replaces_state"] = .string(previous.eventID)
+        unsigned["prev_content"] = previous.content
+        unsigned["prev_sender"] = .string(previous.sender)
+        json["unsigned"] = .object(unsigned)
+        return PDU(eventID: pdu.eventID, json: json)
+    }
+}

@@ -1,0 +1,63 @@
+import AxonStorage
+import MatrixModel
+
+/// How much of a room's state and history a user may read right now.
+enum RoomReadAccess {
+    /// Joined: the current state and everything visible.
+    case current
+    /// Left, kicked or banned: the room as it was when they left.
+    case until(StoredEvent)
+    /// Never a member (or only invited/knocking), but the room is world-readable.
+    case worldReadable
+
+    var cap: StoredEvent? {
+        if case .until(let event) = self { return event }
+        return nil
+    }
+}
+
+extension RoomService {
+    /// 403 for rooms the user may not read, including every room they have forgotten.
+    func readAccess(roomID: String, userID: String) async throws -> RoomReadAccess {
+        guard try await storage.room(id: roomID) != nil else {
+            throw MatrixError.forbidden("You are not allowed to read room \(roomID)")
+        }
+        if let membership = try await storage.membership(roomID: roomID, userID: userID) {
+            if membership.forgotten { throw MatrixError.forbidden("You have forgotten room \(roomID)") }
+            switch membership.membership {
+            case "join":
+                return .current
+            case "leave", "ban":
+                if let event = try await storage.event(id: membership.eventID) { return .until(event) }
+            default:
+                break
+            }
+        }
+        let visibility = try await storage.currentStateEvent(roomID: roomID, key: .historyVisibility)?
+            .content["history_visibility"]?.stringValue
+        guard visibility == "world_readable" else {
+            throw MatrixError.forbidden("You are not allowed to read room \(roomID)")
+        }
+        return .worldReadable
+    }
+
+    /// The room state the user may see: current, or as of their leave.
+    func visibleState(roomID: String, userID: String) async throws -> [StateKey: PDU] {
+        switch try await readAccess(roomID: roomID, userID: userID) {
+        case .current, .worldReadable:
+            return try await storage.currentState(roomID: roomID)
+        case .until(let leave):
+            return try await storage.state(group: leave.stateGroup)
+        }
+    }
+
+    /// An event the user may see, or 404 (the spec's answer for both missing and hidden events).
+    func visibleEvent(roomID: String?, eventID: String, userID: String) async throws -> StoredEvent {
+        guard let event = try await storage.event(id: eventID), roomID == nil || event.roomID == roomID,
+            try await visibility.canSee(event, userID: userID)
+        else {
+            throw MatrixError.notFound("Event not found")
+        }
+        return event
+    }
+}

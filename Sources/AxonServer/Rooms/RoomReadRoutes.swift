@@ -1,0 +1,253 @@
+import AxonStorage
+import MatrixModel
+
+/// Reading rooms: single events, state, members, history and context. Every path checks
+/// read access (forgotten rooms are 403) and history visibility.
+extension ServerContext {
+    static let maxPageSize = 1000
+
+    func registerRoomReadRoutes(on routes: RouteTable) {
+        routes.client(.get, "/rooms/{roomId}/event/{eventId}", auth: .required(allowGuests: true)) { request in
+            let roomID = try roomIDParameter(request)
+            let event = try await rooms.visibleEvent(roomID: roomID, eventID: request.parameter("eventId"), userID: request.user.userID)
+            return .ok(ClientEventFormat.json(event, viewer: request.user, version: nil))
+        }
+        routes.client(.get, "/rooms/{roomId}/state", auth: .required(allowGuests: true)) { request in
+            let state = try await rooms.visibleState(roomID: try roomIDParameter(request), userID: request.user.userID)
+            return .ok(.array(try await clientEvents(Array(state.values), request)))
+        }
+        for path in ["/rooms/{roomId}/state/{eventType}", "/rooms/{roomId}/state/{eventType}/{stateKey}"] {
+            routes.client(.get, path, auth: .required(allowGuests: true)) { request in
+                let state = try await rooms.visibleState(roomID: try roomIDParameter(request), userID: request.user.userID)
+                let key = StateKey(request.parameter("eventType"), request.parameter("stateKey"))
+                guard let event = state[key] else { throw MatrixError.notFound("No \(key) state in this room") }
+                if request.query("format") == "event" {
+                    return .ok(try await clientEvents([event], request)[0])
+                }
+                return .ok(event.content)
+            }
+        }
+        routes.client(.get, "/rooms/{roomId}/members", auth: .required(allowGuests: true)) { request in
+            try await members(request)
+        }
+        routes.client(.get, "/rooms/{roomId}/joined_members", auth: .required(allowGuests: true)) { request in
+            let roomID = try roomIDParameter(request)
+            let state = try await rooms.visibleState(roomID: roomID, userID: request.user.userID)
+            var joined = JSONObject()
+            for (key, event) in state where key.type == "m.room.member" && event.membership == "join" {
+                var profile = JSONObject()
+                if let name = event.content["displayname"]?.stringValue { profile["display_name"] = .string(name) }
+                if let avatar = event.content["avatar_url"]?.stringValue { profile["avatar_url"] = .string(avatar) }
+                joined[key.stateKey] = .object(profile)
+            }
+            return .ok(["joined": .object(joined)])
+        }
+        routes.client(.get, "/rooms/{roomId}/messages", auth: .required(allowGuests: true)) { request in
+            try await messages(request)
+        }
+        routes.client(.get, "/rooms/{roomId}/context/{eventId}", auth: .required(allowGuests: true)) { request in
+            try await context(request)
+        }
+        routes.add(.get, "/_matrix/client/v1/rooms/{roomId}/timestamp_to_event", auth: .required(allowGuests: true)) { request in
+            try await timestampToEvent(request)
+        }
+    }
+
+    /// Full client events for state, which is visible as a whole once the room is readable.
+    func clientEvents(_ pdus: [PDU], _ request: MatrixRequest) async throws -> [JSON] {
+        var events: [JSON] = []
+        for pdu in pdus.sorted(by: { ($0.type, $0.stateKey ?? "") < ($1.type, $1.stateKey ?? "") }) {
+            if let stored = try await storage.event(id: pdu.eventID) {
+                events.append(ClientEventFormat.json(stored, viewer: request.user, version: nil))
+            }
+        }
+        return events
+    }
+
+    private func members(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let roomID = try roomIDParameter(request)
+        var state: [StateKey: PDU]
+        if let at = request.query("at") {
+            _ = try await rooms.readAccess(roomID: roomID, userID: request.user.userID)
+            guard let position = TopologicalToken.decode(at) ?? SyncToken(at).map({ TopologicalPosition(depth: .max, stream: $0.position) }),
+                let event = try await storage.latestEvent(roomID: roomID, atOrBefore: position.stream)
+            else { throw MatrixError.invalidParam("Invalid 'at' token") }
+            state = try await storage.state(group: event.stateGroup)
+            if case .until(let leave) = try await rooms.readAccess(roomID: roomID, userID: request.user.userID),
+                event.streamPosition > leave.streamPosition
+            {
+                state = try await storage.state(group: leave.stateGroup)
+            }
+        } else {
+            state = try await rooms.visibleState(roomID: roomID, userID: request.user.userID)
+        }
+        let wanted = request.query("membership")
+        let unwanted = request.query("not_membership")
+        let chosen = state.values.filter { pdu in
+            guard pdu.type == "m.room.member", let membership = pdu.membership else { return false }
+            if let wanted, membership != wanted { return false }
+            if let unwanted, membership == unwanted { return false }
+            return true
+        }
+        return .ok(["chunk": .array(try await clientEvents(chosen, request))])
+    }
+
+    private func messages(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let roomID = try roomIDParameter(request)
+        let userID = request.user.userID
+        guard let dir = request.query("dir") else { throw MatrixError.missingParam("Missing 'dir'") }
+        guard dir == "b" || dir == "f" else { throw MatrixError.invalidParam("'dir' must be 'b' or 'f'") }
+        let direction: Direction = dir == "f" ? .forward : .backward
+        let access = try await rooms.readAccess(roomID: roomID, userID: userID)
+        let filter = try RoomEventFilter(try request.query("filter").map { text throws(MatrixError) in
+            do { return try JSONParser.parse(text) } catch { throw MatrixError.invalidParam("'filter' is not JSON") }
+        })
+        let limit = min(max(Int(request.query("limit") ?? "") ?? filter.limit ?? 10, 0), Self.maxPageSize)
+        var from: TopologicalPosition?
+        if let token = request.query("from") {
+            guard let position = try await decodeRoomToken(token, roomID: roomID) else {
+                throw MatrixError.invalidParam("Invalid 'from' token")
+            }
+            from = position
+        }
+        let to = try await request.query("to").asyncMap { token in
+            guard let position = try await decodeRoomToken(token, roomID: roomID) else {
+                throw MatrixError.invalidParam("Invalid 'to' token")
+            }
+            return position
+        }
+        // A user who left sees nothing past their leave; start there rather than scan past it.
+        if let leave = access.cap, let leavePosition = try await storage.topologicalPosition(eventID: leave.pdu.eventID) {
+            let capped = TopologicalPosition(depth: leavePosition.depth, stream: leavePosition.stream + 1)
+            if direction == .backward, from.map({ $0 > capped }) ?? true { from = capped }
+        }
+        let start = from ?? (direction == .forward ? TopologicalPosition(depth: 0, stream: 0) : TopologicalPosition(depth: .max, stream: .max))
+        let page = try await readPage(
+            roomID: roomID, userID: userID, from: start, to: to, direction: direction, limit: limit, filter: filter)
+        let chunk = page.events
+        let cursor = page.next
+        let exhausted = cursor == nil
+        var response: JSONObject = [
+            "start": .string(request.query("from") ?? TopologicalToken.encode(start)),
+            "chunk": .array(chunk.map { ClientEventFormat.json($0, viewer: request.user, version: nil) }),
+        ]
+        if !exhausted, let cursor { response["end"] = .string(TopologicalToken.encode(cursor)) }
+        if filter.lazyLoadMembers {
+            response["state"] = .array(try await memberEvents(for: chunk, roomID: roomID, request: request))
+        }
+        return .ok(.object(response))
+    }
+
+    /// Reads up to `limit` events the user may see and the filter allows, in pages, stopping
+    /// at `to`. `next` is where the following page starts, nil when nothing further is there.
+    private func readPage(
+        roomID: String, userID: String, from start: TopologicalPosition, to: TopologicalPosition?, direction: Direction,
+        limit: Int, filter: RoomEventFilter
+    ) async throws -> (events: [StoredEvent], next: TopologicalPosition?) {
+        let pageSize = max(limit * 2, 20)
+        var chunk: [StoredEvent] = []
+        var cursor = start
+        func position(_ event: StoredEvent) -> TopologicalPosition {
+            TopologicalPosition(depth: event.pdu.depth, stream: event.streamPosition)
+        }
+        for _ in 0..<20 {
+            let page = try await storage.roomEvents(roomID: roomID, from: cursor, direction: direction, limit: pageSize)
+            let inRange = page.prefix { event in
+                guard let to else { return true }
+                return direction.isForward ? position(event) < to : position(event) >= to
+            }
+            let visible = try await rooms.visibility.filter(Array(inRange), roomID: roomID, userID: userID)
+                .filter { filter.allows($0.pdu) }
+            for event in visible {
+                if chunk.count == limit { return (chunk, position(chunk.last!)) }
+                chunk.append(event)
+            }
+            let finished = inRange.count < page.count || page.count < pageSize
+            if finished { return (chunk, nil) }
+            cursor = position(inRange.last!)
+            if chunk.count == limit { return (chunk, cursor) }
+        }
+        return (chunk, cursor)
+    }
+
+    /// Accepts /messages tokens and sync tokens (clients pass `prev_batch` from /sync).
+    private func decodeRoomToken(_ token: String, roomID: String) async throws -> TopologicalPosition? {
+        if let position = TopologicalToken.decode(token) { return position }
+        guard let sync = SyncToken(token) else { return nil }
+        guard let event = try await storage.latestEvent(roomID: roomID, atOrBefore: sync.position) else {
+            return TopologicalPosition(depth: 0, stream: 0)
+        }
+        return TopologicalPosition(depth: event.pdu.depth, stream: event.streamPosition + 1)
+    }
+
+    /// The member events of the senders of `events` (lazy loading), as of each event.
+    func memberEvents(for events: [StoredEvent], roomID: String, request: MatrixRequest) async throws -> [JSON] {
+        var seen = Set<String>()
+        var members: [JSON] = []
+        for event in events where seen.insert(event.pdu.sender).inserted {
+            if let member = try await storage.stateEvent(group: event.stateGroup, key: .member(event.pdu.sender)),
+                let stored = try await storage.event(id: member.eventID)
+            {
+                members.append(ClientEventFormat.json(stored, viewer: request.user, version: nil))
+            }
+        }
+        return members
+    }
+
+    private func context(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let roomID = try roomIDParameter(request)
+        let userID = request.user.userID
+        _ = try await rooms.readAccess(roomID: roomID, userID: userID)
+        let event = try await rooms.visibleEvent(roomID: roomID, eventID: request.parameter("eventId"), userID: userID)
+        let limit = min(max(Int(request.query("limit") ?? "") ?? 10, 0), 100)
+        let filter = try RoomEventFilter(try request.query("filter").map { text throws(MatrixError) in
+            do { return try JSONParser.parse(text) } catch { throw MatrixError.invalidParam("'filter' is not JSON") }
+        })
+        let position = TopologicalPosition(depth: event.pdu.depth, stream: event.streamPosition)
+        let before = try await rooms.visibility.filter(
+            storage.roomEvents(roomID: roomID, from: position, direction: .backward, limit: limit / 2 + limit % 2 + 20),
+            roomID: roomID, userID: userID
+        ).filter { filter.allows($0.pdu) }.prefix(limit / 2 + limit % 2)
+        let after = try await rooms.visibility.filter(
+            storage.roomEvents(roomID: roomID, from: position, direction: .forward, limit: limit / 2 + 20),
+            roomID: roomID, userID: userID
+        ).filter { filter.allows($0.pdu) }.prefix(limit / 2)
+        let lastBefore = before.last.map { TopologicalPosition(depth: $0.pdu.depth, stream: $0.streamPosition) } ?? position
+        let lastAfter = after.last.map { TopologicalPosition(depth: $0.pdu.depth, stream: $0.streamPosition) } ?? position
+        let stateEvent = after.last ?? event
+        var state = try await storage.state(group: stateEvent.stateGroup)
+        if filter.lazyLoadMembers {
+            let senders = Set(([event] + Array(before) + Array(after)).map(\.pdu.sender))
+            state = state.filter { $0.key.type != "m.room.member" || senders.contains($0.key.stateKey) }
+        }
+        let format = { (stored: StoredEvent) in ClientEventFormat.json(stored, viewer: request.user, version: nil) }
+        return .ok([
+            "event": format(event),
+            "events_before": .array(before.map(format)),
+            "events_after": .array(after.map(format)),
+            "start": .string(TopologicalToken.encode(lastBefore)),
+            "end": .string(TopologicalToken.encode(lastAfter)),
+            "state": .array(try await clientEvents(Array(state.values), request)),
+        ])
+    }
+
+    private func timestampToEvent(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let roomID = try roomIDParameter(request)
+        guard let ts = request.query("ts").flatMap(Int64.init) else { throw MatrixError.missingParam("Missing or invalid 'ts'") }
+        guard let dir = request.query("dir"), dir == "f" || dir == "b" else { throw MatrixError.invalidParam("'dir' must be 'f' or 'b'") }
+        _ = try await rooms.readAccess(roomID: roomID, userID: request.user.userID)
+        var cursor: TopologicalPosition? = nil
+        let direction: Direction = dir == "f" ? .forward : .backward
+        for _ in 0..<50 {
+            let page = try await storage.roomEvents(roomID: roomID, from: cursor, direction: direction, limit: 200)
+            guard let last = page.last else { break }
+            let visible = try await rooms.visibility.filter(page, roomID: roomID, userID: request.user.userID)
+            let match = visible.first { dir == "f" ? $0.pdu.originServerTS >= ts : $0.pdu.originServerTS <= ts }
+            if let match {
+                return .ok(["event_id": .string(match.pdu.eventID), "origin_server_ts": .int(match.pdu.originServerTS)])
+            }
+            cursor = TopologicalPosition(depth: last.pdu.depth, stream: last.streamPosition)
+        }
+        throw MatrixError.notFound("No event found \(dir == "f" ? "after" : "before") \(ts)")
+    }
+}

@@ -1,0 +1,77 @@
+import AxonStorage
+import MatrixModel
+
+/// Creating rooms and sending events into them.
+extension ServerContext {
+    func registerRoomRoutes(on routes: RouteTable) {
+        routes.client(.post, "/createRoom", rateLimit: .message) { request in
+            let roomID = try await rooms.createRoom(try request.jsonObject(), creator: request.user)
+            return .ok(["room_id": .string(roomID)])
+        }
+        routes.client(.put, "/rooms/{roomId}/send/{eventType}/{txnId}", auth: .required(allowGuests: true), rateLimit: .message) { request in
+            let roomID = try roomIDParameter(request)
+            let type = request.parameter("eventType")
+            let content = try request.jsonObject()
+            if type == "m.room.redaction" { throw MatrixError.badJSON("Use the /redact endpoint to redact events") }
+            let eventID = try await rooms.send(
+                roomID: roomID, EventTemplate(type: type, sender: request.user.userID, content: content),
+                transaction: transactionKey(request, scope: "send"))
+            return .ok(["event_id": .string(eventID)])
+        }
+        for path in ["/rooms/{roomId}/state/{eventType}", "/rooms/{roomId}/state/{eventType}/{stateKey}"] {
+            routes.client(.put, path, rateLimit: .message) { request in
+                let roomID = try roomIDParameter(request)
+                let type = request.parameter("eventType")
+                let content = try request.jsonObject()
+                if type == "m.room.member" {
+                    try validateMemberStateChange(request, content: content)
+                }
+                let eventID = try await rooms.send(
+                    roomID: roomID,
+                    EventTemplate(type: type, stateKey: request.parameter("stateKey"), sender: request.user.userID, content: content))
+                return .ok(["event_id": .string(eventID)])
+            }
+        }
+        routes.client(.put, "/rooms/{roomId}/redact/{eventId}/{txnId}", rateLimit: .message) { request in
+            let roomID = try roomIDParameter(request)
+            let eventID = request.parameter("eventId")
+            guard EventID(eventID) != nil else { throw MatrixError.invalidParam("Invalid event ID") }
+            var content = try request.jsonObject().objectValue ?? [:]
+            let version = try await storage.room(id: roomID)?.version
+            if version?.redactsInContent ?? true { content["redacts"] = .string(eventID) }
+            let redaction = try await rooms.send(
+                roomID: roomID,
+                EventTemplate(type: "m.room.redaction", sender: request.user.userID, content: .object(content), redacts: eventID),
+                transaction: transactionKey(request, scope: "redact"))
+            return .ok(["event_id": .string(redaction)])
+        }
+        routes.client(.get, "/joined_rooms") { request in
+            let joined = try await storage.memberships(userID: request.user.userID).filter { $0.membership == "join" }
+            return .ok(["joined_rooms": .array(joined.map { .string($0.roomID) })])
+        }
+    }
+
+    func roomIDParameter(_ request: MatrixRequest, _ name: String = "roomId") throws(MatrixError) -> String {
+        let roomID = request.parameter(name)
+        guard RoomID(roomID) != nil else { throw MatrixError.invalidParam("'\(roomID)' is not a valid room ID") }
+        return roomID
+    }
+
+
+    func transactionKey(_ request: MatrixRequest, scope: String) -> TransactionKey {
+        TransactionKey(
+            userID: request.user.userID, deviceID: request.user.deviceID, scope: "\(scope):\(request.path)",
+            transactionID: request.parameter("txnId"))
+    }
+
+    /// Membership changes through the state API are allowed (the auth rules decide), but only
+    /// with a valid membership value: clients should use the dedicated endpoints.
+    private func validateMemberStateChange(_ request: MatrixRequest, content: JSON) throws(MatrixError) {
+        guard let membership = content["membership"]?.stringValue,
+            ["join", "invite", "leave", "ban", "knock"].contains(membership)
+        else { throw MatrixError.badJSON("m.room.member content needs a valid membership") }
+        guard UserID(request.parameter("stateKey")) != nil else {
+            throw MatrixError.badJSON("m.room.member state key must be a user ID")
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import AxonStorage
+import MatrixModel
+
+/// Rooms: creation, sending, membership and redaction, all through the event pipeline.
+struct RoomService: Sendable {
+    let storage: any Storage
+    let serverName: ServerName
+    let writer: RoomEventWriter
+    let visibility: HistoryVisibility
+    let notifier: Notifier
+
+    /// A room ID, or an alias resolved to one (404 when unknown).
+    func resolve(_ roomIDOrAlias: String) async throws -> String {
+        if roomIDOrAlias.hasPrefix("#") {
+            guard RoomAlias(roomIDOrAlias) != nil else { throw MatrixError.invalidParam("Invalid room alias") }
+            guard let target = try await storage.aliasTarget(roomIDOrAlias) else {
+                throw MatrixError.notFound("Room alias \(roomIDOrAlias) not found")
+            }
+            return target.roomID
+        }
+        guard RoomID(roomIDOrAlias) != nil else { throw MatrixError.invalidParam("Invalid room ID") }
+        return roomIDOrAlias
+    }
+
+    /// Sends an event through the pipeline, idempotently when a transaction key is given.
+    @discardableResult
+    func send(roomID: String, _ template: EventTemplate, transaction: TransactionKey? = nil) async throws -> String {
+        let writer = self.writer
+        let stored: StoredEvent? = try await storage.writeRoom(roomID: roomID) { tx in
+            guard tx.room != nil else { throw MatrixError.forbidden("You are not in room \(roomID)") }
+            if let transaction, try tx.eventIDForTransaction(transaction) != nil { return nil }
+            let event = try writer.append(template, in: tx, transaction: transaction)
+            try Self.applyRedaction(event, in: tx)
+            return event
+        }
+        guard let stored else {
+            return try await storage.writeRoom(roomID: roomID) { tx in try tx.eventIDForTransaction(transaction!)! }
+        }
+        notify(stored)
+        return stored.pdu.eventID
+    }
+
+    func notify(_ event: StoredEvent) {
+        notifier.roomChanged(event.roomID, position: event.streamPosition)
+        if let target = event.pdu.stateKey, event.pdu.type == "m.room.member" {
+            // The target learns of a room they are not yet watching (an invite, a join elsewhere).
+            notifier.userChanged(target, position: event.streamPosition)
+        }
+    }
+
+    /// Spec "Handling redactions": the target is pruned when the redaction's sender is the
+    /// target's sender or has the redact power level. Otherwise the redaction is kept but the
+    /// target is untouched (clients may still hide it).
+    static func applyRedaction(_ event: StoredEvent, in tx: any RoomWriteTransaction) throws {
+        guard let targetID = event.pdu.redacts, let target = try tx.event(id: targetID), target.roomID == event.roomID,
+            target.redactedBecause == nil, let room = tx.room
+        else { return }
+        if target.pdu.sender != event.pdu.sender {
+            let levels = PowerLevels(
+                content: try tx.currentStateEvent(.powerLevels)?.content, create: try tx.currentStateEvent(.create),
+                version: room.version)
+            guard levels.userLevel(event.pdu.sender) >= levels.redact else { return }
+        }
+        var redacted = Redaction.redact(target.pdu.json, version: room.version)
+        redacted["unsigned"] = [
+            "redacted_because": ClientEventFormat.json(event, viewer: nil, version: room.version, now: event.pdu.originServerTS)
+        ]
+        try tx.markRedacted(eventID: targetID, redactedJSON: redacted, by: event.pdu.eventID)
+    }
+
+    /// Changes a membership through the pipeline (join, invite, leave, kick, ban, unban, knock).
+    func setMembership(
+        roomID: String, sender: String, target: String, membership: String, reason: String?, extra: JSONObject = [:]
+    ) async throws -> String {
+        guard try await storage.room(id: roomID) != nil else { throw MatrixError.notFound("Unknown room \(roomID)") }
+        var content = extra
+        content["membership"] = .string(membership)
+        if let reason { content["reason"] = .string(reason) }
+        if membership == "join" || membership == "invite" || membership == "knock",
+            let profile = try await storage.account(userID: target)?.profile, !(membership == "invite" && content["displayname"] != nil)
+        {
+            if let name = profile["displayname"] { content["displayname"] = name }
+            if let avatar = profile["avatar_url"] { content["avatar_url"] = avatar }
+        }
+        return try await send(
+            roomID: roomID, EventTemplate(type: "m.room.member", stateKey: target, sender: sender, content: .object(content)))
+    }
+
+    /// `POST /rooms/{id}/forget`: only after leaving, being kicked or banned, or rejecting.
+    func forget(roomID: String, userID: String) async throws {
+        guard let membership = try await storage.membership(roomID: roomID, userID: userID) else {
+            throw MatrixError.notFound("You have never been in room \(roomID)")
+        }
+        guard ["leave", "ban"].contains(membership.membership) else {
+            throw MatrixError.unknown("You must leave the room before forgetting it")
+        }
+        try await storage.setForgotten(roomID: roomID, userID: userID)
+        if try await storage.isRoomForgottenByAll(roomID: roomID) {
+            // No local user remembers the room and no one here can rejoin it without an invite
+            // from a member who is not here: its history can go.
+            try await storage.purgeRoom(roomID: roomID)
+        }
+    }
+}

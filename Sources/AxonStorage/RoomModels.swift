@@ -1,0 +1,118 @@
+import MatrixModel
+
+/// An event as stored: the PDU plus where it sits in the global stream and which state
+/// snapshot (the state after it) it belongs to.
+public struct StoredEvent: Sendable, Equatable {
+    public var pdu: PDU
+    public var roomID: String
+    public var streamPosition: Int64
+    public var stateGroup: Int64
+    /// The redaction event that redacted this one; the stored JSON is then already pruned.
+    public var redactedBecause: String?
+    /// The device and transaction ID it was sent with, echoed to that device only.
+    public var senderDevice: String?
+    public var transactionID: String?
+
+    public init(
+        pdu: PDU, roomID: String, streamPosition: Int64, stateGroup: Int64, redactedBecause: String? = nil,
+        senderDevice: String? = nil, transactionID: String? = nil
+    ) {
+        self.pdu = pdu
+        self.roomID = roomID
+        self.streamPosition = streamPosition
+        self.stateGroup = stateGroup
+        self.redactedBecause = redactedBecause
+        self.senderDevice = senderDevice
+        self.transactionID = transactionID
+    }
+}
+
+/// A room's fixed facts and its head (the single forward extremity: Axon is the only
+/// writer of its rooms until federation arrives).
+public struct RoomRecord: Sendable, Equatable {
+    public var roomID: String
+    public var version: RoomVersion
+    public var creator: String
+    public var isPublic: Bool
+    public var latestEventID: String?
+    public var latestDepth: Int64
+    public var currentStateGroup: Int64?
+
+    public init(
+        roomID: String, version: RoomVersion, creator: String, isPublic: Bool = false, latestEventID: String? = nil,
+        latestDepth: Int64 = 0, currentStateGroup: Int64? = nil
+    ) {
+        self.roomID = roomID
+        self.version = version
+        self.creator = creator
+        self.isPublic = isPublic
+        self.latestEventID = latestEventID
+        self.latestDepth = latestDepth
+        self.currentStateGroup = currentStateGroup
+    }
+}
+
+public struct Membership: Sendable, Equatable {
+    public var roomID: String
+    public var userID: String
+    public var membership: String
+    public var eventID: String
+    public var streamPosition: Int64
+    public var forgotten: Bool
+}
+
+/// What a new event was sent with, for idempotency (`PUT .../send/{type}/{txnId}`).
+public struct TransactionKey: Sendable, Hashable {
+    public var userID: String
+    public var deviceID: String
+    public var scope: String
+    public var transactionID: String
+
+    public init(userID: String, deviceID: String, scope: String, transactionID: String) {
+        self.userID = userID
+        self.deviceID = deviceID
+        self.scope = scope
+        self.transactionID = transactionID
+    }
+}
+
+/// The operations available inside one room write transaction. Everything appended in one
+/// `writeRoom` call commits together or not at all, and no other writer touches the room
+/// meanwhile, so the state read here is the state the new events are checked against.
+public protocol RoomWriteTransaction {
+    var room: RoomRecord? { get }
+    func createRoom(_ record: RoomRecord) throws
+    /// The current state event for a key, including events appended earlier in this transaction.
+    func currentStateEvent(_ key: StateKey) throws -> PDU?
+    func eventIDForTransaction(_ key: TransactionKey) throws -> String?
+    /// Persists the event: assigns the next stream position, updates the state snapshot,
+    /// current state, memberships and the room head.
+    @discardableResult
+    func append(_ pdu: PDU, transaction: TransactionKey?) throws -> StoredEvent
+    func event(id: String) throws -> StoredEvent?
+    /// Registers an alias for this room; throws `StorageError.conflict` when it is taken.
+    func addAlias(_ alias: String, creator: String) throws
+    /// Replaces a stored event's JSON with its redacted form.
+    func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) throws
+}
+
+public struct Direction: Sendable, Equatable {
+    public static let forward = Direction(isForward: true)
+    public static let backward = Direction(isForward: false)
+    public let isForward: Bool
+}
+
+/// A position in a room's timeline for `/messages`: depth, then stream position.
+public struct TopologicalPosition: Sendable, Comparable, Hashable {
+    public var depth: Int64
+    public var stream: Int64
+
+    public init(depth: Int64, stream: Int64) {
+        self.depth = depth
+        self.stream = stream
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        (lhs.depth, lhs.stream) < (rhs.depth, rhs.stream)
+    }
+}

@@ -1,0 +1,39 @@
+import MatrixModel
+
+public protocol RoomStore: Sendable {
+    /// Runs `body` in one write transaction with the room's writer lock held.
+    func writeRoom<T: Sendable>(roomID: String, _ body: @escaping @Sendable (any RoomWriteTransaction) throws -> T) async throws -> T
+
+    func room(id: String) async throws -> RoomRecord?
+    func event(id: String) async throws -> StoredEvent?
+    func currentState(roomID: String) async throws -> [StateKey: PDU]
+    func currentStateEvent(roomID: String, key: StateKey) async throws -> PDU?
+    /// The full state after the given snapshot.
+    func state(group: Int64) async throws -> [StateKey: PDU]
+    /// One entry of a snapshot, without loading the rest.
+    func stateEvent(group: Int64, key: StateKey) async throws -> PDU?
+
+    func membership(roomID: String, userID: String) async throws -> Membership?
+    func memberships(userID: String) async throws -> [Membership]
+    func members(roomID: String, membership: String?) async throws -> [Membership]
+    /// Stream positions of every join event of the user in the room.
+    func joinPositions(roomID: String, userID: String) async throws -> [Int64]
+    func setForgotten(roomID: String, userID: String) async throws
+    /// True when no local user remembers the room any more (all have left and forgotten it).
+    func isRoomForgottenByAll(roomID: String) async throws -> Bool
+    func purgeRoom(roomID: String) async throws
+
+    /// Events of a room strictly after (forward) or before (backward) `from`, at most `limit`.
+    func roomEvents(roomID: String, from: TopologicalPosition?, direction: Direction, limit: Int) async throws -> [StoredEvent]
+    func topologicalPosition(eventID: String) async throws -> TopologicalPosition?
+    /// The latest event at or before a stream position in a room.
+    func latestEvent(roomID: String, atOrBefore stream: Int64) async throws -> StoredEvent?
+    func currentStreamPosition() async throws -> Int64
+
+    func setAlias(_ alias: String, roomID: String, creator: String) async throws
+    func aliasTarget(_ alias: String) async throws -> (roomID: String, creator: String)?
+    func aliases(roomID: String) async throws -> [String]
+    func deleteAlias(_ alias: String) async throws
+    func setPublic(roomID: String, isPublic: Bool) async throws
+    func publicRooms() async throws -> [String]
+}

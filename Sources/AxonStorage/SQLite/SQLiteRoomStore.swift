@@ -1,0 +1,199 @@
+import GRDB
+import MatrixModel
+
+extension SQLiteStorage {
+    public func writeRoom<T: Sendable>(
+        roomID: String, _ body: @escaping @Sendable (any RoomWriteTransaction) throws -> T
+    ) async throws -> T {
+        try await write { db in
+            try body(try SQLiteRoomTransaction(db: db, roomID: roomID))
+        }
+    }
+
+    public func room(id: String) async throws -> RoomRecord? {
+        try await read { db in try SQLiteRoomQueries.room(db, id: id) }
+    }
+
+    public func event(id: String) async throws -> StoredEvent? {
+        try await read { db in try SQLiteRoomQueries.events(db, ids: [id]).first }
+    }
+
+    public func currentState(roomID: String) async throws -> [StateKey: PDU] {
+        try await read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT e.* FROM current_state s JOIN events e ON e.event_id = s.event_id WHERE s.room_id = ?",
+                arguments: [roomID])
+            var state: [StateKey: PDU] = [:]
+            for row in rows {
+                let event = SQLiteRoomQueries.storedEvent(row)
+                state[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu
+            }
+            return state
+        }
+    }
+
+    public func currentStateEvent(roomID: String, key: StateKey) async throws -> PDU? {
+        try await read { db in try SQLiteRoomQueries.currentStateEvent(db, roomID: roomID, key: key) }
+    }
+
+    public func state(group: Int64) async throws -> [StateKey: PDU] {
+        try await read { db in
+            let entries = try SQLiteRoomQueries.stateEntries(db, group: group)
+            let events = try SQLiteRoomQueries.events(db, ids: Array(entries.values))
+            var state: [StateKey: PDU] = [:]
+            for event in events { state[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu }
+            return state
+        }
+    }
+
+    public func stateEvent(group: Int64, key: StateKey) async throws -> PDU? {
+        try await read { db in
+            guard let id = try SQLiteRoomQueries.stateEntry(db, group: group, key: key) else { return nil }
+            return try SQLiteRoomQueries.events(db, ids: [id]).first?.pdu
+        }
+    }
+
+    public func membership(roomID: String, userID: String) async throws -> Membership? {
+        try await read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM room_memberships WHERE room_id = ? AND user_id = ?", arguments: [roomID, userID]
+            ).map(SQLiteRoomQueries.membership)
+        }
+    }
+
+    public func memberships(userID: String) async throws -> [Membership] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM room_memberships WHERE user_id = ? ORDER BY stream_ordering", arguments: [userID])
+                .map(SQLiteRoomQueries.membership)
+        }
+    }
+
+    public func members(roomID: String, membership: String?) async throws -> [Membership] {
+        try await read { db in
+            if let membership {
+                return try Row.fetchAll(
+                    db, sql: "SELECT * FROM room_memberships WHERE room_id = ? AND membership = ? ORDER BY user_id",
+                    arguments: [roomID, membership]
+                ).map(SQLiteRoomQueries.membership)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM room_memberships WHERE room_id = ? ORDER BY user_id", arguments: [roomID])
+                .map(SQLiteRoomQueries.membership)
+        }
+    }
+
+    public func joinPositions(roomID: String, userID: String) async throws -> [Int64] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT stream_ordering, json FROM events WHERE room_id = ? AND type = 'm.room.member' AND state_key = ?",
+                arguments: [roomID, userID]
+            ).compactMap { row in
+                JSON.stored(row["json"])["content"]?["membership"] == "join" ? row["stream_ordering"] : nil
+            }
+        }
+    }
+
+    public func setForgotten(roomID: String, userID: String) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE room_memberships SET forgotten = 1 WHERE room_id = ? AND user_id = ?", arguments: [roomID, userID])
+        }
+    }
+
+    public func isRoomForgottenByAll(roomID: String) async throws -> Bool {
+        try await read { db in
+            let remembering = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM room_memberships m JOIN users u ON u.user_id = m.user_id
+                    WHERE m.room_id = ? AND m.forgotten = 0
+                    """,
+                arguments: [roomID])
+            return remembering == 0
+        }
+    }
+
+    public func purgeRoom(roomID: String) async throws {
+        try await write { db in
+            for table in ["events", "current_state", "room_memberships", "room_aliases", "rooms"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE room_id = ?", arguments: [roomID])
+            }
+            try db.execute(
+                sql: "DELETE FROM state_group_entries WHERE group_id IN (SELECT id FROM state_groups WHERE room_id = ?)",
+                arguments: [roomID])
+            try db.execute(sql: "DELETE FROM state_groups WHERE room_id = ?", arguments: [roomID])
+        }
+    }
+
+    public func roomEvents(roomID: String, from: TopologicalPosition?, direction: Direction, limit: Int) async throws -> [StoredEvent] {
+        try await read { db in
+            let order = direction.isForward ? "ASC" : "DESC"
+            var sql = "SELECT * FROM events WHERE room_id = ?"
+            var arguments: StatementArguments = [roomID]
+            if let from {
+                sql += direction.isForward ? " AND (depth, stream_ordering) > (?, ?)" : " AND (depth, stream_ordering) < (?, ?)"
+                arguments += [from.depth, from.stream]
+            }
+            sql += " ORDER BY depth \(order), stream_ordering \(order) LIMIT ?"
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteRoomQueries.storedEvent)
+        }
+    }
+
+    public func topologicalPosition(eventID: String) async throws -> TopologicalPosition? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT depth, stream_ordering FROM events WHERE event_id = ?", arguments: [eventID]).map {
+                TopologicalPosition(depth: $0["depth"], stream: $0["stream_ordering"])
+            }
+        }
+    }
+
+    public func latestEvent(roomID: String, atOrBefore stream: Int64) async throws -> StoredEvent? {
+        try await read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM events WHERE room_id = ? AND stream_ordering <= ? ORDER BY stream_ordering DESC LIMIT 1",
+                arguments: [roomID, stream]
+            ).map(SQLiteRoomQueries.storedEvent)
+        }
+    }
+
+    public func currentStreamPosition() async throws -> Int64 {
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT position FROM stream_positions WHERE id = 1") ?? 0 }
+    }
+
+    public func setAlias(_ alias: String, roomID: String, creator: String) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)", arguments: [alias, roomID, creator])
+        }
+    }
+
+    public func aliasTarget(_ alias: String) async throws -> (roomID: String, creator: String)? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT room_id, creator FROM room_aliases WHERE alias = ?", arguments: [alias]).map {
+                (roomID: $0["room_id"] as String, creator: $0["creator"] as String)
+            }
+        }
+    }
+
+    public func aliases(roomID: String) async throws -> [String] {
+        try await read { db in
+            try String.fetchAll(db, sql: "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias", arguments: [roomID])
+        }
+    }
+
+    public func deleteAlias(_ alias: String) async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM room_aliases WHERE alias = ?", arguments: [alias]) }
+    }
+
+    public func setPublic(roomID: String, isPublic: Bool) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE rooms SET is_public = ? WHERE room_id = ?", arguments: [isPublic, roomID])
+        }
+    }
+
+    public func publicRooms() async throws -> [String] {
+        try await read { db in try String.fetchAll(db, sql: "SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id") }
+    }
+}

@@ -1,0 +1,131 @@
+import GRDB
+import MatrixModel
+
+/// The room write transaction on SQLite. Confined to one `pool.write` closure; the pool's
+/// single writer is the per-room (indeed global) writer lock.
+final class SQLiteRoomTransaction: RoomWriteTransaction {
+    /// Past this many deltas a state snapshot is written in full, bounding lookups.
+    static let maxChainLength = 50
+
+    let db: Database
+    private(set) var room: RoomRecord?
+
+    init(db: Database, roomID: String) throws {
+        self.db = db
+        self.room = try SQLiteRoomQueries.room(db, id: roomID)
+    }
+
+    func createRoom(_ record: RoomRecord) throws {
+        try db.execute(
+            sql: "INSERT INTO rooms (room_id, version, creator, is_public) VALUES (?, ?, ?, ?)",
+            arguments: [record.roomID, record.version.identifier, record.creator, record.isPublic])
+        room = record
+    }
+
+    func currentStateEvent(_ key: StateKey) throws -> PDU? {
+        guard let room else { return nil }
+        return try SQLiteRoomQueries.currentStateEvent(db, roomID: room.roomID, key: key)
+    }
+
+    func eventIDForTransaction(_ key: TransactionKey) throws -> String? {
+        try String.fetchOne(
+            db,
+            sql: "SELECT event_id FROM event_transactions WHERE user_id = ? AND device_id = ? AND scope = ? AND txn_id = ?",
+            arguments: [key.userID, key.deviceID, key.scope, key.transactionID])
+    }
+
+    func event(id: String) throws -> StoredEvent? {
+        try SQLiteRoomQueries.events(db, ids: [id]).first
+    }
+
+    func append(_ pdu: PDU, transaction: TransactionKey?) throws -> StoredEvent {
+        guard var room else { throw StorageError.notFound("room") }
+        let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+        var group = room.currentStateGroup
+        if let stateKey = pdu.stateKey {
+            group = try newStateGroup(roomID: room.roomID, parent: group, key: StateKey(pdu.type, stateKey), eventID: pdu.eventID)
+            try db.execute(
+                sql: """
+                    INSERT INTO current_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id
+                    """,
+                arguments: [room.roomID, pdu.type, stateKey, pdu.eventID])
+            if let membership = pdu.membership {
+                try db.execute(
+                    sql: """
+                        INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
+                        VALUES (?, ?, ?, ?, ?, 0)
+                        ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
+                            event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = 0
+                        """,
+                    arguments: [room.roomID, stateKey, membership, pdu.eventID, position])
+            }
+        }
+        guard let stateGroup = group else { throw StorageError.notFound("the room has no state") }
+        try db.execute(
+            sql: """
+                INSERT INTO events (event_id, room_id, stream_ordering, depth, type, state_key, sender, origin_server_ts,
+                    json, state_group, sender_device, txn_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                pdu.eventID, room.roomID, position, pdu.depth, pdu.type, pdu.stateKey, pdu.sender, pdu.originServerTS,
+                JSON.object(pdu.json).encodedString(), stateGroup, transaction?.deviceID, transaction?.transactionID,
+            ])
+        if let transaction {
+            try db.execute(
+                sql: "INSERT INTO event_transactions (user_id, device_id, scope, txn_id, event_id) VALUES (?, ?, ?, ?, ?)",
+                arguments: [transaction.userID, transaction.deviceID, transaction.scope, transaction.transactionID, pdu.eventID])
+        }
+        room.latestEventID = pdu.eventID
+        room.latestDepth = pdu.depth
+        room.currentStateGroup = stateGroup
+        try db.execute(
+            sql: "UPDATE rooms SET latest_event_id = ?, latest_depth = ?, current_state_group = ? WHERE room_id = ?",
+            arguments: [pdu.eventID, pdu.depth, stateGroup, room.roomID])
+        self.room = room
+        return StoredEvent(
+            pdu: pdu, roomID: room.roomID, streamPosition: position, stateGroup: stateGroup,
+            senderDevice: transaction?.deviceID, transactionID: transaction?.transactionID)
+    }
+
+    func addAlias(_ alias: String, creator: String) throws {
+        guard let room else { throw StorageError.notFound("room") }
+        try db.execute(
+            sql: "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)", arguments: [alias, room.roomID, creator])
+    }
+
+    func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) throws {
+        try db.execute(
+            sql: "UPDATE events SET json = ?, redacted_because = ? WHERE event_id = ?",
+            arguments: [JSON.object(redactedJSON).encodedString(), redactionID, eventID])
+    }
+
+    /// A snapshot is a delta over its parent, or a full copy once the chain gets long.
+    private func newStateGroup(roomID: String, parent: Int64?, key: StateKey, eventID: String) throws -> Int64 {
+        let parentLength = try parent.flatMap {
+            try Int64.fetchOne(db, sql: "SELECT chain_length FROM state_groups WHERE id = ?", arguments: [$0])
+        }
+        if let parent, let parentLength, parentLength < Self.maxChainLength {
+            try db.execute(
+                sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, ?, ?)",
+                arguments: [roomID, parent, parentLength + 1])
+            let id = db.lastInsertedRowID
+            try insertEntry(group: id, key: key, eventID: eventID)
+            return id
+        }
+        var entries = try parent.map { try SQLiteRoomQueries.stateEntries(db, group: $0) } ?? [:]
+        entries[key] = eventID
+        try db.execute(
+            sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, NULL, 0)", arguments: [roomID])
+        let id = db.lastInsertedRowID
+        for (entryKey, entryEvent) in entries { try insertEntry(group: id, key: entryKey, eventID: entryEvent) }
+        return id
+    }
+
+    private func insertEntry(group: Int64, key: StateKey, eventID: String) throws {
+        try db.execute(
+            sql: "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?, ?, ?, ?)",
+            arguments: [group, key.type, key.stateKey, eventID])
+    }
+}

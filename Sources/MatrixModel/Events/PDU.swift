@@ -1,0 +1,50 @@
+/// A persistent data unit: the full, signed event as servers exchange it. The JSON is the
+/// source of truth; the accessors read it. Event IDs (room v4+) are derived from the
+/// reference hash and are not part of the JSON.
+public struct PDU: Sendable, Equatable {
+    public let eventID: String
+    public let json: JSONObject
+
+    public init(eventID: String, json: JSONObject) {
+        self.eventID = eventID
+        self.json = json
+    }
+
+    public var type: String { json["type"]?.stringValue ?? "" }
+    public var stateKey: String? { json["state_key"]?.stringValue }
+    public var isState: Bool { stateKey != nil }
+    public var sender: String { json["sender"]?.stringValue ?? "" }
+    /// Absent on v12 create events; use `RoomVersion`-aware helpers where that matters.
+    public var roomID: String? { json["room_id"]?.stringValue }
+    public var content: JSON { json["content"] ?? .object([:]) }
+    public var originServerTS: Int64 { json["origin_server_ts"]?.intValue ?? 0 }
+    public var depth: Int64 { json["depth"]?.intValue ?? 0 }
+    public var prevEvents: [String] { json["prev_events"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+    public var authEvents: [String] { json["auth_events"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+    public var membership: String? { type == "m.room.member" ? content["membership"]?.stringValue : nil }
+
+    /// The event a redaction targets, wherever the room version keeps it.
+    public var redacts: String? {
+        guard type == "m.room.redaction" else { return nil }
+        return content["redacts"]?.stringValue ?? json["redacts"]?.stringValue
+    }
+}
+
+/// A (type, state_key) pair, the key of room state.
+public struct StateKey: Hashable, Sendable, CustomStringConvertible {
+    public let type: String
+    public let stateKey: String
+
+    public init(_ type: String, _ stateKey: String) {
+        self.type = type
+        self.stateKey = stateKey
+    }
+
+    public var description: String { "(\(type), \(stateKey))" }
+
+    public static let create = StateKey("m.room.create", "")
+    public static let powerLevels = StateKey("m.room.power_levels", "")
+    public static let joinRules = StateKey("m.room.join_rules", "")
+    public static let historyVisibility = StateKey("m.room.history_visibility", "")
+    public static func member(_ userID: String) -> StateKey { StateKey("m.room.member", userID) }
+}
