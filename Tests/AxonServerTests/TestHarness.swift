@@ -92,3 +92,34 @@ struct TestServer {
         return auth
     }
 }
+
+extension TestServer {
+    static func path(_ id: String) -> String {
+        id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))!
+    }
+
+    func createRoom(_ token: String, _ body: JSON = ["preset": "public_chat"]) async throws -> String {
+        let reply = try await call(.post, "/_matrix/client/v3/createRoom", token: token, json: body)
+        try #require(reply.status == 200, "createRoom: \(reply.raw)")
+        return reply.json["room_id"]!.stringValue!
+    }
+
+    @discardableResult
+    func send(_ token: String, _ roomID: String, _ body: String, txn: String = UUID().uuidString) async throws -> Reply {
+        try await call(
+            .put, "/_matrix/client/v3/rooms/\(Self.path(roomID))/send/m.room.message/\(txn)", token: token,
+            json: ["msgtype": "m.text", "body": .string(body)])
+    }
+
+    func room(_ roomID: String, _ rest: String) -> String {
+        "/_matrix/client/v3/rooms/\(Self.path(roomID))\(rest)"
+    }
+
+    func messages(_ token: String, _ roomID: String, query: String = "dir=b&limit=50") async throws -> Reply {
+        try await call(.get, room(roomID, "/messages?\(query)"), token: token)
+    }
+
+    func bodies(_ reply: Reply) -> [String] {
+        reply.json["chunk"]?.arrayValue?.compactMap { $0["content"]?["body"]?.stringValue } ?? []
+    }
+}
