@@ -57,6 +57,10 @@ public struct AxonServer: Sendable {
         context.registerMembershipRoutes(on: routes)
         context.registerRoomReadRoutes(on: routes)
         context.registerDirectoryRoutes(on: routes)
+        context.registerSyncRoutes(on: routes)
+        context.registerLegacySyncRoutes(on: routes)
+        context.registerAccountDataRoutes(on: routes)
+        context.registerReceiptRoutes(on: routes)
     }
 
     /// The account service, for tools such as `axon register-user` that write accounts directly.

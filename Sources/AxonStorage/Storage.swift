@@ -3,7 +3,7 @@ import MatrixModel
 /// Everything Axon persists, behind one protocol so the SQLite and PostgreSQL backends are
 /// interchangeable and run the same conformance tests. Every method is one transaction:
 /// either all of its writes land or none do.
-public protocol Storage: AccountStore, RoomStore {
+public protocol Storage: AccountStore, RoomStore, SyncStore {
     /// Closes connections after in-flight writes finish.
     func close() async throws
 }

@@ -17,7 +17,7 @@ struct RoomEventFilter: Sendable {
 
     init() {}
 
-    init(_ json: JSON?) throws {
+    init(_ json: JSON?) throws(MatrixError) {
         guard let json else { return }
         guard case .object = json else { throw MatrixError.badJSON("A filter must be an object") }
         if let limit = json.optional("limit") {

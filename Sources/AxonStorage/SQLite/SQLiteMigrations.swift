@@ -127,6 +127,37 @@ enum SQLiteMigrations {
                     CREATE INDEX room_aliases_room ON room_aliases(room_id);
                     """)
         }
+        migrator.registerMigration("003_account_data_filters") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE account_data (
+                        user_id TEXT NOT NULL,
+                        room_id TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        content TEXT NOT NULL,
+                        stream_ordering INTEGER NOT NULL,
+                        PRIMARY KEY (user_id, room_id, type)
+                    );
+                    CREATE INDEX account_data_stream ON account_data(user_id, stream_ordering);
+                    CREATE TABLE receipts (
+                        room_id TEXT NOT NULL,
+                        user_id TEXT NOT NULL,
+                        receipt_type TEXT NOT NULL,
+                        thread_id TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        ts INTEGER NOT NULL,
+                        stream_ordering INTEGER NOT NULL,
+                        PRIMARY KEY (room_id, user_id, receipt_type, thread_id)
+                    );
+                    CREATE INDEX receipts_stream ON receipts(room_id, stream_ordering);
+                    CREATE TABLE filters (
+                        user_id TEXT NOT NULL,
+                        filter_id INTEGER NOT NULL,
+                        filter TEXT NOT NULL,
+                        PRIMARY KEY (user_id, filter_id)
+                    );
+                    """)
+        }
         return migrator
     }
 }

@@ -1,0 +1,144 @@
+import AxonStorage
+import MatrixModel
+
+/// The deprecated but specified legacy API (seed old_sync.yaml, peeking_events.yaml,
+/// room_initial_sync.yaml): `/events`, `/initialSync`, `/events/{eventId}` and
+/// `/rooms/{roomId}/initialSync`, on the same stream positions as `/sync`.
+extension ServerContext {
+    static let legacyEventsLimit = 100
+
+    func registerLegacySyncRoutes(on routes: RouteTable) {
+        routes.client(.get, "/events", auth: .required(allowGuests: true)) { request in
+            try await events(request)
+        }
+        routes.client(.get, "/initialSync", auth: .required(allowGuests: true)) { request in
+            try await initialSync(request)
+        }
+        routes.client(.get, "/events/{eventId}", auth: .required(allowGuests: true)) { request in
+            let event = try await rooms.visibleEvent(roomID: nil, eventID: request.parameter("eventId"), userID: request.user.userID)
+            return .ok(ClientEventFormat.json(event, viewer: request.user, version: nil))
+        }
+        routes.client(.get, "/rooms/{roomId}/initialSync", auth: .required(allowGuests: true)) { request in
+            let roomID = try roomIDParameter(request)
+            let limit = try messageLimit(request)
+            let membership = try await storage.membership(roomID: roomID, userID: request.user.userID)
+            let current = try await storage.currentStreamPosition()
+            var room = try await legacyRoom(
+                roomID: roomID, membership: membership, userID: request.user.userID, limit: limit, current: current,
+                request: request)
+            room["presence"] = []
+            return .ok(.object(room))
+        }
+    }
+
+    private func messageLimit(_ request: MatrixRequest) throws(MatrixError) -> Int {
+        guard let text = request.query("limit") else { return 10 }
+        guard let limit = Int(text), limit >= 0 else { throw MatrixError.invalidParam("'limit' must be a non-negative integer") }
+        return min(limit, Self.maxPageSize)
+    }
+
+    private func events(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let userID = request.user.userID
+        let timeout = try timeout(request, default: 30_000)
+        let peekRoom = try request.query("room_id").map { roomID throws(MatrixError) -> String in
+            guard RoomID(roomID) != nil else { throw MatrixError.invalidParam("Invalid room_id") }
+            return roomID
+        }
+        if let peekRoom { _ = try await rooms.readAccess(roomID: peekRoom, userID: userID) }
+        let from: Int64
+        if let token = request.query("from") {
+            guard let parsed = SyncToken(token) else { throw MatrixError.invalidParam("Bad pagination 'from' parameter") }
+            from = parsed.position
+        } else {
+            from = try await storage.currentStreamPosition()
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            let current = try await storage.currentStreamPosition()
+            var candidates: [StoredEvent]
+            if let peekRoom {
+                candidates = try await storage.roomEventsByStream(roomID: peekRoom, after: from, upTo: current, limit: Self.legacyEventsLimit).reversed()
+            } else {
+                candidates = try await storage.userEvents(userID: userID, after: from, upTo: current, limit: Self.legacyEventsLimit)
+            }
+            let reachedLimit = candidates.count == Self.legacyEventsLimit
+            var visible: [StoredEvent] = []
+            for (roomID, group) in Dictionary(grouping: candidates, by: \.roomID) {
+                visible += try await rooms.visibility.filter(group, roomID: roomID, userID: userID)
+            }
+            visible.sort { $0.streamPosition < $1.streamPosition }
+            let end = reachedLimit ? (candidates.last?.streamPosition ?? current) : current
+            if !visible.isEmpty || clock.now >= deadline || timeout == .zero {
+                return .ok([
+                    "start": .string(SyncToken(position: from).string),
+                    "end": .string(SyncToken(position: end).string),
+                    "chunk": .array(visible.map { ClientEventFormat.json($0, viewer: request.user, version: nil) }),
+                ])
+            }
+            let watched: Set<String>
+            if let peekRoom {
+                watched = [peekRoom]
+            } else {
+                watched = Set(try await storage.memberships(userID: userID).filter { !$0.forgotten }.map(\.roomID))
+            }
+            await notifier.wait(userID: userID, rooms: watched, since: current, timeout: deadline - clock.now)
+            if Task.isCancelled { throw CancellationError() }
+        }
+    }
+
+    private func initialSync(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let userID = request.user.userID
+        let limit = try messageLimit(request)
+        let archived = request.query("archived") == "true"
+        let current = try await storage.currentStreamPosition()
+        var roomsJSON: [JSON] = []
+        for membership in try await storage.memberships(userID: userID) where !membership.forgotten {
+            if ["leave", "ban"].contains(membership.membership), !archived { continue }
+            roomsJSON.append(
+                .object(
+                    try await legacyRoom(
+                        roomID: membership.roomID, membership: membership, userID: userID, limit: limit, current: current,
+                        request: request)))
+        }
+        let accountData = try await storage.accountDataChanges(userID: userID, since: nil).filter { $0.roomID == nil }
+        return .ok([
+            "end": .string(SyncToken(position: current).string),
+            "rooms": .array(roomsJSON),
+            "presence": [],
+            "account_data": .array(accountData.map { ["type": .string($0.type), "content": $0.content] }),
+        ])
+    }
+
+    /// One room as the legacy API shows it: membership, messages up to now (or the leave),
+    /// state, directory visibility and the user's room account data.
+    private func legacyRoom(
+        roomID: String, membership: Membership?, userID: String, limit: Int, current: Int64, request: MatrixRequest
+    ) async throws -> JSONObject {
+        guard let record = try await storage.room(id: roomID) else { throw MatrixError.forbidden("Unknown room") }
+        var room: JSONObject = ["room_id": .string(roomID), "visibility": record.isPublic ? "public" : "private"]
+        if let membership { room["membership"] = .string(membership.membership) }
+        if membership?.membership == "invite", let invite = try await storage.event(id: membership!.eventID) {
+            room["invite"] = ClientEventFormat.json(invite, viewer: request.user, version: record.version)
+            return room
+        }
+        if membership?.membership == "knock" { return room }
+        let access = try await rooms.readAccess(roomID: roomID, userID: userID)
+        let upTo = access.cap?.streamPosition ?? current
+        let recent = try await storage.roomEventsByStream(roomID: roomID, after: -1, upTo: upTo, limit: limit + 20)
+        let visible = Array(try await rooms.visibility.filter(recent, roomID: roomID, userID: userID).prefix(limit).reversed())
+        var messages: JSONObject = [
+            "chunk": .array(visible.map { ClientEventFormat.json($0, viewer: request.user, version: record.version) }),
+            "end": .string(SyncToken(position: upTo).string),
+        ]
+        if let first = visible.first {
+            messages["start"] = .string(TopologicalToken.encode(TopologicalPosition(depth: first.pdu.depth, stream: first.streamPosition)))
+        }
+        room["messages"] = .object(messages)
+        let state = try await rooms.visibleState(roomID: roomID, userID: userID)
+        room["state"] = .array(try await clientEvents(Array(state.values), request))
+        let accountData = try await storage.accountDataChanges(userID: userID, since: nil).filter { $0.roomID == roomID }
+        room["account_data"] = .array(accountData.map { ["type": .string($0.type), "content": $0.content] })
+        return room
+    }
+}

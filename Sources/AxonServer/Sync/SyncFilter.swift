@@ -1,0 +1,95 @@
+import AxonStorage
+import MatrixModel
+
+/// The spec's `Filter` (filter.yaml): what a `/sync` response contains.
+struct SyncFilter: Sendable {
+    var eventFields: [String]?
+    var federationFormat = false
+    var accountData = RoomEventFilter()
+    var presence = RoomEventFilter()
+    var rooms: [String]?
+    var notRooms: [String] = []
+    var includeLeave = false
+    var timeline = RoomEventFilter()
+    var state = RoomEventFilter()
+    var ephemeral = RoomEventFilter()
+    var roomAccountData = RoomEventFilter()
+
+    init() {}
+
+    init(_ json: JSON) throws(MatrixError) {
+        guard case .object = json else { throw MatrixError.badJSON("A filter must be a JSON object") }
+        eventFields = try json.optionalStringArray("event_fields")
+        if let format = try json.optionalString("event_format") {
+            guard format == "client" || format == "federation" else { throw MatrixError.badJSON("event_format must be client or federation") }
+            federationFormat = format == "federation"
+        }
+        accountData = try RoomEventFilter(json.optional("account_data"))
+        presence = try RoomEventFilter(json.optional("presence"))
+        if let room = try json.optionalObject("room") {
+            rooms = try room.optionalStringArray("rooms")
+            notRooms = try room.optionalStringArray("not_rooms") ?? []
+            includeLeave = try room.optionalBool("include_leave") ?? false
+            timeline = try RoomEventFilter(room.optional("timeline"))
+            state = try RoomEventFilter(room.optional("state"))
+            ephemeral = try RoomEventFilter(room.optional("ephemeral"))
+            roomAccountData = try RoomEventFilter(room.optional("account_data"))
+        }
+    }
+
+    func allowsRoom(_ roomID: String) -> Bool {
+        !notRooms.contains(roomID) && (rooms?.contains(roomID) ?? true)
+    }
+
+    /// Applies `event_fields` (dot-separated paths, `\.` for a literal dot) and `event_format`.
+    func format(_ event: JSON, pdu: PDU) -> JSON {
+        var event = federationFormat ? .object(pdu.json) : event
+        if federationFormat { event["event_id"] = .string(pdu.eventID) }
+        guard let eventFields else { return event }
+        var kept = JSONObject()
+        for field in eventFields {
+            let path = Self.split(field)
+            guard let value = Self.value(event, path) else { continue }
+            kept = Self.setting(kept, path[...], value)
+        }
+        return .object(kept)
+    }
+
+    private static func split(_ field: String) -> [String] {
+        var parts: [String] = []
+        var current = ""
+        var escaped = false
+        for character in field {
+            if escaped {
+                current.append(character)
+                escaped = false
+            } else if character == "\\" {
+                escaped = true
+            } else if character == "." {
+                parts.append(current)
+                current = ""
+            } else {
+                current.append(character)
+            }
+        }
+        parts.append(current)
+        return parts
+    }
+
+    private static func value(_ json: JSON, _ path: [String]) -> JSON? {
+        var current: JSON? = json
+        for key in path { current = current?[key] }
+        return current
+    }
+
+    private static func setting(_ object: JSONObject, _ path: ArraySlice<String>, _ value: JSON) -> JSONObject {
+        var object = object
+        guard let key = path.first else { return object }
+        if path.count == 1 {
+            object[key] = value
+        } else {
+            object[key] = .object(setting(object[key]?.objectValue ?? [:], path.dropFirst(), value))
+        }
+        return object
+    }
+}

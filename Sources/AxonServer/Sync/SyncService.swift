@@ -1,0 +1,275 @@
+import AxonStorage
+import MatrixModel
+
+/// `/sync` (DESIGN.md "Sync and the notifier"): everything the user may see between the
+/// `since` position and now. An incremental sync reads only what changed in that range; a
+/// request that finds nothing waits on the notifier until something relevant is written.
+struct SyncService: Sendable {
+    let storage: any Storage
+    let rooms: RoomService
+    let notifier: Notifier
+    static let defaultTimelineLimit = 10
+
+    struct Request {
+        var user: TokenOwner
+        var since: Int64?
+        var filter: SyncFilter
+        var fullState: Bool
+        var timeout: Duration
+    }
+
+    func sync(_ request: Request) async throws -> JSON {
+        let clock = ContinuousClock()
+        let deadline = clock.now + request.timeout
+        while true {
+            let current = try await storage.currentStreamPosition()
+            let (response, watched) = try await build(request, upTo: current)
+            let isEmpty = response.isEmpty
+            if request.since == nil || request.fullState || !isEmpty || clock.now >= deadline {
+                var body = response
+                body["next_batch"] = .string(SyncToken(position: current).string)
+                return .object(body)
+            }
+            await notifier.wait(userID: request.user.userID, rooms: watched, since: current, timeout: deadline - clock.now)
+            if Task.isCancelled { throw CancellationError() }
+        }
+    }
+
+    /// The response body without `next_batch`, and the rooms whose changes should wake a wait.
+    private func build(_ request: Request, upTo current: Int64) async throws -> (JSONObject, Set<String>) {
+        let userID = request.user.userID
+        let since = request.since
+        let filter = request.filter
+        let memberships = try await storage.memberships(userID: userID)
+        var changed: [String: Int64] = [:]
+        var receiptsByRoom: [String: [Receipt]] = [:]
+        if let since {
+            changed = try await storage.changedRooms(userID: userID, after: since, upTo: current)
+            for receipt in try await storage.receiptChanges(userID: userID, after: since, upTo: current) {
+                receiptsByRoom[receipt.roomID, default: []].append(receipt)
+            }
+        }
+        var roomAccountData: [String: [AccountDataEntry]] = [:]
+        var globalAccountData: [JSON] = []
+        for entry in try await storage.accountDataChanges(userID: userID, since: since) where entry.streamPosition <= current {
+            if let roomID = entry.roomID {
+                roomAccountData[roomID, default: []].append(entry)
+            } else if filter.accountData.allows(PDU(eventID: "", json: ["type": .string(entry.type)])) {
+                globalAccountData.append(["type": .string(entry.type), "content": entry.content])
+            }
+        }
+
+        var join = JSONObject()
+        var invite = JSONObject()
+        var leave = JSONObject()
+        var knock = JSONObject()
+        var watched = Set<String>()
+        for membership in memberships where !membership.forgotten && filter.allowsRoom(membership.roomID) {
+            let roomID = membership.roomID
+            let isNew = since.map { membership.streamPosition > $0 } ?? true
+            switch membership.membership {
+            case "join":
+                watched.insert(roomID)
+                let hasChanges = changed[roomID] != nil || receiptsByRoom[roomID] != nil || roomAccountData[roomID] != nil
+                guard since == nil || isNew || hasChanges || request.fullState else { continue }
+                join[roomID] = try await joinedRoom(
+                    roomID: roomID, request: request, after: (isNew || request.fullState) ? nil : since, upTo: current,
+                    receipts: receiptsByRoom[roomID], accountData: roomAccountData[roomID])
+            case "invite", "knock":
+                watched.insert(roomID)
+                guard isNew || request.fullState, let event = try await storage.event(id: membership.eventID) else { continue }
+                let key = membership.membership == "invite" ? "invite_state" : "knock_state"
+                let stripped = try await strippedState(event)
+                let entry: JSON = [.init(stringLiteral: key): ["events": .array(stripped)]]
+                if membership.membership == "invite" { invite[roomID] = entry } else { knock[roomID] = entry }
+            default:
+                let wanted = since == nil ? filter.includeLeave : (isNew || (request.fullState && filter.includeLeave))
+                guard wanted, let leaveEvent = try await storage.event(id: membership.eventID) else { continue }
+                leave[roomID] = try await leftRoom(
+                    roomID: roomID, request: request, after: isNew ? since : nil, leaveEvent: leaveEvent,
+                    accountData: roomAccountData[roomID])
+            }
+        }
+        var body = JSONObject()
+        var roomsBody = JSONObject()
+        if !join.isEmpty { roomsBody["join"] = .object(join) }
+        if !invite.isEmpty { roomsBody["invite"] = .object(invite) }
+        if !leave.isEmpty { roomsBody["leave"] = .object(leave) }
+        if !knock.isEmpty { roomsBody["knock"] = .object(knock) }
+        if !roomsBody.isEmpty { body["rooms"] = .object(roomsBody) }
+        if !globalAccountData.isEmpty { body["account_data"] = ["events": .array(globalAccountData)] }
+        return (body, watched)
+    }
+
+    private func joinedRoom(
+        roomID: String, request: Request, after: Int64?, upTo: Int64, receipts: [Receipt]?, accountData: [AccountDataEntry]?
+    ) async throws -> JSON {
+        let timeline = try await timeline(roomID: roomID, request: request, after: after, upTo: upTo)
+        var state: [StoredEvent]
+        if after == nil || timeline.limited {
+            state = try await stateAtTimelineStart(roomID: roomID, timeline: timeline.events, upTo: upTo, changedAfter: after)
+        } else {
+            state = []
+        }
+        if request.filter.state.lazyLoadMembers {
+            state = try await lazyMembers(state, timeline: timeline.events, roomID: roomID, userID: request.user.userID)
+        }
+        state = state.filter { request.filter.state.allows($0.pdu) }
+        var room: JSONObject = [
+            "timeline": timelineJSON(timeline, request: request),
+            "state": ["events": .array(state.map { format($0, request) })],
+        ]
+        var ephemeral: [JSON] = []
+        let currentReceipts = after == nil ? try await storage.receipts(roomID: roomID, after: nil, upTo: upTo) : (receipts ?? [])
+        if let receiptEvent = Self.receiptEvent(currentReceipts, roomID: roomID, viewer: request.user.userID),
+            request.filter.ephemeral.allows(PDU(eventID: "", json: ["type": "m.receipt"]))
+        {
+            ephemeral.append(receiptEvent)
+        }
+        if !ephemeral.isEmpty { room["ephemeral"] = ["events": .array(ephemeral)] }
+        let roomData = (accountData ?? []).filter { request.filter.roomAccountData.allows(PDU(eventID: "", json: ["type": .string($0.type)])) }
+        if !roomData.isEmpty {
+            room["account_data"] = ["events": .array(roomData.map { ["type": .string($0.type), "content": $0.content] })]
+        }
+        if after == nil || timeline.events.contains(where: { $0.pdu.type == "m.room.member" }) {
+            room["summary"] = try await summary(roomID: roomID, userID: request.user.userID)
+        }
+        return .object(room)
+    }
+
+    private func leftRoom(
+        roomID: String, request: Request, after: Int64?, leaveEvent: StoredEvent, accountData: [AccountDataEntry]?
+    ) async throws -> JSON {
+        let timeline = try await timeline(roomID: roomID, request: request, after: after, upTo: leaveEvent.streamPosition)
+        let state = after == nil || timeline.limited
+            ? try await stateAtTimelineStart(roomID: roomID, timeline: timeline.events, upTo: leaveEvent.streamPosition, changedAfter: after)
+            : []
+        var room: JSONObject = [
+            "timeline": timelineJSON(timeline, request: request),
+            "state": ["events": .array(state.filter { request.filter.state.allows($0.pdu) }.map { format($0, request) })],
+        ]
+        if let accountData, !accountData.isEmpty {
+            room["account_data"] = ["events": .array(accountData.map { ["type": .string($0.type), "content": $0.content] })]
+        }
+        return .object(room)
+    }
+
+    struct Timeline {
+        var events: [StoredEvent]
+        var limited: Bool
+        var prevBatch: String
+    }
+
+    /// The newest events in (after, upTo] the user may see and the filter allows, oldest first.
+    private func timeline(roomID: String, request: Request, after: Int64?, upTo: Int64) async throws -> Timeline {
+        let limit = request.filter.timeline.limit ?? Self.defaultTimelineLimit
+        let fetchLimit = limit + 1 + 20
+        let fetched = try await storage.roomEventsByStream(roomID: roomID, after: after ?? -1, upTo: upTo, limit: fetchLimit)
+        let visible = try await rooms.visibility.filter(fetched, roomID: roomID, userID: request.user.userID)
+            .filter { request.filter.timeline.allows($0.pdu) }
+        let chosen = Array(visible.prefix(limit).reversed())
+        let limited = visible.count > limit || fetched.count == fetchLimit
+        let prevBatch = chosen.first.map { TopologicalToken.encode(TopologicalPosition(depth: $0.pdu.depth, stream: $0.streamPosition)) }
+            ?? SyncToken(position: upTo).string
+        return Timeline(events: chosen, limited: limited, prevBatch: prevBatch)
+    }
+
+    private func timelineJSON(_ timeline: Timeline, request: Request) -> JSON {
+        [
+            "events": .array(timeline.events.map { format($0, request) }),
+            "limited": .bool(timeline.limited),
+            "prev_batch": .string(timeline.prevBatch),
+        ]
+    }
+
+    /// The state just before the first timeline event (or at `upTo` when the timeline is
+    /// empty). With `changedAfter`, only entries that changed after that position.
+    private func stateAtTimelineStart(
+        roomID: String, timeline: [StoredEvent], upTo: Int64, changedAfter: Int64?
+    ) async throws -> [StoredEvent] {
+        let boundary = timeline.first.map { $0.streamPosition - 1 } ?? upTo
+        guard let before = try await storage.latestEvent(roomID: roomID, atOrBefore: boundary) else { return [] }
+        let state = try await storage.state(group: before.stateGroup)
+        var events: [StoredEvent] = []
+        if let changedAfter {
+            let changes = try await storage.stateEventsByStream(roomID: roomID, after: changedAfter, upTo: boundary)
+            for change in changes {
+                let key = StateKey(change.pdu.type, change.pdu.stateKey ?? "")
+                if state[key]?.eventID == change.pdu.eventID { events.append(change) }
+            }
+            return events
+        }
+        for pdu in state.values {
+            if let stored = try await storage.event(id: pdu.eventID) { events.append(stored) }
+        }
+        return events.sorted { $0.streamPosition < $1.streamPosition }
+    }
+
+    /// Lazy loading: member events only for the timeline's senders and the user.
+    private func lazyMembers(_ state: [StoredEvent], timeline: [StoredEvent], roomID: String, userID: String) async throws -> [StoredEvent] {
+        let needed = Set(timeline.map(\.pdu.sender) + [userID])
+        var kept = state.filter { $0.pdu.type != "m.room.member" || needed.contains($0.pdu.stateKey ?? "") }
+        let present = Set(kept.compactMap { $0.pdu.type == "m.room.member" ? $0.pdu.stateKey : nil })
+            .union(timeline.compactMap { $0.pdu.type == "m.room.member" ? $0.pdu.stateKey : nil })
+        let boundary = timeline.first.map { $0.streamPosition - 1 } ?? Int64.max
+        guard let before = try await storage.latestEvent(roomID: roomID, atOrBefore: boundary) else { return kept }
+        for sender in needed.subtracting(present) {
+            if let member = try await storage.stateEvent(group: before.stateGroup, key: .member(sender)),
+                let stored = try await storage.event(id: member.eventID)
+            {
+                kept.append(stored)
+            }
+        }
+        return kept
+    }
+
+    private func summary(roomID: String, userID: String) async throws -> JSON {
+        let members = try await storage.members(roomID: roomID, membership: nil)
+        let joined = members.filter { $0.membership == "join" }
+        let invited = members.filter { $0.membership == "invite" }
+        let heroes = (joined + invited).map(\.userID).filter { $0 != userID }.sorted().prefix(5)
+        return [
+            "m.heroes": .array(heroes.map(JSON.string)),
+            "m.joined_member_count": .int(Int64(joined.count)),
+            "m.invited_member_count": .int(Int64(invited.count)),
+        ]
+    }
+
+    /// Stripped state for an invite or knock: the room's name, avatar, rules and the
+    /// membership event itself.
+    func strippedState(_ membershipEvent: StoredEvent) async throws -> [JSON] {
+        let keys: [StateKey] = [
+            .create, .joinRules, StateKey("m.room.name", ""), StateKey("m.room.avatar", ""),
+            StateKey("m.room.canonical_alias", ""), StateKey("m.room.encryption", ""), StateKey("m.room.topic", ""),
+            .member(membershipEvent.pdu.sender),
+        ]
+        var events: [JSON] = []
+        for key in keys {
+            if let pdu = try await storage.stateEvent(group: membershipEvent.stateGroup, key: key), pdu.eventID != membershipEvent.pdu.eventID {
+                events.append(ClientEventFormat.stripped(pdu))
+            }
+        }
+        events.append(ClientEventFormat.stripped(membershipEvent.pdu))
+        return events
+    }
+
+    /// One `m.receipt` event for the room; private receipts only for their owner.
+    static func receiptEvent(_ receipts: [Receipt], roomID: String, viewer: String) -> JSON? {
+        var content = JSONObject()
+        for receipt in receipts where receipt.type != "m.read.private" || receipt.userID == viewer {
+            var byType = content[receipt.eventID]?.objectValue ?? [:]
+            var byUser = byType[receipt.type]?.objectValue ?? [:]
+            var data: JSONObject = ["ts": .int(receipt.timestamp)]
+            if let thread = receipt.threadID { data["thread_id"] = .string(thread) }
+            byUser[receipt.userID] = .object(data)
+            byType[receipt.type] = .object(byUser)
+            content[receipt.eventID] = .object(byType)
+        }
+        guard !content.isEmpty else { return nil }
+        return ["type": "m.receipt", "room_id": .string(roomID), "content": .object(content)]
+    }
+
+    private func format(_ event: StoredEvent, _ request: Request) -> JSON {
+        request.filter.format(ClientEventFormat.json(event, viewer: request.user, version: nil), pdu: event.pdu)
+    }
+}

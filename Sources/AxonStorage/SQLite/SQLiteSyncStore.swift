@@ -1,0 +1,165 @@
+import GRDB
+import MatrixModel
+
+extension SQLiteStorage {
+    public func setAccountData(userID: String, roomID: String?, type: String, content: JSON) async throws -> Int64 {
+        try await write { db in
+            let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+            try db.execute(
+                sql: """
+                    INSERT INTO account_data (user_id, room_id, type, content, stream_ordering) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content,
+                        stream_ordering = excluded.stream_ordering
+                    """,
+                arguments: [userID, roomID ?? "", type, content.encodedString(), position])
+            return position
+        }
+    }
+
+    public func accountData(userID: String, roomID: String?, type: String) async throws -> JSON? {
+        try await read { db in
+            try String.fetchOne(
+                db, sql: "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?",
+                arguments: [userID, roomID ?? "", type]
+            ).map { JSON.stored($0) }
+        }
+    }
+
+    public func accountDataChanges(userID: String, since: Int64?) async throws -> [AccountDataEntry] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM account_data WHERE user_id = ? AND stream_ordering > ? ORDER BY stream_ordering",
+                arguments: [userID, since ?? -1]
+            ).map { row in
+                let room: String = row["room_id"]
+                return AccountDataEntry(
+                    roomID: room.isEmpty ? nil : room, type: row["type"], content: JSON.stored(row["content"]),
+                    streamPosition: row["stream_ordering"])
+            }
+        }
+    }
+
+    public func setReceipt(_ receipt: Receipt) async throws -> Int64 {
+        try await write { db in
+            let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+            try db.execute(
+                sql: """
+                    INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, stream_ordering)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (room_id, user_id, receipt_type, thread_id) DO UPDATE SET event_id = excluded.event_id,
+                        ts = excluded.ts, stream_ordering = excluded.stream_ordering
+                    """,
+                arguments: [
+                    receipt.roomID, receipt.userID, receipt.type, receipt.threadID ?? "", receipt.eventID, receipt.timestamp,
+                    position,
+                ])
+            return position
+        }
+    }
+
+    public func receipts(roomID: String, after: Int64?, upTo: Int64) async throws -> [Receipt] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM receipts WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering",
+                arguments: [roomID, after ?? -1, upTo]
+            ).map(Self.receipt)
+        }
+    }
+
+    public func receiptChanges(userID: String, after: Int64, upTo: Int64) async throws -> [Receipt] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.* FROM receipts r JOIN room_memberships m ON m.room_id = r.room_id AND m.user_id = ?
+                    WHERE m.membership = 'join' AND r.stream_ordering > ? AND r.stream_ordering <= ? ORDER BY r.stream_ordering
+                    """,
+                arguments: [userID, after, upTo]
+            ).map(Self.receipt)
+        }
+    }
+
+    static func receipt(_ row: Row) -> Receipt {
+        let thread: String = row["thread_id"]
+        return Receipt(
+            roomID: row["room_id"], userID: row["user_id"], type: row["receipt_type"], threadID: thread.isEmpty ? nil : thread,
+            eventID: row["event_id"], timestamp: row["ts"], streamPosition: row["stream_ordering"])
+    }
+
+    public func createFilter(userID: String, filter: JSON) async throws -> String {
+        try await write { db in
+            let next = (try Int64.fetchOne(db, sql: "SELECT MAX(filter_id) FROM filters WHERE user_id = ?", arguments: [userID]) ?? -1) + 1
+            try db.execute(
+                sql: "INSERT INTO filters (user_id, filter_id, filter) VALUES (?, ?, ?)",
+                arguments: [userID, next, filter.encodedString()])
+            return String(next)
+        }
+    }
+
+    public func filter(userID: String, filterID: String) async throws -> JSON? {
+        guard let id = Int64(filterID) else { return nil }
+        return try await read { db in
+            try String.fetchOne(db, sql: "SELECT filter FROM filters WHERE user_id = ? AND filter_id = ?", arguments: [userID, id])
+                .map { JSON.stored($0) }
+        }
+    }
+
+    public func changedRooms(userID: String, after: Int64, upTo: Int64) async throws -> [String: Int64] {
+        try await read { db in
+            var rooms: [String: Int64] = [:]
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT e.room_id, MAX(e.stream_ordering) AS latest FROM events e
+                    JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = ?
+                    WHERE e.stream_ordering > ? AND e.stream_ordering <= ? AND m.forgotten = 0
+                    GROUP BY e.room_id
+                    """,
+                arguments: [userID, after, upTo])
+            for row in rows { rooms[row["room_id"]] = row["latest"] }
+            return rooms
+        }
+    }
+
+    public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?
+                    ORDER BY stream_ordering DESC LIMIT ?
+                    """,
+                arguments: [roomID, after, upTo, limit]
+            ).map(SQLiteRoomQueries.storedEvent)
+        }
+    }
+
+    public func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM events WHERE room_id = ? AND state_key IS NOT NULL AND stream_ordering > ?
+                    AND stream_ordering <= ? ORDER BY stream_ordering
+                    """,
+                arguments: [roomID, after, upTo]
+            ).map(SQLiteRoomQueries.storedEvent)
+        }
+    }
+
+    public func userEvents(userID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT e.* FROM events e JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = ?
+                    WHERE e.stream_ordering > ? AND e.stream_ordering <= ? AND m.forgotten = 0
+                    ORDER BY e.stream_ordering LIMIT ?
+                    """,
+                arguments: [userID, after, upTo, limit]
+            ).map(SQLiteRoomQueries.storedEvent)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import MatrixModel
+
+public struct AccountDataEntry: Sendable, Equatable {
+    /// nil for global account data.
+    public var roomID: String?
+    public var type: String
+    public var content: JSON
+    public var streamPosition: Int64
+}
+
+public struct Receipt: Sendable, Equatable {
+    public var roomID: String
+    public var userID: String
+    public var type: String
+    /// nil for unthreaded receipts.
+    public var threadID: String?
+    public var eventID: String
+    public var timestamp: Int64
+    public var streamPosition: Int64
+
+    public init(roomID: String, userID: String, type: String, threadID: String?, eventID: String, timestamp: Int64, streamPosition: Int64 = 0) {
+        self.roomID = roomID
+        self.userID = userID
+        self.type = type
+        self.threadID = threadID
+        self.eventID = eventID
+        self.timestamp = timestamp
+        self.streamPosition = streamPosition
+    }
+}
+
+/// Account data, filters, and the stream reads `/sync` and `/events` are built from. Every
+/// read here is bounded by what changed between two stream positions.
+public protocol SyncStore: Sendable {
+    /// Stores account data at the next stream position and returns that position.
+    @discardableResult
+    func setAccountData(userID: String, roomID: String?, type: String, content: JSON) async throws -> Int64
+    func accountData(userID: String, roomID: String?, type: String) async throws -> JSON?
+    /// Account data changed after `since` (all of it when nil), global and per room.
+    func accountDataChanges(userID: String, since: Int64?) async throws -> [AccountDataEntry]
+
+    /// Stores the user's latest receipt of this type (and thread) in the room; returns its position.
+    @discardableResult
+    func setReceipt(_ receipt: Receipt) async throws -> Int64
+    /// Receipts in the room with positions in (after, upTo]; all current ones when `after` is nil.
+    func receipts(roomID: String, after: Int64?, upTo: Int64) async throws -> [Receipt]
+
+    /// Receipts in the rooms the user is joined to, with positions in (after, upTo].
+    func receiptChanges(userID: String, after: Int64, upTo: Int64) async throws -> [Receipt]
+
+    func createFilter(userID: String, filter: JSON) async throws -> String
+    func filter(userID: String, filterID: String) async throws -> JSON?
+
+    /// Rooms the user has any membership in whose events changed in (after, upTo], with the
+    /// latest position of each.
+    func changedRooms(userID: String, after: Int64, upTo: Int64) async throws -> [String: Int64]
+    /// A room's events with stream positions in (after, upTo], newest first, at most `limit`.
+    func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent]
+    /// State events of a room with stream positions in (after, upTo].
+    func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent]
+    /// Events of every room the user has a membership in, with positions in (after, upTo], oldest first.
+    func userEvents(userID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent]
+}
