@@ -74,12 +74,12 @@ extension ServerContext {
     private func targeted(_ request: MatrixRequest, membership: String) async throws -> MatrixResponse {
         let roomID = try roomIDParameter(request)
         let body = try request.jsonObject()
+        if membership == "invite", body.optional("medium") != nil || body.optional("id_server") != nil {
+            throw MatrixError(403, "M_THREEPID_DENIED", "Third-party invites are not supported on this server")
+        }
         let target = try body.requiredString("user_id")
         guard UserID(target) != nil else { throw MatrixError.invalidParam("'\(target)' is not a user ID") }
         if membership == "invite" {
-            if body.optional("id_server") != nil || body.optional("medium") != nil {
-                throw MatrixError(403, "M_THREEPID_DENIED", "Third-party invites are not supported on this server")
-            }
             guard try await storage.account(userID: target) != nil || UserID(target)?.server != serverName else {
                 throw MatrixError.notFound("Unknown user \(target)")
             }

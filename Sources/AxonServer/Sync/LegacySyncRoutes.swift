@@ -95,6 +95,8 @@ extension ServerContext {
         var roomsJSON: [JSON] = []
         for membership in try await storage.memberships(userID: userID) where !membership.forgotten {
             if ["leave", "ban"].contains(membership.membership), !archived { continue }
+            // The legacy API predates knocking; its schema has no such membership.
+            if membership.membership == "knock" { continue }
             roomsJSON.append(
                 .object(
                     try await legacyRoom(
@@ -122,7 +124,6 @@ extension ServerContext {
             room["invite"] = ClientEventFormat.json(invite, viewer: request.user, version: record.version)
             return room
         }
-        if membership?.membership == "knock" { return room }
         let access = try await rooms.readAccess(roomID: roomID, userID: userID)
         let upTo = access.cap?.streamPosition ?? current
         let recent = try await storage.roomEventsByStream(roomID: roomID, after: -1, upTo: upTo, limit: limit + 20)
