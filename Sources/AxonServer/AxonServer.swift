@@ -61,6 +61,8 @@ public struct AxonServer: Sendable {
         context.registerLegacySyncRoutes(on: routes)
         context.registerAccountDataRoutes(on: routes)
         context.registerReceiptRoutes(on: routes)
+        context.registerRelationRoutes(on: routes)
+        context.registerRoomSummaryRoutes(on: routes)
     }
 
     /// The account service, for tools such as `axon register-user` that write accounts directly.

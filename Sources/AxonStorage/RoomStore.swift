@@ -30,6 +30,15 @@ public protocol RoomStore: Sendable {
     func latestEvent(roomID: String, atOrBefore stream: Int64) async throws -> StoredEvent?
     func currentStreamPosition() async throws -> Int64
 
+    /// Events relating to `parentID`, newest first (or oldest first going forward), with stream
+    /// positions strictly beyond `from`.
+    func relations(
+        parentID: String, relType: String?, eventType: String?, from: Int64?, forward: Bool, limit: Int
+    ) async throws -> [StoredEvent]
+    /// Thread roots of a room by latest reply, newest first, before stream position `before`.
+    func threadRoots(roomID: String, participant: String?, before: Int64?, limit: Int) async throws -> [(rootID: String, latest: Int64)]
+    func threadSummary(rootID: String) async throws -> (count: Int, latestEventID: String?, participants: Set<String>)
+
     func setAlias(_ alias: String, roomID: String, creator: String) async throws
     func aliasTarget(_ alias: String) async throws -> (roomID: String, creator: String)?
     func aliases(roomID: String) async throws -> [String]

@@ -23,6 +23,7 @@ extension ServerContext {
         routes.client(.post, "/account/deactivate") { request in
             let body = try request.jsonObject()
             try await uia.require(passwordRequirement("account/deactivate", request), body: body)
+            try await rooms.leaveAll(userID: request.user.userID, reason: "Account deactivated")
             try await storage.deactivateAccount(userID: request.user.userID)
             logger.info("deactivated user", metadata: ["user_id": "\(request.user.userID)"])
             return .ok(["id_server_unbind_result": "no-support"])

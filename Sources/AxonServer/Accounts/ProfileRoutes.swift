@@ -73,5 +73,8 @@ extension ServerContext {
         guard try await storage.setProfileField(userID: userID, key: key, value: value) else {
             throw MatrixError.notFound("Profile not found")
         }
+        if key == "displayname" || key == "avatar_url" {
+            try await rooms.updateMemberProfiles(userID: userID, key: key, value: value)
+        }
     }
 }

@@ -45,6 +45,20 @@ extension ServerContext {
                 transaction: transactionKey(request, scope: "redact"))
             return .ok(["event_id": .string(redaction)])
         }
+        routes.client(.post, "/rooms/{roomId}/upgrade", rateLimit: .message) { request in
+            let roomID = try roomIDParameter(request)
+            let body = try request.jsonObject()
+            let versionName = try body.requiredString("new_version")
+            guard let version = RoomVersion(versionName) else {
+                throw MatrixError(400, "M_UNSUPPORTED_ROOM_VERSION", "Room version \(versionName) is not supported")
+            }
+            let additional = try body.optionalStringArray("additional_creators") ?? []
+            for creator in additional where UserID(creator) == nil {
+                throw MatrixError.invalidParam("'\(creator)' is not a user ID")
+            }
+            let replacement = try await rooms.upgrade(roomID: roomID, to: version, additionalCreators: additional, user: request.user)
+            return .ok(["replacement_room": .string(replacement)])
+        }
         routes.client(.get, "/joined_rooms") { request in
             let joined = try await storage.memberships(userID: request.user.userID).filter { $0.membership == "join" }
             return .ok(["joined_rooms": .array(joined.map { .string($0.roomID) })])

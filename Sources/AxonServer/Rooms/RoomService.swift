@@ -86,6 +86,27 @@ struct RoomService: Sendable {
             roomID: roomID, EventTemplate(type: "m.room.member", stateKey: target, sender: sender, content: .object(content)))
     }
 
+    /// Leaves (or rejects, or withdraws a knock from) every room the user is in.
+    func leaveAll(userID: String, reason: String) async throws {
+        for membership in try await storage.memberships(userID: userID) where ["join", "invite", "knock"].contains(membership.membership) {
+            _ = try await setMembership(roomID: membership.roomID, sender: userID, target: userID, membership: "leave", reason: reason)
+        }
+    }
+
+    /// A new display name or avatar shows in every room the user is joined to, through a
+    /// fresh membership event (spec "Events on Change of Profile Information").
+    func updateMemberProfiles(userID: String, key: String, value: JSON?) async throws {
+        for membership in try await storage.memberships(userID: userID) where membership.membership == "join" {
+            guard let current = try await storage.currentStateEvent(roomID: membership.roomID, key: .member(userID)) else { continue }
+            var content = current.content.objectValue ?? [:]
+            content[key] = value
+            // A room where the user may no longer change their own membership keeps the old profile.
+            _ = try? await send(
+                roomID: membership.roomID,
+                EventTemplate(type: "m.room.member", stateKey: userID, sender: userID, content: .object(content)))
+        }
+    }
+
     /// `POST /rooms/{id}/forget`: only after leaving, being kicked or banned, or rejecting.
     func forget(roomID: String, userID: String) async throws {
         guard let membership = try await storage.membership(roomID: roomID, userID: userID) else {

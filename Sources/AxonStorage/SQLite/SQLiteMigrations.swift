@@ -158,6 +158,22 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        migrator.registerMigration("004_relations") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_relations (
+                        event_id TEXT PRIMARY KEY NOT NULL,
+                        room_id TEXT NOT NULL,
+                        relates_to TEXT NOT NULL,
+                        rel_type TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        sender TEXT NOT NULL,
+                        stream_ordering INTEGER NOT NULL
+                    );
+                    CREATE INDEX event_relations_parent ON event_relations(relates_to, rel_type, stream_ordering);
+                    CREATE INDEX event_relations_threads ON event_relations(room_id, rel_type, stream_ordering);
+                    """)
+        }
         return migrator
     }
 }

@@ -116,7 +116,10 @@ extension SQLiteStorage {
 
     public func purgeRoom(roomID: String) async throws {
         try await write { db in
-            for table in ["events", "current_state", "room_memberships", "room_aliases", "rooms"] {
+            try db.execute(
+                sql: "DELETE FROM event_transactions WHERE event_id IN (SELECT event_id FROM events WHERE room_id = ?)",
+                arguments: [roomID])
+            for table in ["event_relations", "receipts", "events", "current_state", "room_memberships", "room_aliases", "rooms"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE room_id = ?", arguments: [roomID])
             }
             try db.execute(
@@ -160,6 +163,65 @@ extension SQLiteStorage {
 
     public func currentStreamPosition() async throws -> Int64 {
         try await read { db in try Int64.fetchOne(db, sql: "SELECT position FROM stream_positions WHERE id = 1") ?? 0 }
+    }
+
+    public func relations(
+        parentID: String, relType: String?, eventType: String?, from: Int64?, forward: Bool, limit: Int
+    ) async throws -> [StoredEvent] {
+        try await read { db in
+            var sql = "SELECT e.* FROM event_relations r JOIN events e ON e.event_id = r.event_id WHERE r.relates_to = ?"
+            var arguments: StatementArguments = [parentID]
+            if let relType {
+                sql += " AND r.rel_type = ?"
+                arguments += [relType]
+            }
+            if let eventType {
+                sql += " AND r.type = ?"
+                arguments += [eventType]
+            }
+            if let from {
+                sql += forward ? " AND r.stream_ordering > ?" : " AND r.stream_ordering < ?"
+                arguments += [from]
+            }
+            sql += " ORDER BY r.stream_ordering \(forward ? "ASC" : "DESC") LIMIT ?"
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteRoomQueries.storedEvent)
+        }
+    }
+
+    public func threadRoots(roomID: String, participant: String?, before: Int64?, limit: Int) async throws -> [(rootID: String, latest: Int64)] {
+        try await read { db in
+            var sql = """
+                SELECT r.relates_to AS root, MAX(r.stream_ordering) AS latest FROM event_relations r
+                WHERE r.room_id = ? AND r.rel_type = 'm.thread'
+                """
+            var arguments: StatementArguments = [roomID]
+            if let participant {
+                sql += """
+                     AND r.relates_to IN (SELECT relates_to FROM event_relations WHERE rel_type = 'm.thread' AND sender = ?
+                        UNION SELECT event_id FROM events WHERE room_id = ? AND sender = ?)
+                    """
+                arguments += [participant, roomID, participant]
+            }
+            sql += " GROUP BY r.relates_to"
+            if let before {
+                sql += " HAVING MAX(r.stream_ordering) < ?"
+                arguments += [before]
+            }
+            sql += " ORDER BY latest DESC LIMIT ?"
+            arguments += [limit]
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { (rootID: $0["root"], latest: $0["latest"]) }
+        }
+    }
+
+    public func threadSummary(rootID: String) async throws -> (count: Int, latestEventID: String?, participants: Set<String>) {
+        try await read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT event_id, sender FROM event_relations WHERE relates_to = ? AND rel_type = 'm.thread' ORDER BY stream_ordering",
+                arguments: [rootID])
+            return (rows.count, rows.last?["event_id"], Set(rows.map { $0["sender"] as String }))
+        }
     }
 
     public func setAlias(_ alias: String, roomID: String, creator: String) async throws {

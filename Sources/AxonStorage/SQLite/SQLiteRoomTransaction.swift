@@ -72,6 +72,16 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
                 pdu.eventID, room.roomID, position, pdu.depth, pdu.type, pdu.stateKey, pdu.sender, pdu.originServerTS,
                 JSON.object(pdu.json).encodedString(), stateGroup, transaction?.deviceID, transaction?.transactionID,
             ])
+        if let relation = pdu.content["m.relates_to"], let parent = relation["event_id"]?.stringValue,
+            let relType = relation["rel_type"]?.stringValue
+        {
+            try db.execute(
+                sql: """
+                    INSERT INTO event_relations (event_id, room_id, relates_to, rel_type, type, sender, stream_ordering)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [pdu.eventID, room.roomID, parent, relType, pdu.type, pdu.sender, position])
+        }
         if let transaction {
             try db.execute(
                 sql: "INSERT INTO event_transactions (user_id, device_id, scope, txn_id, event_id) VALUES (?, ?, ?, ?, ?)",
@@ -96,6 +106,8 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
     }
 
     func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) throws {
+        // A redacted event no longer relates to anything (its content is gone).
+        try db.execute(sql: "DELETE FROM event_relations WHERE event_id = ?", arguments: [eventID])
         try db.execute(
             sql: "UPDATE events SET json = ?, redacted_because = ? WHERE event_id = ?",
             arguments: [JSON.object(redactedJSON).encodedString(), redactionID, eventID])

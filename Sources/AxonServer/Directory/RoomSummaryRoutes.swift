@@ -1,0 +1,110 @@
+import AxonStorage
+import MatrixModel
+
+/// Room previews: `room_summary` and the space `hierarchy`. A room can be previewed when it
+/// is world-readable or joinable by knock or publicly, when the user is in or invited to
+/// it, or when a restricted rule names a room the user is in.
+extension ServerContext {
+    func registerRoomSummaryRoutes(on routes: RouteTable) {
+        routes.add(.get, "/_matrix/client/v1/room_summary/{roomIdOrAlias}", auth: .optional) { request in
+            let roomID = try await rooms.resolve(request.parameter("roomIdOrAlias"))
+            let state = try await storage.currentState(roomID: roomID)
+            guard !state.isEmpty, try await canPreview(state: state, userID: request.owner?.userID) else {
+                throw MatrixError.notFound("Room not found or not previewable")
+            }
+            var summary = try await chunk(roomID: roomID, state: state)
+            if let userID = request.owner?.userID {
+                summary["membership"] = .string(state[.member(userID)]?.membership ?? "leave")
+            }
+            if let version = try await storage.room(id: roomID)?.version { summary["room_version"] = .string(version.identifier) }
+            if let algorithm = state[StateKey("m.room.encryption", "")]?.content["algorithm"] { summary["encryption"] = algorithm }
+            return .ok(.object(summary))
+        }
+        routes.add(.get, "/_matrix/client/v1/rooms/{roomId}/hierarchy", auth: .required(allowGuests: true)) { request in
+            try await hierarchy(request)
+        }
+    }
+
+    func canPreview(state: [StateKey: PDU], userID: String?) async throws -> Bool {
+        if state[.historyVisibility]?.content["history_visibility"] == "world_readable" { return true }
+        let joinRule = state[.joinRules]?.content["join_rule"]?.stringValue ?? "invite"
+        if ["public", "knock", "knock_restricted"].contains(joinRule) { return true }
+        guard let userID else { return false }
+        if let membership = state[.member(userID)]?.membership, ["join", "invite", "knock"].contains(membership) { return true }
+        if joinRule == "restricted" || joinRule == "knock_restricted" {
+            for condition in state[.joinRules]?.content["allow"]?.arrayValue ?? [] {
+                if let allowed = condition["room_id"]?.stringValue,
+                    try await storage.membership(roomID: allowed, userID: userID)?.membership == "join"
+                {
+                    return true
+                }
+            }
+        }
+        return false
+    }
+
+    /// The `PublicRoomsChunk` fields of a room.
+    func chunk(roomID: String, state: [StateKey: PDU]) async throws -> JSONObject {
+        var entry: JSONObject = [
+            "room_id": .string(roomID),
+            "num_joined_members": .int(Int64(state.values.filter { $0.membership == "join" }.count)),
+            "world_readable": .bool(state[.historyVisibility]?.content["history_visibility"] == "world_readable"),
+            "guest_can_join": .bool(state[StateKey("m.room.guest_access", "")]?.content["guest_access"] == "can_join"),
+            "join_rule": .string(state[.joinRules]?.content["join_rule"]?.stringValue ?? "invite"),
+        ]
+        if let name = state[StateKey("m.room.name", "")]?.content["name"]?.stringValue { entry["name"] = .string(name) }
+        if let topic = state[StateKey("m.room.topic", "")]?.content["topic"]?.stringValue { entry["topic"] = .string(topic) }
+        if let alias = state[StateKey("m.room.canonical_alias", "")]?.content["alias"]?.stringValue { entry["canonical_alias"] = .string(alias) }
+        if let avatar = state[StateKey("m.room.avatar", "")]?.content["url"]?.stringValue { entry["avatar_url"] = .string(avatar) }
+        if let type = state[.create]?.content["type"]?.stringValue { entry["room_type"] = .string(type) }
+        return entry
+    }
+
+    private func hierarchy(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let rootID = try roomIDParameter(request)
+        let userID = request.user.userID
+        let maxDepth = request.query("max_depth").flatMap(Int.init) ?? 10
+        let suggestedOnly = request.query("suggested_only") == "true"
+        guard let limitText = request.query("limit") ?? Optional("50"), let limit = Int(limitText), limit > 0 else {
+            throw MatrixError.invalidParam("'limit' must be a positive integer")
+        }
+        let offset: Int
+        if let from = request.query("from") {
+            guard from.hasPrefix("h"), let value = Int(from.dropFirst()) else { throw MatrixError.invalidParam("Invalid 'from' token") }
+            offset = value
+        } else {
+            offset = 0
+        }
+        let rootState = try await storage.currentState(roomID: rootID)
+        guard !rootState.isEmpty, try await canPreview(state: rootState, userID: userID) else {
+            throw MatrixError.forbidden("You cannot see this space")
+        }
+        // Breadth-first over m.space.child events, skipping rooms seen before and rooms the
+        // user may not preview.
+        var queue: [(roomID: String, depth: Int)] = [(rootID, 0)]
+        var seen: Set<String> = [rootID]
+        var entries: [JSON] = []
+        while !queue.isEmpty, entries.count < offset + limit + 1 {
+            let (roomID, depth) = queue.removeFirst()
+            let state = roomID == rootID ? rootState : try await storage.currentState(roomID: roomID)
+            guard !state.isEmpty, try await canPreview(state: state, userID: userID) else { continue }
+            var children: [JSON] = []
+            for (key, event) in state where key.type == "m.space.child" {
+                guard event.content["via"]?.arrayValue?.isEmpty == false else { continue }
+                if suggestedOnly, event.content["suggested"] != .bool(true) { continue }
+                var stripped = ClientEventFormat.stripped(event)
+                stripped["origin_server_ts"] = .int(event.originServerTS)
+                children.append(stripped)
+                if depth < maxDepth, seen.insert(key.stateKey).inserted {
+                    queue.append((key.stateKey, depth + 1))
+                }
+            }
+            var entry = try await chunk(roomID: roomID, state: state)
+            entry["children_state"] = .array(children)
+            entries.append(.object(entry))
+        }
+        var response: JSONObject = ["rooms": .array(Array(entries.dropFirst(offset).prefix(limit)))]
+        if entries.count > offset + limit { response["next_batch"] = .string("h\(offset + limit)") }
+        return .ok(.object(response))
+    }
+}

@@ -1,0 +1,99 @@
+import AxonStorage
+import MatrixModel
+
+/// Event relationships (relations.yaml) and threads (threads_list.yaml). Children are shown
+/// only when the parent and each child are visible to the user.
+extension ServerContext {
+    func registerRelationRoutes(on routes: RouteTable) {
+        let base = "/_matrix/client/v1/rooms/{roomId}/relations/{eventId}"
+        for path in [base, base + "/{relType}", base + "/{relType}/{eventType}"] {
+            routes.add(.get, path, auth: .required(allowGuests: true)) { request in
+                try await relations(request)
+            }
+        }
+        routes.add(.get, "/_matrix/client/v1/rooms/{roomId}/threads", auth: .required(allowGuests: true)) { request in
+            try await threads(request)
+        }
+    }
+
+    private func streamToken(_ text: String?) throws(MatrixError) -> Int64? {
+        guard let text else { return nil }
+        guard text.hasPrefix("r"), let position = Int64(text.dropFirst()) else { throw MatrixError.invalidParam("Invalid pagination token") }
+        return position
+    }
+
+    private func pageLimit(_ request: MatrixRequest, default defaultValue: Int) throws(MatrixError) -> Int {
+        guard let text = request.query("limit") else { return defaultValue }
+        guard let limit = Int(text), limit >= 0 else { throw MatrixError.invalidParam("'limit' must be a non-negative integer") }
+        return min(limit, Self.maxPageSize)
+    }
+
+    private func relations(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let roomID = try roomIDParameter(request)
+        let userID = request.user.userID
+        _ = try await rooms.readAccess(roomID: roomID, userID: userID)
+        let parent = try await rooms.visibleEvent(roomID: roomID, eventID: request.parameter("eventId"), userID: userID)
+        let dir = request.query("dir") ?? "b"
+        guard dir == "b" || dir == "f" else { throw MatrixError.invalidParam("'dir' must be 'b' or 'f'") }
+        let forward = dir == "f"
+        let limit = try pageLimit(request, default: 50)
+        let from = try streamToken(request.query("from"))
+        let to = try streamToken(request.query("to"))
+        let relType = request.pathParameters["relType"]
+        let eventType = request.pathParameters["eventType"]
+        let fetched = try await storage.relations(
+            parentID: parent.pdu.eventID, relType: relType, eventType: eventType, from: from, forward: forward, limit: limit + 1)
+        var page = Array(fetched.prefix(limit))
+        if let to { page = page.filter { forward ? $0.streamPosition < to : $0.streamPosition > to } }
+        let visible = try await rooms.visibility.filter(page, roomID: roomID, userID: userID)
+        var response: JSONObject = [
+            "chunk": .array(visible.map { ClientEventFormat.json($0, viewer: request.user, version: nil) })
+        ]
+        if fetched.count > limit, page.count == limit, let last = page.last { response["next_batch"] = .string("r\(last.streamPosition)") }
+        if let from { response["prev_batch"] = .string("r\(from)") }
+        // Only direct children are returned; say so when the client asked to recurse.
+        if request.query("recurse") != nil { response["recursion_depth"] = 1 }
+        return .ok(.object(response))
+    }
+
+    private func threads(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let roomID = try roomIDParameter(request)
+        let userID = request.user.userID
+        _ = try await rooms.readAccess(roomID: roomID, userID: userID)
+        let include = request.query("include") ?? "all"
+        guard include == "all" || include == "participated" else { throw MatrixError.invalidParam("'include' must be all or participated") }
+        let limit = try pageLimit(request, default: 20)
+        let roots = try await storage.threadRoots(
+            roomID: roomID, participant: include == "participated" ? userID : nil, before: try streamToken(request.query("from")),
+            limit: limit + 1)
+        var chunk: [JSON] = []
+        for root in roots.prefix(limit) {
+            guard let event = try await storage.event(id: root.rootID), event.roomID == roomID,
+                try await rooms.visibility.canSee(event, userID: userID)
+            else { continue }
+            chunk.append(try await withThreadSummary(event, request: request))
+        }
+        var response: JSONObject = ["chunk": .array(chunk)]
+        if roots.count > limit, let last = roots.prefix(limit).last { response["next_batch"] = .string("r\(last.latest)") }
+        return .ok(.object(response))
+    }
+
+    /// A thread root with its `m.thread` bundled aggregation.
+    private func withThreadSummary(_ root: StoredEvent, request: MatrixRequest) async throws -> JSON {
+        var json = ClientEventFormat.json(root, viewer: request.user, version: nil)
+        let summary = try await storage.threadSummary(rootID: root.pdu.eventID)
+        var thread: JSONObject = [
+            "count": .int(Int64(summary.count)),
+            "current_user_participated": .bool(summary.participants.contains(request.user.userID) || root.pdu.sender == request.user.userID),
+        ]
+        if let latestID = summary.latestEventID, let latest = try await storage.event(id: latestID),
+            try await rooms.visibility.canSee(latest, userID: request.user.userID)
+        {
+            thread["latest_event"] = ClientEventFormat.json(latest, viewer: request.user, version: nil)
+        }
+        var unsigned = json["unsigned"]?.objectValue ?? [:]
+        unsigned["m.relations"] = ["m.thread": .object(thread)]
+        json["unsigned"] = .object(unsigned)
+        return json
+    }
+}
