@@ -234,3 +234,26 @@ import Testing
         }
     }
 }
+
+@Suite struct RestrictedJoinTests {
+    @Test(arguments: ["10", "11", "12"])
+    func membersOfAnAllowedRoomMayJoin(version: String) async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let carol = try await server.register("carol")
+            let space = try await server.createRoom(alice.token, ["preset": "private_chat", "invite": ["@bob:localhost"]])
+            _ = try await server.call(.post, server.room(space, "/join"), token: bob.token, json: [:])
+            let restricted = try await server.createRoom(
+                alice.token,
+                [
+                    "room_version": .string(version), "preset": "private_chat",
+                    "initial_state": [["type": "m.room.join_rules", "content": ["join_rule": "restricted", "allow": [["type": "m.room_membership", "room_id": .string(space)]]]]],
+                ])
+            #expect(try await server.call(.post, server.room(restricted, "/join"), token: carol.token, json: [:]).status == 403)
+            #expect(try await server.call(.post, server.room(restricted, "/join"), token: bob.token, json: [:]).status == 200)
+            let member = try await server.call(.get, server.room(restricted, "/state/m.room.member/@bob:localhost"), token: alice.token)
+            #expect(member.json["join_authorised_via_users_server"] == "@alice:localhost")
+        }
+    }
+}

@@ -54,7 +54,7 @@ struct RoomEventWriter: Sendable {
         if let redacts = template.redacts, !version.redactsInContent { json["redacts"] = .string(redacts) }
         let pdu = try sign(json, version: version)
         do {
-            try AuthRules.check(pdu, state: state, version: version)
+            try AuthRules.check(pdu, state: state, version: version, verifySignature: { verifyOwnSignature($0, server: $1, version: version) })
         } catch {
             throw MatrixError.forbidden(error.reason)
         }
@@ -75,6 +75,14 @@ struct RoomEventWriter: Sendable {
             throw MatrixError(400, "M_INVALID_ROOM_STATE", error.reason)
         }
         return pdu
+    }
+
+    /// Without federation, the only server that can authorise a restricted join is this one.
+    private func verifyOwnSignature(_ event: PDU, server: String, version: RoomVersion) -> Bool {
+        guard server == serverName.value else { return false }
+        return JSONSigning.verify(
+            Redaction.redact(event.json, version: version), server: server, keyID: signingKey.keyID,
+            publicKey: Array(signingKey.privateKey.publicKey.rawRepresentation))
     }
 
     private func sign(_ json: JSONObject, version: RoomVersion) throws -> PDU {

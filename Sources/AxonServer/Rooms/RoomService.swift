@@ -86,6 +86,37 @@ struct RoomService: Sendable {
             roomID: roomID, EventTemplate(type: "m.room.member", stateKey: target, sender: sender, content: .object(content)))
     }
 
+    /// For a restricted room the user may join through membership of an allowed room: a joined
+    /// local member who may invite, to name in `join_authorised_via_users_server`. Nil when the
+    /// join needs no authoriser (public rooms, invited users) or none qualifies.
+    func restrictedJoinAuthoriser(roomID: String, userID: String) async throws -> String? {
+        guard let room = try await storage.room(id: roomID),
+            let rules = try await storage.currentStateEvent(roomID: roomID, key: .joinRules)?.content,
+            let rule = rules["join_rule"]?.stringValue, rule == "restricted" || rule == "knock_restricted"
+        else { return nil }
+        if let current = try await storage.membership(roomID: roomID, userID: userID)?.membership, ["join", "invite"].contains(current) {
+            return nil
+        }
+        var qualifies = false
+        for condition in rules["allow"]?.arrayValue ?? [] where condition["type"] == "m.room_membership" {
+            if let allowed = condition["room_id"]?.stringValue,
+                try await storage.membership(roomID: allowed, userID: userID)?.membership == "join"
+            {
+                qualifies = true
+                break
+            }
+        }
+        guard qualifies else { return nil }
+        let levels = PowerLevels(
+            content: try await storage.currentStateEvent(roomID: roomID, key: .powerLevels)?.content,
+            create: try await storage.currentStateEvent(roomID: roomID, key: .create), version: room.version)
+        return try await storage.members(roomID: roomID, membership: "join")
+            .map(\.userID)
+            .filter { UserID($0)?.server == serverName && levels.userLevel($0) >= levels.invite }
+            .sorted { levels.userLevel($0) > levels.userLevel($1) }
+            .first
+    }
+
     /// Leaves (or rejects, or withdraws a knock from) every room the user is in.
     func leaveAll(userID: String, reason: String) async throws {
         for membership in try await storage.memberships(userID: userID) where ["join", "invite", "knock"].contains(membership.membership) {
