@@ -211,3 +211,18 @@ import Testing
         }
     }
 }
+
+@Suite struct RoomIdentityTests {
+    /// v12 room IDs hash the create event: identical requests at the same moment must still
+    /// get distinct rooms.
+    @Test func identicalConcurrentCreationsGetDistinctRooms() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let ids = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<12 { group.addTask { try await server.createRoom(alice.token, ["preset": "private_chat"]) } }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(Set(ids).count == 12)
+        }
+    }
+}

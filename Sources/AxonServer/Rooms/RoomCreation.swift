@@ -69,39 +69,69 @@ extension RoomService {
             for invite in request.invites where !creators.contains(invite) { creators.append(invite) }
             createContent["additional_creators"] = .array(creators.map(JSON.string))
         }
-        let roomID: String
-        let create: PDU
-        if version.roomIDIsCreateEventHash {
-            create = try writer.createEvent(creator: creator.userID, version: version, roomID: nil, content: .object(createContent))
-            roomID = "!" + create.eventID.dropFirst()
-        } else {
-            roomID = "!\(RandomString.alphanumeric(18)):\(serverName)"
-            create = try writer.createEvent(creator: creator.userID, version: version, roomID: roomID, content: .object(createContent))
-        }
         let profile = try await storage.account(userID: creator.userID)?.profile ?? [:]
         let events = try initialEvents(request, creator: creator.userID, profile: profile)
-        let writer = self.writer
-        let stored = try await storage.writeRoom(roomID: roomID) { tx in
-            try tx.createRoom(RoomRecord(roomID: roomID, version: version, creator: creator.userID, isPublic: request.isPublic))
-            var stored = [try tx.append(create, transaction: nil)]
-            for template in events {
-                do {
-                    stored.append(try writer.append(template, in: tx))
-                } catch let error as MatrixError where error.errcode == "M_FORBIDDEN" {
-                    throw MatrixError(400, "M_INVALID_ROOM_STATE", "\(template.type) is not allowed: \(error.message)")
-                }
-            }
-            if let alias = request.alias {
-                do {
-                    try tx.addAlias(alias.description, creator: creator.userID)
-                } catch StorageError.conflict {
-                    throw MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
-                }
-            }
-            return stored
+        // A concurrent identical request may take the same v12 room ID between the check and
+        // the write; then the creation is retried with the next identity.
+        for _ in 0..<5 {
+            let (roomID, create) = try await newRoomIdentity(creator: creator.userID, version: version, content: .object(createContent))
+            guard let stored = try await persistNewRoom(roomID: roomID, create: create, events: events, request: request, creator: creator.userID)
+            else { continue }
+            stored.forEach(notify)
+            return roomID
         }
-        stored.forEach(notify)
-        return roomID
+        throw MatrixError.unknown("Could not allocate a room ID", status: 500)
+    }
+
+    /// Writes every event of the new room in one transaction; nil when the room ID is taken.
+    private func persistNewRoom(
+        roomID: String, create: PDU, events: [EventTemplate], request: CreateRoomRequest, creator: String
+    ) async throws -> [StoredEvent]? {
+        let writer = self.writer
+        do {
+            return try await storage.writeRoom(roomID: roomID) { tx in
+                guard tx.room == nil else { throw RoomIDTaken() }
+                try tx.createRoom(RoomRecord(roomID: roomID, version: request.version, creator: creator, isPublic: request.isPublic))
+                var stored = [try tx.append(create, transaction: nil)]
+                for template in events {
+                    do {
+                        stored.append(try writer.append(template, in: tx))
+                    } catch let error as MatrixError where error.errcode == "M_FORBIDDEN" {
+                        throw MatrixError(400, "M_INVALID_ROOM_STATE", "\(template.type) is not allowed: \(error.message)")
+                    }
+                }
+                if let alias = request.alias {
+                    do {
+                        try tx.addAlias(alias.description, creator: creator)
+                    } catch StorageError.conflict {
+                        throw MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
+                    }
+                }
+                return stored
+            }
+        } catch is RoomIDTaken {
+            return nil
+        }
+    }
+
+    struct RoomIDTaken: Error {}
+
+    /// The create event and room ID of a new room. In v12 the room ID is the create event's
+    /// hash, so two identical requests in the same millisecond would collide: a later
+    /// timestamp gives the second one its own room.
+    func newRoomIdentity(creator: String, version: RoomVersion, content: JSON) async throws -> (String, PDU) {
+        let now = nowMillis()
+        for attempt in 0..<100 {
+            if version.roomIDIsCreateEventHash {
+                let create = try writer.createEvent(creator: creator, version: version, roomID: nil, content: content, now: now + Int64(attempt))
+                let roomID = "!" + create.eventID.dropFirst()
+                if try await storage.room(id: roomID) == nil { return (roomID, create) }
+            } else {
+                let roomID = "!\(RandomString.alphanumeric(18)):\(serverName)"
+                return (roomID, try writer.createEvent(creator: creator, version: version, roomID: roomID, content: content, now: now))
+            }
+        }
+        throw MatrixError.unknown("Could not allocate a room ID", status: 500)
     }
 
     private func initialEvents(_ request: CreateRoomRequest, creator: String, profile: JSONObject) throws -> [EventTemplate] {

@@ -25,15 +25,7 @@ extension RoomService {
         if version.creatorsHaveInfinitePower, !additionalCreators.isEmpty {
             createContent["additional_creators"] = .array(additionalCreators.map(JSON.string))
         }
-        let newRoomID: String
-        let create: PDU
-        if version.roomIDIsCreateEventHash {
-            create = try writer.createEvent(creator: user.userID, version: version, roomID: nil, content: .object(createContent))
-            newRoomID = "!" + create.eventID.dropFirst()
-        } else {
-            newRoomID = "!\(RandomString.alphanumeric(18)):\(serverName)"
-            create = try writer.createEvent(creator: user.userID, version: version, roomID: newRoomID, content: .object(createContent))
-        }
+        let (newRoomID, create) = try await newRoomIdentity(creator: user.userID, version: version, content: .object(createContent))
         var templates: [EventTemplate] = []
         var join: JSONObject = ["membership": "join"]
         if let member = state[.member(user.userID)]?.content {
@@ -63,6 +55,7 @@ extension RoomService {
         let creator = user.userID
         let initialEvents = templates
         let created = try await storage.writeRoom(roomID: newRoomID) { tx in
+            guard tx.room == nil else { throw StorageError.conflict("room \(newRoomID) exists") }
             try tx.createRoom(RoomRecord(roomID: newRoomID, version: version, creator: creator, isPublic: old.isPublic))
             var stored = [try tx.append(create, transaction: nil)]
             for template in initialEvents { stored.append(try writer.append(template, in: tx)) }
