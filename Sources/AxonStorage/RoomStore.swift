@@ -6,6 +6,8 @@ public protocol RoomStore: Sendable {
 
     func room(id: String) async throws -> RoomRecord?
     func event(id: String) async throws -> StoredEvent?
+    /// Several events in one read; missing IDs are left out.
+    func events(ids: [String]) async throws -> [StoredEvent]
     func currentState(roomID: String) async throws -> [StateKey: PDU]
     func currentStateEvent(roomID: String, key: StateKey) async throws -> PDU?
     /// The full state after the given snapshot.
@@ -15,6 +17,8 @@ public protocol RoomStore: Sendable {
 
     func membership(roomID: String, userID: String) async throws -> Membership?
     func memberships(userID: String) async throws -> [Membership]
+    /// The user's memberships that changed after `after`, plus those in `rooms`.
+    func memberships(userID: String, changedAfter after: Int64, orIn rooms: Set<String>) async throws -> [Membership]
     func members(roomID: String, membership: String?) async throws -> [Membership]
     /// Stream positions of every join event of the user in the room.
     func joinPositions(roomID: String, userID: String) async throws -> [Int64]

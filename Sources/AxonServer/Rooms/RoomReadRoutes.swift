@@ -55,13 +55,9 @@ extension ServerContext {
 
     /// Full client events for state, which is visible as a whole once the room is readable.
     func clientEvents(_ pdus: [PDU], _ request: MatrixRequest) async throws -> [JSON] {
-        var events: [JSON] = []
-        for pdu in pdus.sorted(by: { ($0.type, $0.stateKey ?? "") < ($1.type, $1.stateKey ?? "") }) {
-            if let stored = try await storage.event(id: pdu.eventID) {
-                events.append(ClientEventFormat.json(stored, viewer: request.user, version: nil))
-            }
-        }
-        return events
+        try await storage.events(ids: pdus.map(\.eventID))
+            .sorted { ($0.pdu.type, $0.pdu.stateKey ?? "") < ($1.pdu.type, $1.pdu.stateKey ?? "") }
+            .map { ClientEventFormat.json($0, viewer: request.user, version: nil) }
     }
 
     private func members(_ request: MatrixRequest) async throws -> MatrixResponse {

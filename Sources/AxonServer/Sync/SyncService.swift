@@ -23,24 +23,26 @@ struct SyncService: Sendable {
         let deadline = clock.now + request.timeout
         while true {
             let current = try await storage.currentStreamPosition()
-            let (response, watched) = try await build(request, upTo: current)
-            let isEmpty = response.isEmpty
-            if request.since == nil || request.fullState || !isEmpty || clock.now >= deadline {
+            let response = try await build(request, upTo: current)
+            if request.since == nil || request.fullState || !response.isEmpty || clock.now >= deadline {
                 var body = response
                 body["next_batch"] = .string(SyncToken(position: current).string)
                 return .object(body)
             }
+            let watched = Set(
+                try await storage.memberships(userID: request.user.userID)
+                    .filter { ["join", "invite", "knock"].contains($0.membership) && request.filter.allowsRoom($0.roomID) }
+                    .map(\.roomID))
             await notifier.wait(userID: request.user.userID, rooms: watched, since: current, timeout: deadline - clock.now)
             if Task.isCancelled { throw CancellationError() }
         }
     }
 
-    /// The response body without `next_batch`, and the rooms whose changes should wake a wait.
-    private func build(_ request: Request, upTo current: Int64) async throws -> (JSONObject, Set<String>) {
+    /// The response body without `next_batch`.
+    private func build(_ request: Request, upTo current: Int64) async throws -> JSONObject {
         let userID = request.user.userID
         let since = request.since
         let filter = request.filter
-        let memberships = try await storage.memberships(userID: userID)
         var changed: [String: Int64] = [:]
         var receiptsByRoom: [String: [Receipt]] = [:]
         if let since {
@@ -59,24 +61,29 @@ struct SyncService: Sendable {
             }
         }
 
+        // Initial syncs look at every room; incremental ones only at rooms where something changed.
+        let memberships: [Membership]
+        if let since, !request.fullState {
+            let touched = Set(changed.keys).union(receiptsByRoom.keys).union(roomAccountData.keys)
+            memberships = try await storage.memberships(userID: userID, changedAfter: since, orIn: touched)
+        } else {
+            memberships = try await storage.memberships(userID: userID)
+        }
         var join = JSONObject()
         var invite = JSONObject()
         var leave = JSONObject()
         var knock = JSONObject()
-        var watched = Set<String>()
         for membership in memberships where !membership.forgotten && filter.allowsRoom(membership.roomID) {
             let roomID = membership.roomID
             let isNew = since.map { membership.streamPosition > $0 } ?? true
             switch membership.membership {
             case "join":
-                watched.insert(roomID)
                 let hasChanges = changed[roomID] != nil || receiptsByRoom[roomID] != nil || roomAccountData[roomID] != nil
                 guard since == nil || isNew || hasChanges || request.fullState else { continue }
                 join[roomID] = try await joinedRoom(
                     roomID: roomID, request: request, after: (isNew || request.fullState) ? nil : since, upTo: current,
                     receipts: receiptsByRoom[roomID], accountData: roomAccountData[roomID])
             case "invite", "knock":
-                watched.insert(roomID)
                 guard isNew || request.fullState, let event = try await storage.event(id: membership.eventID) else { continue }
                 let key = membership.membership == "invite" ? "invite_state" : "knock_state"
                 let stripped = try await strippedState(event)
@@ -98,7 +105,7 @@ struct SyncService: Sendable {
         if !knock.isEmpty { roomsBody["knock"] = .object(knock) }
         if !roomsBody.isEmpty { body["rooms"] = .object(roomsBody) }
         if !globalAccountData.isEmpty { body["account_data"] = ["events": .array(globalAccountData)] }
-        return (body, watched)
+        return body
     }
 
     private func joinedRoom(
@@ -199,9 +206,7 @@ struct SyncService: Sendable {
             }
             return events
         }
-        for pdu in state.values {
-            if let stored = try await storage.event(id: pdu.eventID) { events.append(stored) }
-        }
+        events = try await storage.events(ids: state.values.map(\.eventID))
         return events.sorted { $0.streamPosition < $1.streamPosition }
     }
 

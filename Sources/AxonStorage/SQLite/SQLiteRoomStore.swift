@@ -18,6 +18,10 @@ extension SQLiteStorage {
         try await read { db in try SQLiteRoomQueries.events(db, ids: [id]).first }
     }
 
+    public func events(ids: [String]) async throws -> [StoredEvent] {
+        try await read { db in try SQLiteRoomQueries.events(db, ids: ids) }
+    }
+
     public func currentState(roomID: String) async throws -> [StateKey: PDU] {
         try await read { db in
             let rows = try Row.fetchAll(
@@ -66,6 +70,19 @@ extension SQLiteStorage {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM room_memberships WHERE user_id = ? ORDER BY stream_ordering", arguments: [userID])
                 .map(SQLiteRoomQueries.membership)
+        }
+    }
+
+    public func memberships(userID: String, changedAfter after: Int64, orIn rooms: Set<String>) async throws -> [Membership] {
+        try await read { db in
+            var sql = "SELECT * FROM room_memberships WHERE user_id = ? AND (stream_ordering > ?"
+            var arguments: StatementArguments = [userID, after]
+            if !rooms.isEmpty {
+                sql += " OR room_id IN (\(databaseQuestionMarks(count: rooms.count)))"
+                arguments += StatementArguments(Array(rooms))
+            }
+            sql += ") ORDER BY stream_ordering"
+            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteRoomQueries.membership)
         }
     }
 
