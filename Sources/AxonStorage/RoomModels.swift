@@ -79,21 +79,21 @@ public struct TransactionKey: Sendable, Hashable {
 /// The operations available inside one room write transaction. Everything appended in one
 /// `writeRoom` call commits together or not at all, and no other writer touches the room
 /// meanwhile, so the state read here is the state the new events are checked against.
-public protocol RoomWriteTransaction {
+public protocol RoomWriteTransaction: Sendable {
     var room: RoomRecord? { get }
-    func createRoom(_ record: RoomRecord) throws
+    func createRoom(_ record: RoomRecord) async throws
     /// The current state event for a key, including events appended earlier in this transaction.
-    func currentStateEvent(_ key: StateKey) throws -> PDU?
-    func eventIDForTransaction(_ key: TransactionKey) throws -> String?
+    func currentStateEvent(_ key: StateKey) async throws -> PDU?
+    func eventIDForTransaction(_ key: TransactionKey) async throws -> String?
     /// Persists the event: assigns the next stream position, updates the state snapshot,
     /// current state, memberships and the room head.
     @discardableResult
-    func append(_ pdu: PDU, transaction: TransactionKey?) throws -> StoredEvent
-    func event(id: String) throws -> StoredEvent?
+    func append(_ pdu: PDU, transaction: TransactionKey?) async throws -> StoredEvent
+    func event(id: String) async throws -> StoredEvent?
     /// Registers an alias for this room; throws `StorageError.conflict` when it is taken.
-    func addAlias(_ alias: String, creator: String) throws
+    func addAlias(_ alias: String, creator: String) async throws
     /// Replaces a stored event's JSON with its redacted form.
-    func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) throws
+    func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) async throws
 }
 
 public struct Direction: Sendable, Equatable {

@@ -1,8 +1,10 @@
 import MatrixModel
 
 public protocol RoomStore: Sendable {
-    /// Runs `body` in one write transaction with the room's writer lock held.
-    func writeRoom<T: Sendable>(roomID: String, _ body: @escaping @Sendable (any RoomWriteTransaction) throws -> T) async throws -> T
+    /// Runs `body` in one write transaction with the room's writer lock held. The transaction
+    /// commits when `body` returns and rolls back when it throws; request cancellation does
+    /// not interrupt it.
+    func writeRoom<T: Sendable>(roomID: String, _ body: @escaping @Sendable (any RoomWriteTransaction) async throws -> T) async throws -> T
 
     func room(id: String) async throws -> RoomRecord?
     func event(id: String) async throws -> StoredEvent?

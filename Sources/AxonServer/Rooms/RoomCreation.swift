@@ -91,18 +91,18 @@ extension RoomService {
         do {
             return try await storage.writeRoom(roomID: roomID) { tx in
                 guard tx.room == nil else { throw RoomIDTaken() }
-                try tx.createRoom(RoomRecord(roomID: roomID, version: request.version, creator: creator, isPublic: request.isPublic))
-                var stored = [try tx.append(create, transaction: nil)]
+                try await tx.createRoom(RoomRecord(roomID: roomID, version: request.version, creator: creator, isPublic: request.isPublic))
+                var stored = [try await tx.append(create, transaction: nil)]
                 for template in events {
                     do {
-                        stored.append(try writer.append(template, in: tx))
+                        stored.append(try await writer.append(template, in: tx))
                     } catch let error as MatrixError where error.errcode == "M_FORBIDDEN" {
                         throw MatrixError(400, "M_INVALID_ROOM_STATE", "\(template.type) is not allowed: \(error.message)")
                     }
                 }
                 if let alias = request.alias {
                     do {
-                        try tx.addAlias(alias.description, creator: creator)
+                        try await tx.addAlias(alias.description, creator: creator)
                     } catch StorageError.conflict {
                         throw MatrixError(400, "M_ROOM_IN_USE", "Room alias already taken")
                     }

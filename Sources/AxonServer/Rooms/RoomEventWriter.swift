@@ -30,7 +30,7 @@ struct RoomEventWriter: Sendable {
     func append(
         _ template: EventTemplate, in tx: any RoomWriteTransaction, transaction: TransactionKey? = nil,
         now: Int64 = nowMillis()
-    ) throws -> StoredEvent {
+    ) async throws -> StoredEvent {
         guard let room = tx.room else { throw MatrixError.notFound("Unknown room") }
         let version = room.version
         let authKeys = AuthRules.authEventKeys(
@@ -38,7 +38,7 @@ struct RoomEventWriter: Sendable {
             version: version)
         var state: [StateKey: PDU] = [:]
         for key in Set(authKeys + [.create, .joinRules, .powerLevels]) {
-            if let event = try tx.currentStateEvent(key) { state[key] = event }
+            if let event = try await tx.currentStateEvent(key) { state[key] = event }
         }
         var json: JSONObject = [
             "type": .string(template.type),
@@ -58,7 +58,7 @@ struct RoomEventWriter: Sendable {
         } catch {
             throw MatrixError.forbidden(error.reason)
         }
-        return try tx.append(withPreviousContent(pdu, in: tx), transaction: transaction)
+        return try await tx.append(try await withPreviousContent(pdu, in: tx), transaction: transaction)
     }
 
     /// Builds and signs a create event. Its ID (and in v12 the room ID) follows from its hash.
@@ -99,8 +99,8 @@ struct RoomEventWriter: Sendable {
 
     /// Records the content this state event replaces in `unsigned` (not covered by hashes or
     /// signatures), so clients get `prev_content` without another lookup.
-    private func withPreviousContent(_ pdu: PDU, in tx: any RoomWriteTransaction) throws -> PDU {
-        guard let stateKey = pdu.stateKey, let previous = try tx.currentStateEvent(StateKey(pdu.type, stateKey)) else {
+    private func withPreviousContent(_ pdu: PDU, in tx: any RoomWriteTransaction) async throws -> PDU {
+        guard let stateKey = pdu.stateKey, let previous = try await tx.currentStateEvent(StateKey(pdu.type, stateKey)) else {
             return pdu
         }
         var json = pdu.json

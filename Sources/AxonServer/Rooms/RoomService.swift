@@ -28,13 +28,13 @@ struct RoomService: Sendable {
         let writer = self.writer
         let stored: StoredEvent? = try await storage.writeRoom(roomID: roomID) { tx in
             guard tx.room != nil else { throw MatrixError.forbidden("You are not in room \(roomID)") }
-            if let transaction, try tx.eventIDForTransaction(transaction) != nil { return nil }
-            let event = try writer.append(template, in: tx, transaction: transaction)
-            try Self.applyRedaction(event, in: tx)
+            if let transaction, try await tx.eventIDForTransaction(transaction) != nil { return nil }
+            let event = try await writer.append(template, in: tx, transaction: transaction)
+            try await Self.applyRedaction(event, in: tx)
             return event
         }
         guard let stored else {
-            return try await storage.writeRoom(roomID: roomID) { tx in try tx.eventIDForTransaction(transaction!)! }
+            return try await storage.writeRoom(roomID: roomID) { tx in try await tx.eventIDForTransaction(transaction!)! }
         }
         notify(stored)
         return stored.pdu.eventID
@@ -51,13 +51,13 @@ struct RoomService: Sendable {
     /// Spec "Handling redactions": the target is pruned when the redaction's sender is the
     /// target's sender or has the redact power level. Otherwise the redaction is kept but the
     /// target is untouched (clients may still hide it).
-    static func applyRedaction(_ event: StoredEvent, in tx: any RoomWriteTransaction) throws {
-        guard let targetID = event.pdu.redacts, let target = try tx.event(id: targetID), target.roomID == event.roomID,
+    static func applyRedaction(_ event: StoredEvent, in tx: any RoomWriteTransaction) async throws {
+        guard let targetID = event.pdu.redacts, let target = try await tx.event(id: targetID), target.roomID == event.roomID,
             target.redactedBecause == nil, let room = tx.room
         else { return }
         if target.pdu.sender != event.pdu.sender {
             let levels = PowerLevels(
-                content: try tx.currentStateEvent(.powerLevels)?.content, create: try tx.currentStateEvent(.create),
+                content: try await tx.currentStateEvent(.powerLevels)?.content, create: try await tx.currentStateEvent(.create),
                 version: room.version)
             guard levels.userLevel(event.pdu.sender) >= levels.redact else { return }
         }
@@ -65,7 +65,7 @@ struct RoomService: Sendable {
         redacted["unsigned"] = [
             "redacted_because": ClientEventFormat.json(event, viewer: nil, version: room.version, now: event.pdu.originServerTS)
         ]
-        try tx.markRedacted(eventID: targetID, redactedJSON: redacted, by: event.pdu.eventID)
+        try await tx.markRedacted(eventID: targetID, redactedJSON: redacted, by: event.pdu.eventID)
     }
 
     /// Changes a membership through the pipeline (join, invite, leave, kick, ban, unban, knock).

@@ -56,9 +56,9 @@ extension RoomService {
         let initialEvents = templates
         let created = try await storage.writeRoom(roomID: newRoomID) { tx in
             guard tx.room == nil else { throw StorageError.conflict("room \(newRoomID) exists") }
-            try tx.createRoom(RoomRecord(roomID: newRoomID, version: version, creator: creator, isPublic: old.isPublic))
-            var stored = [try tx.append(create, transaction: nil)]
-            for template in initialEvents { stored.append(try writer.append(template, in: tx)) }
+            try await tx.createRoom(RoomRecord(roomID: newRoomID, version: version, creator: creator, isPublic: old.isPublic))
+            var stored = [try await tx.append(create, transaction: nil)]
+            for template in initialEvents { stored.append(try await writer.append(template, in: tx)) }
             return stored
         }
         created.forEach(notify)

@@ -3,11 +3,26 @@ import MatrixModel
 
 extension SQLiteStorage {
     public func writeRoom<T: Sendable>(
-        roomID: String, _ body: @escaping @Sendable (any RoomWriteTransaction) throws -> T
+        roomID: String, _ body: @escaping @Sendable (any RoomWriteTransaction) async throws -> T
     ) async throws -> T {
-        try await write { db in
-            try body(try SQLiteRoomTransaction(db: db, roomID: roomID))
-        }
+        // A task of its own: cancelling the request must not interrupt a half-done transaction.
+        try await Task {
+            try await writeLock.withLock {
+                try await self.pool.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+                do {
+                    let transaction = try await SQLiteRoomTransaction.begin(pool: self.pool, roomID: roomID)
+                    let result = try await body(transaction)
+                    try await self.pool.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+                    return result
+                } catch {
+                    try? await self.pool.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+                    if let error = error as? DatabaseError, error.resultCode == .SQLITE_CONSTRAINT {
+                        throw StorageError.conflict(error.message ?? "constraint violated")
+                    }
+                    throw error
+                }
+            }
+        }.value
     }
 
     public func room(id: String) async throws -> RoomRecord? {

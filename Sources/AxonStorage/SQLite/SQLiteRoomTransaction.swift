@@ -1,49 +1,93 @@
 import GRDB
 import MatrixModel
+import Synchronization
 
-/// The room write transaction on SQLite. Confined to one `pool.write` closure; the pool's
-/// single writer is the per-room (indeed global) writer lock.
+/// The room write transaction on SQLite. `SQLiteStorage.writeRoom` holds the write lock and an
+/// open `BEGIN IMMEDIATE` transaction on the writer connection for its whole lifetime; each
+/// method runs its statements there, so reads see the transaction's own earlier writes.
 final class SQLiteRoomTransaction: RoomWriteTransaction {
     /// Past this many deltas a state snapshot is written in full, bounding lookups.
     static let maxChainLength = 50
 
-    let db: Database
-    private(set) var room: RoomRecord?
+    private let pool: DatabasePool
+    private let record: Mutex<RoomRecord?>
 
-    init(db: Database, roomID: String) throws {
-        self.db = db
-        self.room = try SQLiteRoomQueries.room(db, id: roomID)
+    var room: RoomRecord? { record.withLock { $0 } }
+
+    private init(pool: DatabasePool, room: RoomRecord?) {
+        self.pool = pool
+        self.record = Mutex(room)
     }
 
-    func createRoom(_ record: RoomRecord) throws {
-        try db.execute(
-            sql: "INSERT INTO rooms (room_id, version, creator, is_public) VALUES (?, ?, ?, ?)",
-            arguments: [record.roomID, record.version.identifier, record.creator, record.isPublic])
-        room = record
+    static func begin(pool: DatabasePool, roomID: String) async throws -> SQLiteRoomTransaction {
+        let room = try await pool.writeWithoutTransaction { db in try SQLiteRoomQueries.room(db, id: roomID) }
+        return SQLiteRoomTransaction(pool: pool, room: room)
     }
 
-    func currentStateEvent(_ key: StateKey) throws -> PDU? {
+    private func run<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction(body)
+    }
+
+    func createRoom(_ newRoom: RoomRecord) async throws {
+        try await run { db in
+            try db.execute(
+                sql: "INSERT INTO rooms (room_id, version, creator, is_public) VALUES (?, ?, ?, ?)",
+                arguments: [newRoom.roomID, newRoom.version.identifier, newRoom.creator, newRoom.isPublic])
+        }
+        record.withLock { $0 = newRoom }
+    }
+
+    func currentStateEvent(_ key: StateKey) async throws -> PDU? {
         guard let room else { return nil }
-        return try SQLiteRoomQueries.currentStateEvent(db, roomID: room.roomID, key: key)
+        return try await run { db in try SQLiteRoomQueries.currentStateEvent(db, roomID: room.roomID, key: key) }
     }
 
-    func eventIDForTransaction(_ key: TransactionKey) throws -> String? {
-        try String.fetchOne(
-            db,
-            sql: "SELECT event_id FROM event_transactions WHERE user_id = ? AND device_id = ? AND scope = ? AND txn_id = ?",
-            arguments: [key.userID, key.deviceID, key.scope, key.transactionID])
+    func eventIDForTransaction(_ key: TransactionKey) async throws -> String? {
+        try await run { db in
+            try String.fetchOne(
+                db,
+                sql: "SELECT event_id FROM event_transactions WHERE user_id = ? AND device_id = ? AND scope = ? AND txn_id = ?",
+                arguments: [key.userID, key.deviceID, key.scope, key.transactionID])
+        }
     }
 
-    func event(id: String) throws -> StoredEvent? {
-        try SQLiteRoomQueries.events(db, ids: [id]).first
+    func event(id: String) async throws -> StoredEvent? {
+        try await run { db in try SQLiteRoomQueries.events(db, ids: [id]).first }
     }
 
-    func append(_ pdu: PDU, transaction: TransactionKey?) throws -> StoredEvent {
-        guard var room else { throw StorageError.notFound("room") }
+    func append(_ pdu: PDU, transaction: TransactionKey?) async throws -> StoredEvent {
+        guard let room else { throw StorageError.notFound("room") }
+        let (stored, updated) = try await run { db in try Self.append(pdu, transaction: transaction, room: room, db: db) }
+        record.withLock { $0 = updated }
+        return stored
+    }
+
+    func addAlias(_ alias: String, creator: String) async throws {
+        guard let room else { throw StorageError.notFound("room") }
+        try await run { db in
+            try db.execute(
+                sql: "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)", arguments: [alias, room.roomID, creator])
+        }
+    }
+
+    func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) async throws {
+        try await run { db in
+            // A redacted event no longer relates to anything (its content is gone).
+            try db.execute(sql: "DELETE FROM event_relations WHERE event_id = ?", arguments: [eventID])
+            try db.execute(
+                sql: "UPDATE events SET json = ?, redacted_because = ? WHERE event_id = ?",
+                arguments: [JSON.object(redactedJSON).encodedString(), redactionID, eventID])
+        }
+    }
+
+    private static func append(
+        _ pdu: PDU, transaction: TransactionKey?, room: RoomRecord, db: Database
+    ) throws -> (StoredEvent, RoomRecord) {
+        var room = room
         let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
         var group = room.currentStateGroup
         if let stateKey = pdu.stateKey {
-            group = try newStateGroup(roomID: room.roomID, parent: group, key: StateKey(pdu.type, stateKey), eventID: pdu.eventID)
+            group = try newStateGroup(db, roomID: room.roomID, parent: group, key: StateKey(pdu.type, stateKey), eventID: pdu.eventID)
             try db.execute(
                 sql: """
                     INSERT INTO current_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
@@ -93,28 +137,15 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         try db.execute(
             sql: "UPDATE rooms SET latest_event_id = ?, latest_depth = ?, current_state_group = ? WHERE room_id = ?",
             arguments: [pdu.eventID, pdu.depth, stateGroup, room.roomID])
-        self.room = room
-        return StoredEvent(
+        let stored = StoredEvent(
             pdu: pdu, roomID: room.roomID, streamPosition: position, stateGroup: stateGroup,
             senderDevice: transaction?.deviceID, transactionID: transaction?.transactionID)
+        return (stored, room)
     }
 
-    func addAlias(_ alias: String, creator: String) throws {
-        guard let room else { throw StorageError.notFound("room") }
-        try db.execute(
-            sql: "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)", arguments: [alias, room.roomID, creator])
-    }
-
-    func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) throws {
-        // A redacted event no longer relates to anything (its content is gone).
-        try db.execute(sql: "DELETE FROM event_relations WHERE event_id = ?", arguments: [eventID])
-        try db.execute(
-            sql: "UPDATE events SET json = ?, redacted_because = ? WHERE event_id = ?",
-            arguments: [JSON.object(redactedJSON).encodedString(), redactionID, eventID])
-    }
 
     /// A snapshot is a delta over its parent, or a full copy once the chain gets long.
-    private func newStateGroup(roomID: String, parent: Int64?, key: StateKey, eventID: String) throws -> Int64 {
+    private static func newStateGroup(_ db: Database, roomID: String, parent: Int64?, key: StateKey, eventID: String) throws -> Int64 {
         let parentLength = try parent.flatMap {
             try Int64.fetchOne(db, sql: "SELECT chain_length FROM state_groups WHERE id = ?", arguments: [$0])
         }
@@ -123,7 +154,7 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
                 sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, ?, ?)",
                 arguments: [roomID, parent, parentLength + 1])
             let id = db.lastInsertedRowID
-            try insertEntry(group: id, key: key, eventID: eventID)
+            try insertEntry(db, group: id, key: key, eventID: eventID)
             return id
         }
         var entries = try parent.map { try SQLiteRoomQueries.stateEntries(db, group: $0) } ?? [:]
@@ -131,11 +162,11 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         try db.execute(
             sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, NULL, 0)", arguments: [roomID])
         let id = db.lastInsertedRowID
-        for (entryKey, entryEvent) in entries { try insertEntry(group: id, key: entryKey, eventID: entryEvent) }
+        for (entryKey, entryEvent) in entries { try insertEntry(db, group: id, key: entryKey, eventID: entryEvent) }
         return id
     }
 
-    private func insertEntry(group: Int64, key: StateKey, eventID: String) throws {
+    private static func insertEntry(_ db: Database, group: Int64, key: StateKey, eventID: String) throws {
         try db.execute(
             sql: "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?, ?, ?, ?)",
             arguments: [group, key.type, key.stateKey, eventID])

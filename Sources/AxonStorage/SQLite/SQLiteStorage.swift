@@ -6,10 +6,14 @@ import MatrixModel
 /// (concurrent readers, one serialized writer).
 public final class SQLiteStorage: Storage {
     let pool: DatabasePool
+    /// Every write goes through this lock (see `AsyncMutex`).
+    let writeLock = AsyncMutex()
 
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        // Room transactions span several writer accesses (see `writeRoom`), serialized by `writeLock`.
+        configuration.allowsUnsafeTransactions = true
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
@@ -22,10 +26,12 @@ public final class SQLiteStorage: Storage {
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do {
-            return try await pool.write(body)
-        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
-            throw StorageError.conflict(error.message ?? "constraint violated")
+        try await writeLock.withLock {
+            do {
+                return try await self.pool.write(body)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                throw StorageError.conflict(error.message ?? "constraint violated")
+            }
         }
     }
 
