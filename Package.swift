@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", "5.0.1"..<"7.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -35,6 +36,7 @@ let package = Package(
             dependencies: [
                 "MatrixModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -65,12 +67,15 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MatrixModelTests", dependencies: ["MatrixModel"]),
-        .testTarget(name: "AxonStorageTests", dependencies: ["AxonStorage"]),
+        .target(name: "AxonTestSupport", path: "Tests/AxonTestSupport"),
+        .testTarget(name: "AxonStorageTests", dependencies: ["AxonStorage", "AxonTestSupport"]),
         .testTarget(
             name: "AxonServerTests",
             dependencies: [
                 "AxonServer",
+                "AxonTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
     ]

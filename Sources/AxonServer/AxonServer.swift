@@ -13,7 +13,7 @@ public struct AxonServer: Sendable {
     let routes: RouteTable
     let context: ServerContext
 
-    public static func openStorage(_ config: AxonConfig) throws -> any Storage {
+    public static func openStorage(_ config: AxonConfig, logger: Logger = Logger(label: "axon.storage")) async throws -> any Storage {
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         switch config.databaseLocation {
         case .sqlite(let path):
@@ -22,8 +22,8 @@ public struct AxonServer: Sendable {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
             return try SQLiteStorage(path: path)
-        case .postgres:
-            throw ConfigError("PostgreSQL storage is not available in this build yet")
+        case .postgres(let url):
+            return try await PostgresStorage(url: url, logger: logger)
         }
     }
 

@@ -85,7 +85,7 @@ struct Serve: AsyncParsableCommand {
         let logger = bootstrapLogging(config)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let storage = try AxonServer.openStorage(config)
+        let storage = try await AxonServer.openStorage(config)
         let server = try await AxonServer(config: config, storage: storage, metrics: ServerMetrics(registry: registry), logger: logger)
         logger.info(
             "Axon starting",
@@ -117,7 +117,7 @@ struct RegisterUser: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         let logger = Logger(label: "axon")
-        let storage = try AxonServer.openStorage(config)
+        let storage = try await AxonServer.openStorage(config)
         let server = try await AxonServer(config: config, storage: storage, logger: logger)
         do {
             let userID = try server.accounts.validatedNewUserID(name)

@@ -1,4 +1,6 @@
 import AxonServer
+import AxonTestSupport
+import Crypto
 import Hummingbird
 import MatrixModel
 import Testing
@@ -105,8 +107,14 @@ import Testing
             let alice = try await server.register("alice")
             #expect(alice.token.utf8.count >= 43 + 5)
             #expect(try await server.server.storage.tokenOwner(tokenHash: alice.token) == nil)
-            let database = try String(contentsOfFile: server.server.config.dataDirectory + "/axon.db-wal", encoding: .isoLatin1)
-                + (try String(contentsOfFile: server.server.config.dataDirectory + "/axon.db", encoding: .isoLatin1))
+            let database: String
+            if case .postgres(let url) = server.server.config.databaseLocation {
+                database = try PostgresTestDatabase.dump(url)
+            } else {
+                database = try String(contentsOfFile: server.server.config.dataDirectory + "/axon.db-wal", encoding: .isoLatin1)
+                    + (try String(contentsOfFile: server.server.config.dataDirectory + "/axon.db", encoding: .isoLatin1))
+            }
+            #expect(database.contains(Self.sha256Hex(alice.token)))
             #expect(!database.contains(alice.token))
         }
     }
@@ -145,5 +153,9 @@ import Testing
             #expect(metrics.headers[.contentType]?.hasPrefix("text/plain") == true)
             #expect(metrics.raw.contains(#"axon_http_requests_total{method="GET",route="/_matrix/client/versions",status="200"} 1"#))
         }
+    }
+
+    static func sha256Hex(_ text: String) -> String {
+        SHA256.hash(data: Array(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }

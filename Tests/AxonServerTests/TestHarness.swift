@@ -1,5 +1,6 @@
 import AxonServer
 import AxonStorage
+import AxonTestSupport
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -8,7 +9,9 @@ import MatrixModel
 import NIOCore
 import Testing
 
-/// A real Axon (real SQLite file, real routes) served in-process through HummingbirdTesting.
+/// A real Axon (real database, real routes) served in-process through HummingbirdTesting.
+/// `AXON_TEST_STORAGE=postgres` runs the suite on a fresh PostgreSQL database per test
+/// instead of a SQLite file; scripts/test runs it both ways.
 struct TestServer {
     let client: any TestClientProtocol
     let server: AxonServer
@@ -25,9 +28,15 @@ struct TestServer {
         config.rateLimitsEnabled = false
         config.enableRegistration = true
         config.registrationSharedSecret = "s3cret"
+        var postgresURL: String?
+        if ProcessInfo.processInfo.environment["AXON_TEST_STORAGE"] == "postgres" {
+            postgresURL = try PostgresTestDatabase.create()
+            config.database = postgresURL
+        }
+        defer { postgresURL.map(PostgresTestDatabase.drop) }
         configure(&config)
         let logger = Logger(label: "axon-test")
-        let storage = try AxonServer.openStorage(config)
+        let storage = try await AxonServer.openStorage(config)
         let server = try await AxonServer(config: config, storage: storage, logger: logger)
         try await server.application(logger: logger).test(.router) { client in
             try await body(TestServer(client: client, server: server))

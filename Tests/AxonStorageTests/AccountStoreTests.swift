@@ -13,7 +13,7 @@ import Testing
 
     @Test(arguments: Backend.allCases)
     func createsAccountsAtomicallyAndRejectsDuplicates(backend: Backend) async throws {
-        let db = try backend.makeStorage()
+        let db = try await backend.makeStorage()
         defer { db.cleanup() }
         let store = db.storage
         try await store.createAccount(account("@alice:hs"), session: session("@alice:hs", "D1", token: "t1"))
@@ -32,7 +32,7 @@ import Testing
 
     @Test(arguments: Backend.allCases)
     func findsAccountsCaseInsensitively(backend: Backend) async throws {
-        let db = try backend.makeStorage()
+        let db = try await backend.makeStorage()
         defer { db.cleanup() }
         try await db.storage.createAccount(account("@Bob:hs"), session: nil)
         #expect(try await db.storage.accounts(matchingLowercasedUserID: "@bob:hs").map(\.userID) == ["@Bob:hs"])
@@ -41,7 +41,7 @@ import Testing
 
     @Test(arguments: Backend.allCases)
     func loginOnAnExistingDeviceReplacesItsToken(backend: Backend) async throws {
-        let db = try backend.makeStorage()
+        let db = try await backend.makeStorage()
         defer { db.cleanup() }
         let store = db.storage
         try await store.createAccount(account("@a:hs"), session: session("@a:hs", "D1", token: "old", name: "Phone"))
@@ -54,7 +54,7 @@ import Testing
 
     @Test(arguments: Backend.allCases)
     func deletingDevicesRevokesTheirTokens(backend: Backend) async throws {
-        let db = try backend.makeStorage()
+        let db = try await backend.makeStorage()
         defer { db.cleanup() }
         let store = db.storage
         try await store.createAccount(account("@a:hs"), session: session("@a:hs", "D1", token: "t1"))
@@ -73,7 +73,7 @@ import Testing
 
     @Test(arguments: Backend.allCases)
     func deviceUpdates(backend: Backend) async throws {
-        let db = try backend.makeStorage()
+        let db = try await backend.makeStorage()
         defer { db.cleanup() }
         let store = db.storage
         try await store.createAccount(account("@a:hs"), session: session("@a:hs", "D1", token: "t1"))
@@ -86,7 +86,7 @@ import Testing
 
     @Test(arguments: Backend.allCases)
     func deactivationErasesCredentials(backend: Backend) async throws {
-        let db = try backend.makeStorage()
+        let db = try await backend.makeStorage()
         defer { db.cleanup() }
         let store = db.storage
         try await store.createAccount(account("@a:hs"), session: session("@a:hs", "D1", token: "t1"))
@@ -101,7 +101,7 @@ import Testing
 
     @Test(arguments: Backend.allCases)
     func passwordsAndProfiles(backend: Backend) async throws {
-        let db = try backend.makeStorage()
+        let db = try await backend.makeStorage()
         defer { db.cleanup() }
         let store = db.storage
         try await store.createAccount(account("@a:hs"), session: nil)
@@ -115,7 +115,7 @@ import Testing
 
     @Test(arguments: Backend.allCases)
     func generatedNumbersNeverRepeat(backend: Backend) async throws {
-        let db = try backend.makeStorage()
+        let db = try await backend.makeStorage()
         defer { db.cleanup() }
         var seen = Set<Int64>()
         for _ in 0..<20 { seen.insert(try await db.storage.nextGeneratedUserNumber()) }
@@ -124,7 +124,7 @@ import Testing
 
     @Test(arguments: Backend.allCases)
     func uiaSessions(backend: Backend) async throws {
-        let db = try backend.makeStorage()
+        let db = try await backend.makeStorage()
         defer { db.cleanup() }
         let store = db.storage
         var session = UIASession(sessionID: "s1", operation: "register", userID: nil, completedStages: [], createdAt: 100)
@@ -142,11 +142,11 @@ import Testing
 
     @Test(arguments: Backend.allCases)
     func dataSurvivesReopening(backend: Backend) async throws {
-        let db = try backend.makeStorage()
+        let db = try await backend.makeStorage()
         defer { db.cleanup() }
         try await db.storage.createAccount(account("@a:hs"), session: session("@a:hs", "D1", token: "t1"))
         try await db.storage.close()
-        let reopened = try db.reopen()
+        let reopened = try await db.reopen()
         #expect(try await reopened.tokenOwner(tokenHash: "t1")?.userID == "@a:hs")
         try await reopened.close()
     }

@@ -1,14 +1,18 @@
 import AxonStorage
 import Foundation
+import AxonTestSupport
+import Testing
 
-/// The backends every conformance test runs against. PostgreSQL joins this list when its
-/// implementation lands; each test gets a fresh, empty database.
+/// The backends every conformance test runs against; each test gets a fresh, empty database.
+/// PostgreSQL needs `AXON_TEST_POSTGRES_URL` (scripts/test starts a private cluster and sets
+/// it); without it the PostgreSQL cases fail with that explanation rather than being skipped.
 enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite
+    case postgres
 
     var testDescription: String { rawValue }
 
-    func makeStorage() throws -> TestDatabase {
+    func makeStorage() async throws -> TestDatabase {
         switch self {
         case .sqlite:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("axon-storage-\(UUID().uuidString)")
@@ -17,6 +21,11 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             return TestDatabase(storage: try SQLiteStorage(path: path), reopen: { try SQLiteStorage(path: path) }) {
                 try? FileManager.default.removeItem(at: directory)
             }
+        case .postgres:
+            let url = try PostgresTestDatabase.create()
+            return TestDatabase(storage: try await PostgresStorage(url: url), reopen: { try await PostgresStorage(url: url) }) {
+                PostgresTestDatabase.drop(url)
+            }
         }
     }
 }
@@ -24,8 +33,7 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
 struct TestDatabase {
     let storage: any Storage
     /// Opens the same database again, as a restarted process would.
-    let reopen: () throws -> any Storage
+    let reopen: () async throws -> any Storage
     let cleanup: () -> Void
 }
 
-import Testing

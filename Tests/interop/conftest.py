@@ -31,6 +31,10 @@ class AxonProcess:
         self.data_dir = tempfile.mkdtemp(prefix="axon-interop-")
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(self.data_dir, "axon.log")
+        self.database = None
+        if os.environ.get("AXON_TEST_STORAGE") == "postgres":
+            self.database = create_postgres_database()
+            extra_args = (*extra_args, "--database", self.database)
         args = [self.binary, "serve", "--port", str(self.port), "--data-dir", self.data_dir,
                 "--enable-registration", "--bcrypt-cost", "4",
                 "--registration-shared-secret", SHARED_SECRET, *extra_args]
@@ -52,6 +56,21 @@ class AxonProcess:
         code = self.process.wait(timeout=20)
         self.log.close()
         assert code == 0, f"axon exited with {code}: {open(self.log_path).read()[-2000:]}"
+        if self.database:
+            drop_postgres_database(self.database)
+
+
+def create_postgres_database():
+    """A fresh database on the test cluster (scripts/postgres-test-cluster)."""
+    base = os.environ["AXON_TEST_POSTGRES_URL"]
+    name = "axon_interop_" + uuid.uuid4().hex
+    subprocess.run(["psql", base, "-qAtc", f"CREATE DATABASE {name}"], check=True)
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_postgres_database(url):
+    base, name = url.rsplit("/", 1)
+    subprocess.run(["psql", base + "/postgres", "-qAtc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,170 @@
+import MatrixModel
+import PostgresNIO
+
+extension PostgresStorage {
+    static let accountColumns = "user_id, password_hash, is_admin, is_guest, deactivated, created_ts, profile"
+
+    static func account(_ row: PostgresRow) throws -> Account {
+        let (userID, hash, admin, guest, deactivated, created, profile) = try row.decode(
+            (String, String?, Bool, Bool, Bool, Int64, String).self)
+        return Account(
+            userID: userID, passwordHash: hash, isAdmin: admin, isGuest: guest, isDeactivated: deactivated, createdAt: created,
+            profile: JSON.stored(profile).objectValue ?? [:])
+    }
+
+    static func device(_ row: PostgresRow) throws -> Device {
+        let (userID, deviceID, name, ip, seen) = try row.decode((String, String, String?, String?, Int64?).self)
+        return Device(userID: userID, deviceID: deviceID, displayName: name, lastSeenIP: ip, lastSeenAt: seen)
+    }
+
+    public func createAccount(_ account: Account, session: NewSession?) async throws {
+        let logger = self.logger
+        try await transaction { connection in
+            try await connection.rows(
+                """
+                INSERT INTO users (user_id, user_id_lower, password_hash, is_admin, is_guest, deactivated, created_ts, profile)
+                VALUES (\(account.userID), \(account.userID.lowercased()), \(account.passwordHash), \(account.isAdmin),
+                    \(account.isGuest), \(account.isDeactivated), \(account.createdAt), \(JSON.object(account.profile).encodedString()))
+                """, logger: logger)
+            if let session { try await Self.insertSession(connection, session, logger: logger) }
+        }
+    }
+
+    public func account(userID: String) async throws -> Account? {
+        try await query("SELECT \(unescaped: Self.accountColumns) FROM users WHERE user_id = \(userID)").first.map(Self.account)
+    }
+
+    public func accounts(matchingLowercasedUserID userID: String) async throws -> [Account] {
+        try await query(
+            "SELECT \(unescaped: Self.accountColumns) FROM users WHERE user_id_lower = \(userID.lowercased()) ORDER BY user_id"
+        ).map(Self.account)
+    }
+
+    public func nextGeneratedUserNumber() async throws -> Int64 {
+        try await query("SELECT nextval('generated_user_numbers')")[0].decode(Int64.self)
+    }
+
+    public func createSession(_ session: NewSession) async throws {
+        let logger = self.logger
+        try await transaction { connection in try await Self.insertSession(connection, session, logger: logger) }
+    }
+
+    public func tokenOwner(tokenHash: String) async throws -> TokenOwner? {
+        try await query(
+            """
+            SELECT t.user_id, t.device_id, u.is_guest, u.is_admin FROM access_tokens t JOIN users u ON u.user_id = t.user_id
+            WHERE t.token_hash = \(tokenHash) AND NOT u.deactivated
+            """
+        ).first.map { row in
+            let (userID, deviceID, guest, admin) = try row.decode((String, String, Bool, Bool).self)
+            return TokenOwner(userID: userID, deviceID: deviceID, isGuest: guest, isAdmin: admin)
+        }
+    }
+
+    public func deleteDevices(userID: String, deviceIDs: [String]) async throws {
+        try await query("DELETE FROM devices WHERE user_id = \(userID) AND device_id = ANY(\(deviceIDs))")
+    }
+
+    public func deleteAllDevices(userID: String, keepingDeviceID: String?) async throws {
+        try await query("DELETE FROM devices WHERE user_id = \(userID) AND device_id IS DISTINCT FROM \(keepingDeviceID)")
+    }
+
+    public func devices(userID: String) async throws -> [Device] {
+        try await query(
+            "SELECT user_id, device_id, display_name, last_seen_ip, last_seen_ts FROM devices WHERE user_id = \(userID) ORDER BY device_id"
+        ).map(Self.device)
+    }
+
+    public func device(userID: String, deviceID: String) async throws -> Device? {
+        try await query(
+            """
+            SELECT user_id, device_id, display_name, last_seen_ip, last_seen_ts FROM devices
+            WHERE user_id = \(userID) AND device_id = \(deviceID)
+            """
+        ).first.map(Self.device)
+    }
+
+    public func setDeviceDisplayName(userID: String, deviceID: String, displayName: String?) async throws -> Bool {
+        try await !query(
+            "UPDATE devices SET display_name = \(displayName) WHERE user_id = \(userID) AND device_id = \(deviceID) RETURNING device_id"
+        ).isEmpty
+    }
+
+    public func recordDeviceSeen(userID: String, deviceID: String, ip: String, at: Int64) async throws {
+        try await query(
+            "UPDATE devices SET last_seen_ip = \(ip), last_seen_ts = \(at) WHERE user_id = \(userID) AND device_id = \(deviceID)")
+    }
+
+    public func setPasswordHash(userID: String, hash: String) async throws {
+        try await query("UPDATE users SET password_hash = \(hash) WHERE user_id = \(userID)")
+    }
+
+    public func deactivateAccount(userID: String) async throws {
+        let logger = self.logger
+        try await transaction { connection in
+            try await connection.rows(
+                "UPDATE users SET deactivated = TRUE, password_hash = NULL, profile = '{}' WHERE user_id = \(userID)", logger: logger)
+            try await connection.rows("DELETE FROM devices WHERE user_id = \(userID)", logger: logger)
+        }
+    }
+
+    public func setProfileField(userID: String, key: String, value: JSON?) async throws -> Bool {
+        let logger = self.logger
+        return try await transaction { connection in
+            guard let row = try await connection.rows("SELECT profile FROM users WHERE user_id = \(userID) FOR UPDATE", logger: logger).first
+            else { return false }
+            var profile = JSON.stored(try row.decode(String.self)).objectValue ?? [:]
+            profile[key] = value
+            try await connection.rows(
+                "UPDATE users SET profile = \(JSON.object(profile).encodedString()) WHERE user_id = \(userID)", logger: logger)
+            return true
+        }
+    }
+
+    public func saveUIASession(_ session: UIASession) async throws {
+        let completed = JSON.array(session.completedStages.map(JSON.string)).encodedString()
+        try await query(
+            """
+            INSERT INTO uia_sessions (session_id, operation, user_id, completed, created_ts)
+            VALUES (\(session.sessionID), \(session.operation), \(session.userID), \(completed), \(session.createdAt))
+            ON CONFLICT (session_id) DO UPDATE SET completed = excluded.completed
+            """)
+    }
+
+    public func uiaSession(id: String) async throws -> UIASession? {
+        try await query("SELECT session_id, operation, user_id, completed, created_ts FROM uia_sessions WHERE session_id = \(id)")
+            .first.map { row in
+                let (sessionID, operation, userID, completed, created) = try row.decode((String, String, String?, String, Int64).self)
+                return UIASession(
+                    sessionID: sessionID, operation: operation, userID: userID,
+                    completedStages: JSON.stored(completed).arrayValue?.compactMap(\.stringValue) ?? [], createdAt: created)
+            }
+    }
+
+    public func deleteUIASession(id: String) async throws {
+        try await query("DELETE FROM uia_sessions WHERE session_id = \(id)")
+    }
+
+    public func deleteUIASessions(olderThan: Int64) async throws {
+        try await query("DELETE FROM uia_sessions WHERE created_ts < \(olderThan)")
+    }
+
+    static func insertSession(_ connection: PostgresConnection, _ session: NewSession, logger: Logger) async throws {
+        let device = session.device
+        try await connection.rows(
+            """
+            INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, last_seen_ts, created_ts)
+            VALUES (\(device.userID), \(device.deviceID), \(device.displayName), \(session.ip), \(session.createdAt), \(session.createdAt))
+            ON CONFLICT (user_id, device_id) DO UPDATE SET
+                display_name = COALESCE(excluded.display_name, devices.display_name),
+                last_seen_ip = excluded.last_seen_ip, last_seen_ts = excluded.last_seen_ts
+            """, logger: logger)
+        try await connection.rows(
+            "DELETE FROM access_tokens WHERE user_id = \(device.userID) AND device_id = \(device.deviceID)", logger: logger)
+        try await connection.rows(
+            """
+            INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts)
+            VALUES (\(session.tokenHash), \(device.userID), \(device.deviceID), \(session.createdAt))
+            """, logger: logger)
+    }
+}

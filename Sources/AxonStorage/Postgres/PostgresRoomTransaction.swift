@@ -1,0 +1,166 @@
+import Logging
+import MatrixModel
+import PostgresNIO
+import Synchronization
+
+/// A room write transaction on PostgreSQL: one connection in a transaction holding the room's
+/// advisory lock, so no other node writes to the room meanwhile.
+final class PostgresRoomTransaction: RoomWriteTransaction {
+    static let maxChainLength = 50
+
+    private let connection: PostgresConnection
+    private let logger: Logger
+    private let record: Mutex<RoomRecord?>
+
+    var room: RoomRecord? { record.withLock { $0 } }
+
+    private init(connection: PostgresConnection, logger: Logger, room: RoomRecord?) {
+        self.connection = connection
+        self.logger = logger
+        self.record = Mutex(room)
+    }
+
+    static func begin(connection: PostgresConnection, roomID: String, logger: Logger) async throws -> PostgresRoomTransaction {
+        try await connection.rows("SELECT pg_advisory_xact_lock(hashtextextended(\(roomID), 0))", logger: logger)
+        let room = try await PostgresStorage.room(connection, id: roomID, logger: logger)
+        return PostgresRoomTransaction(connection: connection, logger: logger, room: room)
+    }
+
+    @discardableResult
+    private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await connection.rows(query, logger: logger)
+    }
+
+    func createRoom(_ newRoom: RoomRecord) async throws {
+        try await rows(
+            """
+            INSERT INTO rooms (room_id, version, creator, is_public)
+            VALUES (\(newRoom.roomID), \(newRoom.version.identifier), \(newRoom.creator), \(newRoom.isPublic))
+            """)
+        record.withLock { $0 = newRoom }
+    }
+
+    func currentStateEvent(_ key: StateKey) async throws -> PDU? {
+        guard let room else { return nil }
+        return try await PostgresStorage.currentStateEvent(connection, roomID: room.roomID, key: key, logger: logger)
+    }
+
+    func eventIDForTransaction(_ key: TransactionKey) async throws -> String? {
+        try await rows(
+            """
+            SELECT event_id FROM event_transactions WHERE user_id = \(key.userID) AND device_id = \(key.deviceID)
+            AND scope = \(key.scope) AND txn_id = \(key.transactionID)
+            """
+        ).first?.decode(String.self)
+    }
+
+    func event(id: String) async throws -> StoredEvent? {
+        try await PostgresStorage.events(connection, ids: [id], logger: logger).first
+    }
+
+    func append(_ pdu: PDU, transaction: TransactionKey?) async throws -> StoredEvent {
+        guard var room else { throw StorageError.notFound("room") }
+        var group = room.currentStateGroup
+        if let stateKey = pdu.stateKey {
+            group = try await newStateGroup(roomID: room.roomID, parent: group, key: StateKey(pdu.type, stateKey), eventID: pdu.eventID)
+        }
+        guard let stateGroup = group else { throw StorageError.notFound("the room has no state") }
+        // Taken last and held until commit: positions become visible in order, across nodes.
+        let position = try await rows("UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position")[0]
+            .decode(Int64.self)
+        if let stateKey = pdu.stateKey {
+            try await rows(
+                """
+                INSERT INTO current_state (room_id, type, state_key, event_id) VALUES (\(room.roomID), \(pdu.type), \(stateKey), \(pdu.eventID))
+                ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id
+                """)
+            if let membership = pdu.membership {
+                try await rows(
+                    """
+                    INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
+                    VALUES (\(room.roomID), \(stateKey), \(membership), \(pdu.eventID), \(position), FALSE)
+                    ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
+                        event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = FALSE
+                    """)
+            }
+        }
+        try await rows(
+            """
+            INSERT INTO events (event_id, room_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
+                state_group, sender_device, txn_id)
+            VALUES (\(pdu.eventID), \(room.roomID), \(position), \(pdu.depth), \(pdu.type), \(pdu.stateKey), \(pdu.sender),
+                \(pdu.originServerTS), \(JSON.object(pdu.json).encodedString()), \(stateGroup), \(transaction?.deviceID),
+                \(transaction?.transactionID))
+            """)
+        if let relation = pdu.content["m.relates_to"], let parent = relation["event_id"]?.stringValue,
+            let relType = relation["rel_type"]?.stringValue
+        {
+            try await rows(
+                """
+                INSERT INTO event_relations (event_id, room_id, relates_to, rel_type, type, sender, stream_ordering)
+                VALUES (\(pdu.eventID), \(room.roomID), \(parent), \(relType), \(pdu.type), \(pdu.sender), \(position))
+                """)
+        }
+        if let transaction {
+            try await rows(
+                """
+                INSERT INTO event_transactions (user_id, device_id, scope, txn_id, event_id)
+                VALUES (\(transaction.userID), \(transaction.deviceID), \(transaction.scope), \(transaction.transactionID), \(pdu.eventID))
+                """)
+        }
+        room.latestEventID = pdu.eventID
+        room.latestDepth = pdu.depth
+        room.currentStateGroup = stateGroup
+        try await rows(
+            """
+            UPDATE rooms SET latest_event_id = \(pdu.eventID), latest_depth = \(pdu.depth), current_state_group = \(stateGroup)
+            WHERE room_id = \(room.roomID)
+            """)
+        try await PostgresStorage.notify(connection, change: "r \(position) \(room.roomID)", logger: logger)
+        if let target = pdu.stateKey, pdu.type == "m.room.member" {
+            try await PostgresStorage.notify(connection, change: "u \(position) \(target)", logger: logger)
+        }
+        let updated = room
+        record.withLock { $0 = updated }
+        return StoredEvent(
+            pdu: pdu, roomID: room.roomID, streamPosition: position, stateGroup: stateGroup,
+            senderDevice: transaction?.deviceID, transactionID: transaction?.transactionID)
+    }
+
+    func addAlias(_ alias: String, creator: String) async throws {
+        guard let room else { throw StorageError.notFound("room") }
+        try await rows("INSERT INTO room_aliases (alias, room_id, creator) VALUES (\(alias), \(room.roomID), \(creator))")
+    }
+
+    func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) async throws {
+        try await rows("DELETE FROM event_relations WHERE event_id = \(eventID)")
+        try await rows(
+            "UPDATE events SET json = \(JSON.object(redactedJSON).encodedString()), redacted_because = \(redactionID) WHERE event_id = \(eventID)")
+    }
+
+    private func newStateGroup(roomID: String, parent: Int64?, key: StateKey, eventID: String) async throws -> Int64 {
+        var parentLength: Int64?
+        if let parent {
+            parentLength = try await rows("SELECT chain_length FROM state_groups WHERE id = \(parent)").first?.decode(Int64.self)
+        }
+        if let parent, let parentLength, parentLength < Self.maxChainLength {
+            let id = try await rows(
+                "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (\(roomID), \(parent), \(parentLength + 1)) RETURNING id"
+            )[0].decode(Int64.self)
+            try await insertEntry(group: id, key: key, eventID: eventID)
+            return id
+        }
+        var entries: [StateKey: String] = [:]
+        if let parent { entries = try await PostgresStorage.stateEntries(connection, group: parent, logger: logger) }
+        entries[key] = eventID
+        let id = try await rows(
+            "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (\(roomID), NULL, 0) RETURNING id")[0].decode(Int64.self)
+        for (entryKey, entryEvent) in entries { try await insertEntry(group: id, key: entryKey, eventID: entryEvent) }
+        return id
+    }
+
+    private func insertEntry(group: Int64, key: StateKey, eventID: String) async throws {
+        try await rows(
+            "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (\(group), \(key.type), \(key.stateKey), \(eventID))")
+    }
+}

@@ -1,0 +1,217 @@
+import Foundation
+import Logging
+import MatrixModel
+import NIOCore
+import PostgresNIO
+
+/// The scale-out backend: PostgreSQL through a PostgresNIO connection pool. Several Axon
+/// processes may share one database: stream positions come from a locked counter row, room
+/// writes take a transaction-scoped advisory lock per room.
+public final class PostgresStorage: Storage {
+    let client: PostgresClient
+    let logger: Logger
+    private let runTask: Task<Void, Never>
+
+    /// - Parameter url: `postgres://user[:password]@host[:port]/database`.
+    public init(url: String, logger: Logger = Logger(label: "axon.postgres")) async throws {
+        guard let components = URLComponents(string: url), let host = components.host else {
+            throw StorageError.notFound("invalid PostgreSQL URL")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
+            password: components.password, database: database.isEmpty ? nil : database, tls: .disable)
+        configuration.options.maximumConnections = 40
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+        let client = self.client
+        runTask = Task { await client.run() }
+        try await PostgresMigrations.migrate(self)
+    }
+
+    public func close() async throws {
+        runTask.cancel()
+    }
+
+    /// A query outside any transaction.
+    @discardableResult
+    func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        do {
+            return try await client.query(query, logger: logger).collect()
+        } catch let error as PSQLError {
+            throw Self.mapped(error)
+        }
+    }
+
+    /// Runs `body` in one transaction (rolled back when it throws).
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PSQLError {
+            throw Self.mapped(error)
+        } catch let error as PostgresTransactionError {
+            if let closure = error.closureError {
+                if let psql = closure as? PSQLError { throw Self.mapped(psql) }
+                throw closure
+            }
+            throw error
+        }
+    }
+
+    static func mapped(_ error: PSQLError) -> any Error {
+        if error.serverInfo?[.sqlState] == "23505" {
+            return StorageError.conflict(error.serverInfo?[.message] ?? "unique constraint violated")
+        }
+        return error
+    }
+}
+
+extension PostgresConnection {
+    @discardableResult
+    func rows(_ query: PostgresQuery, logger: Logger) async throws -> [PostgresRow] {
+        do {
+            return try await self.query(query, logger: logger).collect()
+        } catch let error as PSQLError {
+            throw PostgresStorage.mapped(error)
+        }
+    }
+}
+
+/// Versioned migrations, applied under an advisory lock so that nodes starting together do
+/// not race. Never edit a released migration: add a new one.
+enum PostgresMigrations {
+    static let lockID: Int64 = 0x4158_4F4E  // "AXON"
+
+    static func migrate(_ storage: PostgresStorage) async throws {
+        try await storage.transaction { connection in
+            try await connection.rows("SELECT pg_advisory_xact_lock(\(lockID))", logger: storage.logger)
+            try await connection.rows(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)", logger: storage.logger)
+            let applied = Set(
+                try await connection.rows("SELECT name FROM schema_migrations", logger: storage.logger)
+                    .map { try $0.decode(String.self) })
+            for (name, statements) in migrations where !applied.contains(name) {
+                for statement in statements {
+                    try await connection.rows(PostgresQuery(unsafeSQL: statement), logger: storage.logger)
+                }
+                try await connection.rows("INSERT INTO schema_migrations (name) VALUES (\(name))", logger: storage.logger)
+            }
+            return ()
+        }
+    }
+
+    static let migrations: [(String, [String])] = [
+        (
+            "001_accounts",
+            [
+                """
+                CREATE TABLE users (
+                    user_id TEXT PRIMARY KEY, user_id_lower TEXT NOT NULL, password_hash TEXT,
+                    is_admin BOOLEAN NOT NULL DEFAULT FALSE, is_guest BOOLEAN NOT NULL DEFAULT FALSE,
+                    deactivated BOOLEAN NOT NULL DEFAULT FALSE, created_ts BIGINT NOT NULL, profile TEXT NOT NULL DEFAULT '{}')
+                """,
+                "CREATE INDEX users_lower ON users(user_id_lower)",
+                "CREATE SEQUENCE generated_user_numbers",
+                """
+                CREATE TABLE devices (
+                    user_id TEXT NOT NULL REFERENCES users(user_id), device_id TEXT NOT NULL, display_name TEXT,
+                    last_seen_ip TEXT, last_seen_ts BIGINT, created_ts BIGINT NOT NULL, PRIMARY KEY (user_id, device_id))
+                """,
+                """
+                CREATE TABLE access_tokens (
+                    token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL, created_ts BIGINT NOT NULL,
+                    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE)
+                """,
+                "CREATE INDEX access_tokens_device ON access_tokens(user_id, device_id)",
+                """
+                CREATE TABLE uia_sessions (
+                    session_id TEXT PRIMARY KEY, operation TEXT NOT NULL, user_id TEXT, completed TEXT NOT NULL,
+                    created_ts BIGINT NOT NULL)
+                """,
+            ]
+        ),
+        (
+            "002_rooms",
+            [
+                "CREATE TABLE stream_positions (id INTEGER PRIMARY KEY CHECK (id = 1), position BIGINT NOT NULL)",
+                "INSERT INTO stream_positions (id, position) VALUES (1, 0)",
+                """
+                CREATE TABLE rooms (
+                    room_id TEXT PRIMARY KEY, version TEXT NOT NULL, creator TEXT NOT NULL,
+                    is_public BOOLEAN NOT NULL DEFAULT FALSE, latest_event_id TEXT, latest_depth BIGINT NOT NULL DEFAULT 0,
+                    current_state_group BIGINT)
+                """,
+                """
+                CREATE TABLE events (
+                    event_id TEXT PRIMARY KEY, room_id TEXT NOT NULL, stream_ordering BIGINT NOT NULL UNIQUE,
+                    depth BIGINT NOT NULL, type TEXT NOT NULL, state_key TEXT, sender TEXT NOT NULL,
+                    origin_server_ts BIGINT NOT NULL, json TEXT NOT NULL, state_group BIGINT NOT NULL,
+                    redacted_because TEXT, sender_device TEXT, txn_id TEXT)
+                """,
+                "CREATE INDEX events_room_topological ON events(room_id, depth, stream_ordering)",
+                "CREATE INDEX events_room_stream ON events(room_id, stream_ordering)",
+                """
+                CREATE TABLE state_groups (
+                    id BIGSERIAL PRIMARY KEY, room_id TEXT NOT NULL, prev_group BIGINT, chain_length INTEGER NOT NULL)
+                """,
+                """
+                CREATE TABLE state_group_entries (
+                    group_id BIGINT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL, event_id TEXT NOT NULL,
+                    PRIMARY KEY (group_id, type, state_key))
+                """,
+                """
+                CREATE TABLE current_state (
+                    room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL, event_id TEXT NOT NULL,
+                    PRIMARY KEY (room_id, type, state_key))
+                """,
+                """
+                CREATE TABLE room_memberships (
+                    room_id TEXT NOT NULL, user_id TEXT NOT NULL, membership TEXT NOT NULL, event_id TEXT NOT NULL,
+                    stream_ordering BIGINT NOT NULL, forgotten BOOLEAN NOT NULL DEFAULT FALSE, PRIMARY KEY (room_id, user_id))
+                """,
+                "CREATE INDEX room_memberships_user ON room_memberships(user_id)",
+                """
+                CREATE TABLE event_transactions (
+                    user_id TEXT NOT NULL, device_id TEXT NOT NULL, scope TEXT NOT NULL, txn_id TEXT NOT NULL,
+                    event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, scope, txn_id))
+                """,
+                "CREATE TABLE room_aliases (alias TEXT PRIMARY KEY, room_id TEXT NOT NULL, creator TEXT NOT NULL)",
+                "CREATE INDEX room_aliases_room ON room_aliases(room_id)",
+            ]
+        ),
+        (
+            "003_account_data_filters",
+            [
+                """
+                CREATE TABLE account_data (
+                    user_id TEXT NOT NULL, room_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL,
+                    stream_ordering BIGINT NOT NULL, PRIMARY KEY (user_id, room_id, type))
+                """,
+                "CREATE INDEX account_data_stream ON account_data(user_id, stream_ordering)",
+                """
+                CREATE TABLE receipts (
+                    room_id TEXT NOT NULL, user_id TEXT NOT NULL, receipt_type TEXT NOT NULL, thread_id TEXT NOT NULL,
+                    event_id TEXT NOT NULL, ts BIGINT NOT NULL, stream_ordering BIGINT NOT NULL,
+                    PRIMARY KEY (room_id, user_id, receipt_type, thread_id))
+                """,
+                "CREATE INDEX receipts_stream ON receipts(room_id, stream_ordering)",
+                """
+                CREATE TABLE filters (
+                    user_id TEXT NOT NULL, filter_id BIGINT NOT NULL, filter TEXT NOT NULL, PRIMARY KEY (user_id, filter_id))
+                """,
+            ]
+        ),
+        (
+            "004_relations",
+            [
+                """
+                CREATE TABLE event_relations (
+                    event_id TEXT PRIMARY KEY, room_id TEXT NOT NULL, relates_to TEXT NOT NULL, rel_type TEXT NOT NULL,
+                    type TEXT NOT NULL, sender TEXT NOT NULL, stream_ordering BIGINT NOT NULL)
+                """,
+                "CREATE INDEX event_relations_parent ON event_relations(relates_to, rel_type, stream_ordering)",
+                "CREATE INDEX event_relations_threads ON event_relations(room_id, rel_type, stream_ordering)",
+            ]
+        ),
+    ]
+}

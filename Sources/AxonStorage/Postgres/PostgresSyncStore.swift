@@ -1,0 +1,148 @@
+import MatrixModel
+import PostgresNIO
+
+extension PostgresStorage {
+    static func receipt(_ row: PostgresRow) throws -> Receipt {
+        let (roomID, userID, type, thread, eventID, ts, position) = try row.decode((String, String, String, String, String, Int64, Int64).self)
+        return Receipt(
+            roomID: roomID, userID: userID, type: type, threadID: thread.isEmpty ? nil : thread, eventID: eventID, timestamp: ts,
+            streamPosition: position)
+    }
+
+    static let receiptColumns = "room_id, user_id, receipt_type, thread_id, event_id, ts, stream_ordering"
+
+    public func setAccountData(userID: String, roomID: String?, type: String, content: JSON) async throws -> Int64 {
+        let logger = self.logger
+        return try await transaction { connection in
+            let position = try await connection.rows(
+                "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
+            try await connection.rows(
+                """
+                INSERT INTO account_data (user_id, room_id, type, content, stream_ordering)
+                VALUES (\(userID), \(roomID ?? ""), \(type), \(content.encodedString()), \(position))
+                ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_ordering = excluded.stream_ordering
+                """, logger: logger)
+            try await Self.notify(connection, change: "u \(position) \(userID)", logger: logger)
+            return position
+        }
+    }
+
+    public func accountData(userID: String, roomID: String?, type: String) async throws -> JSON? {
+        try await query(
+            "SELECT content FROM account_data WHERE user_id = \(userID) AND room_id = \(roomID ?? "") AND type = \(type)"
+        ).first.map { JSON.stored(try $0.decode(String.self)) }
+    }
+
+    public func accountDataChanges(userID: String, since: Int64?) async throws -> [AccountDataEntry] {
+        try await query(
+            """
+            SELECT room_id, type, content, stream_ordering FROM account_data WHERE user_id = \(userID)
+            AND stream_ordering > \(since ?? -1) ORDER BY stream_ordering
+            """
+        ).map { row in
+            let (room, type, content, position) = try row.decode((String, String, String, Int64).self)
+            return AccountDataEntry(roomID: room.isEmpty ? nil : room, type: type, content: JSON.stored(content), streamPosition: position)
+        }
+    }
+
+    public func setReceipt(_ receipt: Receipt) async throws -> Int64 {
+        let logger = self.logger
+        return try await transaction { connection in
+            let position = try await connection.rows(
+                "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
+            try await connection.rows(
+                """
+                INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, stream_ordering)
+                VALUES (\(receipt.roomID), \(receipt.userID), \(receipt.type), \(receipt.threadID ?? ""), \(receipt.eventID),
+                    \(receipt.timestamp), \(position))
+                ON CONFLICT (room_id, user_id, receipt_type, thread_id) DO UPDATE SET event_id = excluded.event_id,
+                    ts = excluded.ts, stream_ordering = excluded.stream_ordering
+                """, logger: logger)
+            let change = receipt.type == "m.read.private" ? "u \(position) \(receipt.userID)" : "r \(position) \(receipt.roomID)"
+            try await Self.notify(connection, change: change, logger: logger)
+            return position
+        }
+    }
+
+    public func receipts(roomID: String, after: Int64?, upTo: Int64) async throws -> [Receipt] {
+        try await query(
+            """
+            SELECT \(unescaped: Self.receiptColumns) FROM receipts WHERE room_id = \(roomID)
+            AND stream_ordering > \(after ?? -1) AND stream_ordering <= \(upTo) ORDER BY stream_ordering
+            """
+        ).map(Self.receipt)
+    }
+
+    public func receiptChanges(userID: String, after: Int64, upTo: Int64) async throws -> [Receipt] {
+        try await query(
+            """
+            SELECT r.room_id, r.user_id, r.receipt_type, r.thread_id, r.event_id, r.ts, r.stream_ordering FROM receipts r
+            JOIN room_memberships m ON m.room_id = r.room_id AND m.user_id = \(userID)
+            WHERE m.membership = 'join' AND r.stream_ordering > \(after) AND r.stream_ordering <= \(upTo) ORDER BY r.stream_ordering
+            """
+        ).map(Self.receipt)
+    }
+
+    public func createFilter(userID: String, filter: JSON) async throws -> String {
+        let logger = self.logger
+        return try await transaction { connection in
+            try await connection.rows("SELECT pg_advisory_xact_lock(hashtextextended(\("filters " + userID), 0))", logger: logger)
+            let next = try await connection.rows(
+                "SELECT COALESCE(MAX(filter_id), -1) + 1 FROM filters WHERE user_id = \(userID)", logger: logger)[0].decode(Int64.self)
+            try await connection.rows(
+                "INSERT INTO filters (user_id, filter_id, filter) VALUES (\(userID), \(next), \(filter.encodedString()))", logger: logger)
+            return String(next)
+        }
+    }
+
+    public func filter(userID: String, filterID: String) async throws -> JSON? {
+        guard let id = Int64(filterID) else { return nil }
+        return try await query("SELECT filter FROM filters WHERE user_id = \(userID) AND filter_id = \(id)").first.map {
+            JSON.stored(try $0.decode(String.self))
+        }
+    }
+
+    public func changedRooms(userID: String, after: Int64, upTo: Int64) async throws -> [String: Int64] {
+        var rooms: [String: Int64] = [:]
+        for row in try await query(
+            """
+            SELECT e.room_id, MAX(e.stream_ordering) FROM events e
+            JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = \(userID)
+            WHERE e.stream_ordering > \(after) AND e.stream_ordering <= \(upTo) AND NOT m.forgotten
+            GROUP BY e.room_id
+            """
+        ) {
+            let (roomID, latest) = try row.decode((String, Int64).self)
+            rooms[roomID] = latest
+        }
+        return rooms
+    }
+
+    public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
+        try await query(
+            """
+            SELECT \(unescaped: Self.eventColumns) FROM events WHERE room_id = \(roomID) AND stream_ordering > \(after)
+            AND stream_ordering <= \(upTo) ORDER BY stream_ordering DESC LIMIT \(limit)
+            """
+        ).map(Self.storedEvent)
+    }
+
+    public func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent] {
+        try await query(
+            """
+            SELECT \(unescaped: Self.eventColumns) FROM events WHERE room_id = \(roomID) AND state_key IS NOT NULL
+            AND stream_ordering > \(after) AND stream_ordering <= \(upTo) ORDER BY stream_ordering
+            """
+        ).map(Self.storedEvent)
+    }
+
+    public func userEvents(userID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
+        try await query(
+            """
+            SELECT \(unescaped: Self.eventColumnsE) FROM events e JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = \(userID)
+            WHERE e.stream_ordering > \(after) AND e.stream_ordering <= \(upTo) AND NOT m.forgotten
+            ORDER BY e.stream_ordering LIMIT \(limit)
+            """
+        ).map(Self.storedEvent)
+    }
+}
