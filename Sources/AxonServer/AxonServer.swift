@@ -34,7 +34,8 @@ public struct AxonServer: Sendable {
         self.config = config
         self.storage = storage
         self.metrics = metrics
-        self.signingKey = try SigningKeyFile.loadOrCreate(directory: config.dataDirectory)
+        self.signingKey = try SigningKeyFile.loadOrCreate(
+            path: config.signingKeyPath ?? (config.dataDirectory as NSString).appendingPathComponent("signing.key"))
         let accounts = try await AccountService(
             storage: storage, serverName: serverName, hasher: PasswordHasher(cost: config.bcryptCost))
         let uia = UserInteractiveAuth(storage: storage, accounts: accounts, registrationTokens: config.registrationTokens)
@@ -77,7 +78,7 @@ public struct AxonServer: Sendable {
         return Application(
             responder: responder,
             configuration: .init(address: .hostname(config.bindAddress, port: config.port), serverName: "Axon"),
-            services: [UIASessionSweeper(storage: storage)],
+            services: [UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier)],
             logger: logger)
     }
 }

@@ -6,6 +6,28 @@ import MatrixModel
 public protocol Storage: AccountStore, RoomStore, SyncStore {
     /// Closes connections after in-flight writes finish.
     func close() async throws
+
+    /// Delivers changes written by other processes sharing the database until cancelled.
+    /// Backends that only one process can open return at once.
+    func listenForChanges(_ handler: @escaping @Sendable (StreamChange) -> Void) async throws
+}
+
+/// A position written somewhere: in a room (events, public receipts) or for a user (account
+/// data, private receipts, membership changes).
+public enum StreamChange: Sendable, Equatable {
+    case room(String, position: Int64)
+    case user(String, position: Int64)
+
+    /// The NOTIFY payload form: `r <position> <room>` or `u <position> <user>`.
+    public init?(payload: String) {
+        let parts = payload.split(separator: " ", maxSplits: 2)
+        guard parts.count == 3, let position = Int64(parts[1]) else { return nil }
+        switch parts[0] {
+        case "r": self = .room(String(parts[2]), position: position)
+        case "u": self = .user(String(parts[2]), position: position)
+        default: return nil
+        }
+    }
 }
 
 public protocol AccountStore: Sendable {

@@ -28,7 +28,9 @@ struct ConfigOptions: ParsableArguments {
     var port: Int?
     @Option(name: .long, help: "Directory for the signing key and the SQLite database (default ./axon-data).")
     var dataDir: String?
-    @Option(name: .long, help: "Database: a SQLite path or sqlite:PATH (default <data-dir>/axon.db).")
+    @Option(name: .long, help: "Ed25519 signing key file, shared by all nodes of a server (default <data-dir>/signing.key).")
+    var signingKey: String?
+    @Option(name: .long, help: "Database: a SQLite path, sqlite:PATH, or postgres://user@host:port/db (default <data-dir>/axon.db).")
     var database: String?
     @Flag(name: .long, help: "Open registration (m.login.dummy).")
     var enableRegistration = false
@@ -50,6 +52,7 @@ struct ConfigOptions: ParsableArguments {
         flags.port = port
         flags.dataDirectory = dataDir
         flags.database = database
+        flags.signingKeyPath = signingKey
         if enableRegistration { flags.enableRegistration = true }
         if disableRegistration { flags.enableRegistration = false }
         flags.registrationSharedSecret = registrationSharedSecret

@@ -25,14 +25,14 @@ def free_port():
 
 
 class AxonProcess:
-    def __init__(self, *extra_args):
+    def __init__(self, *extra_args, own_database=True):
         self.binary = os.environ.get("AXON_BIN") or os.path.join(ROOT, ".build", "debug", "axon")
         self.port = free_port()
         self.data_dir = tempfile.mkdtemp(prefix="axon-interop-")
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = os.path.join(self.data_dir, "axon.log")
         self.database = None
-        if os.environ.get("AXON_TEST_STORAGE") == "postgres":
+        if own_database and os.environ.get("AXON_TEST_STORAGE") == "postgres":
             self.database = create_postgres_database()
             extra_args = (*extra_args, "--database", self.database)
         args = [self.binary, "serve", "--port", str(self.port), "--data-dir", self.data_dir,
@@ -52,6 +52,9 @@ class AxonProcess:
         raise RuntimeError("axon did not start within 30 s")
 
     def stop(self):
+        if self.process.poll() is not None:
+            self.log.close()
+            return
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=20)
         self.log.close()

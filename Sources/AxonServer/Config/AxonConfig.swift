@@ -11,6 +11,8 @@ public struct AxonConfig: Sendable, Equatable {
     /// The URL clients reach this server at; derived from the listener when unset.
     public var publicBaseURL: String?
     public var dataDirectory = "./axon-data"
+    /// The Ed25519 key file; nodes of one server share it. Defaults to `<data dir>/signing.key`.
+    public var signingKeyPath: String?
     /// `sqlite:PATH`, a bare SQLite path, or (later) `postgres://…`; defaults to `<data dir>/axon.db`.
     public var database: String?
     /// Open registration. Unset means: open only when the listener is loopback-only.
@@ -77,6 +79,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var port: Int?
     public var publicBaseURL: String?
     public var dataDirectory: String?
+    public var signingKeyPath: String?
     public var database: String?
     public var enableRegistration: Bool?
     public var registrationSharedSecret: String?
@@ -107,6 +110,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case port
         case publicBaseURL = "public_baseurl"
         case dataDirectory = "data_dir"
+        case signingKeyPath = "signing_key_path"
         case database
         case enableRegistration = "enable_registration"
         case registrationSharedSecret = "registration_shared_secret"
@@ -151,6 +155,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.port = try int(.port)
         overrides.publicBaseURL = value(.publicBaseURL)
         overrides.dataDirectory = value(.dataDirectory)
+        overrides.signingKeyPath = value(.signingKeyPath)
         overrides.database = value(.database)
         overrides.enableRegistration = try bool(.enableRegistration)
         overrides.registrationSharedSecret = value(.registrationSharedSecret)
@@ -170,6 +175,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let port { config.port = port }
         if let publicBaseURL { config.publicBaseURL = publicBaseURL }
         if let dataDirectory { config.dataDirectory = dataDirectory }
+        if let signingKeyPath { config.signingKeyPath = signingKeyPath }
         if let database { config.database = database }
         if let enableRegistration { config.enableRegistration = enableRegistration }
         if let registrationSharedSecret { config.registrationSharedSecret = registrationSharedSecret }

@@ -18,6 +18,9 @@ extension AxonConfig {
         # Where the signing key and the SQLite database live.
         data_dir: "./axon-data"
 
+        # The server's Ed25519 signing key. Several nodes of one server must share this file.
+        # signing_key_path: "./axon-data/signing.key"
+
         # Database: a SQLite file ("sqlite:/path/axon.db") or PostgreSQL ("postgres://user:pass@host:5432/axon").
         # Defaults to <data_dir>/axon.db.
         # database: "sqlite:./axon-data/axon.db"

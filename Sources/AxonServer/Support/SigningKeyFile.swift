@@ -4,8 +4,7 @@ import MatrixModel
 /// The server's Ed25519 key, created on first start and kept in the data directory in
 /// Synapse's file format, readable only by the owner.
 enum SigningKeyFile {
-    static func loadOrCreate(directory: String) throws -> SigningKey {
-        let path = (directory as NSString).appendingPathComponent("signing.key")
+    static func loadOrCreate(path: String) throws -> SigningKey {
         if FileManager.default.fileExists(atPath: path) {
             let text = try String(contentsOfFile: path, encoding: .utf8)
             guard let key = SigningKey(fileRepresentation: text) else {

@@ -33,6 +33,26 @@ public final class PostgresStorage: Storage {
         runTask.cancel()
     }
 
+    /// LISTENs on `axon_stream` on one pooled connection, reconnecting after failures.
+    public func listenForChanges(_ handler: @escaping @Sendable (StreamChange) -> Void) async throws {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: "axon_stream") { notifications in
+                        for try await notification in notifications {
+                            if let change = StreamChange(payload: notification.payload) { handler(change) }
+                        }
+                    }
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("LISTEN axon_stream failed; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
     /// A query outside any transaction.
     @discardableResult
     func query(_ query: PostgresQuery) async throws -> [PostgresRow] {

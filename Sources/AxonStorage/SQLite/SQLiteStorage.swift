@@ -25,6 +25,9 @@ public final class SQLiteStorage: Storage {
         try pool.close()
     }
 
+    /// A SQLite file belongs to one process: every change is already local.
+    public func listenForChanges(_ handler: @escaping @Sendable (StreamChange) -> Void) async throws {}
+
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await writeLock.withLock {
             do {

@@ -1,0 +1,23 @@
+import AxonStorage
+import ServiceLifecycle
+
+/// Wakes this process's long-polls for writes made by other Axon processes on the same
+/// database (PostgreSQL LISTEN/NOTIFY); a no-op on SQLite.
+struct StreamChangeListener: Service {
+    let storage: any Storage
+    let notifier: Notifier
+
+    func run() async throws {
+        let notifier = self.notifier
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await storage.listenForChanges { change in
+                    switch change {
+                    case .room(let roomID, let position): notifier.roomChanged(roomID, position: position)
+                    case .user(let userID, let position): notifier.userChanged(userID, position: position)
+                    }
+                }
+            }
+        } catch is CancellationError {}
+    }
+}
