@@ -14,6 +14,8 @@ public protocol RoomStore: Sendable {
     func currentStateEvent(roomID: String, key: StateKey) async throws -> PDU?
     /// The full state after the given snapshot.
     func state(group: Int64) async throws -> [StateKey: PDU]
+    /// The full state after the given snapshot, as stored events.
+    func stateEvents(group: Int64) async throws -> [StoredEvent]
     /// One entry of a snapshot, without loading the rest.
     func stateEvent(group: Int64, key: StateKey) async throws -> PDU?
 

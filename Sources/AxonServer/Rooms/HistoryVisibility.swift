@@ -14,8 +14,15 @@ struct HistoryVisibility: Sendable {
         if membership?.forgotten == true { return [] }
         var cache: [Int64: (visibility: String, membership: String)] = [:]
         let joins = try await joinPositions(roomID: roomID, userID: userID, current: membership)
+        // While the user is joined, their membership at every event after their current
+        // membership event is that join: those events need no state lookup.
+        let joinedSince = membership?.membership == "join" ? membership?.streamPosition : nil
         var visible: [StoredEvent] = []
         for event in events {
+            if let joinedSince, event.streamPosition >= joinedSince {
+                visible.append(event)
+                continue
+            }
             let atEvent: (visibility: String, membership: String)
             if let cached = cache[event.stateGroup] {
                 atEvent = cached

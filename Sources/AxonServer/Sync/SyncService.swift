@@ -196,18 +196,12 @@ struct SyncService: Sendable {
     ) async throws -> [StoredEvent] {
         let boundary = timeline.first.map { $0.streamPosition - 1 } ?? upTo
         guard let before = try await storage.latestEvent(roomID: roomID, atOrBefore: boundary) else { return [] }
-        let state = try await storage.state(group: before.stateGroup)
-        var events: [StoredEvent] = []
         if let changedAfter {
+            let state = try await storage.state(group: before.stateGroup)
             let changes = try await storage.stateEventsByStream(roomID: roomID, after: changedAfter, upTo: boundary)
-            for change in changes {
-                let key = StateKey(change.pdu.type, change.pdu.stateKey ?? "")
-                if state[key]?.eventID == change.pdu.eventID { events.append(change) }
-            }
-            return events
+            return changes.filter { state[StateKey($0.pdu.type, $0.pdu.stateKey ?? "")]?.eventID == $0.pdu.eventID }
         }
-        events = try await storage.events(ids: state.values.map(\.eventID))
-        return events.sorted { $0.streamPosition < $1.streamPosition }
+        return try await storage.stateEvents(group: before.stateGroup).sorted { $0.streamPosition < $1.streamPosition }
     }
 
     /// Lazy loading: member events only for the timeline's senders and the user.

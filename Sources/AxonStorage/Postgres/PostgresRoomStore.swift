@@ -150,6 +150,13 @@ extension PostgresStorage {
         }
     }
 
+    public func stateEvents(group: Int64) async throws -> [StoredEvent] {
+        let logger = self.logger
+        return try await withConnection { connection in
+            try await Self.events(connection, ids: Array(try await Self.stateEntries(connection, group: group, logger: logger).values), logger: logger)
+        }
+    }
+
     public func stateEvent(group: Int64, key: StateKey) async throws -> PDU? {
         var bindings = PostgresBindings()
         bindings.append(group)

@@ -66,6 +66,12 @@ extension SQLiteStorage {
         }
     }
 
+    public func stateEvents(group: Int64) async throws -> [StoredEvent] {
+        try await read { db in
+            try SQLiteRoomQueries.events(db, ids: Array(try SQLiteRoomQueries.stateEntries(db, group: group).values))
+        }
+    }
+
     public func stateEvent(group: Int64, key: StateKey) async throws -> PDU? {
         try await read { db in
             guard let id = try SQLiteRoomQueries.stateEntry(db, group: group, key: key) else { return nil }

@@ -1,0 +1,93 @@
+import AxonServer
+import AxonStorage
+import Benchmark
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import MatrixModel
+import NIOCore
+
+/// A typical message event as Axon stores it.
+private let messageEvent: JSONObject = try! JSONParser.parse(
+    #"{"auth_events":["$a","$b","$c"],"content":{"body":"Hello, this is a fairly ordinary chat message 👋","msgtype":"m.text","m.mentions":{}},"depth":1234,"hashes":{"sha256":"x"},"origin_server_ts":1795319457932,"prev_events":["$p"],"room_id":"!HCg0k9sk2jweoI5wexr7ZfX4XoncufkC2tnwmL6kR80","sender":"@alice:localhost","signatures":{},"type":"m.room.message","unsigned":{"age":5}}"#
+).objectValue!
+private let messageText = JSON.object(messageEvent).encodedString()
+private let key = SigningKey.generate(version: "bench")
+
+/// A room of 100 joined members, for the auth check.
+private let roomState: [StateKey: PDU] = {
+    var state: [StateKey: PDU] = [:]
+    func event(_ type: String, _ stateKey: String, _ content: JSON, sender: String = "@creator:hs") -> PDU {
+        PDU(eventID: "$\(type)\(stateKey)", json: [
+            "type": .string(type), "state_key": .string(stateKey), "sender": .string(sender), "content": content,
+            "room_id": "!room:hs", "prev_events": [], "auth_events": [], "depth": 1,
+        ])
+    }
+    state[.create] = event("m.room.create", "", ["room_version": "11"])
+    state[.powerLevels] = event("m.room.power_levels", "", ["users": ["@creator:hs": 100]])
+    state[.joinRules] = event("m.room.join_rules", "", ["join_rule": "public"])
+    for index in 0..<100 {
+        state[.member("@user\(index):hs")] = event("m.room.member", "@user\(index):hs", ["membership": "join"], sender: "@user\(index):hs")
+    }
+    return state
+}()
+
+let benchmarks: @Sendable () -> Void = {
+    let metrics: [BenchmarkMetric] = [.wallClock, .cpuTotal, .mallocCountTotal, .throughput]
+    let configuration = Benchmark.Configuration(metrics: metrics, maxDuration: .seconds(3), maxIterations: 100_000)
+
+    Benchmark("Parse event JSON", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try JSONParser.parse(messageText)) }
+    }
+    Benchmark("Canonical JSON of an event", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try JSON.object(messageEvent).canonicalBytes()) }
+    }
+    Benchmark("Hash, sign and derive the event ID", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations {
+            let signed = try EventHashing.hashAndSign(messageEvent, version: .v11, server: "localhost", key: key)
+            blackHole(try EventHashing.eventID(signed, version: .v11))
+        }
+    }
+    Benchmark("Auth rules: message in a 100-member room", configuration: configuration) { benchmark in
+        let message = PDU(eventID: "$m", json: [
+            "type": "m.room.message", "sender": "@user42:hs", "content": ["body": "hi"], "room_id": "!room:hs",
+            "prev_events": ["$p"], "auth_events": [], "depth": 5,
+        ])
+        for _ in benchmark.scaledIterations { blackHole(try AuthRules.check(message, state: roomState, version: .v11)) }
+    }
+    Benchmark("Incremental /sync after one new message (SQLite, in-process HTTP)", configuration: .init(metrics: metrics, maxDuration: .seconds(5), maxIterations: 2000)) { benchmark in
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("axon-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var config = AxonConfig()
+        config.dataDirectory = directory.path
+        config.bcryptCost = 4
+        config.rateLimitsEnabled = false
+        let logger = Logger(label: "bench")
+        let storage = try await AxonServer.openStorage(config)
+        let server = try await AxonServer(config: config, storage: storage, logger: logger)
+        try await server.application(logger: logger).test(.router) { client in
+            func call(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, body: String? = nil) async throws -> JSON {
+                var headers: HTTPFields = [:]
+                if let token { headers[.authorization] = "Bearer \(token)" }
+                let response = try await client.execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+                return try JSONParser.parse(response.body.readableBytesView)
+            }
+            let token = try await call(.post, "/_matrix/client/v3/register", body: #"{"username":"bench","password":"pw","auth":{"type":"m.login.dummy"}}"#)["access_token"]!.stringValue!
+            let room = try await call(.post, "/_matrix/client/v3/createRoom", token: token, body: "{}")["room_id"]!.stringValue!
+            let escaped = room.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            var since = try await call(.get, "/_matrix/client/v3/sync", token: token)["next_batch"]!.stringValue!
+            var counter = 0
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                benchmark.stopMeasurement()
+                counter += 1
+                _ = try await call(.put, "/_matrix/client/v3/rooms/\(escaped)/send/m.room.message/t\(counter)", token: token, body: #"{"msgtype":"m.text","body":"x"}"#)
+                benchmark.startMeasurement()
+                since = try await call(.get, "/_matrix/client/v3/sync?since=\(since)", token: token)["next_batch"]!.stringValue!
+            }
+            benchmark.stopMeasurement()
+        }
+        try await storage.close()
+    }
+}
