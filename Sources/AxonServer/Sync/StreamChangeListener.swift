@@ -19,5 +19,8 @@ struct StreamChangeListener: Service {
                 }
             }
         } catch is CancellationError {}
+        // A service that returns early stops the whole server: backends with nothing to listen
+        // to (SQLite) return at once, so stay until shutdown.
+        try? await gracefulShutdown()
     }
 }
