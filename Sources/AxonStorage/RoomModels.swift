@@ -84,6 +84,8 @@ public protocol RoomWriteTransaction: Sendable {
     func createRoom(_ record: RoomRecord) async throws
     /// The current state event for a key, including events appended earlier in this transaction.
     func currentStateEvent(_ key: StateKey) async throws -> PDU?
+    /// Several current state events in one read.
+    func currentStateEvents(_ keys: [StateKey]) async throws -> [StateKey: PDU]
     func eventIDForTransaction(_ key: TransactionKey) async throws -> String?
     /// Persists the event: assigns the next stream position, updates the state snapshot,
     /// current state, memberships and the room head.

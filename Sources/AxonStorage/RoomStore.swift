@@ -1,5 +1,13 @@
 import MatrixModel
 
+extension RoomStore {
+    public func currentState(roomID: String) async throws -> [StateKey: PDU] {
+        var state: [StateKey: PDU] = [:]
+        for event in try await currentStateEvents(roomID: roomID) { state[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu }
+        return state
+    }
+}
+
 public protocol RoomStore: Sendable {
     /// Runs `body` in one write transaction with the room's writer lock held. The transaction
     /// commits when `body` returns and rolls back when it throws; request cancellation does
@@ -10,7 +18,7 @@ public protocol RoomStore: Sendable {
     func event(id: String) async throws -> StoredEvent?
     /// Several events in one read; missing IDs are left out.
     func events(ids: [String]) async throws -> [StoredEvent]
-    func currentState(roomID: String) async throws -> [StateKey: PDU]
+    func currentStateEvents(roomID: String) async throws -> [StoredEvent]
     func currentStateEvent(roomID: String, key: StateKey) async throws -> PDU?
     /// The full state after the given snapshot.
     func state(group: Int64) async throws -> [StateKey: PDU]

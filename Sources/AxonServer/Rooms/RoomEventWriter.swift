@@ -36,10 +36,9 @@ struct RoomEventWriter: Sendable {
         let authKeys = AuthRules.authEventKeys(
             type: template.type, sender: template.sender, stateKey: template.stateKey, content: template.content,
             version: version)
-        var state: [StateKey: PDU] = [:]
-        for key in Set(authKeys + [.create, .joinRules, .powerLevels]) {
-            if let event = try await tx.currentStateEvent(key) { state[key] = event }
-        }
+        var wanted = Set(authKeys + [.create, .joinRules, .powerLevels])
+        if let stateKey = template.stateKey { wanted.insert(StateKey(template.type, stateKey)) }
+        let state = try await tx.currentStateEvents(Array(wanted))
         var json: JSONObject = [
             "type": .string(template.type),
             "sender": .string(template.sender),
@@ -58,7 +57,7 @@ struct RoomEventWriter: Sendable {
         } catch {
             throw MatrixError.forbidden(error.reason)
         }
-        return try await tx.append(try await withPreviousContent(pdu, in: tx), transaction: transaction)
+        return try await tx.append(withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
     }
 
     /// Builds and signs a create event. Its ID (and in v12 the room ID) follows from its hash.
@@ -99,10 +98,8 @@ struct RoomEventWriter: Sendable {
 
     /// Records the content this state event replaces in `unsigned` (not covered by hashes or
     /// signatures), so clients get `prev_content` without another lookup.
-    private func withPreviousContent(_ pdu: PDU, in tx: any RoomWriteTransaction) async throws -> PDU {
-        guard let stateKey = pdu.stateKey, let previous = try await tx.currentStateEvent(StateKey(pdu.type, stateKey)) else {
-            return pdu
-        }
+    private func withPreviousContent(_ pdu: PDU, replacing previous: PDU?) -> PDU {
+        guard let previous else { return pdu }
         var json = pdu.json
         var unsigned = json["unsigned"]?.objectValue ?? [:]
         unsigned["replaces_state"] = .string(previous.eventID)

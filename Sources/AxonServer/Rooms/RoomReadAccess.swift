@@ -51,6 +51,16 @@ extension RoomService {
         }
     }
 
+    /// The same state as `visibleState`, as stored events (what clients are sent).
+    func visibleStateEvents(roomID: String, userID: String) async throws -> [StoredEvent] {
+        switch try await readAccess(roomID: roomID, userID: userID) {
+        case .current, .worldReadable:
+            return try await storage.currentStateEvents(roomID: roomID)
+        case .until(let leave):
+            return try await storage.stateEvents(group: leave.stateGroup)
+        }
+    }
+
     /// An event the user may see, or 404 (the spec's answer for both missing and hidden events).
     func visibleEvent(roomID: String?, eventID: String, userID: String) async throws -> StoredEvent {
         guard let event = try await storage.event(id: eventID), roomID == nil || event.roomID == roomID,

@@ -13,8 +13,9 @@ extension ServerContext {
             return .ok(ClientEventFormat.json(event, viewer: request.user, version: nil))
         }
         routes.client(.get, "/rooms/{roomId}/state", auth: .required(allowGuests: true)) { request in
-            let state = try await rooms.visibleState(roomID: try roomIDParameter(request), userID: request.user.userID)
-            return .ok(.array(try await clientEvents(Array(state.values), request)))
+            let state = try await rooms.visibleStateEvents(roomID: try roomIDParameter(request), userID: request.user.userID)
+            return .ok(.array(state.sorted { ($0.pdu.type, $0.pdu.stateKey ?? "") < ($1.pdu.type, $1.pdu.stateKey ?? "") }
+                .map { ClientEventFormat.json($0, viewer: request.user, version: nil) }))
         }
         for path in ["/rooms/{roomId}/state/{eventType}", "/rooms/{roomId}/state/{eventType}/{stateKey}"] {
             routes.client(.get, path, auth: .required(allowGuests: true)) { request in

@@ -25,7 +25,8 @@ extension ServerContext {
             let current = try await storage.currentStreamPosition()
             var room = try await legacyRoom(
                 roomID: roomID, membership: membership, userID: request.user.userID, limit: limit, current: current,
-                request: request)
+                request: request,
+                accountData: try await storage.accountDataChanges(userID: request.user.userID, since: nil).filter { $0.roomID == roomID })
             room["presence"] = []
             return .ok(.object(room))
         }
@@ -92,6 +93,7 @@ extension ServerContext {
         let limit = try messageLimit(request)
         let archived = request.query("archived") == "true"
         let current = try await storage.currentStreamPosition()
+        let allAccountData = try await storage.accountDataChanges(userID: userID, since: nil)
         var roomsJSON: [JSON] = []
         for membership in try await storage.memberships(userID: userID) where !membership.forgotten {
             if ["leave", "ban"].contains(membership.membership), !archived { continue }
@@ -101,9 +103,9 @@ extension ServerContext {
                 .object(
                     try await legacyRoom(
                         roomID: membership.roomID, membership: membership, userID: userID, limit: limit, current: current,
-                        request: request)))
+                        request: request, accountData: allAccountData.filter { $0.roomID == membership.roomID })))
         }
-        let accountData = try await storage.accountDataChanges(userID: userID, since: nil).filter { $0.roomID == nil }
+        let accountData = allAccountData.filter { $0.roomID == nil }
         return .ok([
             "end": .string(SyncToken(position: current).string),
             "rooms": .array(roomsJSON),
@@ -115,7 +117,8 @@ extension ServerContext {
     /// One room as the legacy API shows it: membership, messages up to now (or the leave),
     /// state, directory visibility and the user's room account data.
     private func legacyRoom(
-        roomID: String, membership: Membership?, userID: String, limit: Int, current: Int64, request: MatrixRequest
+        roomID: String, membership: Membership?, userID: String, limit: Int, current: Int64, request: MatrixRequest,
+        accountData: [AccountDataEntry]
     ) async throws -> JSONObject {
         guard let record = try await storage.room(id: roomID) else { throw MatrixError.forbidden("Unknown room") }
         var room: JSONObject = ["room_id": .string(roomID), "visibility": record.isPublic ? "public" : "private"]
@@ -136,9 +139,15 @@ extension ServerContext {
             messages["start"] = .string(TopologicalToken.encode(TopologicalPosition(depth: first.pdu.depth, stream: first.streamPosition)))
         }
         room["messages"] = .object(messages)
-        let state = try await rooms.visibleState(roomID: roomID, userID: userID)
-        room["state"] = .array(try await clientEvents(Array(state.values), request))
-        let accountData = try await storage.accountDataChanges(userID: userID, since: nil).filter { $0.roomID == roomID }
+        let state: [StoredEvent]
+        if let leave = access.cap {
+            state = try await storage.stateEvents(group: leave.stateGroup)
+        } else {
+            state = try await storage.currentStateEvents(roomID: roomID)
+        }
+        room["state"] = .array(
+            state.sorted { ($0.pdu.type, $0.pdu.stateKey ?? "") < ($1.pdu.type, $1.pdu.stateKey ?? "") }
+                .map { ClientEventFormat.json($0, viewer: request.user, version: record.version) })
         room["account_data"] = .array(accountData.map { ["type": .string($0.type), "content": $0.content] })
         return room
     }

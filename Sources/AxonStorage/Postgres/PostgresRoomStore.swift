@@ -120,17 +120,13 @@ extension PostgresStorage {
         return try await withConnection { try await Self.events($0, ids: ids, logger: logger) }
     }
 
-    public func currentState(roomID: String) async throws -> [StateKey: PDU] {
-        var state: [StateKey: PDU] = [:]
-        for event in try await query(
+    public func currentStateEvents(roomID: String) async throws -> [StoredEvent] {
+        try await query(
             """
             SELECT \(unescaped: Self.eventColumnsE) FROM current_state s JOIN events e ON e.event_id = s.event_id
             WHERE s.room_id = \(roomID)
             """
-        ).map(Self.storedEvent) {
-            state[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu
-        }
-        return state
+        ).map(Self.storedEvent)
     }
 
     public func currentStateEvent(roomID: String, key: StateKey) async throws -> PDU? {

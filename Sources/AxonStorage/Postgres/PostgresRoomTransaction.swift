@@ -45,6 +45,21 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         return try await PostgresStorage.currentStateEvent(connection, roomID: room.roomID, key: key, logger: logger)
     }
 
+    func currentStateEvents(_ keys: [StateKey]) async throws -> [StateKey: PDU] {
+        guard let room else { return [:] }
+        var found: [StateKey: PDU] = [:]
+        for event in try await rows(
+            """
+            SELECT \(unescaped: PostgresStorage.eventColumnsE) FROM current_state s JOIN events e ON e.event_id = s.event_id
+            WHERE s.room_id = \(room.roomID)
+            AND (s.type, s.state_key) IN (SELECT * FROM unnest(\(keys.map(\.type))::TEXT[], \(keys.map(\.stateKey))::TEXT[]))
+            """
+        ).map(PostgresStorage.storedEvent) {
+            found[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu
+        }
+        return found
+    }
+
     func eventIDForTransaction(_ key: TransactionKey) async throws -> String? {
         try await rows(
             """

@@ -37,18 +37,13 @@ extension SQLiteStorage {
         try await read { db in try SQLiteRoomQueries.events(db, ids: ids) }
     }
 
-    public func currentState(roomID: String) async throws -> [StateKey: PDU] {
+    public func currentStateEvents(roomID: String) async throws -> [StoredEvent] {
         try await read { db in
-            let rows = try Row.fetchAll(
+            try Row.fetchAll(
                 db,
                 sql: "SELECT e.* FROM current_state s JOIN events e ON e.event_id = s.event_id WHERE s.room_id = ?",
-                arguments: [roomID])
-            var state: [StateKey: PDU] = [:]
-            for row in rows {
-                let event = SQLiteRoomQueries.storedEvent(row)
-                state[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu
-            }
-            return state
+                arguments: [roomID]
+            ).map(SQLiteRoomQueries.storedEvent)
         }
     }
 

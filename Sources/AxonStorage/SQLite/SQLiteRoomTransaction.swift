@@ -42,6 +42,17 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         return try await run { db in try SQLiteRoomQueries.currentStateEvent(db, roomID: room.roomID, key: key) }
     }
 
+    func currentStateEvents(_ keys: [StateKey]) async throws -> [StateKey: PDU] {
+        guard let room else { return [:] }
+        return try await run { db in
+            var found: [StateKey: PDU] = [:]
+            for key in keys {
+                if let event = try SQLiteRoomQueries.currentStateEvent(db, roomID: room.roomID, key: key) { found[key] = event }
+            }
+            return found
+        }
+    }
+
     func eventIDForTransaction(_ key: TransactionKey) async throws -> String? {
         try await run { db in
             try String.fetchOne(
