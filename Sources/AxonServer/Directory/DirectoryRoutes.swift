@@ -90,26 +90,11 @@ extension ServerContext {
     private func publicRooms(limit: Int?, since: String?, search: String?) async throws -> MatrixResponse {
         var entries: [JSON] = []
         for roomID in try await storage.publicRooms() {
-            let state = try await storage.currentState(roomID: roomID)
-            let name = state[StateKey("m.room.name", "")]?.content["name"]?.stringValue
-            let topic = state[StateKey("m.room.topic", "")]?.content["topic"]?.stringValue
-            let alias = state[StateKey("m.room.canonical_alias", "")]?.content["alias"]?.stringValue
+            let entry = try await chunk(roomID: roomID, state: try await storage.currentState(roomID: roomID))
             if let search, !search.isEmpty {
-                let haystack = [name, topic, alias].compactMap { $0?.lowercased() }
+                let haystack = ["name", "topic", "canonical_alias"].compactMap { entry[$0]?.stringValue?.lowercased() }
                 guard haystack.contains(where: { $0.contains(search.lowercased()) }) else { continue }
             }
-            var entry: JSONObject = [
-                "room_id": .string(roomID),
-                "num_joined_members": .int(Int64(state.values.filter { $0.membership == "join" }.count)),
-                "world_readable": .bool(state[.historyVisibility]?.content["history_visibility"] == "world_readable"),
-                "guest_can_join": .bool(state[StateKey("m.room.guest_access", "")]?.content["guest_access"] == "can_join"),
-                "join_rule": .string(state[.joinRules]?.content["join_rule"]?.stringValue ?? "invite"),
-            ]
-            if let name { entry["name"] = .string(name) }
-            if let topic { entry["topic"] = .string(topic) }
-            if let alias { entry["canonical_alias"] = .string(alias) }
-            if let avatar = state[StateKey("m.room.avatar", "")]?.content["url"]?.stringValue { entry["avatar_url"] = .string(avatar) }
-            if let type = state[.create]?.content["type"]?.stringValue { entry["room_type"] = .string(type) }
             entries.append(.object(entry))
         }
         entries.sort { ($0["num_joined_members"]?.intValue ?? 0, $1["room_id"]?.stringValue ?? "") > ($1["num_joined_members"]?.intValue ?? 0, $0["room_id"]?.stringValue ?? "") }
