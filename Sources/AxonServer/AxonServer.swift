@@ -62,6 +62,7 @@ public struct AxonServer: Sendable {
         context.registerLegacySyncRoutes(on: routes)
         context.registerAccountDataRoutes(on: routes)
         context.registerReceiptRoutes(on: routes)
+        context.registerTypingRoutes(on: routes)
         context.registerRelationRoutes(on: routes)
         context.registerRoomSummaryRoutes(on: routes)
     }
@@ -78,7 +79,10 @@ public struct AxonServer: Sendable {
         return Application(
             responder: responder,
             configuration: .init(address: .hostname(config.bindAddress, port: config.port), serverName: "Axon"),
-            services: [UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier)],
+            services: [
+                UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier),
+                TypingSweeper(storage: storage, notifier: context.notifier),
+            ],
             logger: logger)
     }
 }

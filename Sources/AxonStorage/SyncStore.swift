@@ -48,6 +48,16 @@ public protocol SyncStore: Sendable {
     /// Receipts in the rooms the user is joined to, with positions in (after, upTo].
     func receiptChanges(userID: String, after: Int64, upTo: Int64) async throws -> [Receipt]
 
+    /// Marks the user typing in the room until `expiresAt` (nil: stopped); returns the position.
+    @discardableResult
+    func setTyping(roomID: String, userID: String, expiresAt: Int64?) async throws -> Int64
+    /// Rooms the user is joined to whose typing changed in (after, upTo].
+    func typingChanges(userID: String, after: Int64, upTo: Int64) async throws -> Set<String>
+    /// Who is typing in the room at `now`.
+    func typingUsers(roomID: String, now: Int64) async throws -> [String]
+    /// Ends typing notices whose time ran out, each at a new position; returns the rooms touched.
+    func expireTyping(now: Int64) async throws -> [(roomID: String, position: Int64)]
+
     func createFilter(userID: String, filter: JSON) async throws -> String
     func filter(userID: String, filterID: String) async throws -> JSON?
 

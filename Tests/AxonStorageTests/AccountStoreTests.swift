@@ -151,3 +151,22 @@ import Testing
         try await reopened.close()
     }
 }
+
+@Suite struct TypingStoreTests {
+    @Test(arguments: Backend.allCases)
+    func typingExpiresAtItsTimeOnce(backend: Backend) async throws {
+        let db = try await backend.makeStorage()
+        defer { db.cleanup() }
+        let store = db.storage
+        let first = try await store.setTyping(roomID: "!r:hs", userID: "@a:hs", expiresAt: 1_000)
+        try await store.setTyping(roomID: "!r:hs", userID: "@b:hs", expiresAt: 5_000)
+        #expect(try await store.typingUsers(roomID: "!r:hs", now: 500) == ["@a:hs", "@b:hs"])
+        #expect(try await store.typingUsers(roomID: "!r:hs", now: 2_000) == ["@b:hs"])
+        let expired = try await store.expireTyping(now: 2_000)
+        #expect(expired.map(\.roomID) == ["!r:hs"])
+        #expect(expired[0].position > first)
+        #expect(try await store.expireTyping(now: 2_000).isEmpty)
+        try await store.setTyping(roomID: "!r:hs", userID: "@b:hs", expiresAt: nil)
+        #expect(try await store.typingUsers(roomID: "!r:hs", now: 0).isEmpty)
+    }
+}

@@ -114,3 +114,24 @@ async def test_legacy_events_initial_sync_and_event_by_id(axon):
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_typing_reaches_another_client_and_expires(axon):
+    alice, bob = await user(axon), await user(axon)
+    try:
+        room = (await alice.room_create(preset=RoomPreset.public_chat)).room_id
+        await bob.join(room)
+        since = (await bob.sync(timeout=0)).next_batch
+        await alice.room_typing(room, typing_state=True, timeout=500)
+        typing = await bob.sync(timeout=5000, since=since)
+        notices = [e for e in typing.rooms.join[room].ephemeral if type(e).__name__ == "TypingNoticeEvent"]
+        assert notices and notices[-1].users == [alice.user_id]
+        # The notice ends by itself once its timeout passes; the long-poll wakes for it.
+        started = time.monotonic()
+        expired = await bob.sync(timeout=10000, since=typing.next_batch)
+        notices = [e for e in expired.rooms.join[room].ephemeral if type(e).__name__ == "TypingNoticeEvent"]
+        assert notices and notices[-1].users == []
+        assert time.monotonic() - started < 5
+    finally:
+        await alice.close()
+        await bob.close()

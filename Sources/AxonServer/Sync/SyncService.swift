@@ -45,7 +45,9 @@ struct SyncService: Sendable {
         let filter = request.filter
         var changed: [String: Int64] = [:]
         var receiptsByRoom: [String: [Receipt]] = [:]
+        var typingRooms = Set<String>()
         if let since {
+            typingRooms = try await storage.typingChanges(userID: userID, after: since, upTo: current)
             changed = try await storage.changedRooms(userID: userID, after: since, upTo: current)
             for receipt in try await storage.receiptChanges(userID: userID, after: since, upTo: current) {
                 receiptsByRoom[receipt.roomID, default: []].append(receipt)
@@ -64,7 +66,7 @@ struct SyncService: Sendable {
         // Initial syncs look at every room; incremental ones only at rooms where something changed.
         let memberships: [Membership]
         if let since, !request.fullState {
-            let touched = Set(changed.keys).union(receiptsByRoom.keys).union(roomAccountData.keys)
+            let touched = Set(changed.keys).union(receiptsByRoom.keys).union(roomAccountData.keys).union(typingRooms)
             memberships = try await storage.memberships(userID: userID, changedAfter: since, orIn: touched)
         } else {
             memberships = try await storage.memberships(userID: userID)
@@ -79,10 +81,11 @@ struct SyncService: Sendable {
             switch membership.membership {
             case "join":
                 let hasChanges = changed[roomID] != nil || receiptsByRoom[roomID] != nil || roomAccountData[roomID] != nil
+                    || typingRooms.contains(roomID)
                 guard since == nil || isNew || hasChanges || request.fullState else { continue }
                 join[roomID] = try await joinedRoom(
                     roomID: roomID, request: request, after: (isNew || request.fullState) ? nil : since, upTo: current,
-                    receipts: receiptsByRoom[roomID], accountData: roomAccountData[roomID])
+                    receipts: receiptsByRoom[roomID], accountData: roomAccountData[roomID], typingChanged: typingRooms.contains(roomID))
             case "invite", "knock":
                 guard isNew || request.fullState, let event = try await storage.event(id: membership.eventID) else { continue }
                 let key = membership.membership == "invite" ? "invite_state" : "knock_state"
@@ -109,7 +112,8 @@ struct SyncService: Sendable {
     }
 
     private func joinedRoom(
-        roomID: String, request: Request, after: Int64?, upTo: Int64, receipts: [Receipt]?, accountData: [AccountDataEntry]?
+        roomID: String, request: Request, after: Int64?, upTo: Int64, receipts: [Receipt]?, accountData: [AccountDataEntry]?,
+        typingChanged: Bool
     ) async throws -> JSON {
         let timeline = try await timeline(roomID: roomID, request: request, after: after, upTo: upTo)
         var state: [StoredEvent]
@@ -132,6 +136,13 @@ struct SyncService: Sendable {
             request.filter.ephemeral.allows(PDU(eventID: "", json: ["type": "m.receipt"]))
         {
             ephemeral.append(receiptEvent)
+        }
+        if after == nil || typingChanged, request.filter.ephemeral.allows(PDU(eventID: "", json: ["type": "m.typing"])) {
+            let typers = try await storage.typingUsers(roomID: roomID, now: nowMillis())
+            // A change to nobody typing must reach clients too, so they clear the indicator.
+            if typingChanged || !typers.isEmpty {
+                ephemeral.append(["type": "m.typing", "room_id": .string(roomID), "content": ["user_ids": .array(typers.map(JSON.string))]])
+            }
         }
         if !ephemeral.isEmpty { room["ephemeral"] = ["events": .array(ephemeral)] }
         let roomData = (accountData ?? []).filter { request.filter.roomAccountData.allows(PDU(eventID: "", json: ["type": .string($0.type)])) }

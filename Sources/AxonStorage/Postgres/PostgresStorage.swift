@@ -233,5 +233,16 @@ enum PostgresMigrations {
                 "CREATE INDEX event_relations_threads ON event_relations(room_id, rel_type, stream_ordering)",
             ]
         ),
+        (
+            "005_typing",
+            [
+                """
+                CREATE TABLE typing (
+                    room_id TEXT NOT NULL, user_id TEXT NOT NULL, expires_ts BIGINT NOT NULL, stream_ordering BIGINT NOT NULL,
+                    PRIMARY KEY (room_id, user_id))
+                """,
+                "CREATE INDEX typing_stream ON typing(stream_ordering)",
+            ]
+        ),
     ]
 }

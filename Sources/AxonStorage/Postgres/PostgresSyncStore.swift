@@ -83,6 +83,58 @@ extension PostgresStorage {
         ).map(Self.receipt)
     }
 
+    public func setTyping(roomID: String, userID: String, expiresAt: Int64?) async throws -> Int64 {
+        let logger = self.logger
+        return try await transaction { connection in
+            let position = try await connection.rows(
+                "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
+            try await connection.rows(
+                """
+                INSERT INTO typing (room_id, user_id, expires_ts, stream_ordering) VALUES (\(roomID), \(userID), \(expiresAt ?? 0), \(position))
+                ON CONFLICT (room_id, user_id) DO UPDATE SET expires_ts = excluded.expires_ts, stream_ordering = excluded.stream_ordering
+                """, logger: logger)
+            try await Self.notify(connection, change: "r \(position) \(roomID)", logger: logger)
+            return position
+        }
+    }
+
+    public func typingChanges(userID: String, after: Int64, upTo: Int64) async throws -> Set<String> {
+        Set(
+            try await query(
+                """
+                SELECT DISTINCT t.room_id FROM typing t JOIN room_memberships m ON m.room_id = t.room_id AND m.user_id = \(userID)
+                WHERE m.membership = 'join' AND t.stream_ordering > \(after) AND t.stream_ordering <= \(upTo)
+                """
+            ).map { try $0.decode(String.self) })
+    }
+
+    public func typingUsers(roomID: String, now: Int64) async throws -> [String] {
+        try await query("SELECT user_id FROM typing WHERE room_id = \(roomID) AND expires_ts > \(now) ORDER BY user_id")
+            .map { try $0.decode(String.self) }
+    }
+
+    public func expireTyping(now: Int64) async throws -> [(roomID: String, position: Int64)] {
+        let logger = self.logger
+        return try await transaction { connection in
+            // SKIP LOCKED: several nodes sweep; each expired notice is ended by exactly one.
+            let expired = try await connection.rows(
+                "SELECT room_id, user_id FROM typing WHERE expires_ts > 0 AND expires_ts <= \(now) FOR UPDATE SKIP LOCKED",
+                logger: logger
+            ).map { try $0.decode((String, String).self) }
+            var touched: [(roomID: String, position: Int64)] = []
+            for (roomID, userID) in expired {
+                let position = try await connection.rows(
+                    "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
+                try await connection.rows(
+                    "UPDATE typing SET expires_ts = 0, stream_ordering = \(position) WHERE room_id = \(roomID) AND user_id = \(userID)",
+                    logger: logger)
+                try await Self.notify(connection, change: "r \(position) \(roomID)", logger: logger)
+                touched.append((roomID, position))
+            }
+            return touched
+        }
+    }
+
     public func createFilter(userID: String, filter: JSON) async throws -> String {
         let logger = self.logger
         return try await transaction { connection in

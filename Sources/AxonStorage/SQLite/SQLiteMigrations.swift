@@ -174,6 +174,19 @@ enum SQLiteMigrations {
                     CREATE INDEX event_relations_threads ON event_relations(room_id, rel_type, stream_ordering);
                     """)
         }
+        migrator.registerMigration("005_typing") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE typing (
+                        room_id TEXT NOT NULL,
+                        user_id TEXT NOT NULL,
+                        expires_ts INTEGER NOT NULL,
+                        stream_ordering INTEGER NOT NULL,
+                        PRIMARY KEY (room_id, user_id)
+                    );
+                    CREATE INDEX typing_stream ON typing(stream_ordering);
+                    """)
+        }
         return migrator
     }
 }

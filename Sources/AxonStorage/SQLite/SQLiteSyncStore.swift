@@ -88,6 +88,55 @@ extension SQLiteStorage {
             eventID: row["event_id"], timestamp: row["ts"], streamPosition: row["stream_ordering"])
     }
 
+    public func setTyping(roomID: String, userID: String, expiresAt: Int64?) async throws -> Int64 {
+        try await write { db in
+            let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+            try db.execute(
+                sql: """
+                    INSERT INTO typing (room_id, user_id, expires_ts, stream_ordering) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (room_id, user_id) DO UPDATE SET expires_ts = excluded.expires_ts, stream_ordering = excluded.stream_ordering
+                    """,
+                arguments: [roomID, userID, expiresAt ?? 0, position])
+            return position
+        }
+    }
+
+    public func typingChanges(userID: String, after: Int64, upTo: Int64) async throws -> Set<String> {
+        try await read { db in
+            Set(
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT DISTINCT t.room_id FROM typing t JOIN room_memberships m ON m.room_id = t.room_id AND m.user_id = ?
+                        WHERE m.membership = 'join' AND t.stream_ordering > ? AND t.stream_ordering <= ?
+                        """,
+                    arguments: [userID, after, upTo]))
+        }
+    }
+
+    public func typingUsers(roomID: String, now: Int64) async throws -> [String] {
+        try await read { db in
+            try String.fetchAll(
+                db, sql: "SELECT user_id FROM typing WHERE room_id = ? AND expires_ts > ? ORDER BY user_id", arguments: [roomID, now])
+        }
+    }
+
+    public func expireTyping(now: Int64) async throws -> [(roomID: String, position: Int64)] {
+        try await write { db in
+            let expired = try Row.fetchAll(
+                db, sql: "SELECT room_id, user_id FROM typing WHERE expires_ts > 0 AND expires_ts <= ?", arguments: [now])
+            var touched: [(roomID: String, position: Int64)] = []
+            for row in expired {
+                let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+                try db.execute(
+                    sql: "UPDATE typing SET expires_ts = 0, stream_ordering = ? WHERE room_id = ? AND user_id = ?",
+                    arguments: [position, row["room_id"], row["user_id"]])
+                touched.append((row["room_id"], position))
+            }
+            return touched
+        }
+    }
+
     public func createFilter(userID: String, filter: JSON) async throws -> String {
         try await write { db in
             let next = (try Int64.fetchOne(db, sql: "SELECT MAX(filter_id) FROM filters WHERE user_id = ?", arguments: [userID]) ?? -1) + 1
