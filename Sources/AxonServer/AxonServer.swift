@@ -63,6 +63,7 @@ public struct AxonServer: Sendable {
         context.registerAccountDataRoutes(on: routes)
         context.registerReceiptRoutes(on: routes)
         context.registerTypingRoutes(on: routes)
+        context.registerUserInteractionRoutes(on: routes)
         context.registerRelationRoutes(on: routes)
         context.registerRoomSummaryRoutes(on: routes)
     }

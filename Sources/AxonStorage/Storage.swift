@@ -3,7 +3,29 @@ import MatrixModel
 /// Everything Axon persists, behind one protocol so the SQLite and PostgreSQL backends are
 /// interchangeable and run the same conformance tests. Every method is one transaction:
 /// either all of its writes land or none do.
+/// A report of content, a room or a user, kept for the server's admins.
+public struct ContentReport: Sendable, Equatable {
+    public var reporter: String
+    public var roomID: String?
+    public var eventID: String?
+    public var userID: String?
+    public var reason: String?
+    public var createdAt: Int64
+
+    public init(reporter: String, roomID: String?, eventID: String?, userID: String?, reason: String?, createdAt: Int64) {
+        self.reporter = reporter
+        self.roomID = roomID
+        self.eventID = eventID
+        self.userID = userID
+        self.reason = reason
+        self.createdAt = createdAt
+    }
+}
+
 public protocol Storage: AccountStore, RoomStore, SyncStore {
+    func saveReport(_ report: ContentReport) async throws
+    func reports() async throws -> [ContentReport]
+
     /// Closes connections after in-flight writes finish.
     func close() async throws
 

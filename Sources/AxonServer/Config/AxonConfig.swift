@@ -28,6 +28,10 @@ public struct AxonConfig: Sendable, Equatable {
         .message: RateLimitSettings(perSecond: 2, burst: 20),
     ]
     public var maxRequestBytes = 10 * 1024 * 1024
+    /// TURN servers for VoIP, with coturn's REST-API shared secret.
+    public var turnURIs: [String] = []
+    public var turnSharedSecret: String?
+    public var turnUserLifetimeSeconds = 86_400
     public var logLevel = "info"
     public var logFormat = "text"
 
@@ -89,6 +93,9 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var rateLimitsEnabled: Bool?
     public var rateLimits: [String: RateLimitFileSettings]?
     public var maxRequestBytes: Int?
+    public var turnURIs: [String]?
+    public var turnSharedSecret: String?
+    public var turnUserLifetimeSeconds: Int?
     public var logLevel: String?
     public var logFormat: String?
 
@@ -120,6 +127,9 @@ public struct ConfigOverrides: Sendable, Decodable {
         case rateLimitsEnabled = "rate_limits_enabled"
         case rateLimits = "rate_limits"
         case maxRequestBytes = "max_request_bytes"
+        case turnURIs = "turn_uris"
+        case turnSharedSecret = "turn_shared_secret"
+        case turnUserLifetimeSeconds = "turn_user_lifetime_seconds"
         case logLevel = "log_level"
         case logFormat = "log_format"
     }
@@ -164,6 +174,9 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.bcryptCost = try int(.bcryptCost)
         overrides.rateLimitsEnabled = try bool(.rateLimitsEnabled)
         overrides.maxRequestBytes = try int(.maxRequestBytes)
+        overrides.turnURIs = value(.turnURIs).map { $0.split(separator: ",").map(String.init) }
+        overrides.turnSharedSecret = value(.turnSharedSecret)
+        overrides.turnUserLifetimeSeconds = try int(.turnUserLifetimeSeconds)
         overrides.logLevel = value(.logLevel)
         overrides.logFormat = value(.logFormat)
         return overrides
@@ -190,6 +203,9 @@ public struct ConfigOverrides: Sendable, Decodable {
             config.rateLimits[kind] = RateLimitSettings(perSecond: settings.perSecond, burst: settings.burst)
         }
         if let maxRequestBytes { config.maxRequestBytes = maxRequestBytes }
+        if let turnURIs { config.turnURIs = turnURIs }
+        if let turnSharedSecret { config.turnSharedSecret = turnSharedSecret }
+        if let turnUserLifetimeSeconds { config.turnUserLifetimeSeconds = turnUserLifetimeSeconds }
         if let logLevel { config.logLevel = logLevel }
         if let logFormat { config.logFormat = logFormat }
     }

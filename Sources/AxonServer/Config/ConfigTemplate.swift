@@ -50,6 +50,11 @@ extension AxonConfig {
         # Largest request body accepted (bytes); larger ones get 413 M_TOO_LARGE.
         max_request_bytes: 10485760
 
+        # TURN servers for voice and video calls, with coturn's `static-auth-secret`.
+        # turn_uris: ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"]
+        # turn_shared_secret: "the coturn static-auth-secret"
+        # turn_user_lifetime_seconds: 86400
+
         # Logging: trace, debug, info, notice, warning, error, critical; format text or json.
         log_level: "info"
         log_format: "text"

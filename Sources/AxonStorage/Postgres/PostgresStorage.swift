@@ -33,6 +33,21 @@ public final class PostgresStorage: Storage {
         runTask.cancel()
     }
 
+    public func saveReport(_ report: ContentReport) async throws {
+        try await query(
+            """
+            INSERT INTO reports (reporter, room_id, event_id, user_id, reason, created_ts)
+            VALUES (\(report.reporter), \(report.roomID), \(report.eventID), \(report.userID), \(report.reason), \(report.createdAt))
+            """)
+    }
+
+    public func reports() async throws -> [ContentReport] {
+        try await query("SELECT reporter, room_id, event_id, user_id, reason, created_ts FROM reports ORDER BY id").map { row in
+            let (reporter, roomID, eventID, userID, reason, created) = try row.decode((String, String?, String?, String?, String?, Int64).self)
+            return ContentReport(reporter: reporter, roomID: roomID, eventID: eventID, userID: userID, reason: reason, createdAt: created)
+        }
+    }
+
     /// LISTENs on `axon_stream` on one pooled connection, reconnecting after failures.
     public func listenForChanges(_ handler: @escaping @Sendable (StreamChange) -> Void) async throws {
         while !Task.isCancelled {
@@ -242,6 +257,16 @@ enum PostgresMigrations {
                     PRIMARY KEY (room_id, user_id))
                 """,
                 "CREATE INDEX typing_stream ON typing(stream_ordering)",
+            ]
+        ),
+        (
+            "006_reports",
+            [
+                """
+                CREATE TABLE reports (
+                    id BIGSERIAL PRIMARY KEY, reporter TEXT NOT NULL, room_id TEXT, event_id TEXT, user_id TEXT, reason TEXT,
+                    created_ts BIGINT NOT NULL)
+                """
             ]
         ),
     ]

@@ -187,6 +187,20 @@ enum SQLiteMigrations {
                     CREATE INDEX typing_stream ON typing(stream_ordering);
                     """)
         }
+        migrator.registerMigration("006_reports") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE reports (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        reporter TEXT NOT NULL,
+                        room_id TEXT,
+                        event_id TEXT,
+                        user_id TEXT,
+                        reason TEXT,
+                        created_ts INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

@@ -25,6 +25,24 @@ public final class SQLiteStorage: Storage {
         try pool.close()
     }
 
+    public func saveReport(_ report: ContentReport) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO reports (reporter, room_id, event_id, user_id, reason, created_ts) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [report.reporter, report.roomID, report.eventID, report.userID, report.reason, report.createdAt])
+        }
+    }
+
+    public func reports() async throws -> [ContentReport] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM reports ORDER BY id").map { row in
+                ContentReport(
+                    reporter: row["reporter"], roomID: row["room_id"], eventID: row["event_id"], userID: row["user_id"],
+                    reason: row["reason"], createdAt: row["created_ts"])
+            }
+        }
+    }
+
     /// A SQLite file belongs to one process: every change is already local.
     public func listenForChanges(_ handler: @escaping @Sendable (StreamChange) -> Void) async throws {}
 
