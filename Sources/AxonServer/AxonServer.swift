@@ -45,7 +45,8 @@ public struct AxonServer: Sendable {
             visibility: HistoryVisibility(storage: storage), notifier: notifier)
         context = ServerContext(
             config: config, serverName: serverName, storage: storage, accounts: accounts, uia: uia,
-            signingKey: signingKey, rooms: rooms, notifier: notifier, logger: logger)
+            signingKey: signingKey, rooms: rooms, notifier: notifier,
+            presence: PresenceService(storage: storage, notifier: notifier, enabled: config.presenceEnabled), logger: logger)
         routes = RouteTable()
         context.registerDiscoveryRoutes(on: routes, metrics: metrics)
         context.registerRegistrationRoutes(on: routes)
@@ -64,6 +65,7 @@ public struct AxonServer: Sendable {
         context.registerReceiptRoutes(on: routes)
         context.registerTypingRoutes(on: routes)
         context.registerUserInteractionRoutes(on: routes)
+        context.registerPresenceRoutes(on: routes)
         context.registerRelationRoutes(on: routes)
         context.registerRoomSummaryRoutes(on: routes)
     }

@@ -12,6 +12,7 @@ struct ServerContext: Sendable {
     let signingKey: SigningKey
     let rooms: RoomService
     let notifier: Notifier
+    let presence: PresenceService
     let logger: Logger
 
     func requireSelf(_ request: MatrixRequest, userID: String) throws(MatrixError) {

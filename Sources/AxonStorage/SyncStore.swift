@@ -29,6 +29,14 @@ public struct Receipt: Sendable, Equatable {
     }
 }
 
+public struct PresenceRecord: Sendable, Equatable {
+    public var userID: String
+    public var state: String
+    public var statusMessage: String?
+    public var lastActive: Int64
+    public var streamPosition: Int64
+}
+
 /// Account data, filters, and the stream reads `/sync` and `/events` are built from. Every
 /// read here is bounded by what changed between two stream positions.
 public protocol SyncStore: Sendable {
@@ -57,6 +65,16 @@ public protocol SyncStore: Sendable {
     func typingUsers(roomID: String, now: Int64) async throws -> [String]
     /// Ends typing notices whose time ran out, each at a new position; returns the rooms touched.
     func expireTyping(now: Int64) async throws -> [(roomID: String, position: Int64)]
+
+    /// Stores the user's presence at a new position; `notify` are the users to wake elsewhere.
+    @discardableResult
+    func setPresence(userID: String, state: String, statusMessage: String?, lastActive: Int64, notify: [String]) async throws -> Int64
+    func presence(userID: String) async throws -> PresenceRecord?
+    /// Presence of the user and everyone sharing a joined room with them, changed in (after, upTo]
+    /// (all of it when `after` is nil).
+    func presenceChanges(userID: String, after: Int64?, upTo: Int64) async throws -> [PresenceRecord]
+    /// Users sharing at least one joined room with the user.
+    func roomPeers(userID: String) async throws -> [String]
 
     func createFilter(userID: String, filter: JSON) async throws -> String
     func filter(userID: String, filterID: String) async throws -> JSON?

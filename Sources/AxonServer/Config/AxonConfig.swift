@@ -29,6 +29,8 @@ public struct AxonConfig: Sendable, Equatable {
     ]
     public var maxRequestBytes = 10 * 1024 * 1024
     /// TURN servers for VoIP, with coturn's REST-API shared secret.
+    /// Presence can be switched off: clients then see everyone offline and no presence in /sync.
+    public var presenceEnabled = true
     public var turnURIs: [String] = []
     public var turnSharedSecret: String?
     public var turnUserLifetimeSeconds = 86_400
@@ -93,6 +95,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var rateLimitsEnabled: Bool?
     public var rateLimits: [String: RateLimitFileSettings]?
     public var maxRequestBytes: Int?
+    public var presenceEnabled: Bool?
     public var turnURIs: [String]?
     public var turnSharedSecret: String?
     public var turnUserLifetimeSeconds: Int?
@@ -127,6 +130,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case rateLimitsEnabled = "rate_limits_enabled"
         case rateLimits = "rate_limits"
         case maxRequestBytes = "max_request_bytes"
+        case presenceEnabled = "presence_enabled"
         case turnURIs = "turn_uris"
         case turnSharedSecret = "turn_shared_secret"
         case turnUserLifetimeSeconds = "turn_user_lifetime_seconds"
@@ -174,6 +178,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.bcryptCost = try int(.bcryptCost)
         overrides.rateLimitsEnabled = try bool(.rateLimitsEnabled)
         overrides.maxRequestBytes = try int(.maxRequestBytes)
+        overrides.presenceEnabled = try bool(.presenceEnabled)
         overrides.turnURIs = value(.turnURIs).map { $0.split(separator: ",").map(String.init) }
         overrides.turnSharedSecret = value(.turnSharedSecret)
         overrides.turnUserLifetimeSeconds = try int(.turnUserLifetimeSeconds)
@@ -203,6 +208,7 @@ public struct ConfigOverrides: Sendable, Decodable {
             config.rateLimits[kind] = RateLimitSettings(perSecond: settings.perSecond, burst: settings.burst)
         }
         if let maxRequestBytes { config.maxRequestBytes = maxRequestBytes }
+        if let presenceEnabled { config.presenceEnabled = presenceEnabled }
         if let turnURIs { config.turnURIs = turnURIs }
         if let turnSharedSecret { config.turnSharedSecret = turnSharedSecret }
         if let turnUserLifetimeSeconds { config.turnUserLifetimeSeconds = turnUserLifetimeSeconds }

@@ -50,6 +50,9 @@ extension AxonConfig {
         # Largest request body accepted (bytes); larger ones get 413 M_TOO_LARGE.
         max_request_bytes: 10485760
 
+        # Presence (online/unavailable/offline and status messages), shared with room members.
+        presence_enabled: true
+
         # TURN servers for voice and video calls, with coturn's `static-auth-secret`.
         # turn_uris: ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"]
         # turn_shared_secret: "the coturn static-auth-secret"

@@ -6,7 +6,7 @@ extension ServerContext {
     static let maxSyncTimeout: Duration = .seconds(300)
 
     func registerSyncRoutes(on routes: RouteTable) {
-        let sync = SyncService(storage: storage, rooms: rooms, notifier: notifier)
+        let sync = SyncService(storage: storage, rooms: rooms, notifier: notifier, presence: presence)
         routes.client(.get, "/sync", auth: .required(allowGuests: true)) { request in
             if let presence = request.query("set_presence"), !["online", "offline", "unavailable"].contains(presence) {
                 throw MatrixError.invalidParam("set_presence must be online, offline or unavailable")
@@ -15,6 +15,7 @@ extension ServerContext {
                 guard let parsed = SyncToken(token) else { throw MatrixError.invalidParam("Invalid 'since' token") }
                 return parsed.position
             }
+            try await presence.syncing(userID: request.user.userID, state: request.query("set_presence") ?? "online")
             let fullState = request.query("full_state") == "true"
             let filter = try await syncFilter(request)
             return .ok(

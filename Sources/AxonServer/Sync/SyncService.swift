@@ -8,6 +8,7 @@ struct SyncService: Sendable {
     let storage: any Storage
     let rooms: RoomService
     let notifier: Notifier
+    let presence: PresenceService
     static let defaultTimelineLimit = 10
 
     struct Request {
@@ -108,6 +109,11 @@ struct SyncService: Sendable {
         if !knock.isEmpty { roomsBody["knock"] = .object(knock) }
         if !roomsBody.isEmpty { body["rooms"] = .object(roomsBody) }
         if !globalAccountData.isEmpty { body["account_data"] = ["events": .array(globalAccountData)] }
+        if presence.enabled {
+            let changes = try await storage.presenceChanges(userID: userID, after: since, upTo: current)
+                .filter { filter.presence.allows(PDU(eventID: "", json: ["type": "m.presence", "sender": .string($0.userID)])) }
+            if !changes.isEmpty { body["presence"] = ["events": .array(changes.map(presence.event))] }
+        }
         return body
     }
 

@@ -269,5 +269,16 @@ enum PostgresMigrations {
                 """
             ]
         ),
+        (
+            "007_presence",
+            [
+                """
+                CREATE TABLE presence (
+                    user_id TEXT PRIMARY KEY, state TEXT NOT NULL, status_msg TEXT, last_active_ts BIGINT NOT NULL,
+                    stream_ordering BIGINT NOT NULL)
+                """,
+                "CREATE INDEX presence_stream ON presence(stream_ordering)",
+            ]
+        ),
     ]
 }

@@ -135,6 +135,48 @@ extension PostgresStorage {
         }
     }
 
+    public func setPresence(userID: String, state: String, statusMessage: String?, lastActive: Int64, notify: [String]) async throws -> Int64 {
+        let logger = self.logger
+        return try await transaction { connection in
+            let position = try await connection.rows(
+                "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
+            try await connection.rows(
+                """
+                INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_ordering)
+                VALUES (\(userID), \(state), \(statusMessage), \(lastActive), \(position))
+                ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, status_msg = excluded.status_msg,
+                    last_active_ts = excluded.last_active_ts, stream_ordering = excluded.stream_ordering
+                """, logger: logger)
+            for peer in notify { try await Self.notify(connection, change: "u \(position) \(peer)", logger: logger) }
+            return position
+        }
+    }
+
+    public func presence(userID: String) async throws -> PresenceRecord? {
+        try await query(
+            "SELECT user_id, state, status_msg, last_active_ts, stream_ordering FROM presence WHERE user_id = \(userID)"
+        ).first.map(Self.presence)
+    }
+
+    public func presenceChanges(userID: String, after: Int64?, upTo: Int64) async throws -> [PresenceRecord] {
+        try await query(
+            """
+            SELECT user_id, state, status_msg, last_active_ts, stream_ordering FROM presence
+            WHERE stream_ordering > \(after ?? -1) AND stream_ordering <= \(upTo)
+            AND (user_id = \(userID) OR user_id IN (SELECT DISTINCT m2.user_id FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join' WHERE m1.user_id = \(userID) AND m1.membership = 'join')) ORDER BY stream_ordering
+            """
+        ).map(Self.presence)
+    }
+
+    public func roomPeers(userID: String) async throws -> [String] {
+        try await query("SELECT DISTINCT m2.user_id FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join' WHERE m1.user_id = \(userID) AND m1.membership = 'join'").map { try $0.decode(String.self) }
+    }
+
+    static func presence(_ row: PostgresRow) throws -> PresenceRecord {
+        let (userID, state, message, active, position) = try row.decode((String, String, String?, Int64, Int64).self)
+        return PresenceRecord(userID: userID, state: state, statusMessage: message, lastActive: active, streamPosition: position)
+    }
+
     public func createFilter(userID: String, filter: JSON) async throws -> String {
         let logger = self.logger
         return try await transaction { connection in

@@ -201,6 +201,19 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        migrator.registerMigration("007_presence") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE presence (
+                        user_id TEXT PRIMARY KEY NOT NULL,
+                        state TEXT NOT NULL,
+                        status_msg TEXT,
+                        last_active_ts INTEGER NOT NULL,
+                        stream_ordering INTEGER NOT NULL
+                    );
+                    CREATE INDEX presence_stream ON presence(stream_ordering);
+                    """)
+        }
         return migrator
     }
 }

@@ -137,6 +137,52 @@ extension SQLiteStorage {
         }
     }
 
+    public func setPresence(userID: String, state: String, statusMessage: String?, lastActive: Int64, notify: [String]) async throws -> Int64 {
+        try await write { db in
+            let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+            try db.execute(
+                sql: """
+                    INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_ordering) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, status_msg = excluded.status_msg,
+                        last_active_ts = excluded.last_active_ts, stream_ordering = excluded.stream_ordering
+                    """,
+                arguments: [userID, state, statusMessage, lastActive, position])
+            return position
+        }
+    }
+
+    public func presence(userID: String) async throws -> PresenceRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM presence WHERE user_id = ?", arguments: [userID]).map(Self.presence)
+        }
+    }
+
+    public func presenceChanges(userID: String, after: Int64?, upTo: Int64) async throws -> [PresenceRecord] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM presence WHERE stream_ordering > ? AND stream_ordering <= ?
+                    AND (user_id = ? OR user_id IN (SELECT DISTINCT m2.user_id FROM room_memberships m1
+                        JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join'
+                        WHERE m1.user_id = ? AND m1.membership = 'join'))
+                    ORDER BY stream_ordering
+                    """,
+                arguments: [after ?? -1, upTo, userID, userID]
+            ).map(Self.presence)
+        }
+    }
+
+    public func roomPeers(userID: String) async throws -> [String] {
+        try await read { db in try String.fetchAll(db, sql: "SELECT DISTINCT m2.user_id FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join' WHERE m1.user_id = ? AND m1.membership = 'join'", arguments: [userID]) }
+    }
+
+    static func presence(_ row: Row) -> PresenceRecord {
+        PresenceRecord(
+            userID: row["user_id"], state: row["state"], statusMessage: row["status_msg"], lastActive: row["last_active_ts"],
+            streamPosition: row["stream_ordering"])
+    }
+
     public func createFilter(userID: String, filter: JSON) async throws -> String {
         try await write { db in
             let next = (try Int64.fetchOne(db, sql: "SELECT MAX(filter_id) FROM filters WHERE user_id = ?", arguments: [userID]) ?? -1) + 1

@@ -1,0 +1,79 @@
+import AxonStorage
+import MatrixModel
+
+/// Presence (spec "Presence"): stored on the stream, delivered to the user and to everyone
+/// sharing a joined room with them; a change wakes exactly those users. "online" with no
+/// activity for 5 minutes reads as "unavailable", and for 30 minutes as "offline".
+struct PresenceService: Sendable {
+    let storage: any Storage
+    let notifier: Notifier
+    let enabled: Bool
+    static let idleAfterMs: Int64 = 5 * 60 * 1000
+    static let offlineAfterMs: Int64 = 30 * 60 * 1000
+    /// A syncing client refreshes its last-active time at most this often.
+    static let refreshMs: Int64 = 60 * 1000
+    static let states: Set<String> = ["online", "offline", "unavailable"]
+
+    func set(userID: String, state: String, statusMessage: String?) async throws {
+        guard enabled else { return }
+        let peers = Set(try await storage.roomPeers(userID: userID) + [userID])
+        let position = try await storage.setPresence(
+            userID: userID, state: state, statusMessage: statusMessage, lastActive: nowMillis(), notify: Array(peers))
+        for peer in peers { notifier.userChanged(peer, position: position) }
+    }
+
+    /// `set_presence` on /sync: records the state, and activity once a minute at most.
+    func syncing(userID: String, state: String) async throws {
+        // "offline" on /sync means: do not mark me online.
+        guard enabled, state != "offline" else { return }
+        let current = try await storage.presence(userID: userID)
+        if let current, current.state == state, nowMillis() - current.lastActive < Self.refreshMs { return }
+        try await set(userID: userID, state: state, statusMessage: current?.statusMessage)
+    }
+
+    func content(_ record: PresenceRecord?, now: Int64 = nowMillis()) -> JSON {
+        guard let record else { return ["presence": "offline"] }
+        let idle = now - record.lastActive
+        var state = record.state
+        if state == "online", idle >= Self.offlineAfterMs {
+            state = "offline"
+        } else if state == "online", idle >= Self.idleAfterMs {
+            state = "unavailable"
+        }
+        var content: JSONObject = [
+            "presence": .string(state), "last_active_ago": .int(max(0, idle)),
+            "currently_active": .bool(state == "online" && idle < Self.idleAfterMs),
+        ]
+        if let message = record.statusMessage { content["status_msg"] = .string(message) }
+        return .object(content)
+    }
+
+    func event(_ record: PresenceRecord) -> JSON {
+        ["type": "m.presence", "sender": .string(record.userID), "content": content(record)]
+    }
+}
+
+extension ServerContext {
+    func registerPresenceRoutes(on routes: RouteTable) {
+        routes.client(.put, "/presence/{userId}/status", auth: .required(allowGuests: true)) { request in
+            try requireSelf(request, userID: request.parameter("userId"))
+            let body = try request.jsonObject()
+            let state = try body.requiredString("presence")
+            guard PresenceService.states.contains(state) else {
+                throw MatrixError.badJSON("presence must be online, offline or unavailable")
+            }
+            try await presence.set(userID: request.user.userID, state: state, statusMessage: try body.optionalString("status_msg"))
+            return .empty
+        }
+        routes.client(.get, "/presence/{userId}/status", auth: .required(allowGuests: true)) { request in
+            let userID = request.parameter("userId")
+            guard UserID(userID) != nil, try await storage.account(userID: userID) != nil else {
+                throw MatrixError.notFound("Unknown user")
+            }
+            if userID != request.user.userID, try await !storage.roomPeers(userID: request.user.userID).contains(userID) {
+                throw MatrixError.forbidden("You do not share a room with \(userID)")
+            }
+            return .ok(presence.content(presence.enabled ? try await storage.presence(userID: userID) : nil))
+        }
+    }
+}
