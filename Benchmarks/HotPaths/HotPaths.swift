@@ -66,6 +66,8 @@ let benchmarks: @Sendable () -> Void = {
         let logger = Logger(label: "bench")
         let storage = try await AxonServer.openStorage(config)
         let server = try await AxonServer(config: config, storage: storage, logger: logger)
+        // The router test closure is @Sendable; the benchmark is only used from this one task.
+        nonisolated(unsafe) let benchmark = benchmark
         try await server.application(logger: logger).test(.router) { client in
             func call(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, body: String? = nil) async throws -> JSON {
                 var headers: HTTPFields = [:]

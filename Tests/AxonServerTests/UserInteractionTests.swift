@@ -38,6 +38,7 @@ import Testing
             _ = try await server.call(.post, server.room(shared, "/join"), token: bob.token, json: [:])
             let reply = try await server.call(.get, "/_matrix/client/v1/mutual_rooms?user_id=%40bob%3Alocalhost", token: alice.token)
             #expect(reply.json["joined"] == [.string(shared)])
+            #expect(reply.json["count"] == 1)
             #expect(try await server.call(.get, "/_matrix/client/v1/mutual_rooms", token: alice.token).errcode == "M_MISSING_PARAM")
             #expect(try await server.call(.get, "/_matrix/client/v1/mutual_rooms?user_id=nope", token: alice.token).errcode == "M_INVALID_PARAM")
         }

@@ -26,7 +26,8 @@ extension ServerContext {
             if request.query("from") != nil { throw MatrixError(400, "M_INVALID_PARAM", "Unknown 'from' token: results are never batched") }
             let mine = Set(try await storage.memberships(userID: request.user.userID).filter { $0.membership == "join" }.map(\.roomID))
             let shared = try await storage.memberships(userID: other).filter { $0.membership == "join" && mine.contains($0.roomID) }
-            return .ok(["joined": .array(shared.map { .string($0.roomID) }.sorted { $0.stringValue! < $1.stringValue! })])
+            let joined = shared.map(\.roomID).sorted()
+            return .ok(["joined": .array(joined.map(JSON.string)), "count": .int(Int64(joined.count))])
         }
         routes.client(.post, "/rooms/{roomId}/report/{eventId}") { request in
             let roomID = try roomIDParameter(request)
