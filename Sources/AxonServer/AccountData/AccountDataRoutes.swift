@@ -9,41 +9,27 @@ extension ServerContext {
     static let serverManagedRoomTypes: Set<String> = ["m.fully_read", "m.push_rules"]
 
     func registerAccountDataRoutes(on routes: RouteTable) {
-        routes.client(.put, "/user/{userId}/account_data/{type}") { request in
-            let userID = try accountDataOwner(request)
-            let type = request.parameter("type")
-            let content = try request.jsonObject()
-            guard !Self.serverManagedGlobalTypes.contains(type) else {
-                throw MatrixError(405, "M_BAD_JSON", "Cannot set \(type) through this API.")
+        // Global and per-room account data differ only in the room and in the server-managed types.
+        for perRoom in [false, true] {
+            let path = perRoom ? "/user/{userId}/rooms/{roomId}/account_data/{type}" : "/user/{userId}/account_data/{type}"
+            let managed = perRoom ? Self.serverManagedRoomTypes : Self.serverManagedGlobalTypes
+            routes.client(.put, path) { request in
+                let userID = try accountDataOwner(request)
+                let roomID = perRoom ? try accountDataRoom(request) : nil
+                let type = request.parameter("type")
+                let content = try request.jsonObject()
+                guard !managed.contains(type) else { throw MatrixError(405, "M_BAD_JSON", "Cannot set \(type) through this API.") }
+                try await setAccountData(userID: userID, roomID: roomID, type: type, content: content)
+                return .empty
             }
-            try await setAccountData(userID: userID, roomID: nil, type: type, content: content)
-            return .empty
-        }
-        routes.client(.get, "/user/{userId}/account_data/{type}") { request in
-            let userID = try accountDataOwner(request)
-            guard let content = try await storage.accountData(userID: userID, roomID: nil, type: request.parameter("type")) else {
-                throw MatrixError.notFound("Account data not found.")
+            routes.client(.get, path) { request in
+                let userID = try accountDataOwner(request)
+                let roomID = perRoom ? try accountDataRoom(request) : nil
+                guard let content = try await storage.accountData(userID: userID, roomID: roomID, type: request.parameter("type")) else {
+                    throw MatrixError.notFound(perRoom ? "Room account data not found." : "Account data not found.")
+                }
+                return .ok(content)
             }
-            return .ok(content)
-        }
-        routes.client(.put, "/user/{userId}/rooms/{roomId}/account_data/{type}") { request in
-            let userID = try accountDataOwner(request)
-            let roomID = try accountDataRoom(request)
-            let type = request.parameter("type")
-            let content = try request.jsonObject()
-            guard !Self.serverManagedRoomTypes.contains(type) else {
-                throw MatrixError(405, "M_BAD_JSON", "Cannot set \(type) through this API.")
-            }
-            try await setAccountData(userID: userID, roomID: roomID, type: type, content: content)
-            return .empty
-        }
-        routes.client(.get, "/user/{userId}/rooms/{roomId}/account_data/{type}") { request in
-            let userID = try accountDataOwner(request)
-            let roomID = try accountDataRoom(request)
-            guard let content = try await storage.accountData(userID: userID, roomID: roomID, type: request.parameter("type")) else {
-                throw MatrixError.notFound("Room account data not found.")
-            }
-            return .ok(content)
         }
         routes.client(.get, "/user/{userId}/rooms/{roomId}/tags") { request in
             let userID = try accountDataOwner(request)
