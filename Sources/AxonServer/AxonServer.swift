@@ -66,6 +66,7 @@ public struct AxonServer: Sendable {
         context.registerTypingRoutes(on: routes)
         context.registerUserInteractionRoutes(on: routes)
         context.registerPresenceRoutes(on: routes)
+        context.registerUserDirectoryRoutes(on: routes)
         context.registerRelationRoutes(on: routes)
         context.registerRoomSummaryRoutes(on: routes)
     }

@@ -55,6 +55,10 @@ public protocol RoomStore: Sendable {
     func threadRoots(roomID: String, participant: String?, before: Int64?, limit: Int) async throws -> [(rootID: String, latest: Int64)]
     func threadSummary(rootID: String) async throws -> (count: Int, latestEventID: String?, participants: Set<String>)
 
+    /// Local accounts the user may find in the user directory: everyone sharing a joined room
+    /// with them, and the joined members of public rooms.
+    func directoryCandidates(userID: String) async throws -> [Account]
+
     func setAlias(_ alias: String, roomID: String, creator: String) async throws
     func aliasTarget(_ alias: String) async throws -> (roomID: String, creator: String)?
     func aliases(roomID: String) async throws -> [String]

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MatrixModel
 import PostgresNIO
@@ -319,6 +320,17 @@ extension PostgresStorage {
             "SELECT event_id, sender FROM event_relations WHERE relates_to = \(rootID) AND rel_type = 'm.thread' ORDER BY stream_ordering"
         ).map { try $0.decode((String, String).self) }
         return (rows.count, rows.last?.0, Set(rows.map(\.1)))
+    }
+
+    public func directoryCandidates(userID: String) async throws -> [Account] {
+        try await query(
+            """
+            SELECT \(unescaped: Self.accountColumns.split(separator: ",").map { "u." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")) FROM users u WHERE NOT u.deactivated AND u.user_id IN (
+                        SELECT m.user_id FROM room_memberships m WHERE m.membership = 'join' AND (
+                            m.room_id IN (SELECT room_id FROM room_memberships WHERE user_id = \(userID) AND membership = 'join')
+                            OR m.room_id IN (SELECT room_id FROM rooms WHERE is_public)))
+            """
+        ).map(Self.account)
     }
 
     public func setAlias(_ alias: String, roomID: String, creator: String) async throws {

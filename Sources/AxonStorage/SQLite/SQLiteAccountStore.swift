@@ -183,7 +183,7 @@ extension SQLiteStorage {
             arguments: [session.tokenHash, device.userID, device.deviceID, session.createdAt])
     }
 
-    private static func account(_ row: Row) -> Account {
+    static func account(_ row: Row) -> Account {
         Account(
             userID: row["user_id"], passwordHash: row["password_hash"], isAdmin: row["is_admin"], isGuest: row["is_guest"],
             isDeactivated: row["deactivated"], createdAt: row["created_ts"],

@@ -257,6 +257,21 @@ extension SQLiteStorage {
         }
     }
 
+    public func directoryCandidates(userID: String) async throws -> [Account] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT u.* FROM users u WHERE NOT u.deactivated AND u.user_id IN (
+                        SELECT m.user_id FROM room_memberships m WHERE m.membership = 'join' AND (
+                            m.room_id IN (SELECT room_id FROM room_memberships WHERE user_id = ? AND membership = 'join')
+                            OR m.room_id IN (SELECT room_id FROM rooms WHERE is_public)))
+                    """,
+                arguments: [userID]
+            ).map(Self.account)
+        }
+    }
+
     public func setAlias(_ alias: String, roomID: String, creator: String) async throws {
         try await write { db in
             try db.execute(
