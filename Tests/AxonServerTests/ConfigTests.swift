@@ -39,10 +39,15 @@ import Testing
     }
 
     @Test func badValuesAreNamed() throws {
+        var config = AxonConfig()
         #expect(throws: ConfigError.self) { try AxonConfig.load(file: nil, environment: ["AXON_PORT": "eighty"], flags: ConfigOverrides()) }
         #expect(throws: ConfigError.self) { try AxonConfig.load(file: nil, environment: ["AXON_SERVER_NAME": "bad_name"], flags: ConfigOverrides()) }
         #expect(throws: ConfigError.self) { try ConfigOverrides.fromYAML("port: [1]") }
         #expect(throws: ConfigError.self) { try AxonConfig.load(file: "/nonexistent/axon.yaml", environment: [:], flags: ConfigOverrides()) }
+        #expect(throws: ConfigError.self) {
+            try ConfigOverrides.fromYAML("rate_limits:\n  login: { per_second: 0.0000000000000000001, burst: 5 }").apply(to: &config)
+            try config.validate()
+        }
         var flags = ConfigOverrides()
         flags.database = "postgres://u@h/db"
         #expect(try AxonConfig.load(file: nil, environment: [:], flags: flags).databaseLocation == .postgres(url: "postgres://u@h/db"))

@@ -54,6 +54,10 @@ import Testing
             #expect(try await server.call(.put, "/_matrix/client/v3/directory/list/room/\(TestServer.path(roomID))", token: bob.token, json: ["visibility": "private"]).status == 403)
             #expect(try await server.call(.put, "/_matrix/client/v3/directory/list/room/\(TestServer.path(roomID))", token: alice.token, json: ["visibility": "private"]).status == 200)
             #expect(try await server.call(.get, "/_matrix/client/v3/publicRooms").json["chunk"] == [])
+            // Offsets are client input: bad ones are 400s, not a crash of the whole server.
+            for since in ["p-5", "p99999999999999999999", "x3", "p9223372036854775807"] {
+                #expect(try await server.call(.get, "/_matrix/client/v3/publicRooms?since=\(since)").errcode == "M_INVALID_PARAM", "\(since)")
+            }
         }
     }
 

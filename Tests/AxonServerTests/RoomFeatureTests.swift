@@ -92,6 +92,11 @@ import Testing
             #expect(paged.json["rooms"]?.arrayValue?.count == 1)
             let next = try #require(paged.json["next_batch"]?.stringValue)
             #expect(try await server.call(.get, "/_matrix/client/v1/rooms/\(TestServer.path(space))/hierarchy?limit=5&from=\(next)", token: alice.token).json["rooms"]?.arrayValue?.count == 2)
+            for query in ["from=h-1", "from=h9223372036854775807", "limit=9223372036854775807&from=h1", "limit=0"] {
+                let reply = try await server.call(.get, "/_matrix/client/v1/rooms/\(TestServer.path(space))/hierarchy?\(query)", token: alice.token)
+                #expect(reply.status == 400 || reply.status == 200, "\(query)")
+            }
+            #expect(try await server.call(.get, "/_matrix/client/v1/rooms/\(TestServer.path(space))/hierarchy?from=h-1", token: alice.token).errcode == "M_INVALID_PARAM")
         }
     }
 }

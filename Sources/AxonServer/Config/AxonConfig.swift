@@ -69,6 +69,9 @@ public struct AxonConfig: Sendable, Equatable {
         guard (1...65535).contains(port) else { throw ConfigError("port \(port) is out of range") }
         guard (4...31).contains(bcryptCost) else { throw ConfigError("bcrypt_cost must be between 4 and 31") }
         guard maxRequestBytes > 0 else { throw ConfigError("max_request_bytes must be positive") }
+        for (kind, limit) in rateLimits where limit.perSecond < 0.001 || limit.burst < 1 {
+            throw ConfigError("rate_limits.\(kind.rawValue): per_second must be at least 0.001 and burst at least 1")
+        }
         guard ["text", "json"].contains(logFormat) else { throw ConfigError("log_format must be 'text' or 'json'") }
     }
 }

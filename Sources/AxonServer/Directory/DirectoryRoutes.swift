@@ -69,6 +69,18 @@ extension ServerContext {
         }
     }
 
+    /// Directory pages use offset tokens (`p12`, `h40`). Offsets come from clients: a negative
+    /// or absurd one is a 400, never a trap in `dropFirst` or an overflowing sum.
+    static let maxPageOffset = 100_000
+
+    static func pageOffset(_ token: String?, prefix: Character) throws(MatrixError) -> Int {
+        guard let token else { return 0 }
+        guard token.first == prefix, let offset = Int(token.dropFirst()), (0...maxPageOffset).contains(offset) else {
+            throw MatrixError.invalidParam("Invalid pagination token")
+        }
+        return offset
+    }
+
     private func localAlias(_ request: MatrixRequest) throws(MatrixError) -> RoomAlias {
         guard let alias = RoomAlias(request.parameter("roomAlias")) else { throw MatrixError.invalidParam("Invalid room alias") }
         guard alias.server == serverName else { throw MatrixError.invalidParam("Aliases must be on \(serverName)") }
@@ -98,7 +110,7 @@ extension ServerContext {
             entries.append(.object(entry))
         }
         entries.sort { ($0["num_joined_members"]?.intValue ?? 0, $1["room_id"]?.stringValue ?? "") > ($1["num_joined_members"]?.intValue ?? 0, $0["room_id"]?.stringValue ?? "") }
-        let offset = since.flatMap { $0.hasPrefix("p") ? Int($0.dropFirst()) : nil } ?? 0
+        let offset = try Self.pageOffset(since, prefix: "p")
         let pageSize = min(max(limit ?? 100, 1), 500)
         let page = entries.dropFirst(offset).prefix(pageSize)
         var response: JSONObject = ["chunk": .array(Array(page)), "total_room_count_estimate": .int(Int64(entries.count))]

@@ -65,16 +65,12 @@ extension ServerContext {
         let userID = request.user.userID
         let maxDepth = request.query("max_depth").flatMap(Int.init) ?? 10
         let suggestedOnly = request.query("suggested_only") == "true"
-        guard let limitText = request.query("limit") ?? Optional("50"), let limit = Int(limitText), limit > 0 else {
-            throw MatrixError.invalidParam("'limit' must be a positive integer")
+        var limit = 50
+        if let text = request.query("limit") {
+            guard let value = Int(text), value > 0 else { throw MatrixError.invalidParam("'limit' must be a positive integer") }
+            limit = min(value, 100)
         }
-        let offset: Int
-        if let from = request.query("from") {
-            guard from.hasPrefix("h"), let value = Int(from.dropFirst()) else { throw MatrixError.invalidParam("Invalid 'from' token") }
-            offset = value
-        } else {
-            offset = 0
-        }
+        let offset = try Self.pageOffset(request.query("from"), prefix: "h")
         let rootState = try await storage.currentState(roomID: rootID)
         guard !rootState.isEmpty, try await canPreview(state: rootState, userID: userID) else {
             throw MatrixError.forbidden("You cannot see this space")
