@@ -97,4 +97,6 @@ public enum StorageError: Error, Sendable, Equatable {
     /// A unique key already exists (user ID taken, device ID in use...).
     case conflict(String)
     case notFound(String)
+    /// Text the backend cannot store (PostgreSQL refuses NUL characters).
+    case invalidText(String)
 }

@@ -226,3 +226,31 @@ import Testing
         }
     }
 }
+
+@Suite struct EventLimitTests {
+    @Test func sizeLimitsAndNULs() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(alice.token)
+            let big = try await server.call(
+                .put, server.room(roomID, "/send/m.room.message/big"), token: alice.token,
+                json: ["msgtype": "m.text", "body": .string(String(repeating: "x", count: 70_000))])
+            #expect(big.status == 413)
+            #expect(big.errcode == "M_TOO_LARGE")
+            let longType = String(repeating: "t", count: 256)
+            #expect(try await server.call(.put, server.room(roomID, "/send/\(longType)/t1"), token: alice.token, json: [:]).errcode == "M_INVALID_PARAM")
+            #expect(try await server.call(.put, server.room(roomID, "/state/org.example/\(longType)"), token: alice.token, json: [:]).errcode == "M_INVALID_PARAM")
+            #expect(try await server.call(.put, server.room(roomID, "/send/a%00b/t2"), token: alice.token, json: [:]).errcode == "M_INVALID_PARAM")
+            #expect(try await server.call(.put, "/_matrix/client/v3/user/@alice:localhost/account_data/a%00b", token: alice.token, json: [:]).errcode == "M_INVALID_PARAM")
+            #expect(try await server.call(.get, "/_matrix/client/v3/publicRooms?since=%00", token: alice.token).errcode == "M_INVALID_PARAM")
+            let nulState = try await server.call(
+                .post, "/_matrix/client/v3/createRoom", token: alice.token,
+                json: ["initial_state": [["type": "a\u{0}b", "content": [:]]]])
+            #expect(nulState.status == 400)
+            // Text in a body goes to a column: PostgreSQL cannot store NUL and answers 400;
+            // SQLite keeps it. Neither may answer 500.
+            let device = try await server.login("alice", device: "D\u{0}X")
+            #expect(device.status == 200 || device.errcode == "M_INVALID_PARAM")
+        }
+    }
+}

@@ -46,7 +46,7 @@ struct AxonResponder: HTTPResponder {
         case .notFound:
             return ("unmatched", errorResponse(.unrecognized("Unrecognized request")))
         case .badEncoding:
-            return ("unmatched", errorResponse(.invalidParam("Malformed percent-encoding in path")))
+            return ("unmatched", errorResponse(.invalidParam("Malformed percent-encoding (or a NUL character) in path")))
         }
         do {
             let query: [String: [String]]
@@ -87,6 +87,8 @@ struct AxonResponder: HTTPResponder {
             return (route.pattern, try await route.handler(matrixRequest))
         } catch let error as MatrixError {
             return (route.pattern, errorResponse(error))
+        } catch StorageError.invalidText {
+            return (route.pattern, errorResponse(.invalidParam("Text fields may not contain NUL characters")))
         } catch {
             logger.error("request failed", metadata: ["route": "\(route.pattern)", "error": "\(String(reflecting: error))"])
             return (route.pattern, errorResponse(.unknown("Internal server error", status: 500)))

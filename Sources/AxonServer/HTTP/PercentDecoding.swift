@@ -1,6 +1,7 @@
 enum PercentDecoding {
     /// Decodes `%XX` escapes (and `+` as space when `plusIsSpace`). Returns nil for malformed
-    /// escapes or bytes that are not UTF-8, which callers answer with 400.
+    /// escapes or bytes that are not UTF-8, which callers answer with 400. Callers refuse NUL
+    /// themselves: no Matrix identifier, type or key contains one, and PostgreSQL text cannot.
     static func decode(_ text: Substring, plusIsSpace: Bool = false) -> String? {
         guard text.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) else {
             return String(text)
@@ -38,7 +39,8 @@ enum PercentDecoding {
         for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let key = decode(parts[0], plusIsSpace: true),
-                let value = decode(parts.count > 1 ? parts[1] : "", plusIsSpace: true)
+                let value = decode(parts.count > 1 ? parts[1] : "", plusIsSpace: true),
+                !key.utf8.contains(0), !value.utf8.contains(0)
             else { return nil }
             result[key, default: []].append(value)
         }

@@ -108,7 +108,7 @@ public struct RouteTable: Sendable {
             return found
         }
         if let (name, next) = node.parameter {
-            guard let decoded = PercentDecoding.decode(segment) else {
+            guard let decoded = PercentDecoding.decode(segment), !decoded.utf8.contains(0) else {
                 encodingError = true
                 return nil
             }

@@ -32,6 +32,7 @@ struct RoomEventWriter: Sendable {
         now: Int64 = nowMillis()
     ) async throws -> StoredEvent {
         guard let room = tx.room else { throw MatrixError.notFound("Unknown room") }
+        try Self.checkKeys(type: template.type, stateKey: template.stateKey)
         let version = room.version
         let authKeys = AuthRules.authEventKeys(
             type: template.type, sender: template.sender, stateKey: template.stateKey, content: template.content,
@@ -52,6 +53,7 @@ struct RoomEventWriter: Sendable {
         if let stateKey = template.stateKey { json["state_key"] = .string(stateKey) }
         if let redacts = template.redacts, !version.redactsInContent { json["redacts"] = .string(redacts) }
         let pdu = try sign(json, version: version)
+        try Self.checkSize(pdu)
         do {
             try AuthRules.check(pdu, state: state, version: version, verifySignature: { verifyOwnSignature($0, server: $1, version: version) })
         } catch {
@@ -68,12 +70,31 @@ struct RoomEventWriter: Sendable {
         ]
         if let roomID { json["room_id"] = .string(roomID) }
         let pdu = try sign(json, version: version)
+        try Self.checkSize(pdu)
         do {
             try AuthRules.check(pdu, state: [StateKey: PDU](), version: version)
         } catch {
             throw MatrixError(400, "M_INVALID_ROOM_STATE", error.reason)
         }
         return pdu
+    }
+
+    /// Spec "Size limits": the whole signed event in canonical JSON at most 64 KiB.
+    static let maxEventBytes = 65_536
+    static let maxKeyBytes = 255
+
+    static func checkSize(_ pdu: PDU) throws(MatrixError) {
+        guard let size = try? JSON.object(pdu.json).canonicalBytes().count, size <= maxEventBytes else {
+            throw MatrixError.tooLarge("Events are limited to \(maxEventBytes) bytes")
+        }
+    }
+
+    /// Types and state keys: at most 255 bytes, and no NUL (no store could keep it).
+    static func checkKeys(type: String, stateKey: String?) throws(MatrixError) {
+        for (name, value) in [("type", type), ("state_key", stateKey ?? "")] {
+            guard value.utf8.count <= maxKeyBytes else { throw MatrixError.invalidParam("The event \(name) is longer than \(maxKeyBytes) bytes") }
+            guard !value.utf8.contains(0) else { throw MatrixError.invalidParam("The event \(name) contains a NUL character") }
+        }
     }
 
     /// Without federation, the only server that can authorise a restricted join is this one.

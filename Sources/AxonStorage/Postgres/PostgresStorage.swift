@@ -94,8 +94,10 @@ public final class PostgresStorage: Storage {
     }
 
     static func mapped(_ error: PSQLError) -> any Error {
-        if error.serverInfo?[.sqlState] == "23505" {
-            return StorageError.conflict(error.serverInfo?[.message] ?? "unique constraint violated")
+        switch error.serverInfo?[.sqlState] {
+        case "23505": return StorageError.conflict(error.serverInfo?[.message] ?? "unique constraint violated")
+        case "22021", "22P05": return StorageError.invalidText(error.serverInfo?[.message] ?? "invalid text")
+        default: break
         }
         return error
     }
