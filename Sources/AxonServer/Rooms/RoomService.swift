@@ -25,19 +25,25 @@ struct RoomService: Sendable {
     /// Sends an event through the pipeline, idempotently when a transaction key is given.
     @discardableResult
     func send(roomID: String, _ template: EventTemplate, transaction: TransactionKey? = nil) async throws -> String {
+        enum Outcome: Sendable {
+            case sent(StoredEvent)
+            case alreadySent(String)
+        }
         let writer = self.writer
-        let stored: StoredEvent? = try await storage.writeRoom(roomID: roomID) { tx in
+        let outcome: Outcome = try await storage.writeRoom(roomID: roomID) { tx in
             guard tx.room != nil else { throw MatrixError.forbidden("You are not in room \(roomID)") }
-            if let transaction, try await tx.eventIDForTransaction(transaction) != nil { return nil }
+            if let transaction, let earlier = try await tx.eventIDForTransaction(transaction) { return .alreadySent(earlier) }
             let event = try await writer.append(template, in: tx, transaction: transaction)
             try await Self.applyRedaction(event, in: tx)
-            return event
+            return .sent(event)
         }
-        guard let stored else {
-            return try await storage.writeRoom(roomID: roomID) { tx in try await tx.eventIDForTransaction(transaction!)! }
+        switch outcome {
+        case .alreadySent(let eventID):
+            return eventID
+        case .sent(let stored):
+            notify(stored)
+            return stored.pdu.eventID
         }
-        notify(stored)
-        return stored.pdu.eventID
     }
 
     func notify(_ event: StoredEvent) {
