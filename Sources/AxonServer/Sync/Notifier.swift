@@ -90,6 +90,4 @@ final class Notifier: Sendable {
         }
         return woken
     }
-
-    var waiterCount: Int { state.withLock { $0.waiters.count } }
 }

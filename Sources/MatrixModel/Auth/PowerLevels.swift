@@ -67,8 +67,4 @@ public struct PowerLevels: Sendable, Equatable {
     public func requiredLevel(eventType: String, isState: Bool) -> Int64 {
         events[eventType] ?? (isState ? stateDefault : eventsDefault)
     }
-
-    public func notificationLevel(_ key: String) -> Int64 {
-        notifications[key] ?? 50
-    }
 }

@@ -155,8 +155,4 @@ extension JSON {
         guard let value = self[key], !value.isNull else { return nil }
         return value
     }
-
-    public init(_ string: String?) {
-        self = string.map(JSON.string) ?? .null
-    }
 }
