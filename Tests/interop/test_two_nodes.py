@@ -43,14 +43,21 @@ async def register(session, base, name):
     return body["access_token"]
 
 
+async def shared_room(session, a, b):
+    """Alice registered on node A, Bob on node B, both joined to a room Alice created."""
+    alice = await register(session, a.base_url, "alice" + uuid.uuid4().hex[:6])
+    bob = await register(session, b.base_url, "bob" + uuid.uuid4().hex[:6])
+    _, room = await call(session, "POST", a.base_url + "/_matrix/client/v3/createRoom", alice, json={"preset": "public_chat"})
+    room_id = room["room_id"]
+    status, body = await call(session, "POST", f"{b.base_url}/_matrix/client/v3/rooms/{room_id}/join", bob, json={})
+    assert status == 200, body
+    return alice, bob, room_id
+
+
 async def test_write_on_one_node_wakes_the_other(cluster):
     a, b = cluster
     async with aiohttp.ClientSession() as session:
-        alice = await register(session, a.base_url, "alice" + uuid.uuid4().hex[:6])
-        bob = await register(session, b.base_url, "bob" + uuid.uuid4().hex[:6])
-        _, room = await call(session, "POST", a.base_url + "/_matrix/client/v3/createRoom", alice, json={"preset": "public_chat"})
-        room_id = room["room_id"]
-        assert (await call(session, "POST", f"{b.base_url}/_matrix/client/v3/rooms/{room_id}/join", bob, json={}))[0] == 200
+        alice, bob, room_id = await shared_room(session, a, b)
         _, first = await call(session, "GET", b.base_url + "/_matrix/client/v3/sync", bob, params={"timeout": "0"})
 
         async def send_later():
@@ -71,11 +78,7 @@ async def test_write_on_one_node_wakes_the_other(cluster):
 async def test_concurrent_sends_through_both_nodes_make_one_timeline(cluster):
     a, b = cluster
     async with aiohttp.ClientSession() as session:
-        alice = await register(session, a.base_url, "alice" + uuid.uuid4().hex[:6])
-        bob = await register(session, b.base_url, "bob" + uuid.uuid4().hex[:6])
-        _, room = await call(session, "POST", a.base_url + "/_matrix/client/v3/createRoom", alice, json={"preset": "public_chat"})
-        room_id = room["room_id"]
-        await call(session, "POST", f"{b.base_url}/_matrix/client/v3/rooms/{room_id}/join", bob, json={})
+        alice, bob, room_id = await shared_room(session, a, b)
 
         async def burst(base, token, who):
             results = []
