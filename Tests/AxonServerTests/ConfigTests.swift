@@ -48,6 +48,9 @@ import Testing
             try ConfigOverrides.fromYAML("rate_limits:\n  login: { per_second: 0.0000000000000000001, burst: 5 }").apply(to: &config)
             try config.validate()
         }
+        var badURL = ConfigOverrides()
+        badURL.database = "postgres://"
+        #expect(throws: ConfigError.self) { try AxonConfig.load(file: nil, environment: [:], flags: badURL) }
         var flags = ConfigOverrides()
         flags.database = "postgres://u@h/db"
         #expect(try AxonConfig.load(file: nil, environment: [:], flags: flags).databaseLocation == .postgres(url: "postgres://u@h/db"))

@@ -72,6 +72,11 @@ public struct AxonConfig: Sendable, Equatable {
         for (kind, limit) in rateLimits where limit.perSecond < 0.001 || limit.burst < 1 {
             throw ConfigError("rate_limits.\(kind.rawValue): per_second must be at least 0.001 and burst at least 1")
         }
+        if case .postgres(let url) = databaseLocation {
+            guard let components = URLComponents(string: url), components.host?.isEmpty == false,
+                components.path.count > 1
+            else { throw ConfigError("database: '\(url)' is not a postgres://user[:password]@host[:port]/database URL") }
+        }
         guard ["text", "json"].contains(logFormat) else { throw ConfigError("log_format must be 'text' or 'json'") }
     }
 }
