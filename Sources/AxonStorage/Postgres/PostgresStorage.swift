@@ -3,6 +3,7 @@ import Logging
 import MatrixModel
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// The scale-out backend: PostgreSQL through a PostgresNIO connection pool. Several Axon
 /// processes may share one database: stream positions come from a locked counter row, room
@@ -11,6 +12,7 @@ public final class PostgresStorage: Storage {
     let client: PostgresClient
     let logger: Logger
     private let runTask: Task<Void, Never>
+    private let closed = Atomic<Bool>(false)
 
     /// - Parameter url: `postgres://user[:password]@host[:port]/database`.
     public init(url: String, logger: Logger = Logger(label: "axon.postgres")) async throws {
@@ -30,6 +32,7 @@ public final class PostgresStorage: Storage {
     }
 
     public func close() async throws {
+        closed.store(true, ordering: .relaxed)
         runTask.cancel()
     }
 
@@ -62,6 +65,8 @@ public final class PostgresStorage: Storage {
             } catch is CancellationError {
                 return
             } catch {
+                // Shutdown (cancellation, or the pool closing under the listener) ends listening; it is not a fault.
+                if Task.isCancelled || closed.load(ordering: .relaxed) { return }
                 logger.warning("LISTEN axon_stream failed; retrying", metadata: ["error": "\(error)"])
                 try await Task.sleep(for: .seconds(1))
             }
