@@ -94,8 +94,15 @@ public protocol RoomWriteTransaction: Sendable {
     func event(id: String) async throws -> StoredEvent?
     /// Registers an alias for this room; throws `StorageError.conflict` when it is taken.
     func addAlias(_ alias: String, creator: String) async throws
-    /// Replaces a stored event's JSON with its redacted form.
+    /// Replaces a stored event's JSON with its redacted form (and drops it from search and notifications).
     func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) async throws
+
+    /// Users joined to the room.
+    func joinedMembers() async throws -> [String]
+    /// Stored push rule documents of joined members who ever changed their rules.
+    func joinedMembersPushRules() async throws -> [String: JSONObject]
+    /// Records who an appended event notifies, in the same transaction as the event.
+    func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws
 }
 
 public struct Direction: Sendable, Equatable {

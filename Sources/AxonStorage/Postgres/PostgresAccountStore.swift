@@ -105,6 +105,7 @@ extension PostgresStorage {
             try await connection.rows(
                 "UPDATE users SET deactivated = TRUE, password_hash = NULL, profile = '{}' WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM devices WHERE user_id = \(userID)", logger: logger)
+            try await connection.rows("DELETE FROM pushers WHERE user_id = \(userID)", logger: logger)
         }
     }
 

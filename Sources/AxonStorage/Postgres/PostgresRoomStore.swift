@@ -231,7 +231,7 @@ extension PostgresStorage {
         try await transaction { connection in
             try await connection.rows(
                 "DELETE FROM event_transactions WHERE event_id IN (SELECT event_id FROM events WHERE room_id = \(roomID))", logger: logger)
-            for table in ["event_relations", "receipts", "events", "current_state", "room_memberships", "room_aliases", "rooms"] {
+            for table in ["event_relations", "event_search", "event_push_actions", "receipts", "events", "current_state", "room_memberships", "room_aliases", "rooms"] {
                 try await connection.rows("DELETE FROM \(unescaped: table) WHERE room_id = \(roomID)", logger: logger)
             }
             try await connection.rows(

@@ -116,6 +116,13 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
                 VALUES (\(pdu.eventID), \(room.roomID), \(parent), \(relType), \(pdu.type), \(pdu.sender), \(position))
                 """)
         }
+        for entry in SearchIndex.entries(pdu) {
+            try await rows(
+                """
+                INSERT INTO event_search (event_id, room_id, key, vector, stream_ordering)
+                VALUES (\(pdu.eventID), \(room.roomID), \(entry.key), to_tsvector('simple', \(entry.value)), \(position))
+                """)
+        }
         if let transaction {
             try await rows(
                 """
@@ -149,8 +156,42 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
 
     func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) async throws {
         try await rows("DELETE FROM event_relations WHERE event_id = \(eventID)")
+        try await rows("DELETE FROM event_search WHERE event_id = \(eventID)")
+        try await rows("DELETE FROM event_push_actions WHERE event_id = \(eventID)")
         try await rows(
             "UPDATE events SET json = \(JSON.object(redactedJSON).encodedString()), redacted_because = \(redactionID) WHERE event_id = \(eventID)")
+    }
+
+    func joinedMembers() async throws -> [String] {
+        guard let room else { return [] }
+        return try await rows("SELECT user_id FROM room_memberships WHERE room_id = \(room.roomID) AND membership = 'join'")
+            .map { try $0.decode(String.self) }
+    }
+
+    func joinedMembersPushRules() async throws -> [String: JSONObject] {
+        guard let room else { return [:] }
+        var documents: [String: JSONObject] = [:]
+        for row in try await rows(
+            """
+            SELECT p.user_id, p.rules FROM push_rules p JOIN room_memberships m ON m.user_id = p.user_id
+            WHERE m.room_id = \(room.roomID) AND m.membership = 'join'
+            """)
+        {
+            let (userID, rules) = try row.decode((String, String).self)
+            documents[userID] = JSON.stored(rules).objectValue
+        }
+        return documents
+    }
+
+    func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws {
+        guard !records.isEmpty else { return }
+        try await rows(
+            """
+            INSERT INTO event_push_actions (event_id, user_id, room_id, stream_ordering, thread_id, highlight, actions)
+            SELECT \(event.pdu.eventID), u, \(event.roomID), \(event.streamPosition), t, h, a
+            FROM unnest(\(records.map(\.userID))::TEXT[], \(records.map(\.threadID))::TEXT[], \(records.map(\.highlight))::BOOLEAN[],
+                \(records.map { $0.actions.encodedString() })::TEXT[]) AS x(u, t, h, a)
+            """)
     }
 
     private func newStateGroup(roomID: String, parent: Int64?, key: StateKey, eventID: String) async throws -> Int64 {

@@ -287,5 +287,41 @@ enum PostgresMigrations {
                 "CREATE INDEX presence_stream ON presence(stream_ordering)",
             ]
         ),
+        (
+            "008_push",
+            [
+                "CREATE TABLE push_rules (user_id TEXT PRIMARY KEY, rules TEXT NOT NULL)",
+                """
+                CREATE TABLE event_push_actions (
+                    event_id TEXT NOT NULL, user_id TEXT NOT NULL, room_id TEXT NOT NULL, stream_ordering BIGINT NOT NULL,
+                    thread_id TEXT NOT NULL, highlight BOOLEAN NOT NULL, actions TEXT NOT NULL, PRIMARY KEY (event_id, user_id))
+                """,
+                "CREATE INDEX event_push_actions_room ON event_push_actions(user_id, room_id, stream_ordering)",
+                "CREATE INDEX event_push_actions_user ON event_push_actions(user_id, stream_ordering)",
+                "CREATE INDEX events_room_sender ON events(room_id, sender, stream_ordering)",
+                """
+                CREATE TABLE pushers (
+                    user_id TEXT NOT NULL, app_id TEXT NOT NULL, pushkey TEXT NOT NULL, kind TEXT NOT NULL,
+                    app_display_name TEXT NOT NULL, device_display_name TEXT NOT NULL, profile_tag TEXT, lang TEXT NOT NULL,
+                    data TEXT NOT NULL, device_id TEXT, created_ts BIGINT NOT NULL, PRIMARY KEY (app_id, pushkey, user_id),
+                    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE)
+                """,
+                "CREATE INDEX pushers_user ON pushers(user_id)",
+            ]
+        ),
+        (
+            "009_search",
+            [
+                // The 'simple' configuration: no stemming, so both backends match the same words.
+                """
+                CREATE TABLE event_search (
+                    event_id TEXT NOT NULL, room_id TEXT NOT NULL, key TEXT NOT NULL, vector TSVECTOR NOT NULL,
+                    stream_ordering BIGINT NOT NULL)
+                """,
+                "CREATE INDEX event_search_vector ON event_search USING GIN (vector)",
+                "CREATE INDEX event_search_event ON event_search(event_id)",
+                "CREATE INDEX event_search_room ON event_search(room_id, stream_ordering)",
+            ]
+        ),
     ]
 }

@@ -116,6 +116,7 @@ extension SQLiteStorage {
                 sql: "UPDATE users SET deactivated = 1, password_hash = NULL, profile = '{}' WHERE user_id = ?",
                 arguments: [userID])
             try db.execute(sql: "DELETE FROM devices WHERE user_id = ?", arguments: [userID])
+            try db.execute(sql: "DELETE FROM pushers WHERE user_id = ?", arguments: [userID])
         }
     }
 

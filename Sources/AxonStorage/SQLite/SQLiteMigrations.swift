@@ -214,6 +214,55 @@ enum SQLiteMigrations {
                     CREATE INDEX presence_stream ON presence(stream_ordering);
                     """)
         }
+        migrator.registerMigration("008_push") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE push_rules (
+                        user_id TEXT PRIMARY KEY NOT NULL,
+                        rules TEXT NOT NULL
+                    );
+                    CREATE TABLE event_push_actions (
+                        event_id TEXT NOT NULL,
+                        user_id TEXT NOT NULL,
+                        room_id TEXT NOT NULL,
+                        stream_ordering INTEGER NOT NULL,
+                        thread_id TEXT NOT NULL,
+                        highlight INTEGER NOT NULL,
+                        actions TEXT NOT NULL,
+                        PRIMARY KEY (event_id, user_id)
+                    );
+                    CREATE INDEX event_push_actions_room ON event_push_actions(user_id, room_id, stream_ordering);
+                    CREATE INDEX event_push_actions_user ON event_push_actions(user_id, stream_ordering);
+                    CREATE INDEX events_room_sender ON events(room_id, sender, stream_ordering);
+                    CREATE TABLE pushers (
+                        user_id TEXT NOT NULL,
+                        app_id TEXT NOT NULL,
+                        pushkey TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        app_display_name TEXT NOT NULL,
+                        device_display_name TEXT NOT NULL,
+                        profile_tag TEXT,
+                        lang TEXT NOT NULL,
+                        data TEXT NOT NULL,
+                        device_id TEXT,
+                        created_ts INTEGER NOT NULL,
+                        PRIMARY KEY (app_id, pushkey, user_id),
+                        FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+                    );
+                    CREATE INDEX pushers_user ON pushers(user_id);
+                    """)
+        }
+        migrator.registerMigration("009_search") { db in
+            // FTS5 with the unicode61 tokenizer: words split at anything not a letter or digit,
+            // case-folded, diacritics kept apart. The other columns ride along unindexed.
+            try db.execute(
+                sql: """
+                    CREATE VIRTUAL TABLE event_search USING fts5(
+                        value, event_id UNINDEXED, room_id UNINDEXED, key UNINDEXED, stream_ordering UNINDEXED,
+                        tokenize = 'unicode61 remove_diacritics 0'
+                    );
+                    """)
+        }
         return migrator
     }
 }

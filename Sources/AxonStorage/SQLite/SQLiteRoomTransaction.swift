@@ -85,9 +85,54 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         try await run { db in
             // A redacted event no longer relates to anything (its content is gone).
             try db.execute(sql: "DELETE FROM event_relations WHERE event_id = ?", arguments: [eventID])
+            try db.execute(sql: "DELETE FROM event_search WHERE event_id = ?", arguments: [eventID])
+            try db.execute(sql: "DELETE FROM event_push_actions WHERE event_id = ?", arguments: [eventID])
             try db.execute(
                 sql: "UPDATE events SET json = ?, redacted_because = ? WHERE event_id = ?",
                 arguments: [JSON.object(redactedJSON).encodedString(), redactionID, eventID])
+        }
+    }
+
+    func joinedMembers() async throws -> [String] {
+        guard let room else { return [] }
+        return try await run { db in
+            try String.fetchAll(
+                db, sql: "SELECT user_id FROM room_memberships WHERE room_id = ? AND membership = 'join'", arguments: [room.roomID])
+        }
+    }
+
+    func joinedMembersPushRules() async throws -> [String: JSONObject] {
+        guard let room else { return [:] }
+        return try await run { db in
+            var documents: [String: JSONObject] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT p.user_id, p.rules FROM push_rules p JOIN room_memberships m ON m.user_id = p.user_id
+                    WHERE m.room_id = ? AND m.membership = 'join'
+                    """,
+                arguments: [room.roomID])
+            {
+                documents[row["user_id"]] = JSON.stored(row["rules"]).objectValue
+            }
+            return documents
+        }
+    }
+
+    func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws {
+        guard !records.isEmpty else { return }
+        try await run { db in
+            let statement = try db.cachedStatement(
+                sql: """
+                    INSERT INTO event_push_actions (event_id, user_id, room_id, stream_ordering, thread_id, highlight, actions)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
+            for record in records {
+                try statement.execute(arguments: [
+                    record.eventID, record.userID, event.roomID, event.streamPosition, record.threadID, record.highlight,
+                    record.actions.encodedString(),
+                ])
+            }
         }
     }
 
@@ -136,6 +181,11 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [pdu.eventID, room.roomID, parent, relType, pdu.type, pdu.sender, position])
+        }
+        for entry in SearchIndex.entries(pdu) {
+            try db.execute(
+                sql: "INSERT INTO event_search (value, event_id, room_id, key, stream_ordering) VALUES (?, ?, ?, ?, ?)",
+                arguments: [entry.value, pdu.eventID, room.roomID, entry.key, position])
         }
         if let transaction {
             try db.execute(
