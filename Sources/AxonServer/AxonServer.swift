@@ -42,7 +42,10 @@ public struct AxonServer: Sendable {
         let notifier = Notifier()
         let rooms = RoomService(
             storage: storage, serverName: serverName, writer: RoomEventWriter(serverName: serverName, signingKey: signingKey),
-            visibility: HistoryVisibility(storage: storage), notifier: notifier)
+            visibility: HistoryVisibility(storage: storage), notifier: notifier,
+            pushGateway: PushGateway(
+                storage: storage, attempts: config.pushRetryAttempts, initialDelay: .milliseconds(config.pushRetryInitialMs),
+                logger: logger))
         context = ServerContext(
             config: config, serverName: serverName, storage: storage, accounts: accounts, uia: uia,
             signingKey: signingKey, rooms: rooms, notifier: notifier,
@@ -69,6 +72,9 @@ public struct AxonServer: Sendable {
         context.registerUserDirectoryRoutes(on: routes)
         context.registerRelationRoutes(on: routes)
         context.registerRoomSummaryRoutes(on: routes)
+        context.registerPushRuleRoutes(on: routes)
+        context.registerPusherRoutes(on: routes)
+        context.registerSearchRoutes(on: routes)
     }
 
     /// The account service, for tools such as `axon register-user` that write accounts directly.

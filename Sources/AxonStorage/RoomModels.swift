@@ -99,8 +99,8 @@ public protocol RoomWriteTransaction: Sendable {
 
     /// Users joined to the room.
     func joinedMembers() async throws -> [String]
-    /// Stored push rule documents of joined members who ever changed their rules.
-    func joinedMembersPushRules() async throws -> [String: JSONObject]
+    /// Stored push rule documents of those of these users who ever changed their rules.
+    func pushRules(for userIDs: [String]) async throws -> [String: JSONObject]
     /// Records who an appended event notifies, in the same transaction as the event.
     func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws
 }

@@ -25,6 +25,10 @@ extension ServerContext {
             routes.client(.get, path) { request in
                 let userID = try accountDataOwner(request)
                 let roomID = perRoom ? try accountDataRoom(request) : nil
+                if !perRoom && request.parameter("type") == "m.push_rules" {
+                    // Users who never changed a rule have the defaults, which are not stored.
+                    return .ok(.object(try await pushRules(userID).json))
+                }
                 guard let content = try await storage.accountData(userID: userID, roomID: roomID, type: request.parameter("type")) else {
                     throw MatrixError.notFound(perRoom ? "Room account data not found." : "Account data not found.")
                 }

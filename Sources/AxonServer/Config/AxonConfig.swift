@@ -34,6 +34,10 @@ public struct AxonConfig: Sendable, Equatable {
     public var turnURIs: [String] = []
     public var turnSharedSecret: String?
     public var turnUserLifetimeSeconds = 86_400
+    /// Push gateway delivery: attempts per notification, the first retry after this many
+    /// milliseconds, doubling each time (8 attempts span about two minutes).
+    public var pushRetryAttempts = 8
+    public var pushRetryInitialMs = 1000
     public var logLevel = "info"
     public var logFormat = "text"
 
@@ -77,6 +81,9 @@ public struct AxonConfig: Sendable, Equatable {
                 components.path.count > 1
             else { throw ConfigError("database: '\(url)' is not a postgres://user[:password]@host[:port]/database URL") }
         }
+        guard pushRetryAttempts >= 1, pushRetryAttempts <= 30, pushRetryInitialMs >= 1 else {
+            throw ConfigError("push_retry_attempts must be between 1 and 30 and push_retry_initial_ms at least 1")
+        }
         guard ["text", "json"].contains(logFormat) else { throw ConfigError("log_format must be 'text' or 'json'") }
     }
 }
@@ -107,6 +114,8 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var turnURIs: [String]?
     public var turnSharedSecret: String?
     public var turnUserLifetimeSeconds: Int?
+    public var pushRetryAttempts: Int?
+    public var pushRetryInitialMs: Int?
     public var logLevel: String?
     public var logFormat: String?
 
@@ -142,6 +151,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         case turnURIs = "turn_uris"
         case turnSharedSecret = "turn_shared_secret"
         case turnUserLifetimeSeconds = "turn_user_lifetime_seconds"
+        case pushRetryAttempts = "push_retry_attempts"
+        case pushRetryInitialMs = "push_retry_initial_ms"
         case logLevel = "log_level"
         case logFormat = "log_format"
     }
@@ -190,6 +201,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.turnURIs = value(.turnURIs).map { $0.split(separator: ",").map(String.init) }
         overrides.turnSharedSecret = value(.turnSharedSecret)
         overrides.turnUserLifetimeSeconds = try int(.turnUserLifetimeSeconds)
+        overrides.pushRetryAttempts = try int(.pushRetryAttempts)
+        overrides.pushRetryInitialMs = try int(.pushRetryInitialMs)
         overrides.logLevel = value(.logLevel)
         overrides.logFormat = value(.logFormat)
         return overrides
@@ -220,6 +233,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let turnURIs { config.turnURIs = turnURIs }
         if let turnSharedSecret { config.turnSharedSecret = turnSharedSecret }
         if let turnUserLifetimeSeconds { config.turnUserLifetimeSeconds = turnUserLifetimeSeconds }
+        if let pushRetryAttempts { config.pushRetryAttempts = pushRetryAttempts }
+        if let pushRetryInitialMs { config.pushRetryInitialMs = pushRetryInitialMs }
         if let logLevel { config.logLevel = logLevel }
         if let logFormat { config.logFormat = logFormat }
     }

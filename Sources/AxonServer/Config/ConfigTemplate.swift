@@ -58,6 +58,11 @@ extension AxonConfig {
         # turn_shared_secret: "the coturn static-auth-secret"
         # turn_user_lifetime_seconds: 86400
 
+        # Push notifications to mobile apps go through their push gateways. A failed
+        # delivery is retried, the first time after push_retry_initial_ms, doubling after.
+        push_retry_attempts: 8
+        push_retry_initial_ms: 1000
+
         # Logging: trace, debug, info, notice, warning, error, critical; format text or json.
         log_level: "info"
         log_format: "text"

@@ -7,9 +7,14 @@ import MatrixModel
 struct HistoryVisibility: Sendable {
     let storage: any Storage
 
-    /// Filters events of one room for `userID`, keeping their order.
-    func filter(_ events: [StoredEvent], roomID: String, userID: String) async throws -> [StoredEvent] {
+    /// Filters events of one room for `userID`, keeping their order. Events of users they
+    /// ignore (`m.ignored_user_list`) are dropped too, except state, which clients need to
+    /// render the room; pass `ignoring` when it is already known.
+    func filter(_ events: [StoredEvent], roomID: String, userID: String, ignoring: Set<String>? = nil) async throws -> [StoredEvent] {
         guard !events.isEmpty else { return [] }
+        var ignored = ignoring ?? []
+        if ignoring == nil { ignored = try await ignoredUsers(userID) }
+        let events = ignored.isEmpty ? events : events.filter { $0.pdu.isState || !ignored.contains($0.pdu.sender) }
         let membership = try await storage.membership(roomID: roomID, userID: userID)
         if membership?.forgotten == true { return [] }
         var cache: [Int64: (visibility: String, membership: String)] = [:]
@@ -51,6 +56,11 @@ struct HistoryVisibility: Sendable {
             }
         }
         return visible
+    }
+
+    func ignoredUsers(_ userID: String) async throws -> Set<String> {
+        let list = try await storage.accountData(userID: userID, roomID: nil, type: "m.ignored_user_list")
+        return Set(list?["ignored_users"]?.objectValue?.keys ?? [])
     }
 
     func canSee(_ event: StoredEvent, userID: String) async throws -> Bool {

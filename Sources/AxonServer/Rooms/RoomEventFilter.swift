@@ -14,6 +14,7 @@ struct RoomEventFilter: Sendable {
     var containsURL: Bool?
     var lazyLoadMembers = false
     var includeRedundantMembers = false
+    var unreadThreadNotifications = false
 
     init() {}
 
@@ -33,6 +34,7 @@ struct RoomEventFilter: Sendable {
         containsURL = try json.optionalBool("contains_url")
         lazyLoadMembers = try json.optionalBool("lazy_load_members") ?? false
         includeRedundantMembers = try json.optionalBool("include_redundant_members") ?? false
+        unreadThreadNotifications = try json.optionalBool("unread_thread_notifications") ?? false
     }
 
     func allowsRoom(_ roomID: String) -> Bool {

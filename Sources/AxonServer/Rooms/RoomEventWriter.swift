@@ -59,7 +59,10 @@ struct RoomEventWriter: Sendable {
         } catch {
             throw MatrixError.forbidden(error.reason)
         }
-        return try await tx.append(withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
+        let stored = try await tx.append(
+            withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
+        try await PushActionRecorder.record(stored, state: state, version: version, in: tx)
+        return stored
     }
 
     /// Builds and signs a create event. Its ID (and in v12 the room ID) follows from its hash.

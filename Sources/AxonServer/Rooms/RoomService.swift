@@ -8,6 +8,7 @@ struct RoomService: Sendable {
     let writer: RoomEventWriter
     let visibility: HistoryVisibility
     let notifier: Notifier
+    let pushGateway: PushGateway
 
     /// A room ID, or an alias resolved to one (404 when unknown).
     func resolve(_ roomIDOrAlias: String) async throws -> String {
@@ -48,6 +49,7 @@ struct RoomService: Sendable {
 
     func notify(_ event: StoredEvent) {
         notifier.roomChanged(event.roomID, position: event.streamPosition)
+        pushGateway.eventPersisted(event)
         if let target = event.pdu.stateKey, event.pdu.type == "m.room.member" {
             // The target learns of a room they are not yet watching (an invite, a join elsewhere).
             notifier.userChanged(target, position: event.streamPosition)

@@ -63,6 +63,13 @@ struct SyncService: Sendable {
                 globalAccountData.append(["type": .string(entry.type), "content": entry.content])
             }
         }
+        // Default push rules are not stored, yet clients expect them in their first sync.
+        if since == nil, !globalAccountData.contains(where: { $0["type"] == "m.push_rules" }),
+            filter.accountData.allows(PDU(eventID: "", json: ["type": "m.push_rules"]))
+        {
+            globalAccountData.append(["type": "m.push_rules", "content": .object(PushRuleSet(userID: userID, document: nil).json)])
+        }
+        let ignored = try await rooms.visibility.ignoredUsers(userID)
 
         // Initial syncs look at every room; incremental ones only at rooms where something changed.
         let memberships: [Membership]
@@ -86,9 +93,12 @@ struct SyncService: Sendable {
                 guard since == nil || isNew || hasChanges || request.fullState else { continue }
                 join[roomID] = try await joinedRoom(
                     roomID: roomID, request: request, after: (isNew || request.fullState) ? nil : since, upTo: current,
-                    receipts: receiptsByRoom[roomID], accountData: roomAccountData[roomID], typingChanged: typingRooms.contains(roomID))
+                    receipts: receiptsByRoom[roomID], accountData: roomAccountData[roomID], typingChanged: typingRooms.contains(roomID),
+                    ignored: ignored)
             case "invite", "knock":
-                guard isNew || request.fullState, let event = try await storage.event(id: membership.eventID) else { continue }
+                guard isNew || request.fullState, let event = try await storage.event(id: membership.eventID),
+                    !ignored.contains(event.pdu.sender)
+                else { continue }
                 let key = membership.membership == "invite" ? "invite_state" : "knock_state"
                 let stripped = try await strippedState(event)
                 let entry: JSON = [.init(stringLiteral: key): ["events": .array(stripped)]]
@@ -98,7 +108,7 @@ struct SyncService: Sendable {
                 guard wanted, let leaveEvent = try await storage.event(id: membership.eventID) else { continue }
                 leave[roomID] = try await leftRoom(
                     roomID: roomID, request: request, after: isNew ? since : nil, leaveEvent: leaveEvent,
-                    accountData: roomAccountData[roomID])
+                    accountData: roomAccountData[roomID], ignored: ignored)
             }
         }
         var body = JSONObject()
@@ -119,9 +129,9 @@ struct SyncService: Sendable {
 
     private func joinedRoom(
         roomID: String, request: Request, after: Int64?, upTo: Int64, receipts: [Receipt]?, accountData: [AccountDataEntry]?,
-        typingChanged: Bool
+        typingChanged: Bool, ignored: Set<String>
     ) async throws -> JSON {
-        let timeline = try await timeline(roomID: roomID, request: request, after: after, upTo: upTo)
+        let timeline = try await timeline(roomID: roomID, request: request, after: after, upTo: upTo, ignored: ignored)
         var state: [StoredEvent]
         if after == nil || timeline.limited {
             state = try await stateAtTimelineStart(roomID: roomID, timeline: timeline.events, upTo: upTo, changedAfter: after)
@@ -158,13 +168,36 @@ struct SyncService: Sendable {
         if after == nil || timeline.events.contains(where: { $0.pdu.type == "m.room.member" }) {
             room["summary"] = try await summary(roomID: roomID, userID: request.user.userID)
         }
+        try await addUnreadCounts(to: &room, roomID: roomID, request: request)
         return .object(room)
     }
 
+    /// `unread_notifications`, split per thread when the filter asks for
+    /// `unread_thread_notifications` (the main timeline then counts alone).
+    private func addUnreadCounts(to room: inout JSONObject, roomID: String, request: Request) async throws {
+        let counts = try await storage.notificationCounts(userID: request.user.userID, roomID: roomID)
+        func json(_ counts: [NotificationCount]) -> JSON {
+            [
+                "notification_count": .int(Int64(counts.reduce(0) { $0 + $1.notifications })),
+                "highlight_count": .int(Int64(counts.reduce(0) { $0 + $1.highlights })),
+            ]
+        }
+        guard request.filter.timeline.unreadThreadNotifications else {
+            room["unread_notifications"] = json(counts)
+            return
+        }
+        room["unread_notifications"] = json(counts.filter { $0.threadID == "main" })
+        var threads = JSONObject()
+        for count in counts where count.threadID != "main" { threads[count.threadID] = json([count]) }
+        if !threads.isEmpty { room["unread_thread_notifications"] = .object(threads) }
+    }
+
     private func leftRoom(
-        roomID: String, request: Request, after: Int64?, leaveEvent: StoredEvent, accountData: [AccountDataEntry]?
+        roomID: String, request: Request, after: Int64?, leaveEvent: StoredEvent, accountData: [AccountDataEntry]?,
+        ignored: Set<String>
     ) async throws -> JSON {
-        let timeline = try await timeline(roomID: roomID, request: request, after: after, upTo: leaveEvent.streamPosition)
+        let timeline = try await timeline(
+            roomID: roomID, request: request, after: after, upTo: leaveEvent.streamPosition, ignored: ignored)
         let state = after == nil || timeline.limited
             ? try await stateAtTimelineStart(roomID: roomID, timeline: timeline.events, upTo: leaveEvent.streamPosition, changedAfter: after)
             : []
@@ -185,11 +218,11 @@ struct SyncService: Sendable {
     }
 
     /// The newest events in (after, upTo] the user may see and the filter allows, oldest first.
-    private func timeline(roomID: String, request: Request, after: Int64?, upTo: Int64) async throws -> Timeline {
+    private func timeline(roomID: String, request: Request, after: Int64?, upTo: Int64, ignored: Set<String>) async throws -> Timeline {
         let limit = request.filter.timeline.limit ?? Self.defaultTimelineLimit
         let fetchLimit = limit + 1 + 20
         let fetched = try await storage.roomEventsByStream(roomID: roomID, after: after ?? -1, upTo: upTo, limit: fetchLimit)
-        let visible = try await rooms.visibility.filter(fetched, roomID: roomID, userID: request.user.userID)
+        let visible = try await rooms.visibility.filter(fetched, roomID: roomID, userID: request.user.userID, ignoring: ignored)
             .filter { request.filter.timeline.allows($0.pdu) }
         let chosen = Array(visible.prefix(limit).reversed())
         let limited = visible.count > limit || fetched.count == fetchLimit

@@ -168,15 +168,10 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
             .map { try $0.decode(String.self) }
     }
 
-    func joinedMembersPushRules() async throws -> [String: JSONObject] {
-        guard let room else { return [:] }
+    func pushRules(for userIDs: [String]) async throws -> [String: JSONObject] {
+        guard !userIDs.isEmpty else { return [:] }
         var documents: [String: JSONObject] = [:]
-        for row in try await rows(
-            """
-            SELECT p.user_id, p.rules FROM push_rules p JOIN room_memberships m ON m.user_id = p.user_id
-            WHERE m.room_id = \(room.roomID) AND m.membership = 'join'
-            """)
-        {
+        for row in try await rows("SELECT user_id, rules FROM push_rules WHERE user_id = ANY(\(userIDs))") {
             let (userID, rules) = try row.decode((String, String).self)
             documents[userID] = JSON.stored(rules).objectValue
         }

@@ -101,19 +101,17 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         }
     }
 
-    func joinedMembersPushRules() async throws -> [String: JSONObject] {
-        guard let room else { return [:] }
-        return try await run { db in
+    func pushRules(for userIDs: [String]) async throws -> [String: JSONObject] {
+        try await run { db in
             var documents: [String: JSONObject] = [:]
-            for row in try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT p.user_id, p.rules FROM push_rules p JOIN room_memberships m ON m.user_id = p.user_id
-                    WHERE m.room_id = ? AND m.membership = 'join'
-                    """,
-                arguments: [room.roomID])
-            {
-                documents[row["user_id"]] = JSON.stored(row["rules"]).objectValue
+            // Chunks keep each statement under SQLite's limit on bound parameters.
+            for chunk in stride(from: 0, to: userIDs.count, by: 500).map({ Array(userIDs[$0..<min($0 + 500, userIDs.count)]) }) {
+                for row in try Row.fetchAll(
+                    db, sql: "SELECT user_id, rules FROM push_rules WHERE user_id IN (\(databaseQuestionMarks(count: chunk.count)))",
+                    arguments: StatementArguments(chunk))
+                {
+                    documents[row["user_id"]] = JSON.stored(row["rules"]).objectValue
+                }
             }
             return documents
         }
