@@ -75,6 +75,10 @@ public struct AxonServer: Sendable {
         context.registerPushRuleRoutes(on: routes)
         context.registerPusherRoutes(on: routes)
         context.registerSearchRoutes(on: routes)
+        context.registerKeyRoutes(on: routes)
+        context.registerCrossSigningRoutes(on: routes)
+        context.registerKeyBackupRoutes(on: routes)
+        context.registerToDeviceRoutes(on: routes)
     }
 
     /// The account service, for tools such as `axon register-user` that write accounts directly.

@@ -22,7 +22,7 @@ public struct ContentReport: Sendable, Equatable {
     }
 }
 
-public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore {
+public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore {
     func saveReport(_ report: ContentReport) async throws
     func reports() async throws -> [ContentReport]
 
@@ -67,9 +67,12 @@ public protocol AccountStore: Sendable {
     func createSession(_ session: NewSession) async throws
     func tokenOwner(tokenHash: String) async throws -> TokenOwner?
     /// Removes one device with all its tokens.
-    func deleteDevices(userID: String, deviceIDs: [String]) async throws
+    /// Returns the position of the device-list change, nil when no device was deleted.
+    @discardableResult
+    func deleteDevices(userID: String, deviceIDs: [String]) async throws -> Int64?
     /// Removes all devices and tokens of the user, except `keepingDeviceID` when given.
-    func deleteAllDevices(userID: String, keepingDeviceID: String?) async throws
+    @discardableResult
+    func deleteAllDevices(userID: String, keepingDeviceID: String?) async throws -> Int64?
     func devices(userID: String) async throws -> [Device]
     func device(userID: String, deviceID: String) async throws -> Device?
     func setDeviceDisplayName(userID: String, deviceID: String, displayName: String?) async throws -> Bool
@@ -77,7 +80,8 @@ public protocol AccountStore: Sendable {
 
     func setPasswordHash(userID: String, hash: String) async throws
     /// Deactivation: the password is erased, every device and token removed, the flag set.
-    func deactivateAccount(userID: String) async throws
+    @discardableResult
+    func deactivateAccount(userID: String) async throws -> Int64?
     /// Sets (or, with nil, removes) one profile field. Returns false when the user does not exist.
     func setProfileField(userID: String, key: String, value: JSON?) async throws -> Bool
 

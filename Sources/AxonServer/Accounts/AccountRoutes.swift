@@ -16,7 +16,9 @@ extension ServerContext {
             try await uia.require(passwordRequirement("account/password", request), body: body)
             try await storage.setPasswordHash(userID: request.user.userID, hash: try await accounts.hasher.hash(newPassword))
             if try body.optionalBool("logout_devices") ?? true {
-                try await storage.deleteAllDevices(userID: request.user.userID, keepingDeviceID: request.user.deviceID)
+                try await announceDeviceListChange(
+                    request.user.userID,
+                    at: try await storage.deleteAllDevices(userID: request.user.userID, keepingDeviceID: request.user.deviceID))
             }
             return .empty
         }
@@ -24,7 +26,7 @@ extension ServerContext {
             let body = try request.jsonObject()
             try await uia.require(passwordRequirement("account/deactivate", request), body: body)
             try await rooms.leaveAll(userID: request.user.userID, reason: "Account deactivated")
-            try await storage.deactivateAccount(userID: request.user.userID)
+            try await announceDeviceListChange(request.user.userID, at: try await storage.deactivateAccount(userID: request.user.userID))
             logger.info("deactivated user", metadata: ["user_id": "\(request.user.userID)"])
             return .ok(["id_server_unbind_result": "no-support"])
         }

@@ -40,7 +40,8 @@ extension ServerContext {
             throw MatrixError.notFound("Unknown device")
         }
         try await uia.require(passwordRequirement(operation, request), body: body)
-        try await storage.deleteDevices(userID: request.user.userID, deviceIDs: deviceIDs)
+        try await announceDeviceListChange(
+            request.user.userID, at: try await storage.deleteDevices(userID: request.user.userID, deviceIDs: deviceIDs))
         return .empty
     }
 }

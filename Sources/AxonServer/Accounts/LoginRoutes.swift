@@ -10,11 +10,13 @@ extension ServerContext {
             try await login(request)
         }
         routes.client(.post, "/logout", auth: .required(allowGuests: true)) { request in
-            try await storage.deleteDevices(userID: request.user.userID, deviceIDs: [request.user.deviceID])
+            try await announceDeviceListChange(
+                request.user.userID, at: try await storage.deleteDevices(userID: request.user.userID, deviceIDs: [request.user.deviceID]))
             return .empty
         }
         routes.client(.post, "/logout/all", auth: .required(allowGuests: true)) { request in
-            try await storage.deleteAllDevices(userID: request.user.userID, keepingDeviceID: nil)
+            try await announceDeviceListChange(
+                request.user.userID, at: try await storage.deleteAllDevices(userID: request.user.userID, keepingDeviceID: nil))
             return .empty
         }
     }

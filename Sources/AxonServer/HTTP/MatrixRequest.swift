@@ -26,6 +26,11 @@ public struct MatrixRequest: Sendable {
         pathParameters[name] ?? ""
     }
 
+    /// A path parameter of a route that may not have it (one handler, several paths).
+    public func optionalParameter(_ name: String) -> String? {
+        pathParameters[name]
+    }
+
     public func query(_ name: String) -> String? {
         query[name]?.last
     }

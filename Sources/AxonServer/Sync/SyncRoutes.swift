@@ -11,16 +11,18 @@ extension ServerContext {
             if let presence = request.query("set_presence"), !["online", "offline", "unavailable"].contains(presence) {
                 throw MatrixError.invalidParam("set_presence must be online, offline or unavailable")
             }
-            let since = try request.query("since").map { token throws(MatrixError) -> Int64 in
+            let since = try request.query("since").map { token throws(MatrixError) -> SyncToken in
                 guard let parsed = SyncToken(token) else { throw MatrixError.invalidParam("Invalid 'since' token") }
-                return parsed.position
+                return parsed
             }
             try await presence.syncing(userID: request.user.userID, state: request.query("set_presence") ?? "online")
             let fullState = request.query("full_state") == "true"
             let filter = try await syncFilter(request)
             return .ok(
                 try await sync.sync(
-                    .init(user: request.user, since: since, filter: filter, fullState: fullState, timeout: try timeout(request))))
+                    .init(
+                        user: request.user, since: since?.position, toDeviceAcknowledged: since?.toDeviceAcknowledged, filter: filter,
+                        fullState: fullState, timeout: try timeout(request))))
         }
         routes.client(.post, "/user/{userId}/filter") { request in
             guard request.parameter("userId") == request.user.userID else {

@@ -11,9 +11,13 @@ struct SyncService: Sendable {
     let presence: PresenceService
     static let defaultTimelineLimit = 10
 
+    /// To-device messages per response; the rest wait for the next sync.
+    static let toDeviceLimit = 100
+
     struct Request {
         var user: TokenOwner
         var since: Int64?
+        var toDeviceAcknowledged: Int64?
         var filter: SyncFilter
         var fullState: Bool
         var timeout: Duration
@@ -22,12 +26,28 @@ struct SyncService: Sendable {
     func sync(_ request: Request) async throws -> JSON {
         let clock = ContinuousClock()
         let deadline = clock.now + request.timeout
+        let userID = request.user.userID
+        let deviceID = request.user.deviceID
         while true {
             let current = try await storage.currentStreamPosition()
-            let response = try await build(request, upTo: current)
+            var response = try await build(request, upTo: current)
+            let toDevice = try await storage.toDeviceMessages(
+                userID: userID, deviceID: deviceID, acknowledged: request.toDeviceAcknowledged, upTo: current, limit: Self.toDeviceLimit)
+            if !toDevice.isEmpty {
+                response["to_device"] = [
+                    "events": .array(toDevice.map { ["sender": .string($0.sender), "type": .string($0.type), "content": $0.content] })
+                ]
+            }
             if request.since == nil || request.fullState || !response.isEmpty || clock.now >= deadline {
                 var body = response
-                body["next_batch"] = .string(SyncToken(position: current).string)
+                // A full batch may have left messages behind: the token remembers how far it got.
+                let partial = toDevice.count == Self.toDeviceLimit ? toDevice.last?.streamPosition : nil
+                body["next_batch"] = .string(SyncToken(position: current, toDevice: partial).string)
+                // Key counts are always present, so they must not count as news for the long-poll.
+                let counts = try await storage.oneTimeKeyCounts(userID: userID, deviceID: deviceID)
+                body["device_one_time_keys_count"] = .object(JSONObject(counts.mapValues { JSON.int(Int64($0)) }))
+                body["device_unused_fallback_key_types"] = .array(
+                    try await storage.unusedFallbackKeyTypes(userID: userID, deviceID: deviceID).map(JSON.string))
                 return .object(body)
             }
             let watched = Set(
@@ -119,6 +139,12 @@ struct SyncService: Sendable {
         if !knock.isEmpty { roomsBody["knock"] = .object(knock) }
         if !roomsBody.isEmpty { body["rooms"] = .object(roomsBody) }
         if !globalAccountData.isEmpty { body["account_data"] = ["events": .array(globalAccountData)] }
+        if let since {
+            let (changed, left) = try await DeviceLists(storage: storage).updates(viewer: userID, after: since, upTo: current)
+            if !changed.isEmpty || !left.isEmpty {
+                body["device_lists"] = ["changed": .array(changed.sorted().map(JSON.string)), "left": .array(left.sorted().map(JSON.string))]
+            }
+        }
         if presence.enabled {
             let changes = try await storage.presenceChanges(userID: userID, after: since, upTo: current)
                 .filter { filter.presence.allows(PDU(eventID: "", json: ["type": "m.presence", "sender": .string($0.userID)])) }

@@ -61,12 +61,27 @@ extension PostgresStorage {
         }
     }
 
-    public func deleteDevices(userID: String, deviceIDs: [String]) async throws {
-        try await query("DELETE FROM devices WHERE user_id = \(userID) AND device_id = ANY(\(deviceIDs))")
+    /// Deleting devices deletes their keys and messages (foreign keys) and tells the users
+    /// who share a room through a device-list change.
+    public func deleteDevices(userID: String, deviceIDs: [String]) async throws -> Int64? {
+        let logger = self.logger
+        return try await transaction { connection in
+            let deleted = try await connection.rows(
+                "DELETE FROM devices WHERE user_id = \(userID) AND device_id = ANY(\(deviceIDs)) RETURNING device_id", logger: logger)
+            guard !deleted.isEmpty else { return nil }
+            return try await Self.insertDeviceListChange(connection, users: [userID], logger: logger)
+        }
     }
 
-    public func deleteAllDevices(userID: String, keepingDeviceID: String?) async throws {
-        try await query("DELETE FROM devices WHERE user_id = \(userID) AND device_id IS DISTINCT FROM \(keepingDeviceID)")
+    public func deleteAllDevices(userID: String, keepingDeviceID: String?) async throws -> Int64? {
+        let logger = self.logger
+        return try await transaction { connection in
+            let deleted = try await connection.rows(
+                "DELETE FROM devices WHERE user_id = \(userID) AND device_id IS DISTINCT FROM \(keepingDeviceID) RETURNING device_id",
+                logger: logger)
+            guard !deleted.isEmpty else { return nil }
+            return try await Self.insertDeviceListChange(connection, users: [userID], logger: logger)
+        }
     }
 
     public func devices(userID: String) async throws -> [Device] {
@@ -99,13 +114,15 @@ extension PostgresStorage {
         try await query("UPDATE users SET password_hash = \(hash) WHERE user_id = \(userID)")
     }
 
-    public func deactivateAccount(userID: String) async throws {
+    public func deactivateAccount(userID: String) async throws -> Int64? {
         let logger = self.logger
-        try await transaction { connection in
+        return try await transaction { connection in
             try await connection.rows(
                 "UPDATE users SET deactivated = TRUE, password_hash = NULL, profile = '{}' WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM devices WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM pushers WHERE user_id = \(userID)", logger: logger)
+            try await connection.rows("DELETE FROM cross_signing_keys WHERE user_id = \(userID)", logger: logger)
+            return try await Self.insertDeviceListChange(connection, users: [userID], logger: logger)
         }
     }
 

@@ -57,18 +57,24 @@ extension SQLiteStorage {
         }
     }
 
-    public func deleteDevices(userID: String, deviceIDs: [String]) async throws {
+    /// Deleting devices deletes their keys and messages (foreign keys) and tells the users
+    /// who share a room through a device-list change.
+    public func deleteDevices(userID: String, deviceIDs: [String]) async throws -> Int64? {
         try await write { db in
+            var deleted = 0
             for deviceID in deviceIDs {
                 try db.execute(sql: "DELETE FROM devices WHERE user_id = ? AND device_id = ?", arguments: [userID, deviceID])
+                deleted += db.changesCount
             }
+            return deleted > 0 ? try Self.insertDeviceListChange(db, users: [userID]) : nil
         }
     }
 
-    public func deleteAllDevices(userID: String, keepingDeviceID: String?) async throws {
+    public func deleteAllDevices(userID: String, keepingDeviceID: String?) async throws -> Int64? {
         try await write { db in
             try db.execute(
                 sql: "DELETE FROM devices WHERE user_id = ? AND device_id IS NOT ?", arguments: [userID, keepingDeviceID])
+            return db.changesCount > 0 ? try Self.insertDeviceListChange(db, users: [userID]) : nil
         }
     }
 
@@ -110,13 +116,15 @@ extension SQLiteStorage {
         }
     }
 
-    public func deactivateAccount(userID: String) async throws {
+    public func deactivateAccount(userID: String) async throws -> Int64? {
         try await write { db in
             try db.execute(
                 sql: "UPDATE users SET deactivated = 1, password_hash = NULL, profile = '{}' WHERE user_id = ?",
                 arguments: [userID])
             try db.execute(sql: "DELETE FROM devices WHERE user_id = ?", arguments: [userID])
             try db.execute(sql: "DELETE FROM pushers WHERE user_id = ?", arguments: [userID])
+            try db.execute(sql: "DELETE FROM cross_signing_keys WHERE user_id = ?", arguments: [userID])
+            return try Self.insertDeviceListChange(db, users: [userID])
         }
     }
 

@@ -263,6 +263,92 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        migrator.registerMigration("010_e2ee") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE device_keys (
+                        user_id TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        keys TEXT NOT NULL,
+                        PRIMARY KEY (user_id, device_id),
+                        FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+                    );
+                    CREATE TABLE one_time_keys (
+                        user_id TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        algorithm TEXT NOT NULL,
+                        key_id TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        PRIMARY KEY (user_id, device_id, algorithm, key_id),
+                        FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+                    );
+                    CREATE TABLE fallback_keys (
+                        user_id TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        algorithm TEXT NOT NULL,
+                        key_id TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        used INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (user_id, device_id, algorithm),
+                        FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+                    );
+                    CREATE TABLE cross_signing_keys (
+                        user_id TEXT NOT NULL,
+                        usage TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        PRIMARY KEY (user_id, usage)
+                    );
+                    CREATE TABLE key_signatures (
+                        target_user_id TEXT NOT NULL,
+                        target_key_id TEXT NOT NULL,
+                        signer_user_id TEXT NOT NULL,
+                        signer_key_id TEXT NOT NULL,
+                        signature TEXT NOT NULL,
+                        PRIMARY KEY (target_user_id, target_key_id, signer_user_id, signer_key_id)
+                    );
+                    CREATE TABLE device_list_changes (
+                        user_id TEXT NOT NULL,
+                        stream_ordering INTEGER NOT NULL,
+                        PRIMARY KEY (user_id, stream_ordering)
+                    );
+                    CREATE INDEX device_list_changes_stream ON device_list_changes(stream_ordering);
+                    CREATE INDEX room_memberships_stream ON room_memberships(room_id, stream_ordering);
+                    CREATE TABLE to_device_messages (
+                        user_id TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        stream_ordering INTEGER NOT NULL,
+                        sender TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        content TEXT NOT NULL,
+                        PRIMARY KEY (user_id, device_id, stream_ordering),
+                        FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+                    );
+                    CREATE TABLE to_device_transactions (
+                        user_id TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        txn_id TEXT NOT NULL,
+                        PRIMARY KEY (user_id, device_id, txn_id),
+                        FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+                    );
+                    CREATE TABLE backup_versions (
+                        user_id TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        algorithm TEXT NOT NULL,
+                        auth_data TEXT NOT NULL,
+                        etag INTEGER NOT NULL DEFAULT 0,
+                        deleted INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (user_id, version)
+                    );
+                    CREATE TABLE backup_keys (
+                        user_id TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        room_id TEXT NOT NULL,
+                        session_id TEXT NOT NULL,
+                        data TEXT NOT NULL,
+                        PRIMARY KEY (user_id, version, room_id, session_id)
+                    );
+                    """)
+        }
         return migrator
     }
 }

@@ -1,0 +1,45 @@
+import AxonStorage
+import MatrixModel
+
+/// Device-list tracking (spec "Tracking the device list for a user"): whose devices a client
+/// should re-fetch (`changed`) and whose it may forget (`left`) between two stream positions.
+/// Every room counts, encrypted or not: a superset costs a client a /keys/query, a missed
+/// change costs it an undecryptable message.
+struct DeviceLists: Sendable {
+    let storage: any Storage
+
+    func updates(viewer: String, after: Int64, upTo: Int64) async throws -> (changed: Set<String>, left: Set<String>) {
+        let memberships = try await storage.membershipChanges(viewer: viewer, after: after, upTo: upTo)
+        var changed = try await storage.deviceListChanges(after: after, upTo: upTo)
+        guard !memberships.isEmpty || !changed.isEmpty else { return ([], []) }
+        var left = Set<String>()
+        for change in memberships {
+            let joined = change.membership == "join"
+            if change.userID == viewer {
+                // Joining a room means tracking everyone in it; leaving, perhaps no longer.
+                let members = try await storage.members(roomID: change.roomID, membership: "join").map(\.userID)
+                if joined { changed.formUnion(members) } else { left.formUnion(members) }
+            } else if joined {
+                changed.insert(change.userID)
+            } else if change.membership != "invite" && change.membership != "knock" {
+                left.insert(change.userID)
+            }
+        }
+        let peers = Set(try await storage.roomPeers(userID: viewer)).union([viewer])
+        changed.formIntersection(peers)
+        left.subtract(peers)
+        return (changed, left)
+    }
+}
+
+extension ServerContext {
+    /// Wakes the syncs that should see a device-list change: the user's own and those of
+    /// everyone in their rooms.
+    func announceDeviceListChange(_ userID: String, at position: Int64?) async throws {
+        guard let position else { return }
+        notifier.userChanged(userID, position: position)
+        for membership in try await storage.memberships(userID: userID) where membership.membership == "join" {
+            notifier.roomChanged(membership.roomID, position: position)
+        }
+    }
+}
