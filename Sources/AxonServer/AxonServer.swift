@@ -79,6 +79,7 @@ public struct AxonServer: Sendable {
         context.registerCrossSigningRoutes(on: routes)
         context.registerKeyBackupRoutes(on: routes)
         context.registerToDeviceRoutes(on: routes)
+        context.registerMediaRoutes(on: routes)
     }
 
     /// The account service, for tools such as `axon register-user` that write accounts directly.

@@ -22,7 +22,7 @@ public struct ContentReport: Sendable, Equatable {
     }
 }
 
-public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore {
+public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore, MediaStore {
     func saveReport(_ report: ContentReport) async throws
     func reports() async throws -> [ContentReport]
 

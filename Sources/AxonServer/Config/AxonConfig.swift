@@ -36,6 +36,11 @@ public struct AxonConfig: Sendable, Equatable {
     public var turnUserLifetimeSeconds = 86_400
     /// Push gateway delivery: attempts per notification, the first retry after this many
     /// milliseconds, doubling each time (8 attempts span about two minutes).
+    /// Largest media upload accepted (bytes); larger ones get 413 M_TOO_LARGE.
+    public var maxUploadBytes = 50 * 1024 * 1024
+    /// Serve media on the deprecated unauthenticated `/_matrix/media/v3/download|thumbnail`
+    /// endpoints. Off by default, as the spec's media freeze recommends for new media.
+    public var serveUnauthenticatedMedia = false
     public var pushRetryAttempts = 8
     public var pushRetryInitialMs = 1000
     public var logLevel = "info"
@@ -81,6 +86,7 @@ public struct AxonConfig: Sendable, Equatable {
                 components.path.count > 1
             else { throw ConfigError("database: '\(url)' is not a postgres://user[:password]@host[:port]/database URL") }
         }
+        guard maxUploadBytes > 0 else { throw ConfigError("max_upload_bytes must be positive") }
         guard pushRetryAttempts >= 1, pushRetryAttempts <= 30, pushRetryInitialMs >= 1 else {
             throw ConfigError("push_retry_attempts must be between 1 and 30 and push_retry_initial_ms at least 1")
         }
@@ -116,6 +122,8 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var turnUserLifetimeSeconds: Int?
     public var pushRetryAttempts: Int?
     public var pushRetryInitialMs: Int?
+    public var maxUploadBytes: Int?
+    public var serveUnauthenticatedMedia: Bool?
     public var logLevel: String?
     public var logFormat: String?
 
@@ -153,6 +161,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         case turnUserLifetimeSeconds = "turn_user_lifetime_seconds"
         case pushRetryAttempts = "push_retry_attempts"
         case pushRetryInitialMs = "push_retry_initial_ms"
+        case maxUploadBytes = "max_upload_bytes"
+        case serveUnauthenticatedMedia = "serve_unauthenticated_media"
         case logLevel = "log_level"
         case logFormat = "log_format"
     }
@@ -203,6 +213,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.turnUserLifetimeSeconds = try int(.turnUserLifetimeSeconds)
         overrides.pushRetryAttempts = try int(.pushRetryAttempts)
         overrides.pushRetryInitialMs = try int(.pushRetryInitialMs)
+        overrides.maxUploadBytes = try int(.maxUploadBytes)
+        overrides.serveUnauthenticatedMedia = try bool(.serveUnauthenticatedMedia)
         overrides.logLevel = value(.logLevel)
         overrides.logFormat = value(.logFormat)
         return overrides
@@ -235,6 +247,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let turnUserLifetimeSeconds { config.turnUserLifetimeSeconds = turnUserLifetimeSeconds }
         if let pushRetryAttempts { config.pushRetryAttempts = pushRetryAttempts }
         if let pushRetryInitialMs { config.pushRetryInitialMs = pushRetryInitialMs }
+        if let maxUploadBytes { config.maxUploadBytes = maxUploadBytes }
+        if let serveUnauthenticatedMedia { config.serveUnauthenticatedMedia = serveUnauthenticatedMedia }
         if let logLevel { config.logLevel = logLevel }
         if let logFormat { config.logFormat = logFormat }
     }

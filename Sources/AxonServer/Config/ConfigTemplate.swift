@@ -58,6 +58,11 @@ extension AxonConfig {
         # turn_shared_secret: "the coturn static-auth-secret"
         # turn_user_lifetime_seconds: 86400
 
+        # Media: the largest upload (bytes; larger ones get 413 M_TOO_LARGE), and whether the
+        # deprecated unauthenticated download endpoints serve anything (the spec's media freeze).
+        max_upload_bytes: 52428800
+        serve_unauthenticated_media: false
+
         # Push notifications to mobile apps go through their push gateways. A failed
         # delivery is retried, the first time after push_retry_initial_ms, doubling after.
         push_retry_attempts: 8

@@ -58,11 +58,13 @@ struct AxonResponder: HTTPResponder {
             } else {
                 query = [:]
             }
-            let body: ByteBuffer
-            do {
-                body = try await request.collectBody(upTo: maxBodyBytes)
-            } catch {
-                throw MatrixError.tooLarge("Request body exceeds \(maxBodyBytes) bytes")
+            var body = ByteBuffer()
+            if !route.streamsBody {
+                do {
+                    body = try await request.collectBody(upTo: maxBodyBytes)
+                } catch {
+                    throw MatrixError.tooLarge("Request body exceeds \(maxBodyBytes) bytes")
+                }
             }
             let token = accessToken(request, query: query)
             var owner: TokenOwner?
@@ -83,7 +85,8 @@ struct AxonResponder: HTTPResponder {
             }
             let matrixRequest = MatrixRequest(
                 method: request.method, path: String(rawPath), pathParameters: parameters, query: query,
-                headers: request.headers, body: body, remoteIP: context.remoteIP, accessToken: token, owner: owner)
+                headers: request.headers, body: body, bodyStream: route.streamsBody ? request.body : nil, remoteIP: context.remoteIP,
+                accessToken: token, owner: owner)
             return (route.pattern, try await route.handler(matrixRequest))
         } catch let error as MatrixError {
             return (route.pattern, errorResponse(error))
@@ -116,19 +119,23 @@ struct AxonResponder: HTTPResponder {
 
     private func encode(_ response: MatrixResponse, head: Bool) -> Response {
         var headers = AxonResponder.corsHeaders
-        let bytes: [UInt8]
+        let body: ResponseBody
         switch response.body {
         case .json(let json):
-            bytes = json.encodedBytes()
+            let bytes = json.encodedBytes()
             headers[.contentType] = "application/json"
+            headers[.contentLength] = String(bytes.count)
+            body = ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
         case .bytes(let raw, let contentType):
-            bytes = raw
             headers[.contentType] = contentType
+            headers[.contentLength] = String(raw.count)
+            body = ResponseBody(byteBuffer: ByteBuffer(bytes: raw))
+        case .stream(let stream, let contentType, let length):
+            headers[.contentType] = contentType
+            if let length { headers[.contentLength] = String(length) }
+            body = stream
         }
         for field in response.headers { headers[field.name] = field.value }
-        headers[.contentLength] = String(bytes.count)
-        return Response(
-            status: response.status, headers: headers,
-            body: head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(status: response.status, headers: headers, body: head ? ResponseBody() : body)
     }
 }

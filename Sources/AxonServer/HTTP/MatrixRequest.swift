@@ -12,6 +12,8 @@ public struct MatrixRequest: Sendable {
     public let query: [String: [String]]
     public let headers: HTTPFields
     public let body: ByteBuffer
+    /// The unread body, for routes that stream it (`Route.streamsBody`); nil otherwise.
+    public let bodyStream: RequestBody?
     public let remoteIP: String
     public let accessToken: String?
     public let owner: TokenOwner?
@@ -59,6 +61,8 @@ public struct MatrixResponse: Sendable {
     public enum Body: Sendable {
         case json(JSON)
         case bytes([UInt8], contentType: String)
+        /// Streamed (a file), with its length when known.
+        case stream(ResponseBody, contentType: String, length: Int64?)
     }
 
     public var status: HTTPResponse.Status

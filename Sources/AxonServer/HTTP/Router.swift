@@ -15,6 +15,9 @@ public struct Route: Sendable {
     public let pattern: String
     public let auth: AuthRequirement
     public let rateLimit: RateLimitKind?
+    /// The handler reads the body itself as a stream (media uploads), instead of the
+    /// pipeline collecting it up to the JSON body limit.
+    public let streamsBody: Bool
     public let handler: MatrixHandler
 }
 
@@ -45,7 +48,7 @@ public struct RouteTable: Sendable {
 
     public func add(
         _ method: HTTPRequest.Method, _ pattern: String, auth: AuthRequirement = .required(),
-        rateLimit: RateLimitKind? = nil, handler: @escaping MatrixHandler
+        rateLimit: RateLimitKind? = nil, streamsBody: Bool = false, handler: @escaping MatrixHandler
     ) {
         var node = root
         for segment in pattern.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
@@ -71,7 +74,8 @@ public struct RouteTable: Sendable {
             }
         }
         precondition(node.routes[method] == nil, "duplicate route \(method) \(pattern)")
-        node.routes[method] = Route(method: method, pattern: pattern, auth: auth, rateLimit: rateLimit, handler: handler)
+        node.routes[method] = Route(
+            method: method, pattern: pattern, auth: auth, rateLimit: rateLimit, streamsBody: streamsBody, handler: handler)
     }
 
     /// Registers a Client-Server route (path after `/_matrix/client/v3`) under every client prefix.

@@ -375,5 +375,21 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        (
+            "011_media",
+            [
+                """
+                CREATE TABLE media (
+                    media_id TEXT PRIMARY KEY, uploader TEXT NOT NULL, content_type TEXT, filename TEXT, sha256 TEXT,
+                    size BIGINT NOT NULL, created_ts BIGINT NOT NULL, expires_ts BIGINT)
+                """,
+                "CREATE INDEX media_pending ON media(uploader, expires_ts) WHERE sha256 IS NULL",
+                """
+                CREATE TABLE media_thumbnails (
+                    media_id TEXT NOT NULL, width BIGINT NOT NULL, height BIGINT NOT NULL, method TEXT NOT NULL,
+                    content_type TEXT NOT NULL, sha256 TEXT NOT NULL, size BIGINT NOT NULL, PRIMARY KEY (media_id, width, height, method))
+                """,
+            ]
+        ),
     ]
 }

@@ -349,6 +349,32 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        migrator.registerMigration("011_media") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE media (
+                        media_id TEXT PRIMARY KEY NOT NULL,
+                        uploader TEXT NOT NULL,
+                        content_type TEXT,
+                        filename TEXT,
+                        sha256 TEXT,
+                        size INTEGER NOT NULL,
+                        created_ts INTEGER NOT NULL,
+                        expires_ts INTEGER
+                    );
+                    CREATE INDEX media_pending ON media(uploader, expires_ts) WHERE sha256 IS NULL;
+                    CREATE TABLE media_thumbnails (
+                        media_id TEXT NOT NULL,
+                        width INTEGER NOT NULL,
+                        height INTEGER NOT NULL,
+                        method TEXT NOT NULL,
+                        content_type TEXT NOT NULL,
+                        sha256 TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        PRIMARY KEY (media_id, width, height, method)
+                    );
+                    """)
+        }
         return migrator
     }
 }

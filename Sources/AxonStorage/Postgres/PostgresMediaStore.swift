@@ -1,0 +1,76 @@
+import MatrixModel
+import PostgresNIO
+
+extension PostgresStorage {
+    public func createMedia(_ record: MediaRecord) async throws {
+        try await query(
+            """
+            INSERT INTO media (media_id, uploader, content_type, filename, sha256, size, created_ts, expires_ts)
+            VALUES (\(record.mediaID), \(record.uploader), \(record.contentType), \(record.filename), \(record.sha256), \(record.size),
+                \(record.createdAt), \(record.expiresAt))
+            """)
+    }
+
+    public func media(mediaID: String) async throws -> MediaRecord? {
+        try await query(
+            "SELECT media_id, uploader, content_type, filename, sha256, size, created_ts, expires_ts FROM media WHERE media_id = \(mediaID)"
+        ).first.map { row in
+            let (id, uploader, type, filename, sha256, size, created, expires) = try row.decode(
+                (String, String, String?, String?, String?, Int64, Int64, Int64?).self)
+            return MediaRecord(
+                mediaID: id, uploader: uploader, contentType: type, filename: filename, sha256: sha256, size: size, createdAt: created,
+                expiresAt: expires)
+        }
+    }
+
+    public func pendingMediaCount(uploader: String, now: Int64) async throws -> Int {
+        Int(
+            try await query("SELECT COUNT(*) FROM media WHERE uploader = \(uploader) AND sha256 IS NULL AND expires_ts > \(now)")[0]
+                .decode(Int64.self))
+    }
+
+    public func completeMedia(
+        mediaID: String, uploader: String, contentType: String?, filename: String?, sha256: String, size: Int64, now: Int64
+    ) async throws -> MediaCompletion {
+        let logger = self.logger
+        return try await transaction { connection in
+            guard
+                let row = try await connection.rows(
+                    "SELECT uploader, sha256, expires_ts FROM media WHERE media_id = \(mediaID) FOR UPDATE", logger: logger
+                ).first
+            else { return .notFound }
+            let (owner, existing, expires) = try row.decode((String, String?, Int64?).self)
+            guard owner == uploader else { return .notUploader }
+            guard existing == nil else { return .alreadyUploaded }
+            if let expires, expires <= now { return .expired }
+            try await connection.rows(
+                """
+                UPDATE media SET content_type = \(contentType), filename = \(filename), sha256 = \(sha256), size = \(size), expires_ts = NULL
+                WHERE media_id = \(mediaID)
+                """, logger: logger)
+            return .completed
+        }
+    }
+
+    public func thumbnail(mediaID: String, width: Int, height: Int, method: String) async throws -> ThumbnailRecord? {
+        try await query(
+            """
+            SELECT content_type, sha256, size FROM media_thumbnails
+            WHERE media_id = \(mediaID) AND width = \(width) AND height = \(height) AND method = \(method)
+            """
+        ).first.map { row in
+            let (type, sha256, size) = try row.decode((String, String, Int64).self)
+            return ThumbnailRecord(mediaID: mediaID, width: width, height: height, method: method, contentType: type, sha256: sha256, size: size)
+        }
+    }
+
+    public func saveThumbnail(_ thumbnail: ThumbnailRecord) async throws {
+        try await query(
+            """
+            INSERT INTO media_thumbnails (media_id, width, height, method, content_type, sha256, size)
+            VALUES (\(thumbnail.mediaID), \(thumbnail.width), \(thumbnail.height), \(thumbnail.method), \(thumbnail.contentType),
+                \(thumbnail.sha256), \(thumbnail.size))
+            ON CONFLICT DO NOTHING
+            """)
+    }
+}

@@ -1,0 +1,2 @@
+// libgd (Debian's libgd-dev), used for media thumbnails.
+#include <gd.h>
