@@ -248,27 +248,33 @@ extension SQLiteStorage {
     public func toDeviceMessages(
         userID: String, deviceID: String, acknowledged: Int64?, upTo: Int64, limit: Int
     ) async throws -> [ToDeviceMessage] {
-        let pending = try await read { db in
+        // Only a sync that acknowledges delivered messages takes the write lock.
+        if let acknowledged {
+            let delivered = try await read { db in
+                try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM to_device_messages WHERE user_id = ? AND device_id = ? AND stream_ordering <= ? LIMIT 1",
+                    arguments: [userID, deviceID, acknowledged]) ?? false
+            }
+            if delivered {
+                try await write { db in
+                    try db.execute(
+                        sql: "DELETE FROM to_device_messages WHERE user_id = ? AND device_id = ? AND stream_ordering <= ?",
+                        arguments: [userID, deviceID, acknowledged])
+                }
+            }
+        }
+        return try await read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT sender, type, content, stream_ordering FROM to_device_messages
-                    WHERE user_id = ? AND device_id = ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?
+                    WHERE user_id = ? AND device_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?
                     """,
-                arguments: [userID, deviceID, upTo, limit + 1000]
+                arguments: [userID, deviceID, acknowledged ?? -1, upTo, limit]
             ).map {
                 ToDeviceMessage(sender: $0["sender"], type: $0["type"], content: JSON.stored($0["content"]), streamPosition: $0["stream_ordering"])
             }
         }
-        // Only a sync that acknowledges delivered messages takes the write lock.
-        if let acknowledged, pending.contains(where: { $0.streamPosition <= acknowledged }) {
-            try await write { db in
-                try db.execute(
-                    sql: "DELETE FROM to_device_messages WHERE user_id = ? AND device_id = ? AND stream_ordering <= ?",
-                    arguments: [userID, deviceID, acknowledged])
-            }
-        }
-        return Array(pending.filter { $0.streamPosition > (acknowledged ?? -1) }.prefix(limit))
     }
 
     public func createBackupVersion(userID: String, algorithm: String, authData: JSON) async throws -> String {
