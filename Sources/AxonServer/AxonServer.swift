@@ -23,7 +23,7 @@ public struct AxonServer: Sendable {
             }
             return try SQLiteStorage(path: path)
         case .postgres(let url):
-            return try await PostgresStorage(url: url, logger: logger)
+            return try await PostgresStorage(url: url, maximumConnections: config.databaseMaxConnections, logger: logger)
         }
     }
 

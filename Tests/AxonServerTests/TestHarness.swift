@@ -12,6 +12,28 @@ import Testing
 /// A real Axon (real database, real routes) served in-process through HummingbirdTesting.
 /// `AXON_TEST_STORAGE=postgres` runs the suite on a fresh PostgreSQL database per test
 /// instead of a SQLite file; scripts/test runs it both ways.
+/// Limits how many test servers use the PostgreSQL test cluster at once.
+actor TestSlots {
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(_ count: Int) { free = count }
+
+    func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
+    }
+}
+
+let postgresSlots = TestSlots(16)
+
 struct TestServer {
     let client: any TestClientProtocol
     let server: AxonServer
@@ -29,9 +51,16 @@ struct TestServer {
         config.enableRegistration = true
         config.registrationSharedSecret = "s3cret"
         var postgresURL: String?
-        if ProcessInfo.processInfo.environment["AXON_TEST_STORAGE"] == "postgres" {
+        let usesPostgres = ProcessInfo.processInfo.environment["AXON_TEST_STORAGE"] == "postgres"
+        // Tests run in parallel; a bounded number at a time keeps the test cluster's
+        // connections (each server has its own pool) under its max_connections.
+        if usesPostgres { await postgresSlots.acquire() }
+        defer { if usesPostgres { Task { await postgresSlots.release() } } }
+        if usesPostgres {
             postgresURL = try PostgresTestDatabase.create()
             config.database = postgresURL
+            // Many tests run at once against one test cluster.
+            config.databaseMaxConnections = 6
         }
         defer { postgresURL.map(PostgresTestDatabase.drop) }
         configure(&config)

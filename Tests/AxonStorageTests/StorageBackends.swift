@@ -23,7 +23,9 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
             }
         case .postgres:
             let url = try PostgresTestDatabase.create()
-            return TestDatabase(storage: try await PostgresStorage(url: url), reopen: { try await PostgresStorage(url: url) }) {
+            return TestDatabase(
+                storage: try await PostgresStorage(url: url, maximumConnections: 6),
+                reopen: { try await PostgresStorage(url: url, maximumConnections: 6) }) {
                 PostgresTestDatabase.drop(url)
             }
         }

@@ -15,6 +15,8 @@ public struct AxonConfig: Sendable, Equatable {
     public var signingKeyPath: String?
     /// `sqlite:PATH`, a bare SQLite path, or (later) `postgres://…`; defaults to `<data dir>/axon.db`.
     public var database: String?
+    /// PostgreSQL connections per node (several nodes share the server's `max_connections`).
+    public var databaseMaxConnections = 40
     /// Open registration. Unset means: open only when the listener is loopback-only.
     public var enableRegistration: Bool?
     public var registrationSharedSecret: String?
@@ -86,6 +88,7 @@ public struct AxonConfig: Sendable, Equatable {
                 components.path.count > 1
             else { throw ConfigError("database: '\(url)' is not a postgres://user[:password]@host[:port]/database URL") }
         }
+        guard databaseMaxConnections >= 2 else { throw ConfigError("database_max_connections must be at least 2") }
         guard maxUploadBytes > 0 else { throw ConfigError("max_upload_bytes must be positive") }
         guard pushRetryAttempts >= 1, pushRetryAttempts <= 30, pushRetryInitialMs >= 1 else {
             throw ConfigError("push_retry_attempts must be between 1 and 30 and push_retry_initial_ms at least 1")
@@ -108,6 +111,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var dataDirectory: String?
     public var signingKeyPath: String?
     public var database: String?
+    public var databaseMaxConnections: Int?
     public var enableRegistration: Bool?
     public var registrationSharedSecret: String?
     public var registrationTokens: [String]?
@@ -147,6 +151,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case dataDirectory = "data_dir"
         case signingKeyPath = "signing_key_path"
         case database
+        case databaseMaxConnections = "database_max_connections"
         case enableRegistration = "enable_registration"
         case registrationSharedSecret = "registration_shared_secret"
         case registrationTokens = "registration_tokens"
@@ -200,6 +205,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.dataDirectory = value(.dataDirectory)
         overrides.signingKeyPath = value(.signingKeyPath)
         overrides.database = value(.database)
+        overrides.databaseMaxConnections = try int(.databaseMaxConnections)
         overrides.enableRegistration = try bool(.enableRegistration)
         overrides.registrationSharedSecret = value(.registrationSharedSecret)
         overrides.registrationTokens = value(.registrationTokens).map { $0.split(separator: ",").map(String.init) }
@@ -228,6 +234,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let dataDirectory { config.dataDirectory = dataDirectory }
         if let signingKeyPath { config.signingKeyPath = signingKeyPath }
         if let database { config.database = database }
+        if let databaseMaxConnections { config.databaseMaxConnections = databaseMaxConnections }
         if let enableRegistration { config.enableRegistration = enableRegistration }
         if let registrationSharedSecret { config.registrationSharedSecret = registrationSharedSecret }
         if let registrationTokens { config.registrationTokens = registrationTokens }

@@ -24,6 +24,8 @@ extension AxonConfig {
         # Database: a SQLite file ("sqlite:/path/axon.db") or PostgreSQL ("postgres://user:pass@host:5432/axon").
         # Defaults to <data_dir>/axon.db.
         # database: "sqlite:./axon-data/axon.db"
+        # PostgreSQL connections per node; nodes together must stay under max_connections.
+        # database_max_connections: 40
 
         # Open registration with a single m.login.dummy step. Unset: open only on loopback.
         # enable_registration: false

@@ -15,7 +15,9 @@ public final class PostgresStorage: Storage {
     private let closed = Atomic<Bool>(false)
 
     /// - Parameter url: `postgres://user[:password]@host[:port]/database`.
-    public init(url: String, logger: Logger = Logger(label: "axon.postgres")) async throws {
+    /// - maximumConnections: the pool's size on this node; nodes × this must stay under the
+    ///   server's `max_connections`.
+    public init(url: String, maximumConnections: Int = 40, logger: Logger = Logger(label: "axon.postgres")) async throws {
         guard let components = URLComponents(string: url), let host = components.host else {
             throw StorageError.notFound("invalid PostgreSQL URL")
         }
@@ -23,7 +25,7 @@ public final class PostgresStorage: Storage {
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: components.user ?? "postgres",
             password: components.password, database: database.isEmpty ? nil : database, tls: .disable)
-        configuration.options.maximumConnections = 40
+        configuration.options.maximumConnections = maximumConnections
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
         let client = self.client
