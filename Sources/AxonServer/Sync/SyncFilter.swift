@@ -48,38 +48,11 @@ struct SyncFilter: Sendable {
         guard let eventFields else { return event }
         var kept = JSONObject()
         for field in eventFields {
-            let path = Self.split(field)
-            guard let value = Self.value(event, path) else { continue }
+            let path = PropertyPath.components(field)
+            guard let object = event.objectValue, let value = PropertyPath.value(at: path, in: object) else { continue }
             kept = Self.setting(kept, path[...], value)
         }
         return .object(kept)
-    }
-
-    private static func split(_ field: String) -> [String] {
-        var parts: [String] = []
-        var current = ""
-        var escaped = false
-        for character in field {
-            if escaped {
-                current.append(character)
-                escaped = false
-            } else if character == "\\" {
-                escaped = true
-            } else if character == "." {
-                parts.append(current)
-                current = ""
-            } else {
-                current.append(character)
-            }
-        }
-        parts.append(current)
-        return parts
-    }
-
-    private static func value(_ json: JSON, _ path: [String]) -> JSON? {
-        var current: JSON? = json
-        for key in path { current = current?[key] }
-        return current
     }
 
     private static func setting(_ object: JSONObject, _ path: ArraySlice<String>, _ value: JSON) -> JSONObject {

@@ -375,36 +375,38 @@ extension SQLiteStorage {
     public func backupKeys(userID: String, version: String, roomID: String?, sessionID: String?) async throws -> [BackedUpKey] {
         guard let number = Int64(version) else { return [] }
         return try await read { db in
-            var sql = "SELECT room_id, session_id, data FROM backup_keys WHERE user_id = ? AND version = ?"
-            var arguments: StatementArguments = [userID, number]
-            if let roomID {
-                sql += " AND room_id = ?"
-                arguments += [roomID]
-            }
-            if let sessionID {
-                sql += " AND session_id = ?"
-                arguments += [sessionID]
-            }
-            return try Row.fetchAll(db, sql: sql + " ORDER BY room_id, session_id", arguments: arguments).map {
+            let (filter, arguments) = Self.backupKeyFilter(userID: userID, version: number, roomID: roomID, sessionID: sessionID)
+            return try Row.fetchAll(
+                db, sql: "SELECT room_id, session_id, data FROM backup_keys WHERE \(filter) ORDER BY room_id, session_id",
+                arguments: arguments
+            ).map {
                 BackedUpKey(roomID: $0["room_id"], sessionID: $0["session_id"], data: JSON.stored($0["data"]))
             }
         }
     }
 
+    /// All of a version's keys, one room's, or one session's.
+    private static func backupKeyFilter(
+        userID: String, version: Int64, roomID: String?, sessionID: String?
+    ) -> (String, StatementArguments) {
+        var sql = "user_id = ? AND version = ?"
+        var arguments: StatementArguments = [userID, version]
+        if let roomID {
+            sql += " AND room_id = ?"
+            arguments += [roomID]
+        }
+        if let sessionID {
+            sql += " AND session_id = ?"
+            arguments += [sessionID]
+        }
+        return (sql, arguments)
+    }
+
     public func deleteBackupKeys(userID: String, version: String, roomID: String?, sessionID: String?) async throws -> BackupVersion {
         try await write { db in
             let number = try Self.requireBackup(db, userID: userID, version: version, current: false)
-            var sql = "DELETE FROM backup_keys WHERE user_id = ? AND version = ?"
-            var arguments: StatementArguments = [userID, number]
-            if let roomID {
-                sql += " AND room_id = ?"
-                arguments += [roomID]
-            }
-            if let sessionID {
-                sql += " AND session_id = ?"
-                arguments += [sessionID]
-            }
-            try db.execute(sql: sql, arguments: arguments)
+            let (filter, arguments) = Self.backupKeyFilter(userID: userID, version: number, roomID: roomID, sessionID: sessionID)
+            try db.execute(sql: "DELETE FROM backup_keys WHERE \(filter)", arguments: arguments)
             if db.changesCount > 0 {
                 try db.execute(sql: "UPDATE backup_versions SET etag = etag + 1 WHERE user_id = ? AND version = ?", arguments: [userID, number])
             }

@@ -83,10 +83,10 @@ struct MemberCountComparison {
     }
 }
 
-/// Dot-separated property paths (appendix): `.` separates keys, `\.` is a literal dot and
-/// `\\` a literal backslash.
-enum PropertyPath {
-    static func components(_ path: String) -> [String] {
+/// Dot-separated property paths (appendix), used by push conditions and filters'
+/// `event_fields`: `.` separates keys, `\.` is a literal dot and `\\` a literal backslash.
+public enum PropertyPath {
+    public static func components(_ path: String) -> [String] {
         var components: [String] = []
         var current = ""
         var escaping = false
@@ -108,9 +108,13 @@ enum PropertyPath {
         return components
     }
 
-    static func value(at path: String, in event: JSONObject) -> JSON? {
+    public static func value(at path: String, in event: JSONObject) -> JSON? {
+        value(at: components(path), in: event)
+    }
+
+    public static func value(at components: [String], in event: JSONObject) -> JSON? {
         var value: JSON? = .object(event)
-        for key in components(path) {
+        for key in components {
             value = value?.objectValue?[key]
         }
         return value
