@@ -80,6 +80,29 @@ public struct BackedUpKey: Sendable, Equatable {
     }
 }
 
+/// Everything `/sync` needs from the key store for one device, read together.
+public struct SyncKeyState: Sendable {
+    public var oneTimeKeyCounts: [String: Int]
+    public var unusedFallbackKeyTypes: [String]
+    /// Pending to-device messages after the acknowledged position, oldest first.
+    public var toDevice: [ToDeviceMessage]
+    /// Users whose device lists changed in (since, upTo]; empty on an initial sync.
+    public var deviceListChanges: Set<String>
+    /// Membership changes in (since, upTo] in the rooms the user has a membership in.
+    public var membershipChanges: [MembershipChange]
+
+    public init(
+        oneTimeKeyCounts: [String: Int] = [:], unusedFallbackKeyTypes: [String] = [], toDevice: [ToDeviceMessage] = [],
+        deviceListChanges: Set<String> = [], membershipChanges: [MembershipChange] = []
+    ) {
+        self.oneTimeKeyCounts = oneTimeKeyCounts
+        self.unusedFallbackKeyTypes = unusedFallbackKeyTypes
+        self.toDevice = toDevice
+        self.deviceListChanges = deviceListChanges
+        self.membershipChanges = membershipChanges
+    }
+}
+
 public enum KeyStoreError: Error, Equatable {
     /// A one-time key ID is already stored with different content.
     case oneTimeKeyExists(String)
@@ -123,9 +146,11 @@ public protocol KeyStore: Sendable {
     func sendToDevice(
         sender: String, senderDevice: String, transactionID: String, type: String, recipients: [ToDeviceRecipient]
     ) async throws -> (position: Int64, users: Set<String>)?
-    /// Deletes the device's messages at or before `acknowledged`, then returns the oldest
-    /// remaining ones up to `upTo`, at most `limit`.
-    func toDeviceMessages(userID: String, deviceID: String, acknowledged: Int64?, upTo: Int64, limit: Int) async throws -> [ToDeviceMessage]
+    /// Deletes the device's to-device messages at or before `acknowledged` and reads, in one
+    /// go, what a sync response needs of keys and devices (one hop instead of six per sync).
+    func syncKeyState(
+        userID: String, deviceID: String, acknowledged: Int64?, since: Int64?, upTo: Int64, toDeviceLimit: Int
+    ) async throws -> SyncKeyState
 
     func createBackupVersion(userID: String, algorithm: String, authData: JSON) async throws -> String
     /// The given version, or the newest when nil; deleted versions are not found.

@@ -9,8 +9,16 @@ struct DeviceLists: Sendable {
     let storage: any Storage
 
     func updates(viewer: String, after: Int64, upTo: Int64) async throws -> (changed: Set<String>, left: Set<String>) {
-        let memberships = try await storage.membershipChanges(viewer: viewer, after: after, upTo: upTo)
-        var changed = try await storage.deviceListChanges(after: after, upTo: upTo)
+        try await resolve(
+            viewer: viewer, memberships: try await storage.membershipChanges(viewer: viewer, after: after, upTo: upTo),
+            changed: try await storage.deviceListChanges(after: after, upTo: upTo))
+    }
+
+    /// From the raw changes in a range: whose lists the viewer should re-fetch or may forget.
+    func resolve(
+        viewer: String, memberships: [MembershipChange], changed deviceChanges: Set<String>
+    ) async throws -> (changed: Set<String>, left: Set<String>) {
+        var changed = deviceChanges
         guard !memberships.isEmpty || !changed.isEmpty else { return ([], []) }
         var left = Set<String>()
         for change in memberships {

@@ -30,24 +30,23 @@ struct SyncService: Sendable {
         let deviceID = request.user.deviceID
         while true {
             let current = try await storage.currentStreamPosition()
-            var response = try await build(request, upTo: current)
-            let toDevice = try await storage.toDeviceMessages(
-                userID: userID, deviceID: deviceID, acknowledged: request.toDeviceAcknowledged, upTo: current, limit: Self.toDeviceLimit)
-            if !toDevice.isEmpty {
+            let keys = try await storage.syncKeyState(
+                userID: userID, deviceID: deviceID, acknowledged: request.toDeviceAcknowledged, since: request.since, upTo: current,
+                toDeviceLimit: Self.toDeviceLimit)
+            var response = try await build(request, upTo: current, keys: keys)
+            if !keys.toDevice.isEmpty {
                 response["to_device"] = [
-                    "events": .array(toDevice.map { ["sender": .string($0.sender), "type": .string($0.type), "content": $0.content] })
+                    "events": .array(keys.toDevice.map { ["sender": .string($0.sender), "type": .string($0.type), "content": $0.content] })
                 ]
             }
             if request.since == nil || request.fullState || !response.isEmpty || clock.now >= deadline {
                 var body = response
                 // A full batch may have left messages behind: the token remembers how far it got.
-                let partial = toDevice.count == Self.toDeviceLimit ? toDevice.last?.streamPosition : nil
+                let partial = keys.toDevice.count == Self.toDeviceLimit ? keys.toDevice.last?.streamPosition : nil
                 body["next_batch"] = .string(SyncToken(position: current, toDevice: partial).string)
                 // Key counts are always present, so they must not count as news for the long-poll.
-                let counts = try await storage.oneTimeKeyCounts(userID: userID, deviceID: deviceID)
-                body["device_one_time_keys_count"] = .object(JSONObject(counts.mapValues { JSON.int(Int64($0)) }))
-                body["device_unused_fallback_key_types"] = .array(
-                    try await storage.unusedFallbackKeyTypes(userID: userID, deviceID: deviceID).map(JSON.string))
+                body["device_one_time_keys_count"] = .object(JSONObject(keys.oneTimeKeyCounts.mapValues { JSON.int(Int64($0)) }))
+                body["device_unused_fallback_key_types"] = .array(keys.unusedFallbackKeyTypes.map(JSON.string))
                 return .object(body)
             }
             let watched = Set(
@@ -60,7 +59,7 @@ struct SyncService: Sendable {
     }
 
     /// The response body without `next_batch`.
-    private func build(_ request: Request, upTo current: Int64) async throws -> JSONObject {
+    private func build(_ request: Request, upTo current: Int64, keys: SyncKeyState) async throws -> JSONObject {
         let userID = request.user.userID
         let since = request.since
         let filter = request.filter
@@ -140,7 +139,8 @@ struct SyncService: Sendable {
         if !roomsBody.isEmpty { body["rooms"] = .object(roomsBody) }
         if !globalAccountData.isEmpty { body["account_data"] = ["events": .array(globalAccountData)] }
         if let since {
-            let (changed, left) = try await DeviceLists(storage: storage).updates(viewer: userID, after: since, upTo: current)
+            let (changed, left) = try await DeviceLists(storage: storage).resolve(
+                viewer: userID, memberships: keys.membershipChanges, changed: keys.deviceListChanges)
             if !changed.isEmpty || !left.isEmpty {
                 body["device_lists"] = ["changed": .array(changed.sorted().map(JSON.string)), "left": .array(left.sorted().map(JSON.string))]
             }

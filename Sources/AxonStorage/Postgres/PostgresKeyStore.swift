@@ -240,21 +240,57 @@ extension PostgresStorage {
         }
     }
 
-    public func toDeviceMessages(
-        userID: String, deviceID: String, acknowledged: Int64?, upTo: Int64, limit: Int
-    ) async throws -> [ToDeviceMessage] {
-        if let acknowledged {
-            try await query(
-                "DELETE FROM to_device_messages WHERE user_id = \(userID) AND device_id = \(deviceID) AND stream_ordering <= \(acknowledged)")
-        }
-        return try await query(
-            """
-            SELECT sender, type, content, stream_ordering FROM to_device_messages
-            WHERE user_id = \(userID) AND device_id = \(deviceID) AND stream_ordering <= \(upTo) ORDER BY stream_ordering LIMIT \(limit)
-            """
-        ).map { row in
-            let (sender, type, content, position) = try row.decode((String, String, String, Int64).self)
-            return ToDeviceMessage(sender: sender, type: type, content: JSON.stored(content), streamPosition: position)
+    public func syncKeyState(
+        userID: String, deviceID: String, acknowledged: Int64?, since: Int64?, upTo: Int64, toDeviceLimit: Int
+    ) async throws -> SyncKeyState {
+        let logger = self.logger
+        return try await client.withConnection { connection in
+            var state = SyncKeyState()
+            if let acknowledged {
+                try await connection.rows(
+                    """
+                    DELETE FROM to_device_messages WHERE user_id = \(userID) AND device_id = \(deviceID)
+                    AND stream_ordering <= \(acknowledged)
+                    """, logger: logger)
+            }
+            for row in try await connection.rows(
+                "SELECT algorithm, COUNT(*) FROM one_time_keys WHERE user_id = \(userID) AND device_id = \(deviceID) GROUP BY algorithm",
+                logger: logger)
+            {
+                let (algorithm, count) = try row.decode((String, Int64).self)
+                state.oneTimeKeyCounts[algorithm] = Int(count)
+            }
+            state.unusedFallbackKeyTypes = try await connection.rows(
+                "SELECT algorithm FROM fallback_keys WHERE user_id = \(userID) AND device_id = \(deviceID) AND NOT used ORDER BY algorithm",
+                logger: logger
+            ).map { try $0.decode(String.self) }
+            state.toDevice = try await connection.rows(
+                """
+                SELECT sender, type, content, stream_ordering FROM to_device_messages
+                WHERE user_id = \(userID) AND device_id = \(deviceID) AND stream_ordering <= \(upTo)
+                ORDER BY stream_ordering LIMIT \(toDeviceLimit)
+                """, logger: logger
+            ).map { row in
+                let (sender, type, content, position) = try row.decode((String, String, String, Int64).self)
+                return ToDeviceMessage(sender: sender, type: type, content: JSON.stored(content), streamPosition: position)
+            }
+            if let since {
+                state.deviceListChanges = Set(
+                    try await connection.rows(
+                        "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_ordering > \(since) AND stream_ordering <= \(upTo)",
+                        logger: logger
+                    ).map { try $0.decode(String.self) })
+                state.membershipChanges = try await connection.rows(
+                    """
+                    SELECT m2.room_id, m2.user_id, m2.membership FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id
+                    WHERE m1.user_id = \(userID) AND m2.stream_ordering > \(since) AND m2.stream_ordering <= \(upTo)
+                    """, logger: logger
+                ).map { row in
+                    let (room, user, membership) = try row.decode((String, String, String).self)
+                    return MembershipChange(roomID: room, userID: user, membership: membership)
+                }
+            }
+            return state
         }
     }
 

@@ -198,7 +198,10 @@ extension SQLiteStorage {
     }
 
     public func membershipChanges(viewer: String, after: Int64, upTo: Int64) async throws -> [MembershipChange] {
-        try await read { db in
+        try await read { db in try Self.membershipChanges(db, viewer: viewer, after: after, upTo: upTo) }
+    }
+
+    static func membershipChanges(_ db: Database, viewer: String, after: Int64, upTo: Int64) throws -> [MembershipChange] {
             try Row.fetchAll(
                 db,
                 sql: """
@@ -208,7 +211,6 @@ extension SQLiteStorage {
                     """,
                 arguments: [viewer, after, upTo]
             ).map { MembershipChange(roomID: $0["room_id"], userID: $0["user_id"], membership: $0["membership"]) }
-        }
     }
 
     public func sendToDevice(
@@ -245,36 +247,54 @@ extension SQLiteStorage {
         }
     }
 
-    public func toDeviceMessages(
-        userID: String, deviceID: String, acknowledged: Int64?, upTo: Int64, limit: Int
-    ) async throws -> [ToDeviceMessage] {
-        // Only a sync that acknowledges delivered messages takes the write lock.
-        if let acknowledged {
-            let delivered = try await read { db in
-                try Bool.fetchOne(
-                    db, sql: "SELECT 1 FROM to_device_messages WHERE user_id = ? AND device_id = ? AND stream_ordering <= ? LIMIT 1",
-                    arguments: [userID, deviceID, acknowledged]) ?? false
+    public func syncKeyState(
+        userID: String, deviceID: String, acknowledged: Int64?, since: Int64?, upTo: Int64, toDeviceLimit: Int
+    ) async throws -> SyncKeyState {
+        let (state, delivered) = try await read { db -> (SyncKeyState, Bool) in
+            var state = SyncKeyState()
+            for row in try Row.fetchAll(
+                db, sql: "SELECT algorithm, COUNT(*) AS n FROM one_time_keys WHERE user_id = ? AND device_id = ? GROUP BY algorithm",
+                arguments: [userID, deviceID])
+            {
+                state.oneTimeKeyCounts[row["algorithm"]] = row["n"]
             }
-            if delivered {
-                try await write { db in
-                    try db.execute(
-                        sql: "DELETE FROM to_device_messages WHERE user_id = ? AND device_id = ? AND stream_ordering <= ?",
-                        arguments: [userID, deviceID, acknowledged])
-                }
-            }
-        }
-        return try await read { db in
-            try Row.fetchAll(
+            state.unusedFallbackKeyTypes = try String.fetchAll(
+                db, sql: "SELECT algorithm FROM fallback_keys WHERE user_id = ? AND device_id = ? AND used = 0 ORDER BY algorithm",
+                arguments: [userID, deviceID])
+            state.toDevice = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT sender, type, content, stream_ordering FROM to_device_messages
                     WHERE user_id = ? AND device_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?
                     """,
-                arguments: [userID, deviceID, acknowledged ?? -1, upTo, limit]
+                arguments: [userID, deviceID, acknowledged ?? -1, upTo, toDeviceLimit]
             ).map {
                 ToDeviceMessage(sender: $0["sender"], type: $0["type"], content: JSON.stored($0["content"]), streamPosition: $0["stream_ordering"])
             }
+            if let since {
+                state.deviceListChanges = Set(
+                    try String.fetchAll(
+                        db, sql: "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_ordering > ? AND stream_ordering <= ?",
+                        arguments: [since, upTo]))
+                state.membershipChanges = try Self.membershipChanges(db, viewer: userID, after: since, upTo: upTo)
+            }
+            let delivered =
+                try acknowledged.map { acknowledged in
+                    try Bool.fetchOne(
+                        db, sql: "SELECT 1 FROM to_device_messages WHERE user_id = ? AND device_id = ? AND stream_ordering <= ? LIMIT 1",
+                        arguments: [userID, deviceID, acknowledged]) ?? false
+                } ?? false
+            return (state, delivered)
         }
+        // Only a sync that acknowledges delivered messages takes the write lock.
+        if delivered, let acknowledged {
+            try await write { db in
+                try db.execute(
+                    sql: "DELETE FROM to_device_messages WHERE user_id = ? AND device_id = ? AND stream_ordering <= ?",
+                    arguments: [userID, deviceID, acknowledged])
+            }
+        }
+        return state
     }
 
     public func createBackupVersion(userID: String, algorithm: String, authData: JSON) async throws -> String {
