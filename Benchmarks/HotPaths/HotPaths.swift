@@ -56,7 +56,17 @@ let benchmarks: @Sendable () -> Void = {
         ])
         for _ in benchmark.scaledIterations { blackHole(try AuthRules.check(message, state: roomState, version: .v11)) }
     }
-    Benchmark("Send one message + incremental /sync (SQLite, in-process HTTP)", configuration: .init(metrics: metrics, maxDuration: .seconds(5), maxIterations: 2000)) { benchmark in
+    Benchmark("Push rules: a message for each member of a 100-member room", configuration: configuration) { benchmark in
+        let members = (0..<100).map { "@user\($0):hs" }
+        for _ in benchmark.scaledIterations {
+            for member in members {
+                let context = PushEvaluationContext(
+                    userID: member, displayName: nil, memberCount: 100, senderPowerLevel: 0, notificationLevels: ["room": 50])
+                blackHole(PushRuleSet(userID: member, document: nil).evaluate(messageEvent, context: context))
+            }
+        }
+    }
+        Benchmark("Send one message + incremental /sync (SQLite, in-process HTTP)", configuration: .init(metrics: metrics, maxDuration: .seconds(5), maxIterations: 2000)) { benchmark in
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("axon-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         var config = AxonConfig()

@@ -18,68 +18,37 @@ public struct PushEvaluationContext: Sendable {
     }
 }
 
-enum PushConditions {
-    /// Every condition must hold; an unrecognised condition never matches (spec "Conditions").
-    static func allMatch(_ conditions: [JSON], event: JSONObject, context: PushEvaluationContext) -> Bool {
-        conditions.allSatisfy { matches($0, event: event, context: context) }
-    }
-
-    static func matches(_ condition: JSON, event: JSONObject, context: PushEvaluationContext) -> Bool {
-        switch condition["kind"]?.stringValue {
-        case "event_match":
-            guard let key = condition["key"]?.stringValue, let pattern = condition["pattern"]?.stringValue,
-                let value = PropertyPath.value(at: key, in: event)?.stringValue
-            else { return false }
-            return key == "content.body"
-                ? GlobPattern(pattern).matchesWords(in: value) : GlobPattern(pattern).matchesWhole(value)
-        case "event_property_is":
-            guard let key = condition["key"]?.stringValue, let expected = condition["value"], isScalar(expected),
-                let value = PropertyPath.value(at: key, in: event), isScalar(value)
-            else { return false }
-            return value == expected
-        case "event_property_contains":
-            guard let key = condition["key"]?.stringValue, let expected = condition["value"], isScalar(expected),
-                let values = PropertyPath.value(at: key, in: event)?.arrayValue
-            else { return false }
-            return values.contains { isScalar($0) && $0 == expected }
-        case "contains_display_name":
-            guard let name = context.displayName, !name.isEmpty, let body = event["content"]?["body"]?.stringValue else { return false }
-            return GlobPattern(literal: name).matchesWords(in: body)
-        case "room_member_count":
-            guard let spec = condition["is"]?.stringValue, let comparison = MemberCountComparison(spec) else { return false }
-            return comparison.holds(context.memberCount)
-        case "sender_notification_permission":
-            guard let key = condition["key"]?.stringValue else { return false }
-            return context.senderPowerLevel >= context.notificationLevels[key, default: 50]
-        default:
-            return false
-        }
-    }
-
-    /// Strings, integers, booleans and null: the only values these conditions compare.
-    private static func isScalar(_ value: JSON) -> Bool {
-        switch value {
-        case .string, .int, .bool, .null: return true
-        case .double, .array, .object: return false
-        }
-    }
-}
-
 /// `room_member_count`'s `is`: a decimal integer with an optional `==`, `<`, `>`, `<=`, `>=` prefix.
-struct MemberCountComparison {
-    let holds: (Int) -> Bool
+struct MemberCountComparison: Sendable {
+    private enum Operator: String, CaseIterable {
+        // Two-character prefixes first, so `<=` is not read as `<`.
+        case equal = "==", atMost = "<=", atLeast = ">=", below = "<", above = ">"
+    }
+
+    private let operation: Operator
+    private let number: Int
 
     init?(_ spec: String) {
-        let prefixes: [(String, (Int, Int) -> Bool)] = [("==", (==)), ("<=", (<=)), (">=", (>=)), ("<", (<)), (">", (>))]
         var rest = Substring(spec)
-        var compare: (Int, Int) -> Bool = (==)
-        for (prefix, operation) in prefixes where rest.hasPrefix(prefix) {
-            rest = rest.dropFirst(prefix.count)
-            compare = operation
+        var operation = Operator.equal
+        for candidate in Operator.allCases where rest.hasPrefix(candidate.rawValue) {
+            rest = rest.dropFirst(candidate.rawValue.count)
+            operation = candidate
             break
         }
         guard !rest.isEmpty, rest.allSatisfy(\.isASCII), rest.allSatisfy(\.isNumber), let number = Int(rest) else { return nil }
-        holds = { compare($0, number) }
+        self.operation = operation
+        self.number = number
+    }
+
+    func holds(_ count: Int) -> Bool {
+        switch operation {
+        case .equal: count == number
+        case .atMost: count <= number
+        case .atLeast: count >= number
+        case .below: count < number
+        case .above: count > number
+        }
     }
 }
 
@@ -132,16 +101,31 @@ struct GlobPattern {
     }
 
     private let tokens: [Token]
+    /// The pattern itself when it has no wildcards and is ASCII: then a whole-value match is
+    /// a case-insensitive comparison, the common case (`type` is `m.room.message`).
+    private let asciiLiteral: [UInt8]?
 
     init(_ pattern: String) {
         tokens = pattern.lowercased().map { $0 == "*" ? .anyRun : $0 == "?" ? .any : .character($0) }
+        asciiLiteral = pattern.utf8.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "*") && $0 != UInt8(ascii: "?") })
+            ? Array(pattern.lowercased().utf8) : nil
     }
 
     init(literal: String) {
         tokens = literal.lowercased().map { .character($0) }
+        asciiLiteral = nil
     }
 
     func matchesWhole(_ text: String) -> Bool {
+        if let asciiLiteral {
+            var utf8 = text.utf8.makeIterator()
+            for expected in asciiLiteral {
+                guard let byte = utf8.next(), byte < 0x80 else { return false }
+                let lowered = (0x41...0x5A).contains(byte) ? byte + 0x20 : byte
+                guard lowered == expected else { return false }
+            }
+            return utf8.next() == nil
+        }
         let characters = Array(text.lowercased())
         return run(characters, startsAt: { $0 == 0 }, endsAt: { $0 == characters.count })
     }

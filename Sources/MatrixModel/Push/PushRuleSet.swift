@@ -6,11 +6,42 @@
 /// "underride": [...], "defaults": {"<rule_id>": {"enabled": bool, "actions": [...]}}}`.
 public struct PushRuleSet: Sendable, Equatable {
     public let userID: String
-    public private(set) var document: JSONObject
+    public private(set) var document: JSONObject {
+        didSet { ordered = compile() }
+    }
+    /// Every rule in evaluation order, compiled.
+    private var ordered: [CompiledPushRule] = []
 
     public init(userID: String, document: JSONObject?) {
         self.userID = userID
         self.document = document ?? [:]
+        ordered = compile()
+    }
+
+    public static func == (lhs: PushRuleSet, rhs: PushRuleSet) -> Bool {
+        lhs.userID == rhs.userID && lhs.document == rhs.document
+    }
+
+    private func compile() -> [CompiledPushRule] {
+        let overrides = document["defaults"]?.objectValue
+        func applyingOverrides(_ rule: CompiledPushRule) -> CompiledPushRule {
+            guard let override = overrides?[rule.ruleID] else { return rule }
+            var rule = rule
+            if let enabled = override["enabled"]?.boolValue { rule.enabled = enabled }
+            if let actions = override["actions"]?.arrayValue { rule.actions = PushActions(actions) }
+            return rule
+        }
+        let defaultOverrides = DefaultPushRules.compiledOverride.map(applyingOverrides)
+        var rules = defaultOverrides.filter { $0.ruleID == DefaultPushRules.masterID }
+        for kind in PushRuleKind.allCases {
+            rules += userRules(kind).map { CompiledPushRule($0) }
+            switch kind {
+            case .override: rules += defaultOverrides.filter { $0.ruleID != DefaultPushRules.masterID }
+            case .underride: rules += DefaultPushRules.compiledUnderride.map(applyingOverrides)
+            case .content, .room, .sender: break
+            }
+        }
+        return rules
     }
 
     /// The rules of one kind in the order they are checked. `.m.rule.master` comes before
@@ -45,26 +76,7 @@ public struct PushRuleSet: Sendable, Equatable {
 
     /// The actions of the first enabled rule that matches, or nil when none does.
     public func evaluate(_ event: JSONObject, context: PushEvaluationContext) -> PushActions? {
-        for kind in PushRuleKind.allCases {
-            for rule in rules(kind) where rule.enabled && matches(rule, event: event, context: context) {
-                return PushActions(rule.actions)
-            }
-        }
-        return nil
-    }
-
-    private func matches(_ rule: PushRule, event: JSONObject, context: PushEvaluationContext) -> Bool {
-        switch rule.kind {
-        case .override, .underride:
-            return PushConditions.allMatch(rule.conditions ?? [], event: event, context: context)
-        case .content:
-            guard let pattern = rule.pattern, let body = event["content"]?["body"]?.stringValue else { return false }
-            return GlobPattern(pattern).matchesWords(in: body)
-        case .room:
-            return event["room_id"]?.stringValue == rule.ruleID
-        case .sender:
-            return event["sender"]?.stringValue == rule.ruleID
-        }
+        ordered.first { $0.enabled && $0.matches(event, context: context) }?.actions
     }
 
     // MARK: Changes (the `PUT`/`DELETE /pushrules/global/{kind}/{ruleId}` family)

@@ -1,0 +1,130 @@
+/// Push rules turned into matchers once, so evaluating an event for every member of a big
+/// room does no JSON building, path splitting or pattern parsing per member. The server
+/// defaults are compiled once for everybody: the two conditions that name the user refer to
+/// "the user being evaluated" instead of a fixed ID.
+struct CompiledPushRule: Sendable {
+    enum Matcher: Sendable {
+        case conditions([Condition])
+        case content(GlobPattern)
+        case room(String)
+        case sender(String)
+    }
+
+    enum Condition: Sendable {
+        case eventMatch(path: [String], pattern: GlobPattern, isBody: Bool)
+        /// `event_match` whose pattern is the user's own ID (`.m.rule.invite_for_me`).
+        case eventMatchesUser(path: [String])
+        case propertyIs(path: [String], value: JSON)
+        case propertyContains(path: [String], value: JSON)
+        /// `event_property_contains` of the user's own ID (`.m.rule.is_user_mention`).
+        case propertyContainsUser(path: [String])
+        case displayName
+        case memberCount(MemberCountComparison)
+        case senderPermission(String)
+        /// Unrecognised or malformed: never matches (spec "Conditions").
+        case never
+    }
+
+    let ruleID: String
+    var enabled: Bool
+    var actions: PushActions
+    let matcher: Matcher
+
+    init(_ rule: PushRule, userPlaceholder: String? = nil) {
+        ruleID = rule.ruleID
+        enabled = rule.enabled
+        actions = PushActions(rule.actions)
+        switch rule.kind {
+        case .override, .underride:
+            matcher = .conditions((rule.conditions ?? []).map { Self.compile($0, userPlaceholder: userPlaceholder) })
+        case .content:
+            matcher = rule.pattern.map { .content(GlobPattern($0)) } ?? .conditions([.never])
+        case .room:
+            matcher = .room(rule.ruleID)
+        case .sender:
+            matcher = .sender(rule.ruleID)
+        }
+    }
+
+    private static func compile(_ condition: JSON, userPlaceholder: String?) -> Condition {
+        let path = condition["key"]?.stringValue.map(PropertyPath.components)
+        switch condition["kind"]?.stringValue {
+        case "event_match":
+            guard let path, let key = condition["key"]?.stringValue, let pattern = condition["pattern"]?.stringValue else { return .never }
+            if pattern == userPlaceholder { return .eventMatchesUser(path: path) }
+            return .eventMatch(path: path, pattern: GlobPattern(pattern), isBody: key == "content.body")
+        case "event_property_is":
+            guard let path, let value = condition["value"], value.isScalar else { return .never }
+            return .propertyIs(path: path, value: value)
+        case "event_property_contains":
+            guard let path, let value = condition["value"], value.isScalar else { return .never }
+            if value.stringValue == userPlaceholder { return .propertyContainsUser(path: path) }
+            return .propertyContains(path: path, value: value)
+        case "contains_display_name":
+            return .displayName
+        case "room_member_count":
+            return condition["is"]?.stringValue.flatMap(MemberCountComparison.init).map(Condition.memberCount) ?? .never
+        case "sender_notification_permission":
+            return condition["key"]?.stringValue.map(Condition.senderPermission) ?? .never
+        default:
+            return .never
+        }
+    }
+
+    func matches(_ event: JSONObject, context: PushEvaluationContext) -> Bool {
+        switch matcher {
+        case .conditions(let conditions):
+            return conditions.allSatisfy { Self.holds($0, event: event, context: context) }
+        case .content(let pattern):
+            guard let body = event["content"]?["body"]?.stringValue else { return false }
+            return pattern.matchesWords(in: body)
+        case .room(let roomID):
+            return event["room_id"]?.stringValue == roomID
+        case .sender(let sender):
+            return event["sender"]?.stringValue == sender
+        }
+    }
+
+    private static func holds(_ condition: Condition, event: JSONObject, context: PushEvaluationContext) -> Bool {
+        switch condition {
+        case .eventMatch(let path, let pattern, let isBody):
+            guard let value = PropertyPath.value(at: path, in: event)?.stringValue else { return false }
+            return isBody ? pattern.matchesWords(in: value) : pattern.matchesWhole(value)
+        case .eventMatchesUser(let path):
+            return PropertyPath.value(at: path, in: event)?.stringValue.map { GlobPattern($0).matchesWhole(context.userID) } ?? false
+        case .propertyIs(let path, let expected):
+            guard let value = PropertyPath.value(at: path, in: event), value.isScalar else { return false }
+            return value == expected
+        case .propertyContains(let path, let expected):
+            return PropertyPath.value(at: path, in: event)?.arrayValue?.contains { $0.isScalar && $0 == expected } ?? false
+        case .propertyContainsUser(let path):
+            return PropertyPath.value(at: path, in: event)?.arrayValue?.contains(.string(context.userID)) ?? false
+        case .displayName:
+            guard let name = context.displayName, !name.isEmpty, let body = event["content"]?["body"]?.stringValue else { return false }
+            return GlobPattern(literal: name).matchesWords(in: body)
+        case .memberCount(let comparison):
+            return comparison.holds(context.memberCount)
+        case .senderPermission(let key):
+            return context.senderPowerLevel >= context.notificationLevels[key, default: 50]
+        case .never:
+            return false
+        }
+    }
+}
+
+extension DefaultPushRules {
+    /// Stands for the user in the shared compiled defaults; no Matrix ID can contain NUL.
+    static let userPlaceholder = "\u{0}user"
+    static let compiledOverride = override(for: userPlaceholder).map { CompiledPushRule($0, userPlaceholder: userPlaceholder) }
+    static let compiledUnderride = underride(for: userPlaceholder).map { CompiledPushRule($0, userPlaceholder: userPlaceholder) }
+}
+
+extension JSON {
+    /// Strings, integers, booleans and null: the only values push conditions compare.
+    var isScalar: Bool {
+        switch self {
+        case .string, .int, .bool, .null: return true
+        case .double, .array, .object: return false
+        }
+    }
+}
