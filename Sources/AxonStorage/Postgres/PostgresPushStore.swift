@@ -53,8 +53,11 @@ extension PostgresStorage {
                     AND r.thread_id = ''), 0),
                 COALESCE((SELECT MAX(stream_ordering) FROM events WHERE room_id = \(roomID) AND sender = \(userID)), 0)) AS pos)
             SELECT a.thread_id, COUNT(*), SUM(a.highlight::INT)::BIGINT FROM event_push_actions a
+            LEFT JOIN (SELECT r.thread_id, MAX(e.stream_ordering) AS pos FROM receipts r JOIN events e ON e.event_id = r.event_id
+                WHERE r.room_id = \(roomID) AND r.user_id = \(userID) AND r.receipt_type IN ('m.read', 'm.read.private')
+                AND r.thread_id != '' GROUP BY r.thread_id) t ON t.thread_id = a.thread_id
             WHERE a.user_id = \(userID) AND a.room_id = \(roomID) AND a.stream_ordering > (SELECT pos FROM bound)
-            AND a.stream_ordering > \(unescaped: Self.readPosition)
+            AND a.stream_ordering > COALESCE(t.pos, 0)
             GROUP BY a.thread_id
             """
         ).map { row in

@@ -56,11 +56,15 @@ extension SQLiteStorage {
                             COALESCE((SELECT MAX(stream_ordering) FROM events WHERE room_id = ?1 AND sender = ?2), 0))
                         """,
                     arguments: [roomID, userID]) ?? 0
+            // Thread receipts are few: a derived table joined once, not a subquery per row.
             return try Row.fetchAll(
                 db,
                 sql: """
                     SELECT a.thread_id, COUNT(*) AS n, SUM(a.highlight) AS h FROM event_push_actions a
-                    WHERE a.user_id = ? AND a.room_id = ? AND a.stream_ordering > ? AND a.stream_ordering > \(Self.readPosition)
+                    LEFT JOIN (SELECT r.thread_id, MAX(e.stream_ordering) AS pos FROM receipts r JOIN events e ON e.event_id = r.event_id
+                        WHERE r.room_id = ?2 AND r.user_id = ?1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id != ''
+                        GROUP BY r.thread_id) t ON t.thread_id = a.thread_id
+                    WHERE a.user_id = ?1 AND a.room_id = ?2 AND a.stream_ordering > ?3 AND a.stream_ordering > COALESCE(t.pos, 0)
                     GROUP BY a.thread_id
                     """,
                 arguments: [userID, roomID, bound]
