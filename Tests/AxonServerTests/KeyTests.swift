@@ -224,6 +224,9 @@ struct CrossSigningPair {
             let replacement = CrossSigningPair()
             let challenge = try await server.call(.post, upload, token: alice.session.token, json: ["master_key": .object(replacement.object(user: user, usage: "master"))])
             #expect(challenge.status == 401)
+            // The same keys again (a retry) need no password.
+            let again = try await server.call(.post, upload, token: alice.session.token, json: ["master_key": .object(master.object(user: user, usage: "master"))])
+            #expect(again.status == 200)
 
             // The self-signing key signs the device; a forged signature is reported, not stored.
             let signedDevice = try JSONSigning.sign(alice.deviceKeys, server: user, key: selfSigning.key)
@@ -238,6 +241,16 @@ struct CrossSigningPair {
             let deviceSignatures = device.json["device_keys"]?[user]?["PHONE"]?["signatures"]?[user]?.objectValue
             #expect(deviceSignatures?[selfSigning.key.keyID] != nil)
             #expect(deviceSignatures?.count == 2)
+
+            let withPassword = try await server.call(
+                .post, upload, token: alice.session.token,
+                json: [
+                    "master_key": .object(replacement.object(user: user, usage: "master")),
+                    "auth": server.passwordAuth("alice", session: challenge.json["session"]),
+                ])
+            #expect(withPassword.status == 200, "\(withPassword.raw)")
+            let replaced = try await server.call(.post, "/_matrix/client/v3/keys/query", token: bob.token, json: ["device_keys": [.init(stringLiteral: user): []]])
+            #expect(replaced.json["master_keys"]?[user]?["keys"]?[replacement.key.keyID] != nil)
         }
     }
 }

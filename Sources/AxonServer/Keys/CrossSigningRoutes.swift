@@ -22,12 +22,10 @@ extension ServerContext {
                 uploaded[usage] = key
             }
             guard !uploaded.isEmpty else { throw MatrixError.missingParam("No cross-signing keys to upload") }
-            // Replacing a master key needs the password; the first upload, or the same keys again, does not.
-            if let current = existing["master"], let new = uploaded["master"], current != new.json {
-                try await uia.require(passwordRequirement("keys/device_signing/upload", request), body: body)
-            } else if existing["master"] != nil, uploaded["master"] == nil,
-                uploaded.contains(where: { existing[$0.key] != nil && existing[$0.key] != $0.value.json })
-            {
+            // Once cross-signing is set up, changing it needs the password; the first upload,
+            // or the same keys again (a client retrying), does not.
+            let unchanged = uploaded.allSatisfy { existing[$0.key] == $0.value.json }
+            if existing["master"] != nil, !unchanged {
                 try await uia.require(passwordRequirement("keys/device_signing/upload", request), body: body)
             }
             guard let master = uploaded["master"] ?? existing["master"].flatMap(CrossSigningKey.init) else {
