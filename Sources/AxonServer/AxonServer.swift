@@ -45,7 +45,7 @@ public struct AxonServer: Sendable {
             visibility: HistoryVisibility(storage: storage), notifier: notifier,
             pushGateway: PushGateway(
                 storage: storage, attempts: config.pushRetryAttempts, initialDelay: .milliseconds(config.pushRetryInitialMs),
-                logger: logger))
+                allowPrivateAddresses: config.pushAllowPrivateAddresses, logger: logger))
         context = ServerContext(
             config: config, serverName: serverName, storage: storage, accounts: accounts, uia: uia,
             signingKey: signingKey, rooms: rooms, notifier: notifier,

@@ -94,8 +94,6 @@ public protocol PushStore: Sendable {
     /// app ID and pushkey are removed from every other user.
     func setPusher(_ pusher: Pusher, append: Bool) async throws
     func deletePusher(userID: String, appID: String, pushkey: String) async throws
-    /// Removes pushers a push gateway rejected.
-    func deletePushers(appID: String, pushkey: String) async throws
 }
 
 /// Texts the search index holds: message bodies, room names and topics.

@@ -244,6 +244,11 @@ import Testing
             long["app_id"] = .string(String(repeating: "a", count: 65))
             #expect(try await server.call(.post, set, token: alice.token, json: long).errcode == "M_INVALID_PARAM")
             #expect(try await server.call(.post, set, token: alice.token, json: ["app_id": "a", "pushkey": "k"]).errcode == "M_MISSING_PARAM")
+            // The server's own network is off limits by default.
+            for address in ["http://127.0.0.1:8080", "http://[::1]", "http://10.1.2.3", "http://localhost", "http://169.254.169.254"] {
+                let reply = try await server.call(.post, set, token: alice.token, json: pusher(address + "/_matrix/push/v1/notify"))
+                #expect(reply.errcode == "M_INVALID_PARAM", "\(address)")
+            }
         }
     }
 
@@ -286,7 +291,10 @@ import Testing
         let gateway = Gateway()
         try await gateway.application().test(.live) { gatewayClient in
             let url = "http://127.0.0.1:\(gatewayClient.port!)/_matrix/push/v1/notify"
-            try await TestServer.run(configure: { $0.pushRetryInitialMs = 20 }) { server in
+            try await TestServer.run(configure: {
+                $0.pushRetryInitialMs = 20
+                $0.pushAllowPrivateAddresses = true
+            }) { server in
                 let alice = try await server.register("alice")
                 let bob = try await server.register("bob")
                 let roomID = try await server.createRoom(alice.token)

@@ -37,7 +37,7 @@ import Testing
         try await store.deleteDevices(userID: "@a:hs", deviceIDs: ["D1"])
         #expect(try await store.pushers(userID: "@a:hs").isEmpty, "deleting the device deletes its pushers")
 
-        try await store.deletePushers(appID: "app", pushkey: "key")
+        try await store.deletePusher(userID: "@b:hs", appID: "app", pushkey: "key")
         #expect(try await store.pushers(userID: "@b:hs").isEmpty)
     }
 

@@ -43,6 +43,8 @@ public struct AxonConfig: Sendable, Equatable {
     /// Serve media on the deprecated unauthenticated `/_matrix/media/v3/download|thumbnail`
     /// endpoints. Off by default, as the spec's media freeze recommends for new media.
     public var serveUnauthenticatedMedia = false
+    /// Allow push gateways on loopback and private networks (for tests and private deployments).
+    public var pushAllowPrivateAddresses = false
     public var pushRetryAttempts = 8
     public var pushRetryInitialMs = 1000
     public var logLevel = "info"
@@ -126,6 +128,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var turnUserLifetimeSeconds: Int?
     public var pushRetryAttempts: Int?
     public var pushRetryInitialMs: Int?
+    public var pushAllowPrivateAddresses: Bool?
     public var maxUploadBytes: Int?
     public var serveUnauthenticatedMedia: Bool?
     public var logLevel: String?
@@ -166,6 +169,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case turnUserLifetimeSeconds = "turn_user_lifetime_seconds"
         case pushRetryAttempts = "push_retry_attempts"
         case pushRetryInitialMs = "push_retry_initial_ms"
+        case pushAllowPrivateAddresses = "push_allow_private_addresses"
         case maxUploadBytes = "max_upload_bytes"
         case serveUnauthenticatedMedia = "serve_unauthenticated_media"
         case logLevel = "log_level"
@@ -219,6 +223,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.turnUserLifetimeSeconds = try int(.turnUserLifetimeSeconds)
         overrides.pushRetryAttempts = try int(.pushRetryAttempts)
         overrides.pushRetryInitialMs = try int(.pushRetryInitialMs)
+        overrides.pushAllowPrivateAddresses = try bool(.pushAllowPrivateAddresses)
         overrides.maxUploadBytes = try int(.maxUploadBytes)
         overrides.serveUnauthenticatedMedia = try bool(.serveUnauthenticatedMedia)
         overrides.logLevel = value(.logLevel)
@@ -254,6 +259,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let turnUserLifetimeSeconds { config.turnUserLifetimeSeconds = turnUserLifetimeSeconds }
         if let pushRetryAttempts { config.pushRetryAttempts = pushRetryAttempts }
         if let pushRetryInitialMs { config.pushRetryInitialMs = pushRetryInitialMs }
+        if let pushAllowPrivateAddresses { config.pushAllowPrivateAddresses = pushAllowPrivateAddresses }
         if let maxUploadBytes { config.maxUploadBytes = maxUploadBytes }
         if let serveUnauthenticatedMedia { config.serveUnauthenticatedMedia = serveUnauthenticatedMedia }
         if let logLevel { config.logLevel = logLevel }

@@ -69,6 +69,8 @@ extension AxonConfig {
         # delivery is retried, the first time after push_retry_initial_ms, doubling after.
         push_retry_attempts: 8
         push_retry_initial_ms: 1000
+        # Gateways on loopback or private networks are refused unless this is true.
+        push_allow_private_addresses: false
 
         # Logging: trace, debug, info, notice, warning, error, critical; format text or json.
         log_level: "info"

@@ -15,13 +15,15 @@ struct PushGateway: Sendable {
     let storage: any Storage
     let attempts: Int
     let initialDelay: Duration
+    let allowPrivateAddresses: Bool
     let logger: Logger
     private let client = HTTPClient.shared
 
-    init(storage: any Storage, attempts: Int, initialDelay: Duration, logger: Logger) {
+    init(storage: any Storage, attempts: Int, initialDelay: Duration, allowPrivateAddresses: Bool, logger: Logger) {
         self.storage = storage
         self.attempts = attempts
         self.initialDelay = initialDelay
+        self.allowPrivateAddresses = allowPrivateAddresses
         self.logger = logger
     }
 
@@ -41,7 +43,11 @@ struct PushGateway: Sendable {
     }
 
     private func send(_ body: JSON, to pusher: Pusher) async {
-        guard let url = pusher.data["url"]?.stringValue else { return }
+        guard let url = pusher.data["url"]?.stringValue, let host = URLComponents(string: url)?.host else { return }
+        if !allowPrivateAddresses, (try? await PushDestination.resolvesInternally(host)) != false {
+            logger.warning("push: refusing a gateway on an internal or unresolvable address", metadata: ["url": "\(url)"])
+            return
+        }
         var delay = initialDelay
         for attempt in 1...attempts {
             do {
@@ -55,7 +61,7 @@ struct PushGateway: Sendable {
                     let rejected = (try? JSONParser.parse(Array(buffer: responseBody)))?["rejected"]?.arrayValue ?? []
                     if rejected.contains(.string(pusher.pushkey)) {
                         logger.info("push: gateway rejected a pushkey; removing its pusher", metadata: ["app_id": "\(pusher.appID)"])
-                        try await storage.deletePushers(appID: pusher.appID, pushkey: pusher.pushkey)
+                        try await storage.deletePusher(userID: pusher.userID, appID: pusher.appID, pushkey: pusher.pushkey)
                     }
                     return
                 }

@@ -22,7 +22,13 @@ extension ServerContext {
                 try await storage.deletePusher(userID: request.user.userID, appID: appID, pushkey: pushkey)
                 return .empty
             }
-            try await storage.setPusher(try Self.pusher(body, request: request, appID: appID, pushkey: pushkey), append: body["append"]?.boolValue ?? false)
+            let pusher = try Self.pusher(body, request: request, appID: appID, pushkey: pushkey)
+            if !config.pushAllowPrivateAddresses, let host = pusher.data["url"]?.stringValue.flatMap({ URLComponents(string: $0)?.host }),
+                PushDestination.isInternalLiteral(host)
+            {
+                throw MatrixError.invalidParam("Push gateways on loopback or private addresses are not allowed on this server")
+            }
+            try await storage.setPusher(pusher, append: body["append"]?.boolValue ?? false)
             return .empty
         }
         routes.client(.get, "/notifications") { request in

@@ -136,10 +136,6 @@ extension PostgresStorage {
         try await query("DELETE FROM pushers WHERE user_id = \(userID) AND app_id = \(appID) AND pushkey = \(pushkey)")
     }
 
-    public func deletePushers(appID: String, pushkey: String) async throws {
-        try await query("DELETE FROM pushers WHERE app_id = \(appID) AND pushkey = \(pushkey)")
-    }
-
     private static func pusher(_ cells: [PostgresCell]) throws -> Pusher {
         Pusher(
             userID: try cells[0].decode(String.self), appID: try cells[1].decode(String.self), pushkey: try cells[2].decode(String.self),

@@ -146,12 +146,6 @@ extension SQLiteStorage {
         }
     }
 
-    public func deletePushers(appID: String, pushkey: String) async throws {
-        try await write { db in
-            try db.execute(sql: "DELETE FROM pushers WHERE app_id = ? AND pushkey = ?", arguments: [appID, pushkey])
-        }
-    }
-
     static func pusher(_ row: Row) -> Pusher {
         Pusher(
             userID: row["user_id"], appID: row["app_id"], pushkey: row["pushkey"], kind: row["kind"],
