@@ -56,8 +56,18 @@ public final class SQLiteStorage: Storage {
         }
     }
 
+    /// Reads run on the calling task's thread: GRDB's synchronous read takes a reader
+    /// connection and runs the block in place when the reader is free, where the async read
+    /// hands it to a dispatch queue and back, two thread wake-ups per query. Axon's reads are
+    /// short indexed queries; measured on the fan-out benchmark (BENCHMARKS.md), the hand-off
+    /// was most of a woken /sync's CPU.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.read(body)
+        try readInPlace(body)
+    }
+
+    /// Not `async`, so the synchronous overload of `DatabasePool.read` is the one called.
+    private func readInPlace<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.read(body)
     }
 }
 
