@@ -1,10 +1,10 @@
 """Receipts, presence, profiles, push rules and unread counts, search and ignoring users,
 between matrix-nio clients (whose response schemas validate the shapes); raw HTTP where nio
 has no call (search, the ignore list)."""
-import uuid
 
 import requests
-from nio import (AsyncClient, PresenceGetResponse, PushRulesEvent, RoomMemberEvent, RoomMessageText, RoomPreset,
+from clients import nio_user
+from nio import (PresenceGetResponse, PushRulesEvent, RoomMemberEvent, RoomMessageText, RoomPreset,
                  SyncResponse)
 from nio.api import PushRuleKind, ReceiptType
 from nio.events.account_data import PushNotify, PushSetTweak
@@ -13,10 +13,7 @@ PASSWORD = "social password"
 
 
 async def user(axon):
-    name = "p" + uuid.uuid4().hex[:10]
-    client = AsyncClient(axon.base_url, name)
-    await client.register(name, PASSWORD)
-    return client
+    return await nio_user(axon, "p", PASSWORD)
 
 
 async def room_of_three(axon):

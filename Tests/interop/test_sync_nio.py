@@ -2,19 +2,16 @@
 (whose response schemas validate the shapes), plus raw HTTP where nio has no call."""
 import asyncio
 import time
-import uuid
 
 import requests
-from nio import (AsyncClient, JoinResponse, RoomMessageText, RoomPreset, SyncResponse)
+from clients import nio_user
+from nio import (JoinResponse, RoomMessageText, RoomPreset, SyncResponse)
 
 PASSWORD = "sync password"
 
 
 async def user(axon):
-    name = "s" + uuid.uuid4().hex[:10]
-    client = AsyncClient(axon.base_url, name)
-    await client.register(name, PASSWORD)
-    return client
+    return await nio_user(axon, "s", PASSWORD)
 
 
 def texts(sync, room_id):
