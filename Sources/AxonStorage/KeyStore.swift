@@ -120,7 +120,6 @@ public protocol KeyStore: Sendable {
         fallbackKeys: [(id: String, key: JSON)]
     ) async throws -> Int64?
     func oneTimeKeyCounts(userID: String, deviceID: String) async throws -> [String: Int]
-    func unusedFallbackKeyTypes(userID: String, deviceID: String) async throws -> [String]
     /// All of the user's devices with keys when `deviceIDs` is nil.
     func deviceKeys(userID: String, deviceIDs: [String]?) async throws -> [StoredDeviceKeys]
     /// Takes a one-time key of the algorithm, or else returns (and marks used) the fallback key.
@@ -134,8 +133,6 @@ public protocol KeyStore: Sendable {
     func addKeySignatures(_ signatures: [KeySignature], changedUsers: Set<String>) async throws -> Int64
     func keySignatures(targetUserID: String) async throws -> [KeySignature]
 
-    /// Records that the user's devices changed (a device deleted, say); returns the position.
-    func recordDeviceListChange(userID: String) async throws -> Int64
     /// Users whose device lists changed in (after, upTo].
     func deviceListChanges(after: Int64, upTo: Int64) async throws -> Set<String>
     /// Membership changes in (after, upTo] in every room the viewer has any membership in.

@@ -88,12 +88,6 @@ extension PostgresStorage {
         return counts
     }
 
-    public func unusedFallbackKeyTypes(userID: String, deviceID: String) async throws -> [String] {
-        try await query(
-            "SELECT algorithm FROM fallback_keys WHERE user_id = \(userID) AND device_id = \(deviceID) AND NOT used ORDER BY algorithm"
-        ).map { try $0.decode(String.self) }
-    }
-
     public func deviceKeys(userID: String, deviceIDs: [String]?) async throws -> [StoredDeviceKeys] {
         if let deviceIDs, deviceIDs.isEmpty { return [] }
         return try await query(
@@ -184,11 +178,6 @@ extension PostgresStorage {
             let (user, key, signer, signerKey, signature) = try row.decode((String, String, String, String, String).self)
             return KeySignature(targetUserID: user, targetKeyID: key, signerUserID: signer, signerKeyID: signerKey, signature: signature)
         }
-    }
-
-    public func recordDeviceListChange(userID: String) async throws -> Int64 {
-        let logger = self.logger
-        return try await transaction { connection in try await Self.insertDeviceListChange(connection, users: [userID], logger: logger) }
     }
 
     public func deviceListChanges(after: Int64, upTo: Int64) async throws -> Set<String> {

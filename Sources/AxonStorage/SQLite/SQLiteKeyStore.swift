@@ -81,14 +81,6 @@ extension SQLiteStorage {
         }
     }
 
-    public func unusedFallbackKeyTypes(userID: String, deviceID: String) async throws -> [String] {
-        try await read { db in
-            try String.fetchAll(
-                db, sql: "SELECT algorithm FROM fallback_keys WHERE user_id = ? AND device_id = ? AND used = 0 ORDER BY algorithm",
-                arguments: [userID, deviceID])
-        }
-    }
-
     public func deviceKeys(userID: String, deviceIDs: [String]?) async throws -> [StoredDeviceKeys] {
         try await read { db in
             var sql = """
@@ -182,10 +174,6 @@ extension SQLiteStorage {
                     signerKeyID: row["signer_key_id"], signature: row["signature"])
             }
         }
-    }
-
-    public func recordDeviceListChange(userID: String) async throws -> Int64 {
-        try await write { db in try Self.insertDeviceListChange(db, users: [userID]) }
     }
 
     public func deviceListChanges(after: Int64, upTo: Int64) async throws -> Set<String> {
