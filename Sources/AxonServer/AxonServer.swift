@@ -80,6 +80,7 @@ public struct AxonServer: Sendable {
         context.registerKeyBackupRoutes(on: routes)
         context.registerToDeviceRoutes(on: routes)
         context.registerMediaRoutes(on: routes)
+        context.registerAdminRoutes(on: routes)
     }
 
     /// The account service, for tools such as `axon register-user` that write accounts directly.
