@@ -105,6 +105,7 @@ struct CrossSigningPair {
             #expect(try await post(["one_time_keys": ["signed_curve25519:K": alice.signedKey("one")]]).status == 200, "the same key again is fine")
             #expect(try await post(["one_time_keys": ["signed_curve25519:K": alice.signedKey("two")]]).errcode == "M_INVALID_PARAM")
             #expect(try await server.call(.post, query, token: alice.session.token, json: [:]).errcode == "M_BAD_JSON")
+            #expect(try await server.call(.post, query, token: alice.session.token, json: ["device_keys": ["not-a-user": []]]).errcode == "M_INVALID_PARAM")
             #expect(try await server.call(.get, "/_matrix/client/v3/keys/changes?from=x&to=s1", token: alice.session.token).errcode == "M_INVALID_PARAM")
         }
     }

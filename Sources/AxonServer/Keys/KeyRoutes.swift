@@ -40,8 +40,9 @@ extension ServerContext {
             var failures = JSONObject()
             for (userID, devices) in wanted {
                 guard let devices = devices.objectValue else { throw MatrixError.badJSON("one_time_keys.\(userID) must be an object") }
-                guard isLocal(userID) else {
-                    failures[Self.serverName(of: userID)] = ["errcode": "M_UNRECOGNIZED", "error": "Federation is not supported"]
+                let server = try server(of: userID)
+                guard server == serverName else {
+                    failures[server.value] = ["errcode": "M_UNRECOGNIZED", "error": "Federation is not supported"]
                     continue
                 }
                 var byDevice = JSONObject()
@@ -65,10 +66,10 @@ extension ServerContext {
         }
     }
 
-    func isLocal(_ userID: String) -> Bool { userID.hasSuffix(":" + serverName.value) }
-
-    static func serverName(of userID: String) -> String {
-        userID.firstIndex(of: ":").map { String(userID[userID.index(after: $0)...]) } ?? userID
+    /// The user's server when the ID is well-formed, else a 400 naming it.
+    private func server(of userID: String) throws(MatrixError) -> ServerName {
+        guard let parsed = UserID(userID) else { throw MatrixError.invalidParam("'\(userID)' is not a user ID") }
+        return parsed.server
     }
 
     /// `/keys/query`: device keys with the signatures others uploaded for them, and
@@ -81,8 +82,9 @@ extension ServerContext {
         var failures = JSONObject()
         for (userID, devices) in wanted {
             guard let devices = devices.arrayValue else { throw MatrixError.badJSON("device_keys.\(userID) must be a list of device IDs") }
-            guard isLocal(userID) else {
-                failures[Self.serverName(of: userID)] = ["errcode": "M_UNRECOGNIZED", "error": "Federation is not supported"]
+            let server = try server(of: userID)
+            guard server == serverName else {
+                failures[server.value] = ["errcode": "M_UNRECOGNIZED", "error": "Federation is not supported"]
                 continue
             }
             let deviceIDs = devices.compactMap(\.stringValue)

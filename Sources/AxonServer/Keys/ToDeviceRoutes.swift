@@ -15,10 +15,11 @@ extension ServerContext {
             try RoomEventWriter.checkKeys(type: type, stateKey: nil)
             var recipients: [ToDeviceRecipient] = []
             for (userID, devices) in messages {
-                guard UserID(userID) != nil, let devices = devices.objectValue else {
+                guard let user = UserID(userID), let devices = devices.objectValue else {
                     throw MatrixError.badJSON("messages must map user IDs to objects of device IDs")
                 }
-                guard isLocal(userID) else { continue }
+                // Without federation, messages for other servers have nowhere to go.
+                guard user.server == serverName else { continue }
                 for (deviceID, content) in devices {
                     guard case .object = content else { throw MatrixError.badJSON("Message content must be an object") }
                     recipients.append(ToDeviceRecipient(userID: userID, deviceID: deviceID, content: content))
