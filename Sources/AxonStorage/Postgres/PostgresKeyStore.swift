@@ -3,12 +3,6 @@ import MatrixModel
 import PostgresNIO
 
 extension PostgresStorage {
-    /// Takes the next stream position; called last in a transaction so positions commit in order.
-    static func nextPosition(_ connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        try await connection.rows("UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0]
-            .decode(Int64.self)
-    }
-
     /// Records a device-list change and wakes, on every node, the users and rooms that see it.
     static func insertDeviceListChange(_ connection: PostgresConnection, users: Set<String>, logger: Logger) async throws -> Int64 {
         let position = try await nextPosition(connection, logger: logger)
@@ -190,11 +184,20 @@ extension PostgresStorage {
     }
 
     public func membershipChanges(viewer: String, after: Int64, upTo: Int64) async throws -> [MembershipChange] {
-        try await query(
+        let logger = self.logger
+        return try await client.withConnection { connection in
+            try await Self.membershipChanges(connection, viewer: viewer, after: after, upTo: upTo, logger: logger)
+        }
+    }
+
+    static func membershipChanges(
+        _ connection: PostgresConnection, viewer: String, after: Int64, upTo: Int64, logger: Logger
+    ) async throws -> [MembershipChange] {
+        try await connection.rows(
             """
             SELECT m2.room_id, m2.user_id, m2.membership FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id
             WHERE m1.user_id = \(viewer) AND m2.stream_ordering > \(after) AND m2.stream_ordering <= \(upTo)
-            """
+            """, logger: logger
         ).map { row in
             let (room, user, membership) = try row.decode((String, String, String).self)
             return MembershipChange(roomID: room, userID: user, membership: membership)
@@ -269,15 +272,8 @@ extension PostgresStorage {
                         "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_ordering > \(since) AND stream_ordering <= \(upTo)",
                         logger: logger
                     ).map { try $0.decode(String.self) })
-                state.membershipChanges = try await connection.rows(
-                    """
-                    SELECT m2.room_id, m2.user_id, m2.membership FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id
-                    WHERE m1.user_id = \(userID) AND m2.stream_ordering > \(since) AND m2.stream_ordering <= \(upTo)
-                    """, logger: logger
-                ).map { row in
-                    let (room, user, membership) = try row.decode((String, String, String).self)
-                    return MembershipChange(roomID: room, userID: user, membership: membership)
-                }
+                state.membershipChanges = try await Self.membershipChanges(
+                    connection, viewer: userID, after: since, upTo: upTo, logger: logger)
             }
             return state
         }

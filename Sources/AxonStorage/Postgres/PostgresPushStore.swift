@@ -22,16 +22,8 @@ extension PostgresStorage {
                 INSERT INTO push_rules (user_id, rules) VALUES (\(userID), \(JSON.object(document).encodedString()))
                 ON CONFLICT (user_id) DO UPDATE SET rules = excluded.rules
                 """, logger: logger)
-            let position = try await connection.rows(
-                "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
-            try await connection.rows(
-                """
-                INSERT INTO account_data (user_id, room_id, type, content, stream_ordering)
-                VALUES (\(userID), '', 'm.push_rules', \(rules.encodedString()), \(position))
-                ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_ordering = excluded.stream_ordering
-                """, logger: logger)
-            try await Self.notify(connection, change: "u \(position) \(userID)", logger: logger)
-            return position
+            return try await Self.putAccountData(
+                connection, userID: userID, roomID: nil, type: "m.push_rules", content: rules, logger: logger)
         }
     }
 

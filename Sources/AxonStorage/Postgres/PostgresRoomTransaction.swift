@@ -81,8 +81,7 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         }
         guard let stateGroup = group else { throw StorageError.notFound("the room has no state") }
         // Taken last and held until commit: positions become visible in order, across nodes.
-        let position = try await rows("UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position")[0]
-            .decode(Int64.self)
+        let position = try await PostgresStorage.nextPosition(connection, logger: logger)
         if let stateKey = pdu.stateKey {
             try await rows(
                 """

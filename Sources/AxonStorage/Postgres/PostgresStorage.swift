@@ -100,6 +100,12 @@ public final class PostgresStorage: Storage {
         }
     }
 
+    /// Takes the next stream position; called last in a transaction so positions commit in order.
+    static func nextPosition(_ connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        try await connection.rows("UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0]
+            .decode(Int64.self)
+    }
+
     static func mapped(_ error: PSQLError) -> any Error {
         switch error.serverInfo?[.sqlState] {
         case "23505": return StorageError.conflict(error.serverInfo?[.message] ?? "unique constraint violated")

@@ -14,17 +14,23 @@ extension PostgresStorage {
     public func setAccountData(userID: String, roomID: String?, type: String, content: JSON) async throws -> Int64 {
         let logger = self.logger
         return try await transaction { connection in
-            let position = try await connection.rows(
-                "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
-            try await connection.rows(
-                """
-                INSERT INTO account_data (user_id, room_id, type, content, stream_ordering)
-                VALUES (\(userID), \(roomID ?? ""), \(type), \(content.encodedString()), \(position))
-                ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_ordering = excluded.stream_ordering
-                """, logger: logger)
-            try await Self.notify(connection, change: "u \(position) \(userID)", logger: logger)
-            return position
+            try await Self.putAccountData(connection, userID: userID, roomID: roomID, type: type, content: content, logger: logger)
         }
+    }
+
+    /// Writes one account data entry at the next stream position (taken last) and wakes the user.
+    static func putAccountData(
+        _ connection: PostgresConnection, userID: String, roomID: String?, type: String, content: JSON, logger: Logger
+    ) async throws -> Int64 {
+        let position = try await nextPosition(connection, logger: logger)
+        try await connection.rows(
+            """
+            INSERT INTO account_data (user_id, room_id, type, content, stream_ordering)
+            VALUES (\(userID), \(roomID ?? ""), \(type), \(content.encodedString()), \(position))
+            ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_ordering = excluded.stream_ordering
+            """, logger: logger)
+        try await notify(connection, change: "u \(position) \(userID)", logger: logger)
+        return position
     }
 
     public func accountData(userID: String, roomID: String?, type: String) async throws -> JSON? {
@@ -48,8 +54,7 @@ extension PostgresStorage {
     public func setReceipt(_ receipt: Receipt) async throws -> Int64 {
         let logger = self.logger
         return try await transaction { connection in
-            let position = try await connection.rows(
-                "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
+            let position = try await Self.nextPosition(connection, logger: logger)
             try await connection.rows(
                 """
                 INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, stream_ordering)
@@ -86,8 +91,7 @@ extension PostgresStorage {
     public func setTyping(roomID: String, userID: String, expiresAt: Int64?) async throws -> Int64 {
         let logger = self.logger
         return try await transaction { connection in
-            let position = try await connection.rows(
-                "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
+            let position = try await Self.nextPosition(connection, logger: logger)
             try await connection.rows(
                 """
                 INSERT INTO typing (room_id, user_id, expires_ts, stream_ordering) VALUES (\(roomID), \(userID), \(expiresAt ?? 0), \(position))
@@ -123,8 +127,7 @@ extension PostgresStorage {
             ).map { try $0.decode((String, String).self) }
             var touched: [(roomID: String, position: Int64)] = []
             for (roomID, userID) in expired {
-                let position = try await connection.rows(
-                    "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
+                let position = try await Self.nextPosition(connection, logger: logger)
                 try await connection.rows(
                     "UPDATE typing SET expires_ts = 0, stream_ordering = \(position) WHERE room_id = \(roomID) AND user_id = \(userID)",
                     logger: logger)
@@ -138,8 +141,7 @@ extension PostgresStorage {
     public func setPresence(userID: String, state: String, statusMessage: String?, lastActive: Int64, notify: [String]) async throws -> Int64 {
         let logger = self.logger
         return try await transaction { connection in
-            let position = try await connection.rows(
-                "UPDATE stream_positions SET position = position + 1 WHERE id = 1 RETURNING position", logger: logger)[0].decode(Int64.self)
+            let position = try await Self.nextPosition(connection, logger: logger)
             try await connection.rows(
                 """
                 INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_ordering)

@@ -2,10 +2,6 @@ import GRDB
 import MatrixModel
 
 extension SQLiteStorage {
-    static func nextPosition(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
-    }
-
     static func splitKeyID(_ id: String) -> (algorithm: String, keyID: String) {
         guard let colon = id.firstIndex(of: ":") else { return (id, "") }
         return (String(id[..<colon]), String(id[id.index(after: colon)...]))

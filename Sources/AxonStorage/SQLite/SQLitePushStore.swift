@@ -19,15 +19,7 @@ extension SQLiteStorage {
             try db.execute(
                 sql: "INSERT INTO push_rules (user_id, rules) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET rules = excluded.rules",
                 arguments: [userID, JSON.object(document).encodedString()])
-            let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
-            try db.execute(
-                sql: """
-                    INSERT INTO account_data (user_id, room_id, type, content, stream_ordering) VALUES (?, '', 'm.push_rules', ?, ?)
-                    ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content,
-                        stream_ordering = excluded.stream_ordering
-                    """,
-                arguments: [userID, rules.encodedString(), position])
-            return position
+            return try Self.putAccountData(db, userID: userID, roomID: nil, type: "m.push_rules", content: rules)
         }
     }
 

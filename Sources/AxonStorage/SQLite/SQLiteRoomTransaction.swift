@@ -138,7 +138,7 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         _ pdu: PDU, transaction: TransactionKey?, room: RoomRecord, db: Database
     ) throws -> (StoredEvent, RoomRecord) {
         var room = room
-        let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+        let position = try SQLiteStorage.nextPosition(db)
         var group = room.currentStateGroup
         if let stateKey = pdu.stateKey {
             group = try newStateGroup(db, roomID: room.roomID, parent: group, key: StateKey(pdu.type, stateKey), eventID: pdu.eventID)

@@ -61,6 +61,11 @@ public final class SQLiteStorage: Storage {
     /// hands it to a dispatch queue and back, two thread wake-ups per query. Axon's reads are
     /// short indexed queries; measured on the fan-out benchmark (BENCHMARKS.md), the hand-off
     /// was most of a woken /sync's CPU.
+    /// Takes the next position of the one global stream (inside the caller's write).
+    static func nextPosition(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+    }
+
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try readInPlace(body)
     }

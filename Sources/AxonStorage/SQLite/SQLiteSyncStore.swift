@@ -4,16 +4,21 @@ import MatrixModel
 extension SQLiteStorage {
     public func setAccountData(userID: String, roomID: String?, type: String, content: JSON) async throws -> Int64 {
         try await write { db in
-            let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
-            try db.execute(
-                sql: """
-                    INSERT INTO account_data (user_id, room_id, type, content, stream_ordering) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content,
-                        stream_ordering = excluded.stream_ordering
-                    """,
-                arguments: [userID, roomID ?? "", type, content.encodedString(), position])
-            return position
+            try Self.putAccountData(db, userID: userID, roomID: roomID, type: type, content: content)
         }
+    }
+
+    /// Writes one account data entry at the next stream position, which it returns.
+    static func putAccountData(_ db: Database, userID: String, roomID: String?, type: String, content: JSON) throws -> Int64 {
+        let position = try nextPosition(db)
+        try db.execute(
+            sql: """
+                INSERT INTO account_data (user_id, room_id, type, content, stream_ordering) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content,
+                    stream_ordering = excluded.stream_ordering
+                """,
+            arguments: [userID, roomID ?? "", type, content.encodedString(), position])
+        return position
     }
 
     public func accountData(userID: String, roomID: String?, type: String) async throws -> JSON? {
@@ -42,7 +47,7 @@ extension SQLiteStorage {
 
     public func setReceipt(_ receipt: Receipt) async throws -> Int64 {
         try await write { db in
-            let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+            let position = try Self.nextPosition(db)
             try db.execute(
                 sql: """
                     INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, stream_ordering)
@@ -90,7 +95,7 @@ extension SQLiteStorage {
 
     public func setTyping(roomID: String, userID: String, expiresAt: Int64?) async throws -> Int64 {
         try await write { db in
-            let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+            let position = try Self.nextPosition(db)
             try db.execute(
                 sql: """
                     INSERT INTO typing (room_id, user_id, expires_ts, stream_ordering) VALUES (?, ?, ?, ?)
@@ -127,7 +132,7 @@ extension SQLiteStorage {
                 db, sql: "SELECT room_id, user_id FROM typing WHERE expires_ts > 0 AND expires_ts <= ?", arguments: [now])
             var touched: [(roomID: String, position: Int64)] = []
             for row in expired {
-                let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+                let position = try Self.nextPosition(db)
                 try db.execute(
                     sql: "UPDATE typing SET expires_ts = 0, stream_ordering = ? WHERE room_id = ? AND user_id = ?",
                     arguments: [position, row["room_id"], row["user_id"]])
@@ -139,7 +144,7 @@ extension SQLiteStorage {
 
     public func setPresence(userID: String, state: String, statusMessage: String?, lastActive: Int64, notify: [String]) async throws -> Int64 {
         try await write { db in
-            let position = try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+            let position = try Self.nextPosition(db)
             try db.execute(
                 sql: """
                     INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_ordering) VALUES (?, ?, ?, ?, ?)
