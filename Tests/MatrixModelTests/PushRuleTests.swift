@@ -149,6 +149,13 @@ struct PushRuleTests {
         #expect(throws: MatrixError.self) { try rules.setRule(.room, id: "not-a-room", body: ["actions": []], before: nil, after: nil) }
         #expect(throws: MatrixError.self) { try rules.setRule(.override, id: "x", body: ["actions": ["explode"]], before: nil, after: nil) }
         #expect(throws: MatrixError.self) { try rules.setRule(.override, id: "x", body: [:], before: nil, after: nil) }
+        let long = JSON.string(String(repeating: "a", count: 256))
+        #expect(throws: MatrixError.self) { try rules.setRule(.content, id: "long", body: ["pattern": long, "actions": []], before: nil, after: nil) }
+        #expect(throws: MatrixError.self) {
+            try rules.setRule(.override, id: "long", body: ["conditions": [["kind": "event_match", "key": "type", "pattern": long]], "actions": []], before: nil, after: nil)
+        }
+        let many = JSON.array(Array(repeating: ["kind": "event_match", "key": "type", "pattern": "x"], count: 17))
+        #expect(throws: MatrixError.self) { try rules.setRule(.override, id: "many", body: ["conditions": many, "actions": []], before: nil, after: nil) }
         do {
             try rules.setRule(.override, id: "x", body: ["actions": []], before: "missing", after: nil)
             Issue.record("an unknown 'before' was accepted")
@@ -163,6 +170,17 @@ struct PushRuleTests {
         }
         #expect(throws: MatrixError.self) { try rules.deleteRule(.override, id: ".m.rule.master") }
         #expect(rules.document.isEmpty)
+    }
+
+    @Test("a user's rules are bounded in number")
+    func ruleCount() throws {
+        var rules = PushRuleSet(userID: alice, document: nil)
+        for index in 0..<PushRuleSet.maxUserRules {
+            try rules.setRule(.sender, id: "@u\(index):hs", body: ["actions": []], before: nil, after: nil)
+        }
+        #expect(throws: MatrixError.self) { try rules.setRule(.sender, id: "@one-more:hs", body: ["actions": []], before: nil, after: nil) }
+        // Changing an existing rule is still allowed.
+        try rules.setRule(.sender, id: "@u0:hs", body: ["actions": ["notify"]], before: nil, after: nil)
     }
 
     @Test("unknown conditions never match; display names match as words")

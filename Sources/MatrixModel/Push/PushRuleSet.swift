@@ -81,6 +81,12 @@ public struct PushRuleSet: Sendable, Equatable {
 
     // MARK: Changes (the `PUT`/`DELETE /pushrules/global/{kind}/{ruleId}` family)
 
+    /// Every event is matched against every member's rules, at (body × pattern) steps per
+    /// pattern: these bounds keep one user's rules from costing the server per event.
+    static let maxPatternBytes = 255
+    static let maxConditions = 16
+    static let maxUserRules = 500
+
     /// Adds or replaces a user-defined rule, placed by `before`/`after` (spec `setPushRule`).
     public mutating func setRule(
         _ kind: PushRuleKind, id: String, body: JSONObject, before: String?, after: String?
@@ -100,6 +106,7 @@ public struct PushRuleSet: Sendable, Equatable {
         switch kind {
         case .content:
             guard let pattern = body["pattern"]?.stringValue else { throw MatrixError.missingParam("Content rules need a 'pattern' string") }
+            try Self.checkPattern(pattern)
             rule.pattern = pattern
         case .override, .underride:
             rule.conditions = try Self.validatedConditions(body["conditions"] ?? .array([]))
@@ -107,6 +114,11 @@ public struct PushRuleSet: Sendable, Equatable {
             break
         }
         var own = userRules(kind)
+        if !own.contains(where: { $0.ruleID == id }),
+            PushRuleKind.allCases.reduce(0, { $0 + userRules($1).count }) >= Self.maxUserRules
+        {
+            throw MatrixError.invalidParam("A user may have at most \(Self.maxUserRules) push rules")
+        }
         if let existing = own.firstIndex(where: { $0.ruleID == id }) {
             rule.enabled = own[existing].enabled
             if before == nil && after == nil {
@@ -213,6 +225,16 @@ public struct PushRuleSet: Sendable, Equatable {
         guard let conditions = value.arrayValue, conditions.allSatisfy({ $0["kind"]?.stringValue != nil }) else {
             throw MatrixError.badJSON("'conditions' must be an array of objects with a 'kind'")
         }
+        guard conditions.count <= maxConditions else { throw MatrixError.invalidParam("A rule may have at most \(maxConditions) conditions") }
+        for condition in conditions {
+            if let pattern = condition["pattern"]?.stringValue { try checkPattern(pattern) }
+        }
         return conditions
+    }
+
+    static func checkPattern(_ pattern: String) throws(MatrixError) {
+        guard pattern.utf8.count <= maxPatternBytes else {
+            throw MatrixError.invalidParam("Push rule patterns are limited to \(maxPatternBytes) bytes")
+        }
     }
 }
