@@ -142,6 +142,7 @@ extension ServerContext {
         limit: Int, filter: RoomEventFilter
     ) async throws -> (events: [StoredEvent], next: TopologicalPosition?) {
         let pageSize = max(limit * 2, 20)
+        let ignored = try await rooms.visibility.ignoredUsers(userID)
         var chunk: [StoredEvent] = []
         var cursor = start
         func position(_ event: StoredEvent) -> TopologicalPosition {
@@ -153,7 +154,7 @@ extension ServerContext {
                 guard let to else { return true }
                 return direction.isForward ? position(event) < to : position(event) >= to
             }
-            let visible = try await rooms.visibility.filter(Array(inRange), roomID: roomID, userID: userID)
+            let visible = try await rooms.visibility.filter(Array(inRange), roomID: roomID, userID: userID, ignoring: ignored)
                 .filter { filter.allows($0.pdu) }
             for event in visible {
                 if chunk.count == limit { return (chunk, position(chunk.last!)) }
@@ -201,13 +202,14 @@ extension ServerContext {
             do { return try JSONParser.parse(text) } catch { throw MatrixError.invalidParam("'filter' is not JSON") }
         })
         let position = TopologicalPosition(depth: event.pdu.depth, stream: event.streamPosition)
+        let ignored = try await rooms.visibility.ignoredUsers(userID)
         let before = try await rooms.visibility.filter(
             storage.roomEvents(roomID: roomID, from: position, direction: .backward, limit: limit / 2 + limit % 2 + 20),
-            roomID: roomID, userID: userID
+            roomID: roomID, userID: userID, ignoring: ignored
         ).filter { filter.allows($0.pdu) }.prefix(limit / 2 + limit % 2)
         let after = try await rooms.visibility.filter(
             storage.roomEvents(roomID: roomID, from: position, direction: .forward, limit: limit / 2 + 20),
-            roomID: roomID, userID: userID
+            roomID: roomID, userID: userID, ignoring: ignored
         ).filter { filter.allows($0.pdu) }.prefix(limit / 2)
         let lastBefore = before.last.map { TopologicalPosition(depth: $0.pdu.depth, stream: $0.streamPosition) } ?? position
         let lastAfter = after.last.map { TopologicalPosition(depth: $0.pdu.depth, stream: $0.streamPosition) } ?? position

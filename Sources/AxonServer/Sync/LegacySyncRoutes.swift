@@ -65,8 +65,9 @@ extension ServerContext {
             }
             let reachedLimit = candidates.count == Self.legacyEventsLimit
             var visible: [StoredEvent] = []
+            let ignored = candidates.isEmpty ? [] : try await rooms.visibility.ignoredUsers(userID)
             for (roomID, group) in Dictionary(grouping: candidates, by: \.roomID) {
-                visible += try await rooms.visibility.filter(group, roomID: roomID, userID: userID)
+                visible += try await rooms.visibility.filter(group, roomID: roomID, userID: userID, ignoring: ignored)
             }
             visible.sort { $0.streamPosition < $1.streamPosition }
             let end = reachedLimit ? (candidates.last?.streamPosition ?? current) : current
