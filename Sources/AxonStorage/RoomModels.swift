@@ -27,6 +27,25 @@ public struct StoredEvent: Sendable, Equatable {
     }
 }
 
+/// One row of the relation index: an event relating to a parent in the same room.
+public struct RelationRow: Sendable, Equatable {
+    public var eventID: String
+    public var parentID: String
+    public var relType: String
+    public var eventType: String
+    public var sender: String
+    public var streamPosition: Int64
+
+    public init(eventID: String, parentID: String, relType: String, eventType: String, sender: String, streamPosition: Int64) {
+        self.eventID = eventID
+        self.parentID = parentID
+        self.relType = relType
+        self.eventType = eventType
+        self.sender = sender
+        self.streamPosition = streamPosition
+    }
+}
+
 /// A room's fixed facts and its head (the single forward extremity: Axon is the only
 /// writer of its rooms until federation arrives).
 public struct RoomRecord: Sendable, Equatable {

@@ -46,14 +46,16 @@ public protocol RoomStore: Sendable {
     func latestEvent(roomID: String, atOrBefore stream: Int64) async throws -> StoredEvent?
     func currentStreamPosition() async throws -> Int64
 
-    /// Events relating to `parentID`, newest first (or oldest first going forward), with stream
-    /// positions strictly beyond `from`.
+    /// Events of `roomID` relating to `parentID`, newest first (or oldest first going forward),
+    /// with stream positions strictly beyond `from`. Relations from other rooms never count.
     func relations(
-        parentID: String, relType: String?, eventType: String?, from: Int64?, forward: Bool, limit: Int
+        roomID: String, parentID: String, relType: String?, eventType: String?, from: Int64?, forward: Bool, limit: Int
     ) async throws -> [StoredEvent]
+    /// The relation rows of `roomID` whose parent is one of `parentIDs`, oldest first: what
+    /// bundled aggregations and thread summaries are built from.
+    func relationRows(roomID: String, parentIDs: [String], relTypes: [String]) async throws -> [RelationRow]
     /// Thread roots of a room by latest reply, newest first, before stream position `before`.
     func threadRoots(roomID: String, participant: String?, before: Int64?, limit: Int) async throws -> [(rootID: String, latest: Int64)]
-    func threadSummary(rootID: String) async throws -> (count: Int, latestEventID: String?, participants: Set<String>)
 
     /// Local accounts the user may find in the user directory: everyone sharing a joined room
     /// with them, and the joined members of public rooms.

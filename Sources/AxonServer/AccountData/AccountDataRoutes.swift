@@ -5,7 +5,8 @@ import MatrixModel
 /// stream position and wakes the user's syncs.
 extension ServerContext {
     /// Types the server maintains itself; clients set them through their own APIs.
-    static let serverManagedGlobalTypes: Set<String> = ["m.push_rules"]
+    /// `m.fully_read` only exists per room (seed account-data.yaml), so it is refused globally too.
+    static let serverManagedGlobalTypes: Set<String> = ["m.fully_read", "m.push_rules"]
     static let serverManagedRoomTypes: Set<String> = ["m.fully_read", "m.push_rules"]
 
     func registerAccountDataRoutes(on routes: RouteTable) {

@@ -37,6 +37,17 @@ public struct MatrixRequest: Sendable {
         query[name]?.last
     }
 
+    /// A non-negative integer query parameter, at most `maximum` (larger values are clamped,
+    /// as servers do for page sizes and timeouts). Anything that is not a decimal integer in
+    /// range, negative numbers included, is 400 `M_INVALID_PARAM`, never a silent default.
+    public func integerQuery(_ name: String, default defaultValue: Int, maximum: Int, minimum: Int = 0) throws(MatrixError) -> Int {
+        guard let text = query(name) else { return defaultValue }
+        guard let value = Int64(text), value >= Int64(minimum) else {
+            throw MatrixError.invalidParam("'\(name)' must be an integer of at least \(minimum)")
+        }
+        return Int(min(value, Int64(maximum)))
+    }
+
     /// The body as JSON. An empty body reads as `{}` (clients POST without bodies to /logout
     /// and friends); unparseable bytes are `M_NOT_JSON`.
     public func json() throws(MatrixError) -> JSON {

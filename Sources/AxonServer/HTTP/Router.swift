@@ -46,6 +46,13 @@ public struct RouteTable: Sendable {
     /// some clients still call.
     public static let clientPrefixes = ["/_matrix/client/v3", "/_matrix/client/r0"]
 
+    /// A client path without its API version prefix, so that a request means the same under
+    /// `/r0` and `/v3` (transaction IDs are scoped by it).
+    public static func unversionedClientPath(_ path: String) -> Substring {
+        for prefix in clientPrefixes where path.hasPrefix(prefix) { return path.dropFirst(prefix.count) }
+        return Substring(path)
+    }
+
     public func add(
         _ method: HTTPRequest.Method, _ pattern: String, auth: AuthRequirement = .required(),
         rateLimit: RateLimitKind? = nil, streamsBody: Bool = false, handler: @escaping MatrixHandler

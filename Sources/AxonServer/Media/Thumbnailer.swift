@@ -22,11 +22,12 @@ enum Thumbnailer {
     static let maxSourceBytes = 32 * 1024 * 1024
     static let maxPixels = 50_000_000
     /// Thumbnail sides are rounded up to one of these, so one image has a bounded number of thumbnails.
-    static let sides = [32, 64, 96, 128, 192, 256, 320, 480, 640, 800, 1024]
+    static let sides = [32, 64, 96, 128, 192, 256, 320, 480, 640, 800, largestSide]
+    static let largestSide = 1024
 
     /// The size actually produced for a requested one.
     static func standardSize(width: Int, height: Int) -> (width: Int, height: Int) {
-        func snap(_ value: Int) -> Int { sides.first { $0 >= value } ?? sides.last! }
+        func snap(_ value: Int) -> Int { sides.first { $0 >= value } ?? largestSide }
         return (snap(width), snap(height))
     }
 
@@ -44,8 +45,10 @@ enum Thumbnailer {
     ) async throws -> (bytes: [UInt8], contentType: String) {
         guard bytes.count <= maxSourceBytes else { throw Failure(reason: "The image is too large to thumbnail") }
         guard let format = format(of: bytes) else { throw Failure(reason: "The content is not an image this server can thumbnail") }
+        // The header's sides are whatever the uploader wrote (up to 2^32 - 1 each): multiply
+        // with overflow checking.
         guard let size = ImageHeader.dimensions(bytes, format: format), size.width > 0, size.height > 0,
-            size.width * size.height <= maxPixels
+            case let (pixels, overflow) = size.width.multipliedReportingOverflow(by: size.height), !overflow, pixels <= maxPixels
         else { throw Failure(reason: "The image dimensions are missing or too large") }
         return try await NIOThreadPool.singleton.runIfActive {
             try render(bytes, format: format, width: width, height: height, method: method)

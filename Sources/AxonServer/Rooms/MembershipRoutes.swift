@@ -64,13 +64,9 @@ extension ServerContext {
         {
             throw MatrixError.guestAccessForbidden()
         }
-        var extra: JSONObject = [:]
-        if let via = try await rooms.restrictedJoinAuthoriser(roomID: roomID, userID: request.user.userID) {
-            extra["join_authorised_via_users_server"] = .string(via)
-        }
         _ = try await rooms.setMembership(
             roomID: roomID, sender: request.user.userID, target: request.user.userID, membership: "join",
-            reason: try body.optionalString("reason"), extra: extra)
+            reason: try body.optionalString("reason"))
         return .ok(["room_id": .string(roomID)])
     }
 

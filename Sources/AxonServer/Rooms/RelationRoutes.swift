@@ -42,12 +42,12 @@ extension ServerContext {
         let relType = request.pathParameters["relType"]
         let eventType = request.pathParameters["eventType"]
         let fetched = try await storage.relations(
-            parentID: parent.pdu.eventID, relType: relType, eventType: eventType, from: from, forward: forward, limit: limit + 1)
+            roomID: roomID, parentID: parent.pdu.eventID, relType: relType, eventType: eventType, from: from, forward: forward, limit: limit + 1)
         var page = Array(fetched.prefix(limit))
         if let to { page = page.filter { forward ? $0.streamPosition < to : $0.streamPosition > to } }
         let visible = try await rooms.visibility.filter(page, roomID: roomID, userID: userID)
         var response: JSONObject = [
-            "chunk": .array(visible.map { ClientEventFormat.json($0, viewer: request.user, version: nil) })
+            "chunk": .array(try await rooms.aggregations.clientEvents(visible, viewer: request.user))
         ]
         if fetched.count > limit, page.count == limit, let last = page.last { response["next_batch"] = .string("r\(last.streamPosition)") }
         if let from { response["prev_batch"] = .string("r\(from)") }
@@ -66,34 +66,13 @@ extension ServerContext {
         let roots = try await storage.threadRoots(
             roomID: roomID, participant: include == "participated" ? userID : nil, before: try streamToken(request.query("from")),
             limit: limit + 1)
-        var chunk: [JSON] = []
-        for root in roots.prefix(limit) {
-            guard let event = try await storage.event(id: root.rootID), event.roomID == roomID,
-                try await rooms.visibility.canSee(event, userID: userID)
-            else { continue }
-            chunk.append(try await withThreadSummary(event, request: request))
-        }
+        let visibleRoots = try await rooms.visibility.filter(
+            try await storage.events(ids: roots.prefix(limit).map(\.rootID)).filter { $0.roomID == roomID }, roomID: roomID, userID: userID)
+        let order = Dictionary(roots.enumerated().map { ($1.rootID, $0) }, uniquingKeysWith: { first, _ in first })
+        let chunk = try await rooms.aggregations.clientEvents(
+            visibleRoots.sorted { (order[$0.pdu.eventID] ?? 0) < (order[$1.pdu.eventID] ?? 0) }, viewer: request.user)
         var response: JSONObject = ["chunk": .array(chunk)]
         if roots.count > limit, let last = roots.prefix(limit).last { response["next_batch"] = .string("r\(last.latest)") }
         return .ok(.object(response))
-    }
-
-    /// A thread root with its `m.thread` bundled aggregation.
-    private func withThreadSummary(_ root: StoredEvent, request: MatrixRequest) async throws -> JSON {
-        var json = ClientEventFormat.json(root, viewer: request.user, version: nil)
-        let summary = try await storage.threadSummary(rootID: root.pdu.eventID)
-        var thread: JSONObject = [
-            "count": .int(Int64(summary.count)),
-            "current_user_participated": .bool(summary.participants.contains(request.user.userID) || root.pdu.sender == request.user.userID),
-        ]
-        if let latestID = summary.latestEventID, let latest = try await storage.event(id: latestID),
-            try await rooms.visibility.canSee(latest, userID: request.user.userID)
-        {
-            thread["latest_event"] = ClientEventFormat.json(latest, viewer: request.user, version: nil)
-        }
-        var unsigned = json["unsigned"]?.objectValue ?? [:]
-        unsigned["m.relations"] = ["m.thread": .object(thread)]
-        json["unsigned"] = .object(unsigned)
-        return json
     }
 }

@@ -73,15 +73,3 @@ struct RoomEventFilter: Sendable {
         return rest.isEmpty
     }
 }
-
-/// Pagination tokens for /messages: `t<depth>_<stream>`, opaque to clients.
-enum TopologicalToken {
-    static func encode(_ position: TopologicalPosition) -> String { "t\(position.depth)_\(position.stream)" }
-
-    static func decode(_ token: String) -> TopologicalPosition? {
-        guard token.hasPrefix("t") else { return nil }
-        let parts = token.dropFirst().split(separator: "_")
-        guard parts.count == 2, let depth = Int64(parts[0]), let stream = Int64(parts[1]) else { return nil }
-        return TopologicalPosition(depth: depth, stream: stream)
-    }
-}

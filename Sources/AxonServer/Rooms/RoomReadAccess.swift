@@ -28,7 +28,9 @@ extension RoomService {
             case "join":
                 return .current
             case "leave", "ban":
-                if let event = try await storage.event(id: membership.eventID) { return .until(event) }
+                if let event = try await storage.event(id: membership.eventID), try await wasJoined(before: event) {
+                    return .until(event)
+                }
             default:
                 break
             }
@@ -39,6 +41,15 @@ extension RoomService {
             throw MatrixError.forbidden("You are not allowed to read room \(roomID)")
         }
         return .worldReadable
+    }
+
+    /// Whether the target of a membership event was joined to the room at some point before
+    /// it. Only someone who was once joined saw the room: a rejected invite, a withdrawn knock
+    /// or a ban before joining shows no more than the invite or knock did.
+    func wasJoined(before membership: StoredEvent) async throws -> Bool {
+        guard let userID = membership.pdu.stateKey else { return false }
+        return try await storage.joinPositions(roomID: membership.roomID, userID: userID)
+            .contains { $0 < membership.streamPosition }
     }
 
     /// The room state the user may see: current, or as of their leave.

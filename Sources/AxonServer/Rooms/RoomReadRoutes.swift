@@ -10,7 +10,7 @@ extension ServerContext {
         routes.client(.get, "/rooms/{roomId}/event/{eventId}", auth: .required(allowGuests: true)) { request in
             let roomID = try roomIDParameter(request)
             let event = try await rooms.visibleEvent(roomID: roomID, eventID: request.parameter("eventId"), userID: request.user.userID)
-            return .ok(ClientEventFormat.json(event, viewer: request.user, version: nil))
+            return .ok(try await rooms.aggregations.clientEvents([event], viewer: request.user)[0])
         }
         routes.client(.get, "/rooms/{roomId}/state", auth: .required(allowGuests: true)) { request in
             let state = try await rooms.visibleStateEvents(roomID: try roomIDParameter(request), userID: request.user.userID)
@@ -65,16 +65,17 @@ extension ServerContext {
         let roomID = try roomIDParameter(request)
         var state: [StateKey: PDU]
         if let at = request.query("at") {
-            _ = try await rooms.readAccess(roomID: roomID, userID: request.user.userID)
-            guard let position = TopologicalToken.decode(at) ?? SyncToken(at).map({ TopologicalPosition(depth: .max, stream: $0.position) }),
-                let event = try await storage.latestEvent(roomID: roomID, atOrBefore: position.stream)
-            else { throw MatrixError.invalidParam("Invalid 'at' token") }
-            state = try await storage.state(group: event.stateGroup)
-            if case .until(let leave) = try await rooms.readAccess(roomID: roomID, userID: request.user.userID),
-                event.streamPosition > leave.streamPosition
-            {
-                state = try await storage.state(group: leave.stateGroup)
+            let access = try await rooms.readAccess(roomID: roomID, userID: request.user.userID)
+            guard let gap = try await decodeRoomToken(at, roomID: roomID) else { throw MatrixError.invalidParam("Invalid 'at' token") }
+            var event = try await storage.roomEvents(
+                roomID: roomID, from: gap.storageBound(.backward), direction: .backward, limit: 1
+            ).first
+            if case .until(let leave) = access, event.map({ !RoomGap.after(leave).isBehind($0) }) ?? true { event = leave }
+            // The state at a point of history is shown only to those who may see that point.
+            guard let event, try await !rooms.visibility.filter([event], roomID: roomID, userID: request.user.userID).isEmpty else {
+                throw MatrixError.forbidden("You may not see the room's members at that point")
             }
+            state = try await storage.state(group: event.stateGroup)
         } else {
             state = try await rooms.visibleState(roomID: roomID, userID: request.user.userID)
         }
@@ -99,83 +100,83 @@ extension ServerContext {
         let filter = try RoomEventFilter(try request.query("filter").map { text throws(MatrixError) in
             do { return try JSONParser.parse(text) } catch { throw MatrixError.invalidParam("'filter' is not JSON") }
         })
-        let limit = min(max(Int(request.query("limit") ?? "") ?? filter.limit ?? 10, 0), Self.maxPageSize)
-        var from: TopologicalPosition?
-        if let token = request.query("from") {
-            guard let position = try await decodeRoomToken(token, roomID: roomID) else {
-                throw MatrixError.invalidParam("Invalid 'from' token")
-            }
-            from = position
+        let limit = try request.integerQuery("limit", default: filter.limit ?? 10, maximum: Self.maxPageSize)
+        var from = try await request.query("from").asyncMap { token in
+            guard let gap = try await decodeRoomToken(token, roomID: roomID) else { throw MatrixError.invalidParam("Invalid 'from' token") }
+            return gap
         }
         let to = try await request.query("to").asyncMap { token in
-            guard let position = try await decodeRoomToken(token, roomID: roomID) else {
-                throw MatrixError.invalidParam("Invalid 'to' token")
-            }
-            return position
+            guard let gap = try await decodeRoomToken(token, roomID: roomID) else { throw MatrixError.invalidParam("Invalid 'to' token") }
+            return gap
         }
         // A user who left sees nothing past their leave; start there rather than scan past it.
-        if let leave = access.cap, let leavePosition = try await storage.topologicalPosition(eventID: leave.pdu.eventID) {
-            let capped = TopologicalPosition(depth: leavePosition.depth, stream: leavePosition.stream + 1)
-            if direction == .backward, from.map({ $0 > capped }) ?? true { from = capped }
+        if let leave = access.cap, direction == .backward, from.map({ !$0.isBehind(leave) }) ?? true {
+            from = .after(leave)
         }
-        let start = from ?? (direction == .forward ? TopologicalPosition(depth: 0, stream: 0) : TopologicalPosition(depth: .max, stream: .max))
+        let start: RoomGap
+        if let from {
+            start = from
+        } else if direction == .forward {
+            start = .beginning
+        } else {
+            // The gap after the newest event, so that paging forward from `start` finds what
+            // arrives later.
+            start = try await storage.roomEvents(roomID: roomID, from: nil, direction: .backward, limit: 1).first.map(RoomGap.after) ?? .beginning
+        }
         let page = try await readPage(
             roomID: roomID, userID: userID, from: start, to: to, direction: direction, limit: limit, filter: filter)
-        let chunk = page.events
-        let cursor = page.next
-        let exhausted = cursor == nil
         var response: JSONObject = [
-            "start": .string(request.query("from") ?? TopologicalToken.encode(start)),
-            "chunk": .array(chunk.map { ClientEventFormat.json($0, viewer: request.user, version: nil) }),
+            "start": .string(request.query("from") ?? start.token),
+            "chunk": .array(try await rooms.aggregations.clientEvents(page.events, viewer: request.user)),
         ]
-        if !exhausted, let cursor { response["end"] = .string(TopologicalToken.encode(cursor)) }
+        if let end = page.end { response["end"] = .string(end.token) }
         if filter.lazyLoadMembers {
-            response["state"] = .array(try await memberEvents(for: chunk, roomID: roomID, request: request))
+            response["state"] = .array(try await memberEvents(for: page.events, roomID: roomID, request: request))
         }
         return .ok(.object(response))
     }
 
     /// Reads up to `limit` events the user may see and the filter allows, in pages, stopping
-    /// at `to`. `next` is where the following page starts, nil when nothing further is there.
+    /// at `to`. `end` is the gap after the last event returned, nil when nothing further is
+    /// there (a zero limit returns no events and the gap it started from).
     private func readPage(
-        roomID: String, userID: String, from start: TopologicalPosition, to: TopologicalPosition?, direction: Direction,
+        roomID: String, userID: String, from start: RoomGap, to: RoomGap?, direction: Direction,
         limit: Int, filter: RoomEventFilter
-    ) async throws -> (events: [StoredEvent], next: TopologicalPosition?) {
+    ) async throws -> (events: [StoredEvent], end: RoomGap?) {
+        guard limit > 0 else { return ([], start) }
         let pageSize = max(limit * 2, 20)
         let ignored = try await rooms.visibility.ignoredUsers(userID)
         var chunk: [StoredEvent] = []
         var cursor = start
-        func position(_ event: StoredEvent) -> TopologicalPosition {
-            TopologicalPosition(depth: event.pdu.depth, stream: event.streamPosition)
+        // The gap behind an event in the reading direction.
+        func gap(past event: StoredEvent) -> RoomGap {
+            direction.isForward ? .after(event) : .before(event)
         }
         for _ in 0..<20 {
-            let page = try await storage.roomEvents(roomID: roomID, from: cursor, direction: direction, limit: pageSize)
+            let page = try await storage.roomEvents(
+                roomID: roomID, from: cursor.storageBound(direction), direction: direction, limit: pageSize)
             let inRange = page.prefix { event in
                 guard let to else { return true }
-                return direction.isForward ? position(event) < to : position(event) >= to
+                return direction.isForward ? to.isBehind(event) : !to.isBehind(event)
             }
             let visible = try await rooms.visibility.filter(Array(inRange), roomID: roomID, userID: userID, ignoring: ignored)
                 .filter { filter.allows($0.pdu) }
             for event in visible {
-                if chunk.count == limit { return (chunk, position(chunk.last!)) }
                 chunk.append(event)
+                if chunk.count == limit { return (chunk, gap(past: event)) }
             }
-            let finished = inRange.count < page.count || page.count < pageSize
-            if finished { return (chunk, nil) }
-            cursor = position(inRange.last!)
-            if chunk.count == limit { return (chunk, cursor) }
+            guard let last = inRange.last, inRange.count == page.count, page.count == pageSize else { return (chunk, nil) }
+            cursor = gap(past: last)
         }
         return (chunk, cursor)
     }
 
-    /// Accepts /messages tokens and sync tokens (clients pass `prev_batch` from /sync).
-    private func decodeRoomToken(_ token: String, roomID: String) async throws -> TopologicalPosition? {
-        if let position = TopologicalToken.decode(token) { return position }
+    /// Accepts /messages tokens and sync tokens (clients pass `prev_batch` from /sync): a sync
+    /// token is the gap after the room's newest event at that stream position.
+    func decodeRoomToken(_ token: String, roomID: String) async throws -> RoomGap? {
+        if let gap = RoomGap(token: token) { return gap }
         guard let sync = SyncToken(token) else { return nil }
-        guard let event = try await storage.latestEvent(roomID: roomID, atOrBefore: sync.position) else {
-            return TopologicalPosition(depth: 0, stream: 0)
-        }
-        return TopologicalPosition(depth: event.pdu.depth, stream: event.streamPosition + 1)
+        return try await storage.latestEvent(roomID: roomID, atOrBefore: sync.position).map(RoomGap.after) ?? .beginning
     }
 
     /// The member events of the senders of `events` (lazy loading), as of each event.
@@ -197,7 +198,7 @@ extension ServerContext {
         let userID = request.user.userID
         _ = try await rooms.readAccess(roomID: roomID, userID: userID)
         let event = try await rooms.visibleEvent(roomID: roomID, eventID: request.parameter("eventId"), userID: userID)
-        let limit = min(max(Int(request.query("limit") ?? "") ?? 10, 0), 100)
+        let limit = try request.integerQuery("limit", default: 10, maximum: 100)
         let filter = try RoomEventFilter(try request.query("filter").map { text throws(MatrixError) in
             do { return try JSONParser.parse(text) } catch { throw MatrixError.invalidParam("'filter' is not JSON") }
         })
@@ -211,21 +212,19 @@ extension ServerContext {
             storage.roomEvents(roomID: roomID, from: position, direction: .forward, limit: limit / 2 + 20),
             roomID: roomID, userID: userID, ignoring: ignored
         ).filter { filter.allows($0.pdu) }.prefix(limit / 2)
-        let lastBefore = before.last.map { TopologicalPosition(depth: $0.pdu.depth, stream: $0.streamPosition) } ?? position
-        let lastAfter = after.last.map { TopologicalPosition(depth: $0.pdu.depth, stream: $0.streamPosition) } ?? position
         let stateEvent = after.last ?? event
         var state = try await storage.state(group: stateEvent.stateGroup)
         if filter.lazyLoadMembers {
             let senders = Set(([event] + Array(before) + Array(after)).map(\.pdu.sender))
             state = state.filter { $0.key.type != "m.room.member" || senders.contains($0.key.stateKey) }
         }
-        let format = { (stored: StoredEvent) in ClientEventFormat.json(stored, viewer: request.user, version: nil) }
+        let formatted = try await rooms.aggregations.clientEvents([event] + Array(before) + Array(after), viewer: request.user)
         return .ok([
-            "event": format(event),
-            "events_before": .array(before.map(format)),
-            "events_after": .array(after.map(format)),
-            "start": .string(TopologicalToken.encode(lastBefore)),
-            "end": .string(TopologicalToken.encode(lastAfter)),
+            "event": formatted[0],
+            "events_before": .array(Array(formatted[1..<(1 + before.count)])),
+            "events_after": .array(Array(formatted[(1 + before.count)...])),
+            "start": .string(RoomGap.before(before.last ?? event).token),
+            "end": .string(RoomGap.after(after.last ?? event).token),
             "state": .array(try await clientEvents(Array(state.values), request)),
         ])
     }

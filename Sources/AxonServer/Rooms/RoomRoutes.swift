@@ -24,7 +24,7 @@ extension ServerContext {
                 let type = request.parameter("eventType")
                 let content = try request.jsonObject()
                 if type == "m.room.member" {
-                    try validateMemberStateChange(request, content: content)
+                    return .ok(["event_id": .string(try await memberStateChange(request, roomID: roomID, content: content))])
                 }
                 let eventID = try await rooms.send(
                     roomID: roomID,
@@ -37,6 +37,7 @@ extension ServerContext {
             let eventID = request.parameter("eventId")
             guard EventID(eventID) != nil else { throw MatrixError.invalidParam("Invalid event ID") }
             var content = try request.jsonObject().objectValue ?? [:]
+            try await rooms.checkRedaction(roomID: roomID, eventID: eventID, by: request.user.userID)
             let version = try await storage.room(id: roomID)?.version
             if version?.redactsInContent ?? true { content["redacts"] = .string(eventID) }
             let redaction = try await rooms.send(
@@ -74,18 +75,22 @@ extension ServerContext {
 
     func transactionKey(_ request: MatrixRequest, scope: String) -> TransactionKey {
         TransactionKey(
-            userID: request.user.userID, deviceID: request.user.deviceID, scope: "\(scope):\(request.path)",
+            userID: request.user.userID, deviceID: request.user.deviceID, scope: "\(scope):\(RouteTable.unversionedClientPath(request.path))",
             transactionID: request.parameter("txnId"))
     }
 
-    /// Membership changes through the state API are allowed (the auth rules decide), but only
-    /// with a valid membership value: clients should use the dedicated endpoints.
-    private func validateMemberStateChange(_ request: MatrixRequest, content: JSON) throws(MatrixError) {
+    /// Membership changes through the state API are allowed, through the same membership
+    /// logic as the dedicated endpoints (the auth rules decide), with a valid membership value.
+    private func memberStateChange(_ request: MatrixRequest, roomID: String, content: JSON) async throws -> String {
         guard let membership = content["membership"]?.stringValue,
             ["join", "invite", "leave", "ban", "knock"].contains(membership)
         else { throw MatrixError.badJSON("m.room.member content needs a valid membership") }
-        guard UserID(request.parameter("stateKey")) != nil else {
-            throw MatrixError.badJSON("m.room.member state key must be a user ID")
-        }
+        let target = request.parameter("stateKey")
+        guard UserID(target) != nil else { throw MatrixError.badJSON("m.room.member state key must be a user ID") }
+        var extra = content.objectValue ?? [:]
+        let reason = try content.optionalString("reason")
+        extra["reason"] = nil
+        return try await rooms.setMembership(
+            roomID: roomID, sender: request.user.userID, target: target, membership: membership, reason: reason, extra: extra)
     }
 }

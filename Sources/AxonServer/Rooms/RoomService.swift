@@ -10,6 +10,8 @@ struct RoomService: Sendable {
     let notifier: Notifier
     let pushGateway: PushGateway
 
+    var aggregations: BundledAggregations { BundledAggregations(storage: storage, visibility: visibility) }
+
     /// A room ID, or an alias resolved to one (404 when unknown).
     func resolve(_ roomIDOrAlias: String) async throws -> String {
         if roomIDOrAlias.hasPrefix("#") {
@@ -56,6 +58,22 @@ struct RoomService: Sendable {
         }
     }
 
+    /// A client may redact its own events, and others' only with the redact power level
+    /// (client-server spec, "Redactions"): anything else is refused before an event is made,
+    /// since clients apply a redaction they receive. An event of another room is not found.
+    func checkRedaction(roomID: String, eventID: String, by userID: String) async throws {
+        guard let room = try await storage.room(id: roomID) else { throw MatrixError.forbidden("You are not in room \(roomID)") }
+        let target = try await storage.event(id: eventID)
+        if let target, target.roomID != roomID { throw MatrixError.notFound("Event \(eventID) is not in this room") }
+        if let target, target.pdu.sender == userID { return }
+        let levels = PowerLevels(
+            content: try await storage.currentStateEvent(roomID: roomID, key: .powerLevels)?.content,
+            create: try await storage.currentStateEvent(roomID: roomID, key: .create), version: room.version)
+        guard levels.userLevel(userID) >= levels.redact else {
+            throw MatrixError.forbidden("You may redact only your own events in this room")
+        }
+    }
+
     /// Spec "Handling redactions": the target is pruned when the redaction's sender is the
     /// target's sender or has the redact power level. Otherwise the redaction is kept but the
     /// target is untouched (clients may still hide it).
@@ -76,19 +94,30 @@ struct RoomService: Sendable {
         try await tx.markRedacted(eventID: targetID, redactedJSON: redacted, by: event.pdu.eventID)
     }
 
-    /// Changes a membership through the pipeline (join, invite, leave, kick, ban, unban, knock).
+    /// The one way a membership changes (join, invite, leave, kick, ban, unban, knock, and
+    /// member state sent through the state API): `extra` is the client's own content, kept
+    /// except for the keys the server alone decides. `join_authorised_via_users_server` is
+    /// never taken from a client; it is set here, and only after the restricted room's allow
+    /// conditions were checked for this user.
     func setMembership(
         roomID: String, sender: String, target: String, membership: String, reason: String?, extra: JSONObject = [:]
     ) async throws -> String {
         guard try await storage.room(id: roomID) != nil else { throw MatrixError.notFound("Unknown room \(roomID)") }
         var content = extra
         content["membership"] = .string(membership)
+        content["join_authorised_via_users_server"] = nil
         if let reason { content["reason"] = .string(reason) }
-        if membership == "join" || membership == "invite" || membership == "knock",
-            let profile = try await storage.account(userID: target)?.profile, !(membership == "invite" && content["displayname"] != nil)
+        if membership == "join", sender == target,
+            let via = try await restrictedJoinAuthoriser(roomID: roomID, userID: target)
         {
-            if let name = profile["displayname"] { content["displayname"] = name }
-            if let avatar = profile["avatar_url"] { content["avatar_url"] = avatar }
+            content["join_authorised_via_users_server"] = .string(via)
+        }
+        if membership == "join" || membership == "invite" || membership == "knock",
+            let profile = try await storage.account(userID: target)?.profile
+        {
+            // The user's profile, unless the content names its own (a per-room nickname).
+            if content["displayname"] == nil, let name = profile["displayname"] { content["displayname"] = name }
+            if content["avatar_url"] == nil, let avatar = profile["avatar_url"] { content["avatar_url"] = avatar }
         }
         return try await send(
             roomID: roomID, EventTemplate(type: "m.room.member", stateKey: target, sender: sender, content: .object(content)))
@@ -140,9 +169,7 @@ struct RoomService: Sendable {
             var content = current.content.objectValue ?? [:]
             content[key] = value
             // A room where the user may no longer change their own membership keeps the old profile.
-            _ = try? await send(
-                roomID: membership.roomID,
-                EventTemplate(type: "m.room.member", stateKey: userID, sender: userID, content: .object(content)))
+            _ = try? await setMembership(roomID: membership.roomID, sender: userID, target: userID, membership: "join", reason: nil, extra: content)
         }
     }
 

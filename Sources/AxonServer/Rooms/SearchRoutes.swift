@@ -44,8 +44,8 @@ extension ServerContext {
         var before: Int64?
         if let nextBatch {
             switch (order, nextBatch.split(separator: ":", maxSplits: 1).map(String.init)) {
-            case (.rank, let parts) where parts.count == 2 && parts[0] == "o" && Int(parts[1]).map({ $0 >= 0 }) == true:
-                offset = Int(parts[1])!
+            case (.rank, let parts) where parts.count == 2 && parts[0] == "o" && Int(parts[1]).map({ $0 >= 0 && $0 <= 10_000 }) == true:
+                offset = Int(parts[1]) ?? 0
             case (.recent, let parts) where parts.count == 2 && parts[0] == "s" && Int64(parts[1]) != nil:
                 before = Int64(parts[1])
             default:
@@ -106,8 +106,8 @@ extension ServerContext {
         let format = { (stored: StoredEvent) in ClientEventFormat.json(stored, viewer: request.user, version: nil) }
         var json: JSONObject = [
             "events_before": .array(before.map(format)), "events_after": .array(after.map(format)),
-            "start": .string(TopologicalToken.encode(before.last.map { TopologicalPosition(depth: $0.pdu.depth, stream: $0.streamPosition) } ?? position)),
-            "end": .string(TopologicalToken.encode(after.last.map { TopologicalPosition(depth: $0.pdu.depth, stream: $0.streamPosition) } ?? position)),
+            "start": .string(RoomGap.before(before.last ?? event).token),
+            "end": .string(RoomGap.after(after.last ?? event).token),
         ]
         if context["include_profile"]?.boolValue == true {
             var profiles = JSONObject()

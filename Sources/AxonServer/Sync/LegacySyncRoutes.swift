@@ -124,8 +124,20 @@ extension ServerContext {
         guard let record = try await storage.room(id: roomID) else { throw MatrixError.forbidden("Unknown room") }
         var room: JSONObject = ["room_id": .string(roomID), "visibility": record.isPublic ? "public" : "private"]
         if let membership { room["membership"] = .string(membership.membership) }
-        if membership?.membership == "invite", let invite = try await storage.event(id: membership!.eventID) {
+        if let membership, membership.membership == "invite", let invite = try await storage.event(id: membership.eventID) {
             room["invite"] = ClientEventFormat.json(invite, viewer: request.user, version: record.version)
+            return room
+        }
+        if let membership, ["leave", "ban"].contains(membership.membership), let departure = try await storage.event(id: membership.eventID),
+            try await !rooms.wasJoined(before: departure)
+        {
+            // Never joined: the user sees their own rejection, withdrawal or ban, nothing more.
+            room["messages"] = [
+                "chunk": [ClientEventFormat.json(departure, viewer: request.user, version: record.version)],
+                "start": .string(RoomGap.before(departure).token), "end": .string(SyncToken(position: departure.streamPosition).string),
+            ]
+            room["state"] = []
+            room["account_data"] = .array(accountData.map { ["type": .string($0.type), "content": $0.content] })
             return room
         }
         let access = try await rooms.readAccess(roomID: roomID, userID: userID)
@@ -137,7 +149,7 @@ extension ServerContext {
             "end": .string(SyncToken(position: upTo).string),
         ]
         if let first = visible.first {
-            messages["start"] = .string(TopologicalToken.encode(TopologicalPosition(depth: first.pdu.depth, stream: first.streamPosition)))
+            messages["start"] = .string(RoomGap.before(first).token)
         }
         room["messages"] = .object(messages)
         let state: [StoredEvent]

@@ -169,7 +169,7 @@ struct SyncService: Sendable {
         }
         state = state.filter { request.filter.state.allows($0.pdu) }
         var room: JSONObject = [
-            "timeline": timelineJSON(timeline, request: request),
+            "timeline": try await timelineJSON(timeline, request: request),
             "state": ["events": .array(state.map { format($0, request) })],
         ]
         var ephemeral: [JSON] = []
@@ -222,13 +222,18 @@ struct SyncService: Sendable {
         roomID: String, request: Request, after: Int64?, leaveEvent: StoredEvent, accountData: [AccountDataEntry]?,
         ignored: Set<String>
     ) async throws -> JSON {
+        guard try await rooms.wasJoined(before: leaveEvent) else {
+            // Never joined: the user sees their own rejection, withdrawal or ban, nothing more.
+            let timeline = Timeline(events: [leaveEvent], limited: false, prevBatch: RoomGap.before(leaveEvent).token)
+            return ["timeline": try await timelineJSON(timeline, request: request), "state": ["events": []]]
+        }
         let timeline = try await timeline(
             roomID: roomID, request: request, after: after, upTo: leaveEvent.streamPosition, ignored: ignored)
         let state = after == nil || timeline.limited
             ? try await stateAtTimelineStart(roomID: roomID, timeline: timeline.events, upTo: leaveEvent.streamPosition, changedAfter: after)
             : []
         var room: JSONObject = [
-            "timeline": timelineJSON(timeline, request: request),
+            "timeline": try await timelineJSON(timeline, request: request),
             "state": ["events": .array(state.filter { request.filter.state.allows($0.pdu) }.map { format($0, request) })],
         ]
         if let accountData, !accountData.isEmpty {
@@ -252,14 +257,15 @@ struct SyncService: Sendable {
             .filter { request.filter.timeline.allows($0.pdu) }
         let chosen = Array(visible.prefix(limit).reversed())
         let limited = visible.count > limit || fetched.count == fetchLimit
-        let prevBatch = chosen.first.map { TopologicalToken.encode(TopologicalPosition(depth: $0.pdu.depth, stream: $0.streamPosition)) }
+        let prevBatch = chosen.first.map { RoomGap.before($0).token }
             ?? SyncToken(position: upTo).string
         return Timeline(events: chosen, limited: limited, prevBatch: prevBatch)
     }
 
-    private func timelineJSON(_ timeline: Timeline, request: Request) -> JSON {
-        [
-            "events": .array(timeline.events.map { format($0, request) }),
+    private func timelineJSON(_ timeline: Timeline, request: Request) async throws -> JSON {
+        let events = try await rooms.aggregations.clientEvents(timeline.events, viewer: request.user)
+        return [
+            "events": .array(zip(events, timeline.events).map { request.filter.format($0, pdu: $1.pdu) }),
             "limited": .bool(timeline.limited),
             "prev_batch": .string(timeline.prevBatch),
         ]

@@ -9,7 +9,7 @@ extension PostgresStorage {
             (String, String?, Bool, Bool, Bool, Int64, String).self)
         return Account(
             userID: userID, passwordHash: hash, isAdmin: admin, isGuest: guest, isDeactivated: deactivated, createdAt: created,
-            profile: JSON.stored(profile).objectValue ?? [:])
+            profile: try JSON.stored(profile).objectValue ?? [:])
     }
 
     static func device(_ row: PostgresRow) throws -> Device {
@@ -131,7 +131,7 @@ extension PostgresStorage {
         return try await transaction { connection in
             guard let row = try await connection.rows("SELECT profile FROM users WHERE user_id = \(userID) FOR UPDATE", logger: logger).first
             else { return false }
-            var profile = JSON.stored(try row.decode(String.self)).objectValue ?? [:]
+            var profile = try JSON.stored(try row.decode(String.self)).objectValue ?? [:]
             profile[key] = value
             try await connection.rows(
                 "UPDATE users SET profile = \(JSON.object(profile).encodedString()) WHERE user_id = \(userID)", logger: logger)
@@ -155,7 +155,7 @@ extension PostgresStorage {
                 let (sessionID, operation, userID, completed, created) = try row.decode((String, String, String?, String, Int64).self)
                 return UIASession(
                     sessionID: sessionID, operation: operation, userID: userID,
-                    completedStages: JSON.stored(completed).arrayValue?.compactMap(\.stringValue) ?? [], createdAt: created)
+                    completedStages: try JSON.stored(completed).arrayValue?.compactMap(\.stringValue) ?? [], createdAt: created)
             }
     }
 

@@ -28,7 +28,7 @@ extension PostgresStorage {
             if let deviceKeys {
                 let existing = try await connection.rows(
                     "SELECT keys FROM device_keys WHERE user_id = \(userID) AND device_id = \(deviceID) FOR UPDATE", logger: logger
-                ).first.map { JSON.stored(try $0.decode(String.self)) }
+                ).first.map { try JSON.stored(try $0.decode(String.self)) }
                 if existing != .object(deviceKeys) {
                     try await connection.rows(
                         """
@@ -52,7 +52,7 @@ extension PostgresStorage {
                     SELECT key FROM one_time_keys WHERE user_id = \(userID) AND device_id = \(deviceID)
                     AND algorithm = \(algorithm) AND key_id = \(keyID)
                     """, logger: logger
-                ).first.map { JSON.stored(try $0.decode(String.self)) }
+                ).first.map { try JSON.stored(try $0.decode(String.self)) }
                 guard existing == key else { throw KeyStoreError.oneTimeKeyExists(id) }
             }
             for (id, key) in fallbackKeys {
@@ -93,7 +93,7 @@ extension PostgresStorage {
             """
         ).map { row in
             let (deviceID, keys, name) = try row.decode((String, String, String?).self)
-            return StoredDeviceKeys(userID: userID, deviceID: deviceID, keys: JSON.stored(keys).objectValue ?? [:], displayName: name)
+            return StoredDeviceKeys(userID: userID, deviceID: deviceID, keys: try JSON.stored(keys).objectValue ?? [:], displayName: name)
         }
     }
 
@@ -111,7 +111,7 @@ extension PostgresStorage {
                 """, logger: logger
             ).first {
                 let (keyID, key) = try row.decode((String, String).self)
-                return ClaimedKey(keyID: algorithm + ":" + keyID, key: JSON.stored(key))
+                return ClaimedKey(keyID: algorithm + ":" + keyID, key: try JSON.stored(key))
             }
             guard
                 let row = try await connection.rows(
@@ -122,7 +122,7 @@ extension PostgresStorage {
                 ).first
             else { return nil }
             let (keyID, key) = try row.decode((String, String).self)
-            return ClaimedKey(keyID: algorithm + ":" + keyID, key: JSON.stored(key))
+            return ClaimedKey(keyID: algorithm + ":" + keyID, key: try JSON.stored(key))
         }
     }
 
@@ -130,7 +130,7 @@ extension PostgresStorage {
         var keys: [String: JSONObject] = [:]
         for row in try await query("SELECT usage, key FROM cross_signing_keys WHERE user_id = \(userID)") {
             let (usage, key) = try row.decode((String, String).self)
-            keys[usage] = JSON.stored(key).objectValue
+            keys[usage] = try JSON.stored(key).objectValue
         }
         return keys
     }
@@ -264,7 +264,7 @@ extension PostgresStorage {
                 """, logger: logger
             ).map { row in
                 let (sender, type, content, position) = try row.decode((String, String, String, Int64).self)
-                return ToDeviceMessage(sender: sender, type: type, content: JSON.stored(content), streamPosition: position)
+                return ToDeviceMessage(sender: sender, type: type, content: try JSON.stored(content), streamPosition: position)
             }
             if let since {
                 state.deviceListChanges = Set(
@@ -319,7 +319,7 @@ extension PostgresStorage {
             ).first
         else { return nil }
         let (number, algorithm, authData, etag, count) = try row.decode((Int64, String, String, Int64, Int64).self)
-        return BackupVersion(version: String(number), algorithm: algorithm, authData: JSON.stored(authData), etag: String(etag), count: Int(count))
+        return BackupVersion(version: String(number), algorithm: algorithm, authData: try JSON.stored(authData), etag: String(etag), count: Int(count))
     }
 
     public func updateBackupVersion(userID: String, version: String, authData: JSON) async throws -> Bool {
@@ -374,7 +374,7 @@ extension PostgresStorage {
                     SELECT data FROM backup_keys WHERE user_id = \(userID) AND version = \(number)
                     AND room_id = \(key.roomID) AND session_id = \(key.sessionID)
                     """, logger: logger
-                ).first.map { JSON.stored(try $0.decode(String.self)) }
+                ).first.map { try JSON.stored(try $0.decode(String.self)) }
                 if let existing, keepExisting(existing, key.data) { continue }
                 try await connection.rows(
                     """
@@ -402,7 +402,7 @@ extension PostgresStorage {
             """
         ).map { row in
             let (room, session, data) = try row.decode((String, String, String).self)
-            return BackedUpKey(roomID: room, sessionID: session, data: JSON.stored(data))
+            return BackedUpKey(roomID: room, sessionID: session, data: try JSON.stored(data))
         }
     }
 

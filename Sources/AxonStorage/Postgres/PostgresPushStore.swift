@@ -4,7 +4,7 @@ import PostgresNIO
 extension PostgresStorage {
     public func pushRules(userID: String) async throws -> JSONObject? {
         try await query("SELECT rules FROM push_rules WHERE user_id = \(userID)").first
-            .flatMap { JSON.stored(try $0.decode(String.self)).objectValue }
+            .flatMap { try JSON.stored(try $0.decode(String.self)).objectValue }
     }
 
     public func updatePushRules(
@@ -15,7 +15,7 @@ extension PostgresStorage {
             // FOR UPDATE serialises concurrent changes by one user across nodes; a first change
             // races only on the insert, which the primary key turns into a conflict.
             let current = try await connection.rows("SELECT rules FROM push_rules WHERE user_id = \(userID) FOR UPDATE", logger: logger)
-                .first.flatMap { JSON.stored(try $0.decode(String.self)).objectValue }
+                .first.flatMap { try JSON.stored(try $0.decode(String.self)).objectValue }
             let (document, rules) = try change(current)
             try await connection.rows(
                 """
@@ -71,9 +71,9 @@ extension PostgresStorage {
             let (actions, read, eventID, roomID, position, group, json, redactedBy, device, txn) = try row.decode(
                 (String, Bool, String, String, Int64, Int64, String, String?, String?, String?).self)
             let event = StoredEvent(
-                pdu: PDU(eventID: eventID, json: JSON.stored(json).objectValue ?? [:]), roomID: roomID, streamPosition: position,
+                pdu: PDU(eventID: eventID, json: try JSON.stored(json).objectValue ?? [:]), roomID: roomID, streamPosition: position,
                 stateGroup: group, redactedBecause: redactedBy, senderDevice: device, transactionID: txn)
-            return StoredNotification(event: event, actions: JSON.stored(actions), read: read)
+            return StoredNotification(event: event, actions: try JSON.stored(actions), read: read)
         }
     }
 
@@ -92,7 +92,7 @@ extension PostgresStorage {
             return PushDelivery(
                 action: PushActionRecord(
                     userID: pusher.userID, eventID: try cells[0].decode(String.self), threadID: try cells[1].decode(String.self),
-                    highlight: try cells[2].decode(Bool.self), actions: JSON.stored(try cells[3].decode(String.self))),
+                    highlight: try cells[2].decode(Bool.self), actions: try JSON.stored(try cells[3].decode(String.self))),
                 pusher: pusher)
         }
     }
@@ -133,7 +133,7 @@ extension PostgresStorage {
             userID: try cells[0].decode(String.self), appID: try cells[1].decode(String.self), pushkey: try cells[2].decode(String.self),
             kind: try cells[3].decode(String.self), appDisplayName: try cells[4].decode(String.self),
             deviceDisplayName: try cells[5].decode(String.self), profileTag: try cells[6].decode(String?.self),
-            lang: try cells[7].decode(String.self), data: JSON.stored(try cells[8].decode(String.self)),
+            lang: try cells[7].decode(String.self), data: try JSON.stored(try cells[8].decode(String.self)),
             deviceID: try cells[9].decode(String?.self), createdAt: try cells[10].decode(Int64.self))
     }
 

@@ -12,7 +12,7 @@ extension PostgresStorage {
         let (eventID, roomID, position, group, json, redactedBy, device, txn) = try row.decode(
             (String, String, Int64, Int64, String, String?, String?, String?).self)
         return StoredEvent(
-            pdu: PDU(eventID: eventID, json: JSON.stored(json).objectValue ?? [:]), roomID: roomID, streamPosition: position,
+            pdu: PDU(eventID: eventID, json: try JSON.stored(json).objectValue ?? [:]), roomID: roomID, streamPosition: position,
             stateGroup: group, redactedBecause: redactedBy, senderDevice: device, transactionID: txn)
     }
 
@@ -209,7 +209,7 @@ extension PostgresStorage {
             "SELECT stream_ordering, json FROM events WHERE room_id = \(roomID) AND type = 'm.room.member' AND state_key = \(userID)"
         ).compactMap { row in
             let (position, json) = try row.decode((Int64, String).self)
-            return JSON.stored(json)["content"]?["membership"] == "join" ? position : nil
+            return try JSON.stored(json)["content"]?["membership"] == "join" ? position : nil
         }
     }
 
@@ -282,14 +282,14 @@ extension PostgresStorage {
     }
 
     public func relations(
-        parentID: String, relType: String?, eventType: String?, from: Int64?, forward: Bool, limit: Int
+        roomID: String, parentID: String, relType: String?, eventType: String?, from: Int64?, forward: Bool, limit: Int
     ) async throws -> [StoredEvent] {
         let comparison: String = forward ? ">" : "<"
         let order: String = forward ? "ASC" : "DESC"
         return try await query(
             """
             SELECT \(unescaped: Self.eventColumnsE) FROM event_relations r JOIN events e ON e.event_id = r.event_id
-            WHERE r.relates_to = \(parentID) AND (\(relType)::TEXT IS NULL OR r.rel_type = \(relType))
+            WHERE r.relates_to = \(parentID) AND r.room_id = \(roomID) AND (\(relType)::TEXT IS NULL OR r.rel_type = \(relType))
             AND (\(eventType)::TEXT IS NULL OR r.type = \(eventType))
             AND (\(from)::BIGINT IS NULL OR r.stream_ordering \(unescaped: comparison) \(from))
             ORDER BY r.stream_ordering \(unescaped: order) LIMIT \(limit)
@@ -315,11 +315,18 @@ extension PostgresStorage {
         }
     }
 
-    public func threadSummary(rootID: String) async throws -> (count: Int, latestEventID: String?, participants: Set<String>) {
-        let rows = try await query(
-            "SELECT event_id, sender FROM event_relations WHERE relates_to = \(rootID) AND rel_type = 'm.thread' ORDER BY stream_ordering"
-        ).map { try $0.decode((String, String).self) }
-        return (rows.count, rows.last?.0, Set(rows.map(\.1)))
+    public func relationRows(roomID: String, parentIDs: [String], relTypes: [String]) async throws -> [RelationRow] {
+        guard !parentIDs.isEmpty, !relTypes.isEmpty else { return [] }
+        return try await query(
+            """
+            SELECT event_id, relates_to, rel_type, type, sender, stream_ordering FROM event_relations
+            WHERE room_id = \(roomID) AND relates_to = ANY(\(parentIDs)) AND rel_type = ANY(\(relTypes)) ORDER BY stream_ordering
+            """
+        ).map { row in
+            let (eventID, parentID, relType, eventType, sender, position) = try row.decode((String, String, String, String, String, Int64).self)
+            return RelationRow(
+                eventID: eventID, parentID: parentID, relType: relType, eventType: eventType, sender: sender, streamPosition: position)
+        }
     }
 
     public func directoryCandidates(userID: String) async throws -> [Account] {

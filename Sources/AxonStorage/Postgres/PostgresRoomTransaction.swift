@@ -112,7 +112,8 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
             try await rows(
                 """
                 INSERT INTO event_relations (event_id, room_id, relates_to, rel_type, type, sender, stream_ordering)
-                VALUES (\(pdu.eventID), \(room.roomID), \(parent), \(relType), \(pdu.type), \(pdu.sender), \(position))
+                SELECT \(pdu.eventID), \(room.roomID), \(parent), \(relType), \(pdu.type), \(pdu.sender), \(position)
+                WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = \(parent) AND room_id <> \(room.roomID))
                 """)
         }
         for entry in SearchIndex.entries(pdu) {
@@ -172,7 +173,7 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         var documents: [String: JSONObject] = [:]
         for row in try await rows("SELECT user_id, rules FROM push_rules WHERE user_id = ANY(\(userIDs))") {
             let (userID, rules) = try row.decode((String, String).self)
-            documents[userID] = JSON.stored(rules).objectValue
+            documents[userID] = try JSON.stored(rules).objectValue
         }
         return documents
     }

@@ -36,7 +36,7 @@ extension PostgresStorage {
     public func accountData(userID: String, roomID: String?, type: String) async throws -> JSON? {
         try await query(
             "SELECT content FROM account_data WHERE user_id = \(userID) AND room_id = \(roomID ?? "") AND type = \(type)"
-        ).first.map { JSON.stored(try $0.decode(String.self)) }
+        ).first.map { try JSON.stored(try $0.decode(String.self)) }
     }
 
     public func accountDataChanges(userID: String, since: Int64?) async throws -> [AccountDataEntry] {
@@ -47,7 +47,7 @@ extension PostgresStorage {
             """
         ).map { row in
             let (room, type, content, position) = try row.decode((String, String, String, Int64).self)
-            return AccountDataEntry(roomID: room.isEmpty ? nil : room, type: type, content: JSON.stored(content), streamPosition: position)
+            return AccountDataEntry(roomID: room.isEmpty ? nil : room, type: type, content: try JSON.stored(content), streamPosition: position)
         }
     }
 
@@ -194,7 +194,7 @@ extension PostgresStorage {
     public func filter(userID: String, filterID: String) async throws -> JSON? {
         guard let id = Int64(filterID) else { return nil }
         return try await query("SELECT filter FROM filters WHERE user_id = \(userID) AND filter_id = \(id)").first.map {
-            JSON.stored(try $0.decode(String.self))
+            try JSON.stored(try $0.decode(String.self))
         }
     }
 

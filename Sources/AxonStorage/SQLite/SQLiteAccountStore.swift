@@ -132,7 +132,7 @@ extension SQLiteStorage {
         try await write { db in
             guard let text = try String.fetchOne(db, sql: "SELECT profile FROM users WHERE user_id = ?", arguments: [userID])
             else { return false }
-            var profile = JSON.stored(text).objectValue ?? [:]
+            var profile = try JSON.stored(text).objectValue ?? [:]
             profile[key] = value
             try db.execute(
                 sql: "UPDATE users SET profile = ? WHERE user_id = ?",
@@ -160,7 +160,7 @@ extension SQLiteStorage {
             try Row.fetchOne(db, sql: "SELECT * FROM uia_sessions WHERE session_id = ?", arguments: [id]).map { row in
                 UIASession(
                     sessionID: row["session_id"], operation: row["operation"], userID: row["user_id"],
-                    completedStages: JSON.stored(row["completed"]).arrayValue?.compactMap(\.stringValue) ?? [],
+                    completedStages: try JSON.stored(row["completed"]).arrayValue?.compactMap(\.stringValue) ?? [],
                     createdAt: row["created_ts"])
             }
         }
@@ -192,11 +192,11 @@ extension SQLiteStorage {
             arguments: [session.tokenHash, device.userID, device.deviceID, session.createdAt])
     }
 
-    static func account(_ row: Row) -> Account {
-        Account(
+    static func account(_ row: Row) throws -> Account {
+        try Account(
             userID: row["user_id"], passwordHash: row["password_hash"], isAdmin: row["is_admin"], isGuest: row["is_guest"],
             isDeactivated: row["deactivated"], createdAt: row["created_ts"],
-            profile: JSON.stored(row["profile"]).objectValue ?? [:])
+            profile: try JSON.stored(row["profile"]).objectValue ?? [:])
     }
 
     private static func device(_ row: Row) -> Device {

@@ -16,7 +16,7 @@ extension SQLiteStorage {
             if let deviceKeys {
                 let existing = try String.fetchOne(
                     db, sql: "SELECT keys FROM device_keys WHERE user_id = ? AND device_id = ?", arguments: [userID, deviceID])
-                if existing.map(JSON.stored) != .object(deviceKeys) {
+                if try existing.map({ try JSON.stored($0) }) != .object(deviceKeys) {
                     try db.execute(
                         sql: """
                             INSERT INTO device_keys (user_id, device_id, keys) VALUES (?, ?, ?)
@@ -32,7 +32,7 @@ extension SQLiteStorage {
                     db, sql: "SELECT key FROM one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? AND key_id = ?",
                     arguments: [userID, deviceID, algorithm, keyID])
                 if let existing {
-                    guard JSON.stored(existing) == key else { throw KeyStoreError.oneTimeKeyExists(id) }
+                    guard try JSON.stored(existing) == key else { throw KeyStoreError.oneTimeKeyExists(id) }
                     continue
                 }
                 try db.execute(
@@ -91,7 +91,7 @@ extension SQLiteStorage {
             }
             return try Row.fetchAll(db, sql: sql + " ORDER BY k.device_id", arguments: arguments).map { row in
                 StoredDeviceKeys(
-                    userID: userID, deviceID: row["device_id"], keys: JSON.stored(row["keys"]).objectValue ?? [:],
+                    userID: userID, deviceID: row["device_id"], keys: try JSON.stored(row["keys"]).objectValue ?? [:],
                     displayName: row["display_name"])
             }
         }
@@ -107,7 +107,7 @@ extension SQLiteStorage {
                 try db.execute(
                     sql: "DELETE FROM one_time_keys WHERE user_id = ? AND device_id = ? AND algorithm = ? AND key_id = ?",
                     arguments: [userID, deviceID, algorithm, row["key_id"]])
-                return ClaimedKey(keyID: algorithm + ":" + (row["key_id"] as String), key: JSON.stored(row["key"]))
+                return ClaimedKey(keyID: algorithm + ":" + (row["key_id"] as String), key: try JSON.stored(row["key"]))
             }
             guard
                 let row = try Row.fetchOne(
@@ -117,7 +117,7 @@ extension SQLiteStorage {
             try db.execute(
                 sql: "UPDATE fallback_keys SET used = 1 WHERE user_id = ? AND device_id = ? AND algorithm = ?",
                 arguments: [userID, deviceID, algorithm])
-            return ClaimedKey(keyID: algorithm + ":" + (row["key_id"] as String), key: JSON.stored(row["key"]))
+            return ClaimedKey(keyID: algorithm + ":" + (row["key_id"] as String), key: try JSON.stored(row["key"]))
         }
     }
 
@@ -125,7 +125,7 @@ extension SQLiteStorage {
         try await read { db in
             var keys: [String: JSONObject] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT usage, key FROM cross_signing_keys WHERE user_id = ?", arguments: [userID]) {
-                keys[row["usage"]] = JSON.stored(row["key"]).objectValue
+                keys[row["usage"]] = try JSON.stored(row["key"]).objectValue
             }
             return keys
         }
@@ -253,7 +253,7 @@ extension SQLiteStorage {
                     """,
                 arguments: [userID, deviceID, acknowledged ?? -1, upTo, toDeviceLimit]
             ).map {
-                ToDeviceMessage(sender: $0["sender"], type: $0["type"], content: JSON.stored($0["content"]), streamPosition: $0["stream_ordering"])
+                ToDeviceMessage(sender: $0["sender"], type: $0["type"], content: try JSON.stored($0["content"]), streamPosition: $0["stream_ordering"])
             }
             if let since {
                 state.deviceListChanges = Set(
@@ -311,7 +311,7 @@ extension SQLiteStorage {
         let count = try Int.fetchOne(
             db, sql: "SELECT COUNT(*) FROM backup_keys WHERE user_id = ? AND version = ?", arguments: [userID, number]) ?? 0
         return BackupVersion(
-            version: String(number), algorithm: row["algorithm"], authData: JSON.stored(row["auth_data"]),
+            version: String(number), algorithm: row["algorithm"], authData: try JSON.stored(row["auth_data"]),
             etag: String(row["etag"] as Int64), count: count)
     }
 
@@ -346,7 +346,7 @@ extension SQLiteStorage {
                 let existing = try String.fetchOne(
                     db, sql: "SELECT data FROM backup_keys WHERE user_id = ? AND version = ? AND room_id = ? AND session_id = ?",
                     arguments: [userID, number, key.roomID, key.sessionID])
-                if let existing, keepExisting(JSON.stored(existing), key.data) { continue }
+                if let existing, keepExisting(try JSON.stored(existing), key.data) { continue }
                 try db.execute(
                     sql: """
                         INSERT INTO backup_keys (user_id, version, room_id, session_id, data) VALUES (?, ?, ?, ?, ?)
@@ -384,7 +384,7 @@ extension SQLiteStorage {
                 db, sql: "SELECT room_id, session_id, data FROM backup_keys WHERE \(filter) ORDER BY room_id, session_id",
                 arguments: arguments
             ).map {
-                BackedUpKey(roomID: $0["room_id"], sessionID: $0["session_id"], data: JSON.stored($0["data"]))
+                BackedUpKey(roomID: $0["room_id"], sessionID: $0["session_id"], data: try JSON.stored($0["data"]))
             }
         }
     }

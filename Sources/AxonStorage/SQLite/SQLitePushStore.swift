@@ -5,7 +5,7 @@ extension SQLiteStorage {
     public func pushRules(userID: String) async throws -> JSONObject? {
         try await read { db in
             try String.fetchOne(db, sql: "SELECT rules FROM push_rules WHERE user_id = ?", arguments: [userID])
-                .flatMap { JSON.stored($0).objectValue }
+                .flatMap { try JSON.stored($0).objectValue }
         }
     }
 
@@ -14,7 +14,7 @@ extension SQLiteStorage {
     ) async throws -> Int64 {
         try await write { db in
             let current = try String.fetchOne(db, sql: "SELECT rules FROM push_rules WHERE user_id = ?", arguments: [userID])
-                .flatMap { JSON.stored($0).objectValue }
+                .flatMap { try JSON.stored($0).objectValue }
             let (document, rules) = try change(current)
             try db.execute(
                 sql: "INSERT INTO push_rules (user_id, rules) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET rules = excluded.rules",
@@ -77,7 +77,7 @@ extension SQLiteStorage {
                 arguments: [userID, before ?? Int64.max, limit]
             ).map { row in
                 StoredNotification(
-                    event: SQLiteRoomQueries.storedEvent(row), actions: JSON.stored(row["push_actions"]), read: row["is_read"])
+                    event: try SQLiteRoomQueries.storedEvent(row), actions: try JSON.stored(row["push_actions"]), read: row["is_read"])
             }
         }
     }
@@ -92,11 +92,11 @@ extension SQLiteStorage {
                     """,
                 arguments: [eventID]
             ).map { row in
-                let pusher = Self.pusher(row)
+                let pusher = try Self.pusher(row)
                 return PushDelivery(
                     action: PushActionRecord(
                         userID: pusher.userID, eventID: row["event_id"], threadID: row["thread_id"], highlight: row["highlight"],
-                        actions: JSON.stored(row["actions"])),
+                        actions: try JSON.stored(row["actions"])),
                     pusher: pusher)
             }
         }
@@ -138,11 +138,11 @@ extension SQLiteStorage {
         }
     }
 
-    static func pusher(_ row: Row) -> Pusher {
-        Pusher(
+    static func pusher(_ row: Row) throws -> Pusher {
+        try Pusher(
             userID: row["user_id"], appID: row["app_id"], pushkey: row["pushkey"], kind: row["kind"],
             appDisplayName: row["app_display_name"], deviceDisplayName: row["device_display_name"], profileTag: row["profile_tag"],
-            lang: row["lang"], data: JSON.stored(row["data"]), deviceID: row["device_id"], createdAt: row["created_ts"])
+            lang: row["lang"], data: try JSON.stored(row["data"]), deviceID: row["device_id"], createdAt: row["created_ts"])
     }
 
     public func search(_ query: SearchQuery) async throws -> (hits: [SearchHit], count: Int) {

@@ -18,9 +18,9 @@ enum SQLiteRoomQueries {
             .map(storedEvent)
     }
 
-    static func storedEvent(_ row: Row) -> StoredEvent {
-        StoredEvent(
-            pdu: PDU(eventID: row["event_id"], json: JSON.stored(row["json"]).objectValue ?? [:]),
+    static func storedEvent(_ row: Row) throws -> StoredEvent {
+        try StoredEvent(
+            pdu: PDU(eventID: row["event_id"], json: try JSON.stored(row["json"]).objectValue ?? [:]),
             roomID: row["room_id"], streamPosition: row["stream_ordering"], stateGroup: row["state_group"],
             redactedBecause: row["redacted_because"], senderDevice: row["sender_device"], transactionID: row["txn_id"])
     }

@@ -122,7 +122,7 @@ extension SQLiteStorage {
                 sql: "SELECT stream_ordering, json FROM events WHERE room_id = ? AND type = 'm.room.member' AND state_key = ?",
                 arguments: [roomID, userID]
             ).compactMap { row in
-                JSON.stored(row["json"])["content"]?["membership"] == "join" ? row["stream_ordering"] : nil
+                try JSON.stored(row["json"])["content"]?["membership"] == "join" ? row["stream_ordering"] : nil
             }
         }
     }
@@ -199,11 +199,11 @@ extension SQLiteStorage {
     }
 
     public func relations(
-        parentID: String, relType: String?, eventType: String?, from: Int64?, forward: Bool, limit: Int
+        roomID: String, parentID: String, relType: String?, eventType: String?, from: Int64?, forward: Bool, limit: Int
     ) async throws -> [StoredEvent] {
         try await read { db in
-            var sql = "SELECT e.* FROM event_relations r JOIN events e ON e.event_id = r.event_id WHERE r.relates_to = ?"
-            var arguments: StatementArguments = [parentID]
+            var sql = "SELECT e.* FROM event_relations r JOIN events e ON e.event_id = r.event_id WHERE r.relates_to = ? AND r.room_id = ?"
+            var arguments: StatementArguments = [parentID, roomID]
             if let relType {
                 sql += " AND r.rel_type = ?"
                 arguments += [relType]
@@ -247,13 +247,23 @@ extension SQLiteStorage {
         }
     }
 
-    public func threadSummary(rootID: String) async throws -> (count: Int, latestEventID: String?, participants: Set<String>) {
-        try await read { db in
-            let rows = try Row.fetchAll(
+    public func relationRows(roomID: String, parentIDs: [String], relTypes: [String]) async throws -> [RelationRow] {
+        guard !parentIDs.isEmpty, !relTypes.isEmpty else { return [] }
+        return try await read { db in
+            let parents = Array(repeating: "?", count: parentIDs.count).joined(separator: ",")
+            let types = Array(repeating: "?", count: relTypes.count).joined(separator: ",")
+            return try Row.fetchAll(
                 db,
-                sql: "SELECT event_id, sender FROM event_relations WHERE relates_to = ? AND rel_type = 'm.thread' ORDER BY stream_ordering",
-                arguments: [rootID])
-            return (rows.count, rows.last?["event_id"], Set(rows.map { $0["sender"] as String }))
+                sql: """
+                    SELECT event_id, relates_to, rel_type, type, sender, stream_ordering FROM event_relations
+                    WHERE room_id = ? AND relates_to IN (\(parents)) AND rel_type IN (\(types)) ORDER BY stream_ordering
+                    """,
+                arguments: StatementArguments([roomID] + parentIDs + relTypes)
+            ).map {
+                RelationRow(
+                    eventID: $0["event_id"], parentID: $0["relates_to"], relType: $0["rel_type"], eventType: $0["type"],
+                    sender: $0["sender"], streamPosition: $0["stream_ordering"])
+            }
         }
     }
 

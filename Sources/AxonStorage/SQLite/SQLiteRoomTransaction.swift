@@ -110,7 +110,7 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
                     db, sql: "SELECT user_id, rules FROM push_rules WHERE user_id IN (\(databaseQuestionMarks(count: chunk.count)))",
                     arguments: StatementArguments(chunk))
                 {
-                    documents[row["user_id"]] = JSON.stored(row["rules"]).objectValue
+                    documents[row["user_id"]] = try JSON.stored(row["rules"]).objectValue
                 }
             }
             return documents
@@ -174,11 +174,14 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
             let relType = relation["rel_type"]?.stringValue
         {
             try db.execute(
+                // A relation to an event of another room is not one: it would let anyone attach
+                // threads and reactions to a room they cannot write to.
                 sql: """
                     INSERT INTO event_relations (event_id, room_id, relates_to, rel_type, type, sender, stream_ordering)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    SELECT ?, ?, ?, ?, ?, ?, ?
+                    WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = ? AND room_id != ?)
                     """,
-                arguments: [pdu.eventID, room.roomID, parent, relType, pdu.type, pdu.sender, position])
+                arguments: [pdu.eventID, room.roomID, parent, relType, pdu.type, pdu.sender, position, parent, room.roomID])
         }
         for entry in SearchIndex.entries(pdu) {
             try db.execute(

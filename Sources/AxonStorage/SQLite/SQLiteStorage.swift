@@ -77,10 +77,21 @@ public final class SQLiteStorage: Storage {
 }
 
 extension JSON {
-    /// Decodes JSON text stored by Axon itself; corrupt rows read as an empty object rather
-    /// than taking the server down.
-    static func stored(_ text: String?) -> JSON {
-        guard let text, let value = try? JSONParser.parse(text) else { return .object([:]) }
-        return value
+    /// Decodes JSON text stored by Axon itself. A NULL column is an empty object; text that
+    /// does not parse is an error (the request fails with a 500), never a silently empty
+    /// document: what was acknowledged must read back exactly or not at all.
+    static func stored(_ text: String?) throws -> JSON {
+        guard let text else { return .object([:]) }
+        do {
+            return try JSONParser.parse(text, maxDepth: JSONParser.storedMaxDepth)
+        } catch {
+            throw StoredDocumentError(reason: error.description)
+        }
     }
+}
+
+/// A stored JSON document that could not be read back.
+public struct StoredDocumentError: Error, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "stored JSON document is unreadable: \(reason)" }
 }

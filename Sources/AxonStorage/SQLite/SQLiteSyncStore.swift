@@ -26,7 +26,7 @@ extension SQLiteStorage {
             try String.fetchOne(
                 db, sql: "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?",
                 arguments: [userID, roomID ?? "", type]
-            ).map { JSON.stored($0) }
+            ).map { try JSON.stored($0) }
         }
     }
 
@@ -39,7 +39,7 @@ extension SQLiteStorage {
             ).map { row in
                 let room: String = row["room_id"]
                 return AccountDataEntry(
-                    roomID: room.isEmpty ? nil : room, type: row["type"], content: JSON.stored(row["content"]),
+                    roomID: room.isEmpty ? nil : room, type: row["type"], content: try JSON.stored(row["content"]),
                     streamPosition: row["stream_ordering"])
             }
         }
@@ -202,7 +202,7 @@ extension SQLiteStorage {
         guard let id = Int64(filterID) else { return nil }
         return try await read { db in
             try String.fetchOne(db, sql: "SELECT filter FROM filters WHERE user_id = ? AND filter_id = ?", arguments: [userID, id])
-                .map { JSON.stored($0) }
+                .map { try JSON.stored($0) }
         }
     }
 

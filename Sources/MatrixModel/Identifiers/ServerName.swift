@@ -41,14 +41,14 @@ public struct ServerName: Hashable, Sendable, CustomStringConvertible {
 
     private static func isValidPort(_ bytes: ArraySlice<UInt8>) -> Bool {
         guard (1...5).contains(bytes.count), bytes.allSatisfy(isDigit) else { return false }
-        return Int(String(decoding: bytes, as: UTF8.self))! <= 65535
+        return (Int(String(decoding: bytes, as: UTF8.self)) ?? .max) <= 65535
     }
 
     private static func isValidIPv4(_ bytes: ArraySlice<UInt8>) -> Bool {
         let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         guard parts.count == 4 else { return false }
         return parts.allSatisfy { part in
-            (1...3).contains(part.count) && Int(String(decoding: part, as: UTF8.self))! <= 255
+            (1...3).contains(part.count) && (Int(String(decoding: part, as: UTF8.self)) ?? .max) <= 255
         }
     }
 }

@@ -8,11 +8,16 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
 /// in 64 bits become `.int`, everything else numeric becomes `.double`; duplicate keys, lone
 /// surrogates and nesting deeper than `maxDepth` are errors, so no input can crash the server.
 public struct JSONParser {
+    /// The nesting limit of everything received: request bodies, PDUs, query filters.
     public static let maxDepth = 100
+    /// The limit for documents Axon stored itself. They hold received content inside a few
+    /// levels of their own (an event's `unsigned.prev_content`, `redacted_because`), so what
+    /// was accepted at `maxDepth` always reads back.
+    public static let storedMaxDepth = maxDepth + 28
 
-    public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSON {
+    public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = maxDepth) throws(JSONParseError) -> JSON {
         let array = Array(bytes)
-        var parser = JSONParser(bytes: array)
+        var parser = JSONParser(bytes: array, maxDepth: maxDepth)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -20,15 +25,17 @@ public struct JSONParser {
         return value
     }
 
-    public static func parse(_ string: String) throws(JSONParseError) -> JSON {
-        try parse(Array(string.utf8))
+    public static func parse(_ string: String, maxDepth: Int = maxDepth) throws(JSONParseError) -> JSON {
+        try parse(Array(string.utf8), maxDepth: maxDepth)
     }
 
     private let bytes: [UInt8]
+    private let depthLimit: Int
     private var index = 0
 
-    private init(bytes: [UInt8]) {
+    private init(bytes: [UInt8], maxDepth: Int) {
         self.bytes = bytes
+        self.depthLimit = maxDepth
     }
 
     private func error(_ message: String) -> JSONParseError {
@@ -68,7 +75,7 @@ public struct JSONParser {
     }
 
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSON {
-        guard depth <= JSONParser.maxDepth else { throw error("nesting too deep") }
+        guard depth <= depthLimit else { throw error("nesting too deep") }
         index += 1
         var entries: [(key: String, value: JSON)] = []
         skipWhitespace()
@@ -104,7 +111,7 @@ public struct JSONParser {
     }
 
     private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSON {
-        guard depth <= JSONParser.maxDepth else { throw error("nesting too deep") }
+        guard depth <= depthLimit else { throw error("nesting too deep") }
         index += 1
         var elements: [JSON] = []
         skipWhitespace()
