@@ -74,6 +74,8 @@ public struct PushDelivery: Sendable {
 public protocol PushStore: Sendable {
     /// The user's stored push rule changes (`PushRuleSet.document`), nil when never changed.
     func pushRules(userID: String) async throws -> JSONObject?
+    /// The stored documents of several users at once (users who never changed a rule are absent).
+    func pushRules(for userIDs: [String]) async throws -> [String: JSONObject]
     /// Reads, changes and writes the user's rules in one transaction; `change` returns the
     /// new stored document and the full rules, which become `m.push_rules` account data at a
     /// new stream position (returned).

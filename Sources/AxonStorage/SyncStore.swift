@@ -76,7 +76,9 @@ public protocol SyncStore: Sendable {
     /// Users sharing at least one joined room with the user.
     func roomPeers(userID: String) async throws -> [String]
 
-    func createFilter(userID: String, filter: JSON) async throws -> String
+    /// Stores a filter and returns its ID; the same filter stored again keeps its ID. Only the
+    /// newest `keepingAtMost` filters of a user are kept.
+    func createFilter(userID: String, filter: JSON, keepingAtMost limit: Int) async throws -> String
     func filter(userID: String, filterID: String) async throws -> JSON?
 
     /// Rooms the user has any membership in whose events changed in (after, upTo], with the

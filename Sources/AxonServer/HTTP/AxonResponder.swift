@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import MatrixModel
 import NIOCore
+import Synchronization
 
 /// The request pipeline every Matrix request goes through: route match (404/405), CORS,
 /// rate limits, body size limit, authentication, the handler, Matrix-shaped errors, metrics.
@@ -13,6 +14,9 @@ struct AxonResponder: HTTPResponder {
     let metrics: ServerMetrics
     let maxBodyBytes: Int
     let logger: Logger
+    /// Bounds the memory of all bodies being read at once.
+    let bodyBudget = BodyBudget(bytes: 64 * 1024 * 1024)
+    var bodyTimeout: Duration = .seconds(60)
 
     static let corsHeaders: HTTPFields = [
         .accessControlAllowOrigin: "*",
@@ -58,14 +62,8 @@ struct AxonResponder: HTTPResponder {
             } else {
                 query = [:]
             }
-            var body = ByteBuffer()
-            if !route.streamsBody {
-                do {
-                    body = try await request.collectBody(upTo: maxBodyBytes)
-                } catch {
-                    throw MatrixError.tooLarge("Request body exceeds \(maxBodyBytes) bytes")
-                }
-            }
+            // Who is calling comes from the headers alone: a body is read only for callers
+            // the route accepts, and after the rate limit.
             let token = accessToken(request, query: query)
             var owner: TokenOwner?
             switch route.auth {
@@ -83,6 +81,20 @@ struct AxonResponder: HTTPResponder {
                 let key = kind == .message ? (owner?.userID ?? context.remoteIP) : context.remoteIP
                 if let wait = rateLimiter.take(kind, key: key) { throw MatrixError.limitExceeded(retryAfterMs: wait) }
             }
+            var body = ByteBuffer()
+            var reservation = 0
+            defer { bodyBudget.release(reservation) }
+            if !route.streamsBody {
+                let limit = bodyLimit(route)
+                let declared = request.headers[.contentLength].flatMap { Int($0) }
+                if let declared, declared > limit { throw MatrixError.tooLarge("Request body exceeds \(limit) bytes") }
+                reservation = min(declared ?? limit, limit)
+                guard bodyBudget.reserve(reservation) else {
+                    reservation = 0
+                    throw MatrixError.limitExceeded(retryAfterMs: 1000)
+                }
+                body = try await collectBody(&request, upTo: limit)
+            }
             let matrixRequest = MatrixRequest(
                 method: request.method, path: String(rawPath), pathParameters: parameters, query: query,
                 headers: request.headers, body: body, bodyStream: route.streamsBody ? request.body : nil, remoteIP: context.remoteIP,
@@ -96,6 +108,40 @@ struct AxonResponder: HTTPResponder {
             logger.error("request failed", metadata: ["route": "\(route.pattern)", "error": "\(String(reflecting: error))"])
             return (route.pattern, errorResponse(.unknown("Internal server error", status: 500)))
         }
+    }
+
+    private func bodyLimit(_ route: Route) -> Int {
+        switch route.bodyLimit {
+        case .standard: return min(Route.standardBodyBytes, maxBodyBytes)
+        case .accountData: return min(Route.accountDataBodyBytes, maxBodyBytes)
+        case .large: return maxBodyBytes
+        }
+    }
+
+    /// Reads the body up to `limit` bytes within `bodyTimeout`: a client trickling a body
+    /// byte by byte holds its connection no longer than that.
+    private func collectBody(_ request: inout Request, upTo limit: Int) async throws -> ByteBuffer {
+        let timeout = bodyTimeout
+        let collected = request
+        let result = await withTaskGroup(of: Result<ByteBuffer, MatrixError>?.self) { group in
+            group.addTask {
+                var request = collected
+                do {
+                    return .success(try await request.collectBody(upTo: limit))
+                } catch {
+                    return .failure(MatrixError.tooLarge("Request body exceeds \(limit) bytes"))
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return Task.isCancelled ? nil : .failure(MatrixError(408, "M_UNKNOWN", "The request body did not arrive in time"))
+            }
+            var first: Result<ByteBuffer, MatrixError>?
+            while first == nil, let next = await group.next() { first = next }
+            group.cancelAll()
+            return first ?? .failure(MatrixError(408, "M_UNKNOWN", "The request body did not arrive in time"))
+        }
+        return try result.get()
     }
 
     private func authenticate(_ token: String, ip: String) async throws -> TokenOwner {
@@ -137,5 +183,29 @@ struct AxonResponder: HTTPResponder {
         }
         for field in response.headers { headers[field.name] = field.value }
         return Response(status: response.status, headers: headers, body: head ? ResponseBody() : body)
+    }
+}
+
+/// The bytes of request bodies the server holds at once: each request reserves its body's
+/// declared length (or its route's limit) before reading, and a request that does not fit
+/// is told to retry instead of growing the process.
+final class BodyBudget: Sendable {
+    private let remaining: Mutex<Int>
+
+    init(bytes: Int) {
+        remaining = Mutex(bytes)
+    }
+
+    func reserve(_ bytes: Int) -> Bool {
+        remaining.withLock { remaining in
+            guard bytes <= remaining else { return false }
+            remaining -= bytes
+            return true
+        }
+    }
+
+    func release(_ bytes: Int) {
+        guard bytes > 0 else { return }
+        remaining.withLock { $0 += bytes }
     }
 }

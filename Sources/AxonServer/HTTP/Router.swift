@@ -19,6 +19,25 @@ public struct Route: Sendable {
     /// pipeline collecting it up to the JSON body limit.
     public let streamsBody: Bool
     public let handler: MatrixHandler
+
+    /// How much of a JSON body the pipeline reads for this route. Events are at most 64 KiB,
+    /// so that is the default; key uploads and queries, key backup and to-device messages
+    /// carry many entries at once and may use the configured `max_request_bytes`, account
+    /// data a middle size. Nothing is read before the caller is authenticated.
+    public enum BodyLimit: Sendable {
+        case standard
+        case accountData
+        case large
+    }
+
+    public static let standardBodyBytes = 64 * 1024
+    public static let accountDataBodyBytes = 256 * 1024
+
+    public var bodyLimit: BodyLimit {
+        if pattern.contains("/keys/") || pattern.contains("/room_keys/") || pattern.contains("/sendToDevice/") { return .large }
+        if pattern.contains("/account_data/") { return .accountData }
+        return .standard
+    }
 }
 
 /// Matches raw (percent-encoded) paths segment by segment, decoding each parameter, so that

@@ -1,46 +1,109 @@
 import AxonStorage
 import MatrixModel
+import NIOPosix
 
-/// Runs every room member's push rules against a new event inside the event's own write
-/// transaction (spec "Server behaviour": the new count must arrive in the same /sync as the
-/// event). Notifying outcomes are stored; the pusher delivery reads them after commit.
+/// Runs every room member's push rules against a new event, and stores the notifying
+/// outcomes inside the event's own write transaction (spec "Server behaviour": the new count
+/// must arrive in the same /sync as the event). The pusher delivery reads them after commit.
+///
+/// Evaluation is CPU work proportional to members × rules × body: for sends it is decided
+/// before the room's write transaction, on NIO's thread pool for big rooms, so that no
+/// user's rules hold the write lock or a cooperative thread (`PushRuleSet.workBudget`
+/// bounds each member's share).
 enum PushActionRecorder {
     /// Relations followed to find an event's thread (the spec recommends at most 3 hops).
     static let maxThreadHops = 3
+    /// Above this many recipients evaluation leaves the cooperative pool.
+    static let offloadThreshold = 16
 
+    /// Each recipient's actions for one event, when they notify.
+    struct Decisions: Sendable {
+        var actions: [String: PushActions]
+    }
+
+    /// What evaluating an event for a room needs, read once.
+    struct Inputs: Sendable {
+        var recipients: [String]
+        var memberCount: Int
+        var documents: [String: JSONObject]
+        var levels: PowerLevels
+        var displayNames: [String: String]
+    }
+
+    /// Decides before the write transaction, from committed state: `event` is the event as
+    /// it will be sent (type, sender, content, state_key, room_id).
+    static func decide(event: JSONObject, roomID: String, version: RoomVersion, storage: any Storage) async throws -> Decisions {
+        let members = try await storage.members(roomID: roomID, membership: "join").map(\.userID)
+        let inputs = try await Self.inputs(
+            event: event, members: members, version: version, rules: { try await storage.pushRules(for: $0) },
+            state: { try await storage.currentStateEvent(roomID: roomID, key: $0) })
+        guard inputs.recipients.count > offloadThreshold else { return evaluate(event, inputs) }
+        return try await NIOThreadPool.singleton.runIfActive { evaluate(event, inputs) }
+    }
+
+    /// Decides and records inside the transaction (room creation and upgrades, whose rooms
+    /// have only their first few members).
     static func record(
         _ event: StoredEvent, state: [StateKey: PDU], version: RoomVersion, in tx: any RoomWriteTransaction
     ) async throws {
-        let pdu = event.pdu
         let members = try await tx.joinedMembers()
-        var recipients = members.filter { $0 != pdu.sender }
-        // An invitee is not a member yet, but `.m.rule.invite_for_me` is for them.
-        if pdu.membership == "invite", let invitee = pdu.stateKey, invitee != pdu.sender, !recipients.contains(invitee) {
-            recipients.append(invitee)
-        }
-        guard !recipients.isEmpty else { return }
-        let documents = try await tx.pushRules(for: recipients)
-        let levels = PowerLevels(content: state[.powerLevels]?.content, create: state[.create], version: version)
-        let senderLevel = levels.userLevel(pdu.sender)
-        var threadID: String?
-        var records: [PushActionRecord] = []
-        for user in recipients {
-            let rules = PushRuleSet(userID: user, document: documents[user])
-            var displayName: String?
-            if rules.usesDisplayName {
-                displayName = try await tx.currentStateEvent(.member(user))?.content["displayname"]?.stringValue
-            }
-            let context = PushEvaluationContext(
-                userID: user, displayName: displayName, memberCount: members.count, senderPowerLevel: senderLevel,
-                notificationLevels: levels.notifications)
-            guard let actions = rules.evaluate(pdu.json, context: context), actions.notifies else { continue }
-            if threadID == nil { threadID = try await thread(of: pdu, in: tx) }
-            records.append(
-                PushActionRecord(
-                    userID: user, eventID: pdu.eventID, threadID: threadID ?? "main", highlight: actions.highlights,
-                    actions: .array(actions.actions)))
+        let inputs = try await Self.inputs(
+            event: event.pdu.json, members: members, version: version, rules: { try await tx.pushRules(for: $0) },
+            state: { key in
+                if let known = state[key] { return known }
+                return try await tx.currentStateEvent(key)
+            })
+        try await record(event, decisions: evaluate(event.pdu.json, inputs), in: tx)
+    }
+
+    /// Stores decided outcomes for the persisted event.
+    static func record(_ event: StoredEvent, decisions: Decisions, in tx: any RoomWriteTransaction) async throws {
+        guard !decisions.actions.isEmpty else { return }
+        let threadID = try await thread(of: event.pdu, in: tx)
+        let records = decisions.actions.sorted { $0.key < $1.key }.map { user, actions in
+            PushActionRecord(
+                userID: user, eventID: event.pdu.eventID, threadID: threadID, highlight: actions.highlights,
+                actions: .array(actions.actions))
         }
         try await tx.addPushActions(records, for: event)
+    }
+
+    private static func inputs(
+        event: JSONObject, members: [String], version: RoomVersion,
+        rules: ([String]) async throws -> [String: JSONObject], state: (StateKey) async throws -> PDU?
+    ) async throws -> Inputs {
+        let sender = event["sender"]?.stringValue ?? ""
+        var recipients = members.filter { $0 != sender }
+        // An invitee is not a member yet, but `.m.rule.invite_for_me` is for them.
+        if event["type"] == "m.room.member", event["content"]?["membership"] == "invite",
+            let invitee = event["state_key"]?.stringValue, invitee != sender, !recipients.contains(invitee)
+        {
+            recipients.append(invitee)
+        }
+        guard !recipients.isEmpty else {
+            return Inputs(recipients: [], memberCount: members.count, documents: [:], levels: PowerLevels(content: nil, create: nil, version: version), displayNames: [:])
+        }
+        let documents = try await rules(recipients)
+        let levels = PowerLevels(content: try await state(.powerLevels)?.content, create: try await state(.create), version: version)
+        var displayNames: [String: String] = [:]
+        for user in recipients where PushRuleSet(userID: user, document: documents[user]).usesDisplayName {
+            displayNames[user] = try await state(.member(user))?.content["displayname"]?.stringValue
+        }
+        return Inputs(recipients: recipients, memberCount: members.count, documents: documents, levels: levels, displayNames: displayNames)
+    }
+
+    private static func evaluate(_ event: JSONObject, _ inputs: Inputs) -> Decisions {
+        let senderLevel = inputs.levels.userLevel(event["sender"]?.stringValue ?? "")
+        var decided: [String: PushActions] = [:]
+        for user in inputs.recipients {
+            let context = PushEvaluationContext(
+                userID: user, displayName: inputs.displayNames[user], memberCount: inputs.memberCount, senderPowerLevel: senderLevel,
+                notificationLevels: inputs.levels.notifications)
+            if let actions = PushRuleSet(userID: user, document: inputs.documents[user]).evaluate(event, context: context), actions.notifies {
+                decided[user] = actions
+            }
+        }
+        return Decisions(actions: decided)
     }
 
     /// The thread root an event belongs to, following its relations; `main` for the main timeline.

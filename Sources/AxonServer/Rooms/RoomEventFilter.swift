@@ -25,12 +25,12 @@ struct RoomEventFilter: Sendable {
             guard let value = limit.intValue, value >= 0 else { throw MatrixError.badJSON("filter limit must be a non-negative integer") }
             self.limit = Int(min(value, 1000))
         }
-        types = try json.optionalStringArray("types")
-        notTypes = try json.optionalStringArray("not_types") ?? []
-        senders = try json.optionalStringArray("senders")
-        notSenders = try json.optionalStringArray("not_senders") ?? []
-        rooms = try json.optionalStringArray("rooms")
-        notRooms = try json.optionalStringArray("not_rooms") ?? []
+        types = try json.boundedStringArray("types")
+        notTypes = try json.boundedStringArray("not_types") ?? []
+        senders = try json.boundedStringArray("senders")
+        notSenders = try json.boundedStringArray("not_senders") ?? []
+        rooms = try json.boundedStringArray("rooms")
+        notRooms = try json.boundedStringArray("not_rooms") ?? []
         containsURL = try json.optionalBool("contains_url")
         lazyLoadMembers = try json.optionalBool("lazy_load_members") ?? false
         includeRedundantMembers = try json.optionalBool("include_redundant_members") ?? false

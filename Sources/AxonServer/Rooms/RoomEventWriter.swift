@@ -9,6 +9,8 @@ struct EventTemplate: Sendable {
     var content: JSON
     /// For `m.room.redaction` in room versions that keep `redacts` at the top level.
     var redacts: String?
+    /// Members' push outcomes decided before the write transaction (`PushActionRecorder.decide`).
+    var pushDecisions: PushActionRecorder.Decisions?
 
     init(type: String, stateKey: String? = nil, sender: String, content: JSON, redacts: String? = nil) {
         self.type = type
@@ -61,7 +63,11 @@ struct RoomEventWriter: Sendable {
         }
         let stored = try await tx.append(
             withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
-        try await PushActionRecorder.record(stored, state: state, version: version, in: tx)
+        if let decisions = template.pushDecisions {
+            try await PushActionRecorder.record(stored, decisions: decisions, in: tx)
+        } else {
+            try await PushActionRecorder.record(stored, state: state, version: version, in: tx)
+        }
         return stored
     }
 

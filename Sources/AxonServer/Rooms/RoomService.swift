@@ -33,10 +33,20 @@ struct RoomService: Sendable {
             case alreadySent(String)
         }
         let writer = self.writer
+        var template = template
+        if let room = try await storage.room(id: roomID) {
+            var event: JSONObject = [
+                "type": .string(template.type), "sender": .string(template.sender), "content": template.content,
+                "room_id": .string(roomID), "origin_server_ts": .int(nowMillis()),
+            ]
+            if let stateKey = template.stateKey { event["state_key"] = .string(stateKey) }
+            template.pushDecisions = try await PushActionRecorder.decide(event: event, roomID: roomID, version: room.version, storage: storage)
+        }
+        let prepared = template
         let outcome: Outcome = try await storage.writeRoom(roomID: roomID) { tx in
             guard tx.room != nil else { throw MatrixError.forbidden("You are not in room \(roomID)") }
             if let transaction, let earlier = try await tx.eventIDForTransaction(transaction) { return .alreadySent(earlier) }
-            let event = try await writer.append(template, in: tx, transaction: transaction)
+            let event = try await writer.append(prepared, in: tx, transaction: transaction)
             try await Self.applyRedaction(event, in: tx)
             return .sent(event)
         }

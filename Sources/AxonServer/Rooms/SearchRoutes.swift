@@ -52,7 +52,12 @@ extension ServerContext {
                 throw MatrixError.invalidParam("Invalid 'next_batch' token for this ordering")
             }
         }
+        // Matching cost grows with the words and their length: bound both.
+        guard term.utf8.count <= Self.maxSearchTermBytes else {
+            throw MatrixError.invalidParam("'search_term' may be at most \(Self.maxSearchTermBytes) bytes")
+        }
         let words = SearchIndex.words(term)
+        guard words.count <= Self.maxSearchWords else { throw MatrixError.invalidParam("'search_term' may have at most \(Self.maxSearchWords) words") }
         let (hits, count) = try await storage.search(
             SearchQuery(words: words, roomIDs: rooms, keys: keys, order: order, offset: offset, before: before, limit: limit))
         let ignored = try await self.rooms.visibility.ignoredUsers(userID)
@@ -71,8 +76,11 @@ extension ServerContext {
             results.append(.object(result))
             resultRooms.insert(event.roomID)
         }
+        // The count is of results the user may see, never of hidden ones (up to a bound).
+        let counted = count <= hits.count && offset == 0 && before == nil
+            ? results.count : try await visibleHitCount(words: words, rooms: rooms, keys: keys, filter: filter, userID: userID, ignored: ignored)
         var body: JSONObject = [
-            "count": .int(Int64(count)), "highlights": .array(words.map(JSON.string)), "results": .array(results),
+            "count": .int(Int64(counted)), "highlights": .array(words.map(JSON.string)), "results": .array(results),
         ]
         if hits.count == limit, let last = hits.last {
             body["next_batch"] = .string(order == .rank ? "o:\(offset + hits.count)" : "s:\(last.event.streamPosition)")
@@ -89,6 +97,24 @@ extension ServerContext {
             body["groups"] = .object(groups(results, by: groupBy.compactMap { $0["key"]?.stringValue }, nextBatch: body["next_batch"]))
         }
         return .object(body)
+    }
+
+    static let maxSearchTermBytes = 512
+    static let maxSearchWords = 16
+    static let maxCountedHits = 500
+
+    /// How many matches the user may see, counting at most `maxCountedHits`.
+    private func visibleHitCount(
+        words: [String], rooms: [String], keys: [String], filter: RoomEventFilter, userID: String, ignored: Set<String>
+    ) async throws -> Int {
+        let (hits, _) = try await storage.search(
+            SearchQuery(words: words, roomIDs: rooms, keys: keys, order: .recent, offset: 0, before: nil, limit: Self.maxCountedHits))
+        var count = 0
+        for (roomID, events) in Dictionary(grouping: hits.map(\.event), by: \.roomID) {
+            count += try await self.rooms.visibility.filter(events, roomID: roomID, userID: userID, ignoring: ignored)
+                .filter { filter.allows($0.pdu) }.count
+        }
+        return count
     }
 
     /// Events around a result, and the senders' profiles as of the result when asked.

@@ -17,9 +17,14 @@ struct SyncFilter: Sendable {
 
     init() {}
 
+    /// Bounds on what a user may make the server evaluate for every event of every sync.
+    static let maxStoredBytes = 16 * 1024
+    static let maxStoredPerUser = 100
+    static let maxListLength = 500
+
     init(_ json: JSON) throws(MatrixError) {
         guard case .object = json else { throw MatrixError.badJSON("A filter must be a JSON object") }
-        eventFields = try json.optionalStringArray("event_fields")
+        eventFields = try json.boundedStringArray("event_fields")
         if let format = try json.optionalString("event_format") {
             guard format == "client" || format == "federation" else { throw MatrixError.badJSON("event_format must be client or federation") }
             federationFormat = format == "federation"
@@ -27,8 +32,8 @@ struct SyncFilter: Sendable {
         accountData = try RoomEventFilter(json.optional("account_data"))
         presence = try RoomEventFilter(json.optional("presence"))
         if let room = try json.optionalObject("room") {
-            rooms = try room.optionalStringArray("rooms")
-            notRooms = try room.optionalStringArray("not_rooms") ?? []
+            rooms = try room.boundedStringArray("rooms")
+            notRooms = try room.boundedStringArray("not_rooms") ?? []
             includeLeave = try room.optionalBool("include_leave") ?? false
             timeline = try RoomEventFilter(room.optional("timeline"))
             state = try RoomEventFilter(room.optional("state"))
@@ -64,5 +69,16 @@ struct SyncFilter: Sendable {
             object[key] = .object(setting(object[key]?.objectValue ?? [:], path.dropFirst(), value))
         }
         return object
+    }
+}
+
+extension JSON {
+    /// A filter's list, at most `SyncFilter.maxListLength` long.
+    func boundedStringArray(_ key: String) throws(MatrixError) -> [String]? {
+        let list = try optionalStringArray(key)
+        if let list, list.count > SyncFilter.maxListLength {
+            throw MatrixError.invalidParam("'\(key)' may list at most \(SyncFilter.maxListLength) entries")
+        }
+        return list
     }
 }

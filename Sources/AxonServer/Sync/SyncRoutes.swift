@@ -30,7 +30,11 @@ extension ServerContext {
             }
             let body = try request.jsonObject()
             _ = try SyncFilter(body)
-            return .ok(["filter_id": .string(try await storage.createFilter(userID: request.user.userID, filter: body))])
+            guard body.encodedBytes().count <= SyncFilter.maxStoredBytes else {
+                throw MatrixError.invalidParam("A filter may be at most \(SyncFilter.maxStoredBytes) bytes")
+            }
+            let id = try await storage.createFilter(userID: request.user.userID, filter: body, keepingAtMost: SyncFilter.maxStoredPerUser)
+            return .ok(["filter_id": .string(id)])
         }
         routes.client(.get, "/user/{userId}/filter/{filterId}") { request in
             guard request.parameter("userId") == request.user.userID else {

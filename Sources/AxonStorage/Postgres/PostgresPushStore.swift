@@ -7,6 +7,16 @@ extension PostgresStorage {
             .flatMap { try JSON.stored(try $0.decode(String.self)).objectValue }
     }
 
+    public func pushRules(for userIDs: [String]) async throws -> [String: JSONObject] {
+        guard !userIDs.isEmpty else { return [:] }
+        var documents: [String: JSONObject] = [:]
+        for row in try await query("SELECT user_id, rules FROM push_rules WHERE user_id = ANY(\(userIDs))") {
+            let (userID, rules) = try row.decode((String, String).self)
+            documents[userID] = try JSON.stored(rules).objectValue
+        }
+        return documents
+    }
+
     public func updatePushRules(
         userID: String, _ change: @escaping @Sendable (JSONObject?) throws -> (document: JSONObject, rules: JSON)
     ) async throws -> Int64 {

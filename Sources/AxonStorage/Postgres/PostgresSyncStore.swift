@@ -179,14 +179,21 @@ extension PostgresStorage {
         return PresenceRecord(userID: userID, state: state, statusMessage: message, lastActive: active, streamPosition: position)
     }
 
-    public func createFilter(userID: String, filter: JSON) async throws -> String {
+    public func createFilter(userID: String, filter: JSON, keepingAtMost limit: Int) async throws -> String {
         let logger = self.logger
+        let text = filter.encodedString()
         return try await transaction { connection in
             try await connection.rows("SELECT pg_advisory_xact_lock(hashtextextended(\("filters " + userID), 0))", logger: logger)
+            if let existing = try await connection.rows(
+                "SELECT filter_id FROM filters WHERE user_id = \(userID) AND filter = \(text)", logger: logger
+            ).first {
+                return String(try existing.decode(Int64.self))
+            }
             let next = try await connection.rows(
                 "SELECT COALESCE(MAX(filter_id), -1) + 1 FROM filters WHERE user_id = \(userID)", logger: logger)[0].decode(Int64.self)
+            try await connection.rows("INSERT INTO filters (user_id, filter_id, filter) VALUES (\(userID), \(next), \(text))", logger: logger)
             try await connection.rows(
-                "INSERT INTO filters (user_id, filter_id, filter) VALUES (\(userID), \(next), \(filter.encodedString()))", logger: logger)
+                "DELETE FROM filters WHERE user_id = \(userID) AND filter_id <= \(next - Int64(limit))", logger: logger)
             return String(next)
         }
     }

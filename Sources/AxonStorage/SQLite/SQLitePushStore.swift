@@ -9,6 +9,24 @@ extension SQLiteStorage {
         }
     }
 
+    public func pushRules(for userIDs: [String]) async throws -> [String: JSONObject] {
+        try await read { db in try Self.pushRules(db, for: userIDs) }
+    }
+
+    static func pushRules(_ db: Database, for userIDs: [String]) throws -> [String: JSONObject] {
+        var documents: [String: JSONObject] = [:]
+        // Chunks keep each statement under SQLite's limit on bound parameters.
+        for chunk in stride(from: 0, to: userIDs.count, by: 500).map({ Array(userIDs[$0..<min($0 + 500, userIDs.count)]) }) {
+            for row in try Row.fetchAll(
+                db, sql: "SELECT user_id, rules FROM push_rules WHERE user_id IN (\(databaseQuestionMarks(count: chunk.count)))",
+                arguments: StatementArguments(chunk))
+            {
+                documents[row["user_id"]] = try JSON.stored(row["rules"]).objectValue
+            }
+        }
+        return documents
+    }
+
     public func updatePushRules(
         userID: String, _ change: @escaping @Sendable (JSONObject?) throws -> (document: JSONObject, rules: JSON)
     ) async throws -> Int64 {
@@ -153,7 +171,7 @@ extension SQLiteStorage {
         let keys = databaseQuestionMarks(count: query.keys.count)
         let filter = "event_search MATCH ? AND room_id IN (\(rooms)) AND key IN (\(keys))"
         let filterArguments = StatementArguments([match]) + StatementArguments(query.roomIDs) + StatementArguments(query.keys)
-        return try await read { db in
+        return try await readOffPool { db in
             let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM event_search WHERE \(filter)", arguments: filterArguments) ?? 0
             let rows: [Row]
             switch query.order {

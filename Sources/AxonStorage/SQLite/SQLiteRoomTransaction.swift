@@ -102,19 +102,7 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
     }
 
     func pushRules(for userIDs: [String]) async throws -> [String: JSONObject] {
-        try await run { db in
-            var documents: [String: JSONObject] = [:]
-            // Chunks keep each statement under SQLite's limit on bound parameters.
-            for chunk in stride(from: 0, to: userIDs.count, by: 500).map({ Array(userIDs[$0..<min($0 + 500, userIDs.count)]) }) {
-                for row in try Row.fetchAll(
-                    db, sql: "SELECT user_id, rules FROM push_rules WHERE user_id IN (\(databaseQuestionMarks(count: chunk.count)))",
-                    arguments: StatementArguments(chunk))
-                {
-                    documents[row["user_id"]] = try JSON.stored(row["rules"]).objectValue
-                }
-            }
-            return documents
-        }
+        try await run { db in try SQLiteStorage.pushRules(db, for: userIDs) }
     }
 
     func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws {

@@ -70,6 +70,13 @@ public final class SQLiteStorage: Storage {
         try readInPlace(body)
     }
 
+    /// Reads whose cost a client can stretch (search): GRDB runs them on its own reader
+    /// queue, so a slow one never occupies one of the few cooperative threads every other
+    /// request needs. Short indexed reads use `read`, which runs in place.
+    public func readOffPool<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+
     /// Not `async`, so the synchronous overload of `DatabasePool.read` is the one called.
     private func readInPlace<T>(_ body: (Database) throws -> T) throws -> T {
         try pool.read(body)

@@ -188,12 +188,17 @@ extension SQLiteStorage {
             streamPosition: row["stream_ordering"])
     }
 
-    public func createFilter(userID: String, filter: JSON) async throws -> String {
-        try await write { db in
+    public func createFilter(userID: String, filter: JSON, keepingAtMost limit: Int) async throws -> String {
+        let text = filter.encodedString()
+        return try await write { db in
+            if let existing = try Int64.fetchOne(
+                db, sql: "SELECT filter_id FROM filters WHERE user_id = ? AND filter = ?", arguments: [userID, text])
+            {
+                return String(existing)
+            }
             let next = (try Int64.fetchOne(db, sql: "SELECT MAX(filter_id) FROM filters WHERE user_id = ?", arguments: [userID]) ?? -1) + 1
-            try db.execute(
-                sql: "INSERT INTO filters (user_id, filter_id, filter) VALUES (?, ?, ?)",
-                arguments: [userID, next, filter.encodedString()])
+            try db.execute(sql: "INSERT INTO filters (user_id, filter_id, filter) VALUES (?, ?, ?)", arguments: [userID, next, text])
+            try db.execute(sql: "DELETE FROM filters WHERE user_id = ? AND filter_id <= ?", arguments: [userID, next - Int64(limit)])
             return String(next)
         }
     }

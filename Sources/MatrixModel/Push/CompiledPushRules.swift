@@ -71,12 +71,15 @@ struct CompiledPushRule: Sendable {
         }
     }
 
-    func matches(_ event: JSONObject, context: PushEvaluationContext) -> Bool {
+    /// `budget` is what is left of the steps pattern matching may take for this user and
+    /// event (`PushRuleSet.workBudget`); a pattern match that would exceed it does not match.
+    func matches(_ event: JSONObject, context: PushEvaluationContext, budget: inout Int) -> Bool {
         switch matcher {
         case .conditions(let conditions):
-            return conditions.allSatisfy { Self.holds($0, event: event, context: context) }
+            for condition in conditions where !Self.holds(condition, event: event, context: context, budget: &budget) { return false }
+            return true
         case .content(let pattern):
-            guard let body = event["content"]?["body"]?.stringValue else { return false }
+            guard let body = event["content"]?["body"]?.stringValue, Self.spend(pattern.cost(body, words: true), from: &budget) else { return false }
             return pattern.matchesWords(in: body)
         case .room(let roomID):
             return event["room_id"]?.stringValue == roomID
@@ -85,13 +88,28 @@ struct CompiledPushRule: Sendable {
         }
     }
 
-    private static func holds(_ condition: Condition, event: JSONObject, context: PushEvaluationContext) -> Bool {
+    /// Takes `cost` steps from the budget, or reports that they are not there.
+    private static func spend(_ cost: Int, from budget: inout Int) -> Bool {
+        guard cost <= budget else {
+            budget = 0
+            return false
+        }
+        budget -= cost
+        return true
+    }
+
+    private static func holds(_ condition: Condition, event: JSONObject, context: PushEvaluationContext, budget: inout Int) -> Bool {
         switch condition {
         case .eventMatch(let path, let pattern, let isBody):
-            guard let value = PropertyPath.value(at: path, in: event)?.stringValue else { return false }
+            guard let value = PropertyPath.value(at: path, in: event)?.stringValue, spend(pattern.cost(value, words: isBody), from: &budget) else {
+                return false
+            }
             return isBody ? pattern.matchesWords(in: value) : pattern.matchesWhole(value)
         case .eventMatchesUser(let path):
-            return PropertyPath.value(at: path, in: event)?.stringValue.map { GlobPattern($0).matchesWhole(context.userID) } ?? false
+            guard let value = PropertyPath.value(at: path, in: event)?.stringValue else { return false }
+            let pattern = GlobPattern(value)
+            guard spend(pattern.cost(context.userID, words: false), from: &budget) else { return false }
+            return pattern.matchesWhole(context.userID)
         case .propertyIs(let path, let expected):
             guard let value = PropertyPath.value(at: path, in: event), value.isScalar else { return false }
             return value == expected
@@ -101,7 +119,9 @@ struct CompiledPushRule: Sendable {
             return PropertyPath.value(at: path, in: event)?.arrayValue?.contains(.string(context.userID)) ?? false
         case .displayName:
             guard let name = context.displayName, !name.isEmpty, let body = event["content"]?["body"]?.stringValue else { return false }
-            return GlobPattern(literal: name).matchesWords(in: body)
+            let pattern = GlobPattern(literal: name)
+            guard spend(pattern.cost(body, words: true), from: &budget) else { return false }
+            return pattern.matchesWords(in: body)
         case .memberCount(let comparison):
             return comparison.holds(context.memberCount)
         case .senderPermission(let key):

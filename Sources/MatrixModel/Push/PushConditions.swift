@@ -116,6 +116,19 @@ struct GlobPattern {
         asciiLiteral = nil
     }
 
+    /// Whether the pattern has wildcards; without them a word match is a plain search.
+    private var isLiteral: Bool { !tokens.contains { $0 == .any || $0 == .anyRun } }
+
+    /// An upper bound of the steps a match against `text` takes: the NFA visits every
+    /// (position, token) pair; a literal word search and an ASCII comparison visit about
+    /// every position.
+    func cost(_ text: String, words: Bool) -> Int {
+        let length = text.utf8.count + 1
+        if asciiLiteral != nil || (words && isLiteral) { return length }
+        let (product, overflow) = length.multipliedReportingOverflow(by: tokens.count + 1)
+        return overflow ? .max : product
+    }
+
     func matchesWhole(_ text: String) -> Bool {
         if let asciiLiteral {
             var utf8 = text.utf8.makeIterator()
@@ -136,6 +149,31 @@ struct GlobPattern {
         let characters = Array(text.lowercased())
         func isWord(_ character: Character) -> Bool {
             character == "_" || (character.isASCII && (character.isLetter || character.isNumber))
+        }
+        if isLiteral {
+            // Display names and plain words: a search, checking the boundaries at each hit.
+            let literal = tokens.compactMap { token -> Character? in if case .character(let c) = token { return c } else { return nil } }
+            guard !literal.isEmpty else { return true }
+            // Knuth-Morris-Pratt, so a hostile text costs a linear scan, not text × pattern.
+            var fallback = [0]
+            var length = 0
+            for index in 1..<max(literal.count, 1) {
+                while length > 0, literal[index] != literal[length] { length = fallback[length - 1] }
+                if literal[index] == literal[length] { length += 1 }
+                fallback.append(length)
+            }
+            var matched = 0
+            for (index, character) in characters.enumerated() {
+                while matched > 0, character != literal[matched] { matched = fallback[matched - 1] }
+                if character == literal[matched] { matched += 1 }
+                guard matched == literal.count else { continue }
+                let start = index + 1 - literal.count
+                if (start == 0 || !isWord(characters[start - 1])) && (index + 1 == characters.count || !isWord(characters[index + 1])) {
+                    return true
+                }
+                matched = fallback[matched - 1]
+            }
+            return false
         }
         return run(
             characters,

@@ -76,8 +76,15 @@ public struct PushRuleSet: Sendable, Equatable {
 
     /// The actions of the first enabled rule that matches, or nil when none does.
     public func evaluate(_ event: JSONObject, context: PushEvaluationContext) -> PushActions? {
-        ordered.first { $0.enabled && $0.matches(event, context: context) }?.actions
+        var budget = Self.workBudget
+        return ordered.first { $0.enabled && $0.matches(event, context: context, budget: &budget) }?.actions
     }
+
+    /// The pattern-matching steps one user's rules may take for one event (about 2 ms). The
+    /// bounds below still allow rule sets that would take seconds per event on a 64 KiB body
+    /// (500 rules × 255-byte patterns × 65 536 characters); a match that would go over the
+    /// budget counts as no match, so every member's rules cost a bounded, deterministic amount.
+    public static let workBudget = 400_000
 
     // MARK: Changes (the `PUT`/`DELETE /pushrules/global/{kind}/{ruleId}` family)
 
