@@ -1,6 +1,7 @@
 import AxonStorage
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import MatrixModel
 
@@ -38,14 +39,16 @@ public struct AxonServer: Sendable {
             path: config.signingKeyPath ?? (config.dataDirectory as NSString).appendingPathComponent("signing.key"))
         let accounts = try await AccountService(
             storage: storage, serverName: serverName, hasher: PasswordHasher(cost: config.bcryptCost))
-        let uia = UserInteractiveAuth(storage: storage, accounts: accounts, registrationTokens: config.registrationTokens)
+        let uia = UserInteractiveAuth(
+            storage: storage, accounts: accounts, registrationTokens: config.registrationTokens,
+            rateLimiter: config.rateLimitsEnabled ? RateLimiter(settings: config.rateLimits) : nil)
         let notifier = Notifier()
         let rooms = RoomService(
             storage: storage, serverName: serverName, writer: RoomEventWriter(serverName: serverName, signingKey: signingKey),
             visibility: HistoryVisibility(storage: storage), notifier: notifier,
             pushGateway: PushGateway(
                 storage: storage, attempts: config.pushRetryAttempts, initialDelay: .milliseconds(config.pushRetryInitialMs),
-                allowPrivateAddresses: config.pushAllowPrivateAddresses, logger: logger))
+                allowPrivateAddresses: config.pushAllowPrivateAddresses, enabled: config.outboundEnabled, logger: logger))
         context = ServerContext(
             config: config, serverName: serverName, storage: storage, accounts: accounts, uia: uia,
             signingKey: signingKey, rooms: rooms, notifier: notifier,
@@ -94,7 +97,12 @@ public struct AxonServer: Sendable {
             metrics: metrics, maxBodyBytes: config.maxRequestBytes, logger: logger)
         return Application(
             responder: responder,
-            configuration: .init(address: .hostname(config.bindAddress, port: config.port), serverName: "Axon"),
+            // The idle timeout closes connections that send no complete header, stall a body
+            // or sit idle between requests; a long-polling request in progress is not idle.
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
+            configuration: .init(
+                address: .hostname(config.bindAddress, port: config.port), serverName: "Axon",
+                availableConnectionsDelegate: MaximumAvailableConnections(FileDescriptorLimit.maxConnections())),
             services: [
                 UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier),
                 TypingSweeper(storage: storage, notifier: context.notifier),

@@ -14,6 +14,7 @@ struct ServerContext: Sendable {
     let notifier: Notifier
     let presence: PresenceService
     let logger: Logger
+    let publicRoomCache = PublicRoomCache()
 
     func requireSelf(_ request: MatrixRequest, userID: String) throws(MatrixError) {
         guard request.user.userID == userID else {

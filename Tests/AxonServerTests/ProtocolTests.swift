@@ -145,8 +145,22 @@ import Testing
         }
     }
 
-    @Test func metricsCountRequests() async throws {
+    @Test func metricsAreOffByDefault() async throws {
         try await TestServer.run { server in
+            #expect(try await server.call(.get, "/metrics").errcode == "M_UNRECOGNIZED")
+        }
+    }
+
+    @Test func metricsNeedTheirTokenWhenOneIsSet() async throws {
+        try await TestServer.run(configure: { $0.metricsEnabled = true; $0.metricsToken = "scrape-me" }) { server in
+            #expect(try await server.call(.get, "/metrics").status == 401)
+            #expect(try await server.call(.get, "/metrics", token: "wrong").status == 401)
+            #expect(try await server.call(.get, "/metrics", token: "scrape-me").status == 200)
+        }
+    }
+
+    @Test func metricsCountRequests() async throws {
+        try await TestServer.run(configure: { $0.metricsEnabled = true }) { server in
             _ = try await server.call(.get, "/_matrix/client/versions")
             let metrics = try await server.call(.get, "/metrics")
             #expect(metrics.status == 200)

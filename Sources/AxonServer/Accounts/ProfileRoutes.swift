@@ -22,12 +22,14 @@ extension ServerContext {
             let key = request.parameter("keyName")
             let body = try request.jsonObject()
             guard let value = body[key] else { throw MatrixError.missingParam("Missing '\(key)'") }
+            try requireGuestMayChange(request, key: key)
             try validate(key: key, value: value)
             try await setField(request, key: key, value: value)
             return .empty
         }
         routes.client(.delete, "/profile/{userId}/{keyName}", auth: .required(allowGuests: true)) { request in
             let key = request.parameter("keyName")
+            try requireGuestMayChange(request, key: key)
             try validate(key: key, value: nil)
             try await setField(request, key: key, value: nil)
             return .empty
@@ -40,6 +42,11 @@ extension ServerContext {
             throw MatrixError.notFound("Profile not found")
         }
         return account.profile
+    }
+
+    /// Guests may set a display name and nothing else (spec "Guest access").
+    private func requireGuestMayChange(_ request: MatrixRequest, key: String) throws(MatrixError) {
+        if request.user.isGuest, key != "displayname" { throw MatrixError.guestAccessForbidden() }
     }
 
     private func validate(key: String, value: JSON?) throws(MatrixError) {

@@ -8,6 +8,8 @@ struct UserInteractiveAuth: Sendable {
     let storage: any Storage
     let accounts: AccountService
     let registrationTokens: [String]
+    /// Password stages count against the user's login limit: UIA is another way to guess.
+    var rateLimiter: RateLimiter? = nil
     static let sessionLifetimeMs: Int64 = 30 * 60 * 1000
 
     struct Requirement {
@@ -79,6 +81,9 @@ struct UserInteractiveAuth: Sendable {
             let user = try identifier?.optionalString("user") ?? auth.optionalString("user")
             let password = try auth.optionalString("password") ?? ""
             let account = try await user.asyncMap { try await accounts.resolveLocalAccount($0) } ?? nil
+            if let expected = requirement.user, let wait = rateLimiter?.take(.login, key: "uia " + expected) {
+                throw MatrixError.limitExceeded(retryAfterMs: wait)
+            }
             guard let expected = requirement.user, account?.userID == expected,
                 try await accounts.verifyPassword(password, account: account)
             else {

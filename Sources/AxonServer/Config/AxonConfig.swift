@@ -45,6 +45,16 @@ public struct AxonConfig: Sendable, Equatable {
     public var serveUnauthenticatedMedia = false
     /// Allow push gateways on loopback and private networks (for tests and private deployments).
     public var pushAllowPrivateAddresses = false
+    /// Whether the server sends anything to other hosts (push gateways; federation later).
+    /// Off for fuzzing and sandboxes, so no client-supplied URL or name is ever contacted.
+    public var outboundEnabled = true
+    /// Connections idle this long (no complete request header, a stalled body, nothing
+    /// between requests) are closed. Requests being answered, long polls included, are not idle.
+    public var idleTimeoutSeconds = 30
+    /// Prometheus metrics at `GET /metrics`: off by default; with `metrics_token` set, the
+    /// scraper must send it as a bearer token.
+    public var metricsEnabled = false
+    public var metricsToken: String?
     public var pushRetryAttempts = 8
     public var pushRetryInitialMs = 1000
     public var logLevel = "info"
@@ -82,6 +92,7 @@ public struct AxonConfig: Sendable, Equatable {
         guard (1...65535).contains(port) else { throw ConfigError("port \(port) is out of range") }
         guard (4...31).contains(bcryptCost) else { throw ConfigError("bcrypt_cost must be between 4 and 31") }
         guard maxRequestBytes > 0 else { throw ConfigError("max_request_bytes must be positive") }
+        guard idleTimeoutSeconds > 0 else { throw ConfigError("idle_timeout_seconds must be positive") }
         for (kind, limit) in rateLimits where limit.perSecond < 0.001 || limit.burst < 1 {
             throw ConfigError("rate_limits.\(kind.rawValue): per_second must be at least 0.001 and burst at least 1")
         }
@@ -129,6 +140,10 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var pushRetryAttempts: Int?
     public var pushRetryInitialMs: Int?
     public var pushAllowPrivateAddresses: Bool?
+    public var outboundEnabled: Bool?
+    public var idleTimeoutSeconds: Int?
+    public var metricsEnabled: Bool?
+    public var metricsToken: String?
     public var maxUploadBytes: Int?
     public var serveUnauthenticatedMedia: Bool?
     public var logLevel: String?
@@ -170,6 +185,10 @@ public struct ConfigOverrides: Sendable, Decodable {
         case pushRetryAttempts = "push_retry_attempts"
         case pushRetryInitialMs = "push_retry_initial_ms"
         case pushAllowPrivateAddresses = "push_allow_private_addresses"
+        case outboundEnabled = "outbound_enabled"
+        case idleTimeoutSeconds = "idle_timeout_seconds"
+        case metricsEnabled = "metrics_enabled"
+        case metricsToken = "metrics_token"
         case maxUploadBytes = "max_upload_bytes"
         case serveUnauthenticatedMedia = "serve_unauthenticated_media"
         case logLevel = "log_level"
@@ -224,6 +243,10 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.pushRetryAttempts = try int(.pushRetryAttempts)
         overrides.pushRetryInitialMs = try int(.pushRetryInitialMs)
         overrides.pushAllowPrivateAddresses = try bool(.pushAllowPrivateAddresses)
+        overrides.outboundEnabled = try bool(.outboundEnabled)
+        overrides.idleTimeoutSeconds = try int(.idleTimeoutSeconds)
+        overrides.metricsEnabled = try bool(.metricsEnabled)
+        overrides.metricsToken = value(.metricsToken)
         overrides.maxUploadBytes = try int(.maxUploadBytes)
         overrides.serveUnauthenticatedMedia = try bool(.serveUnauthenticatedMedia)
         overrides.logLevel = value(.logLevel)
@@ -260,6 +283,10 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let pushRetryAttempts { config.pushRetryAttempts = pushRetryAttempts }
         if let pushRetryInitialMs { config.pushRetryInitialMs = pushRetryInitialMs }
         if let pushAllowPrivateAddresses { config.pushAllowPrivateAddresses = pushAllowPrivateAddresses }
+        if let outboundEnabled { config.outboundEnabled = outboundEnabled }
+        if let idleTimeoutSeconds { config.idleTimeoutSeconds = idleTimeoutSeconds }
+        if let metricsEnabled { config.metricsEnabled = metricsEnabled }
+        if let metricsToken { config.metricsToken = metricsToken }
         if let maxUploadBytes { config.maxUploadBytes = maxUploadBytes }
         if let serveUnauthenticatedMedia { config.serveUnauthenticatedMedia = serveUnauthenticatedMedia }
         if let logLevel { config.logLevel = logLevel }

@@ -71,6 +71,17 @@ extension AxonConfig {
         push_retry_initial_ms: 1000
         # Gateways on loopback or private networks are refused unless this is true.
         push_allow_private_addresses: false
+        # Set to false and the server contacts no other host (push gateways; federation later).
+        outbound_enabled: true
+
+        # Connections with no complete request, a stalled body, or idle between requests
+        # are closed after this many seconds (long polls in progress are not idle).
+        idle_timeout_seconds: 30
+
+        # Prometheus metrics at GET /metrics, off by default. With metrics_token set, the
+        # scraper sends it as "Authorization: Bearer <token>".
+        metrics_enabled: false
+        # metrics_token: "a long random string"
 
         # Logging: trace, debug, info, notice, warning, error, critical; format text or json.
         log_level: "info"

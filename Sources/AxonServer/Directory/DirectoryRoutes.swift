@@ -51,8 +51,10 @@ extension ServerContext {
             let roomID = try roomIDParameter(request)
             let visibility = try request.jsonObject().optionalString("visibility") ?? "public"
             guard visibility == "public" || visibility == "private" else { throw MatrixError.invalidParam("Unknown visibility") }
-            guard let room = try await storage.room(id: roomID) else { throw MatrixError.notFound("Unknown room") }
-            guard try await canManageAliases(request.user, roomID: roomID, creator: room.creator) else {
+            guard try await storage.room(id: roomID) != nil else { throw MatrixError.notFound("Unknown room") }
+            // The room's power levels decide, never who created it: a creator may have been
+            // demoted or banned since.
+            guard try await canManageAliases(request.user, roomID: roomID, creator: nil) else {
                 throw MatrixError.forbidden("You may not change the directory visibility of this room")
             }
             try await storage.setPublic(roomID: roomID, isPublic: visibility == "public")
@@ -87,8 +89,9 @@ extension ServerContext {
         return alias
     }
 
-    /// Server admins, the alias's creator, and room members allowed to set the canonical alias.
-    private func canManageAliases(_ user: TokenOwner, roomID: String, creator: String) async throws -> Bool {
+    /// Server admins, the alias's creator (for an alias), and room members allowed to set the
+    /// canonical alias.
+    private func canManageAliases(_ user: TokenOwner, roomID: String, creator: String?) async throws -> Bool {
         if user.isAdmin || user.userID == creator { return true }
         guard try await storage.membership(roomID: roomID, userID: user.userID)?.membership == "join",
             let room = try await storage.room(id: roomID)
@@ -101,8 +104,18 @@ extension ServerContext {
 
     private func publicRooms(limit: Int?, since: String?, search: String?) async throws -> MatrixResponse {
         var entries: [JSON] = []
-        for roomID in try await storage.publicRooms() {
-            let entry = try await chunk(roomID: roomID, state: try await storage.currentState(roomID: roomID))
+        let published = try await storage.publicRooms()
+        publicRoomCache.keep(only: Set(published))
+        for roomID in published {
+            // The key is read before the state, so a change while building invalidates it.
+            let position = notifier.position(ofRoom: roomID)
+            let entry: JSONObject
+            if let cached = publicRoomCache.entry(roomID, position: position) {
+                entry = cached
+            } else {
+                entry = try await chunk(roomID: roomID, state: try await storage.currentState(roomID: roomID))
+                publicRoomCache.store(entry, roomID: roomID, position: position)
+            }
             if let search, !search.isEmpty {
                 let haystack = ["name", "topic", "canonical_alias"].compactMap { entry[$0]?.stringValue?.lowercased() }
                 guard haystack.contains(where: { $0.contains(search.lowercased()) }) else { continue }

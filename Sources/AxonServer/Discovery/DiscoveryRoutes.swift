@@ -14,8 +14,16 @@ extension ServerContext {
         routes.client(.get, "/capabilities", auth: .required(allowGuests: true)) { _ in
             .ok(["capabilities": capabilities])
         }
-        routes.add(.get, "/metrics", auth: .none) { _ in
-            MatrixResponse(bytes: metrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        if config.metricsEnabled {
+            routes.add(.get, "/metrics", auth: .none) { request in
+                // Compared in constant time: the token is the scraper's password.
+                if let token = config.metricsToken,
+                    !constantTimeEqual(Array((request.accessToken ?? "").utf8), Array(token.utf8))
+                {
+                    throw MatrixError(401, "M_UNKNOWN_TOKEN", "Metrics need the configured metrics_token")
+                }
+                return MatrixResponse(bytes: metrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+            }
         }
     }
 

@@ -53,6 +53,10 @@ struct PresenceService: Sendable {
     }
 }
 
+extension PresenceService {
+    static let maxStatusMessageBytes = 1024
+}
+
 extension ServerContext {
     func registerPresenceRoutes(on routes: RouteTable) {
         routes.client(.put, "/presence/{userId}/status", auth: .required(allowGuests: true)) { request in
@@ -62,7 +66,12 @@ extension ServerContext {
             guard PresenceService.states.contains(state) else {
                 throw MatrixError.badJSON("presence must be online, offline or unavailable")
             }
-            try await presence.set(userID: request.user.userID, state: state, statusMessage: try body.optionalString("status_msg"))
+            let message = try body.optionalString("status_msg")
+            // It is copied into every room peer's /sync.
+            if let message, message.utf8.count > PresenceService.maxStatusMessageBytes {
+                throw MatrixError(400, "M_TOO_LARGE", "status_msg may be at most \(PresenceService.maxStatusMessageBytes) bytes")
+            }
+            try await presence.set(userID: request.user.userID, state: state, statusMessage: message)
             return .empty
         }
         routes.client(.get, "/presence/{userId}/status", auth: .required(allowGuests: true)) { request in

@@ -16,11 +16,14 @@ struct PushGateway: Sendable {
     let attempts: Int
     let initialDelay: Duration
     let allowPrivateAddresses: Bool
+    /// False when the server may contact no other host (`outbound_enabled`).
+    let enabled: Bool
     let logger: Logger
-    private let client = HTTPClient.shared
+    private let client = OutboundHTTP.client
 
-    init(storage: any Storage, attempts: Int, initialDelay: Duration, allowPrivateAddresses: Bool, logger: Logger) {
+    init(storage: any Storage, attempts: Int, initialDelay: Duration, allowPrivateAddresses: Bool, enabled: Bool = true, logger: Logger) {
         self.storage = storage
+        self.enabled = enabled
         self.attempts = attempts
         self.initialDelay = initialDelay
         self.allowPrivateAddresses = allowPrivateAddresses
@@ -29,6 +32,7 @@ struct PushGateway: Sendable {
 
     /// Starts delivering the event's notifications; returns at once.
     func eventPersisted(_ event: StoredEvent) {
+        guard enabled else { return }
         Task {
             do {
                 let deliveries = try await storage.pushDeliveries(eventID: event.pdu.eventID)
@@ -44,12 +48,13 @@ struct PushGateway: Sendable {
 
     private func send(_ body: JSON, to pusher: Pusher) async {
         guard let url = pusher.data["url"]?.stringValue, let host = URLComponents(string: url)?.host else { return }
-        if !allowPrivateAddresses, (try? await PushDestination.resolvesInternally(host)) != false {
-            logger.warning("push: refusing a gateway on an internal or unresolvable address", metadata: ["url": "\(url)"])
-            return
-        }
         var delay = initialDelay
         for attempt in 1...attempts {
+            // Checked before every attempt: what a name resolves to can change between them.
+            if !allowPrivateAddresses, (try? await PushDestination.resolvesInternally(host)) != false {
+                logger.warning("push: refusing a gateway on an internal or unresolvable address", metadata: ["url": "\(url)"])
+                return
+            }
             do {
                 var request = HTTPClientRequest(url: url)
                 request.method = .POST

@@ -22,6 +22,12 @@ final class Notifier: Sendable {
 
     private let state = Mutex(State())
 
+    /// The latest position this process knows `roomID` changed at (0 when none since start):
+    /// a cache key that moves whenever the room does, on any node.
+    func position(ofRoom roomID: String) -> Int64 {
+        state.withLock { $0.roomPositions[roomID] ?? 0 }
+    }
+
     /// Records that `roomID` changed at `position` and wakes everyone watching it.
     func roomChanged(_ roomID: String, position: Int64) {
         let woken = state.withLock { state in
