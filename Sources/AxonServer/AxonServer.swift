@@ -86,6 +86,11 @@ public struct AxonServer: Sendable {
         context.registerAdminRoutes(on: routes)
     }
 
+    /// Every route served, as (method, pattern).
+    public var routeList: [(method: String, pattern: String)] {
+        routes.allRoutes.map { ($0.method.rawValue, $0.pattern) }
+    }
+
     /// The account service, for tools such as `axon register-user` that write accounts directly.
     public var accounts: AccountService { context.accounts }
 

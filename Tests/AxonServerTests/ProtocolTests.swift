@@ -146,13 +146,14 @@ import Testing
     }
 
     @Test func metricsAreOffByDefault() async throws {
-        try await TestServer.run { server in
-            #expect(try await server.call(.get, "/metrics").errcode == "M_UNRECOGNIZED")
+        try await TestServer.run { server throws in
+            let metrics = try await server.call(.get, "/metrics")
+            #expect(metrics.errcode == "M_UNRECOGNIZED")
         }
     }
 
     @Test func metricsNeedTheirTokenWhenOneIsSet() async throws {
-        try await TestServer.run(configure: { $0.metricsEnabled = true; $0.metricsToken = "scrape-me" }) { server in
+        try await TestServer.run(configure: { $0.metricsEnabled = true; $0.metricsToken = "scrape-me" }) { server throws in
             #expect(try await server.call(.get, "/metrics").status == 401)
             #expect(try await server.call(.get, "/metrics", token: "wrong").status == 401)
             #expect(try await server.call(.get, "/metrics", token: "scrape-me").status == 200)

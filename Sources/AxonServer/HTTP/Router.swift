@@ -114,6 +114,18 @@ public struct RouteTable: Sendable {
         }
     }
 
+    /// Every registered route, for tests that exercise them all.
+    public var allRoutes: [Route] {
+        var found: [Route] = []
+        var pending = [root]
+        while let node = pending.popLast() {
+            found += node.routes.values
+            pending += node.literals.values
+            if let parameter = node.parameter { pending.append(parameter.node) }
+        }
+        return found.sorted { ($0.pattern, $0.method.rawValue) < ($1.pattern, $1.method.rawValue) }
+    }
+
     public func match(method: HTTPRequest.Method, rawPath: Substring) -> Match {
         let segments = Array(rawPath.split(separator: "/", omittingEmptySubsequences: false).dropFirst())
         var parameters: [String: String] = [:]
