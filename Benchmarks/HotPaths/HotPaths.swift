@@ -56,6 +56,21 @@ let benchmarks: @Sendable () -> Void = {
         ])
         for _ in benchmark.scaledIterations { blackHole(try AuthRules.check(message, state: roomState, version: .v11)) }
     }
+    // The most a user may make the server match (issue 11, H3): 500 content rules with
+    // 255-byte wildcard patterns that backtrack, against a 64 KiB body. The work budget keeps
+    // one member's evaluation bounded; the target is under 5 ms per member.
+    Benchmark("Push rules: the worst allowed rule set, one member, 64 KiB body", configuration: configuration) { benchmark in
+        var rules = PushRuleSet(userID: "@victim:hs", document: nil)
+        let pattern = String(repeating: "*a", count: 126) + "b*"
+        for index in 0..<500 {
+            try rules.setRule(.content, id: "r\(index)", body: ["pattern": .string(pattern), "actions": ["notify"]], before: nil, after: nil)
+        }
+        var hostile = messageEvent
+        hostile["content"] = ["msgtype": "m.text", "body": .string(String(repeating: "a", count: 65_000))]
+        let context = PushEvaluationContext(
+            userID: "@victim:hs", displayName: "victim", memberCount: 100, senderPowerLevel: 0, notificationLevels: ["room": 50])
+        for _ in benchmark.scaledIterations { blackHole(rules.evaluate(hostile, context: context)) }
+    }
     Benchmark("Push rules: a message for each member of a 100-member room", configuration: configuration) { benchmark in
         let members = (0..<100).map { "@user\($0):hs" }
         for _ in benchmark.scaledIterations {

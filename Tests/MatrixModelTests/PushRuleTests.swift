@@ -50,6 +50,41 @@ struct PushRuleTests {
         #expect(!GlobPattern(String(repeating: "*a", count: 30) + "b").matchesWords(in: body))
     }
 
+    @Test("literal word search finds words at boundaries only, in linear time")
+    func literalWords() {
+        let name = GlobPattern(literal: "Ali*ce")
+        #expect(name.matchesWords(in: "hey ali*ce, lunch?"))
+        #expect(!name.matchesWords(in: "hey ali*cex"))
+        #expect(GlobPattern(literal: "aab").matchesWords(in: "aaab aab"))
+        #expect(!GlobPattern(literal: "aab").matchesWords(in: "aaab"))
+        #expect(GlobPattern(literal: "abab").matchesWords(in: "x ababab abab"))
+        #expect(GlobPattern("bob").matchesWords(in: "Bob!"))
+        #expect(GlobPattern(literal: "a").cost(String(repeating: "a", count: 1000), words: true) == 1001)
+        #expect(GlobPattern("*a*b").cost(String(repeating: "a", count: 1000), words: true) == 1001 * 5)
+    }
+
+    @Test("a match that would exceed the user's work budget is skipped")
+    func workBudget() throws {
+        var rules = PushRuleSet(userID: alice, document: nil)
+        // Matches "a…ab" by backtracking over every `*`: 127 tokens × the body's length.
+        let expensive = String(repeating: "*a", count: 126) + "b*"
+        let highlight: JSON = ["notify", ["set_tweak": "highlight"]]
+        for index in 0..<20 {
+            try rules.setRule(.content, id: "costly\(index)", body: ["pattern": .string(expensive), "actions": highlight], before: nil, after: nil)
+        }
+        let small = message(String(repeating: "a", count: 200) + "b")
+        #expect(rules.evaluate(small, context: context())?.highlights == true)
+        let huge = message(String(repeating: "a", count: 60_000) + "b")
+        #expect(GlobPattern(expensive).cost(huge["content"]!["body"]!.stringValue!, words: true) > PushRuleSet.workBudget)
+        // The expensive rules are skipped; cheap checks still run, so the server defaults
+        // decide (a message notifies, without highlight) and so would a cheap user rule.
+        let actions = rules.evaluate(huge, context: context())
+        #expect(actions?.notifies == true)
+        #expect(actions?.highlights == false)
+        try rules.setRule(.content, id: "cheap", body: ["pattern": "a*b", "actions": highlight], before: nil, after: "costly0")
+        #expect(rules.evaluate(message("x " + String(repeating: "a", count: 60_000) + "b"), context: context())?.highlights == true)
+    }
+
     @Test("dotted paths unescape \\. and \\\\")
     func propertyPaths() {
         #expect(PropertyPath.components("content.m\\.mentions.user_ids") == ["content", "m.mentions", "user_ids"])

@@ -88,12 +88,10 @@ struct CompiledPushRule: Sendable {
         }
     }
 
-    /// Takes `cost` steps from the budget, or reports that they are not there.
+    /// Takes `cost` steps from the budget, or reports that they are not there (the match
+    /// is then skipped, costing nothing, and cheaper conditions may still run).
     private static func spend(_ cost: Int, from budget: inout Int) -> Bool {
-        guard cost <= budget else {
-            budget = 0
-            return false
-        }
+        guard cost <= budget else { return false }
         budget -= cost
         return true
     }
