@@ -287,6 +287,38 @@ import Testing
         }
     }
 
+    /// A gateway that answers with a redirect: the server must not follow it, since the
+    /// target was never checked against the internal-address rules.
+    @Test func gatewayRedirectsAreNotFollowed() async throws {
+        let hits = Mutex<[String]>([])
+        let router = Router()
+        router.post("/_matrix/push/v1/notify") { _, context -> Response in
+            hits.withLock { $0.append("notify") }
+            return Response(status: .found, headers: [.location: "/elsewhere"])
+        }
+        router.post("/elsewhere") { _, _ -> Response in
+            hits.withLock { $0.append("elsewhere") }
+            return Response(status: .ok)
+        }
+        try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(.live) { gatewayClient in
+            let url = "http://127.0.0.1:\(gatewayClient.port!)/_matrix/push/v1/notify"
+            try await TestServer.run(configure: {
+                $0.pushRetryInitialMs = 20
+                $0.pushAllowPrivateAddresses = true
+            }) { server in
+                let alice = try await server.register("alice")
+                let bob = try await server.register("bob")
+                let roomID = try await server.createRoom(alice.token)
+                try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:])
+                #expect(try await server.call(.post, set, token: bob.token, json: pusher(url)).status == 200)
+                try await server.send(alice.token, roomID, "ping")
+                for _ in 0..<100 where hits.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(20)) }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(hits.withLock { $0 } == ["notify"])
+            }
+        }
+    }
+
     @Test func notificationsReachThePushGatewayWithRetries() async throws {
         let gateway = Gateway()
         try await gateway.application().test(.live) { gatewayClient in

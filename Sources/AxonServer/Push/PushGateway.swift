@@ -70,8 +70,9 @@ struct PushGateway: Sendable {
                     }
                     return
                 }
-                // 4xx other than 429 will not get better by retrying.
-                if (400..<500).contains(Int(response.status.code)) && response.status.code != 429 {
+                // Redirects are not followed (OutboundHTTP), and neither they nor 4xx other
+                // than 429 will get better by retrying.
+                if (300..<500).contains(Int(response.status.code)) && response.status.code != 429 {
                     logger.warning("push: gateway refused the notification", metadata: ["status": "\(response.status.code)", "url": "\(url)"])
                     return
                 }
