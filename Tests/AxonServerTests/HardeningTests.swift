@@ -225,6 +225,25 @@ import Testing
         }
     }
 
+    @Test func deepFiltersAndPushRulesReadBack() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let filters = "/_matrix/client/v3/user/\(TestServer.path(alice.userID))/filter"
+            let filter: JSON = ["account_data": ["limit": 1], "org.example.deep": Self.nested(98)]
+            let id = try #require(try await server.call(.post, filters, token: alice.token, json: filter).json["filter_id"]?.stringValue)
+            #expect(try await server.call(.get, "\(filters)/\(id)", token: alice.token).json == filter)
+            #expect(try await server.sync(alice.token, "filter=\(id)").status == 200)
+            let rule = "/_matrix/client/v3/pushrules/global/override/deep"
+            let actions: JSON = ["notify", ["set_tweak": "org.example", "value": Self.nested(95)]]
+            let set = try await server.call(
+                .put, rule, token: alice.token,
+                json: ["conditions": [["kind": "event_match", "key": "type", "pattern": "m.room.message"]], "actions": actions])
+            #expect(set.status == 200, "\(set.raw)")
+            #expect(try await server.call(.get, "\(rule)/actions", token: alice.token).json["actions"] == actions)
+            #expect(try await server.call(.get, "/_matrix/client/v3/pushrules/", token: alice.token).status == 200)
+        }
+    }
+
     @Test func deepAccountDataReadsBack() async throws {
         try await TestServer.run { server in
             let alice = try await server.register("alice")

@@ -27,13 +27,13 @@ final class Counter: Sendable {
         try await TestServer.run { server in
             guard let sqlite = server.server.storage as? SQLiteStorage else { return }
             let finished = Counter()
-            let slowReads = 2 * ProcessInfo.processInfo.activeProcessorCount + 2
+            let slowReads = ProcessInfo.processInfo.activeProcessorCount + 1
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<slowReads {
                     group.addTask {
                         _ = try await sqlite.readOffPool { db in
                             try Int.fetchOne(
-                                db, sql: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c")
+                                db, sql: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 15000000) SELECT count(*) FROM c")
                         }
                         finished.add()
                     }

@@ -23,7 +23,7 @@ public struct Route: Sendable {
     /// How much of a JSON body the pipeline reads for this route. Events are at most 64 KiB,
     /// so that is the default; key uploads and queries, key backup and to-device messages
     /// carry many entries at once and may use the configured `max_request_bytes`, account
-    /// data a middle size. Nothing is read before the caller is authenticated.
+    /// data and profiles a middle size. Nothing is read before the caller is authenticated.
     public enum BodyLimit: Sendable {
         case standard
         case accountData
@@ -35,7 +35,8 @@ public struct Route: Sendable {
 
     public var bodyLimit: BodyLimit {
         if pattern.contains("/keys/") || pattern.contains("/room_keys/") || pattern.contains("/sendToDevice/") { return .large }
-        if pattern.contains("/account_data/") { return .accountData }
+        // Profiles may hold 64 KiB of fields, so a body of one field is a little more.
+        if pattern.contains("/account_data/") || pattern.contains("/profile/") { return .accountData }
         return .standard
     }
 }
