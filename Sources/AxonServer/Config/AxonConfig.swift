@@ -51,6 +51,9 @@ public struct AxonConfig: Sendable, Equatable {
     /// Connections idle this long (no complete request header, a stalled body, nothing
     /// between requests) are closed. Requests being answered, long polls included, are not idle.
     public var idleTimeoutSeconds = 30
+    /// The longest a `/sync` or `/events` long poll waits, whatever `timeout` asks: keep it
+    /// under a reverse proxy's read timeout.
+    public var maxLongPollSeconds = 300
     /// Prometheus metrics at `GET /metrics`: off by default; with `metrics_token` set, the
     /// scraper must send it as a bearer token.
     public var metricsEnabled = false
@@ -93,6 +96,7 @@ public struct AxonConfig: Sendable, Equatable {
         guard (4...31).contains(bcryptCost) else { throw ConfigError("bcrypt_cost must be between 4 and 31") }
         guard maxRequestBytes > 0 else { throw ConfigError("max_request_bytes must be positive") }
         guard idleTimeoutSeconds > 0 else { throw ConfigError("idle_timeout_seconds must be positive") }
+        guard maxLongPollSeconds >= 0 else { throw ConfigError("max_long_poll_seconds must not be negative") }
         for (kind, limit) in rateLimits where limit.perSecond < 0.001 || limit.burst < 1 {
             throw ConfigError("rate_limits.\(kind.rawValue): per_second must be at least 0.001 and burst at least 1")
         }
@@ -142,6 +146,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var pushAllowPrivateAddresses: Bool?
     public var outboundEnabled: Bool?
     public var idleTimeoutSeconds: Int?
+    public var maxLongPollSeconds: Int?
     public var metricsEnabled: Bool?
     public var metricsToken: String?
     public var maxUploadBytes: Int?
@@ -187,6 +192,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case pushAllowPrivateAddresses = "push_allow_private_addresses"
         case outboundEnabled = "outbound_enabled"
         case idleTimeoutSeconds = "idle_timeout_seconds"
+        case maxLongPollSeconds = "max_long_poll_seconds"
         case metricsEnabled = "metrics_enabled"
         case metricsToken = "metrics_token"
         case maxUploadBytes = "max_upload_bytes"
@@ -245,6 +251,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.pushAllowPrivateAddresses = try bool(.pushAllowPrivateAddresses)
         overrides.outboundEnabled = try bool(.outboundEnabled)
         overrides.idleTimeoutSeconds = try int(.idleTimeoutSeconds)
+        overrides.maxLongPollSeconds = try int(.maxLongPollSeconds)
         overrides.metricsEnabled = try bool(.metricsEnabled)
         overrides.metricsToken = value(.metricsToken)
         overrides.maxUploadBytes = try int(.maxUploadBytes)
@@ -285,6 +292,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let pushAllowPrivateAddresses { config.pushAllowPrivateAddresses = pushAllowPrivateAddresses }
         if let outboundEnabled { config.outboundEnabled = outboundEnabled }
         if let idleTimeoutSeconds { config.idleTimeoutSeconds = idleTimeoutSeconds }
+        if let maxLongPollSeconds { config.maxLongPollSeconds = maxLongPollSeconds }
         if let metricsEnabled { config.metricsEnabled = metricsEnabled }
         if let metricsToken { config.metricsToken = metricsToken }
         if let maxUploadBytes { config.maxUploadBytes = maxUploadBytes }

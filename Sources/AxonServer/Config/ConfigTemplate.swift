@@ -77,6 +77,9 @@ extension AxonConfig {
         # Connections with no complete request, a stalled body, or idle between requests
         # are closed after this many seconds (long polls in progress are not idle).
         idle_timeout_seconds: 30
+        # The longest a /sync or /events long poll waits; keep it under a reverse proxy's
+        # read timeout.
+        max_long_poll_seconds: 300
 
         # Prometheus metrics at GET /metrics, off by default. With metrics_token set, the
         # scraper sends it as "Authorization: Bearer <token>".

@@ -2,8 +2,6 @@ import AxonStorage
 import MatrixModel
 
 extension ServerContext {
-    /// Long-polls are capped so a client cannot hold a request forever.
-    static let maxSyncTimeout: Duration = .seconds(300)
 
     func registerSyncRoutes(on routes: RouteTable) {
         let sync = SyncService(storage: storage, rooms: rooms, notifier: notifier, presence: presence)
@@ -51,7 +49,8 @@ extension ServerContext {
     func timeout(_ request: MatrixRequest, default defaultValue: Int64 = 0) throws(MatrixError) -> Duration {
         guard let text = request.query("timeout") else { return .milliseconds(defaultValue) }
         guard let milliseconds = Int64(text), milliseconds >= 0 else { throw MatrixError.invalidParam("'timeout' must be a non-negative integer") }
-        return min(.milliseconds(milliseconds), Self.maxSyncTimeout)
+        // Capped (`max_long_poll_seconds`) so a client cannot hold a request forever.
+        return min(.milliseconds(milliseconds), .seconds(config.maxLongPollSeconds))
     }
 
     /// A filter given inline as JSON or by the ID of a stored one.
