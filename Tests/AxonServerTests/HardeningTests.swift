@@ -144,6 +144,20 @@ import Testing
         }
     }
 
+    @Test func aWithdrawnKnockShowsNoRoomState() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let dave = try await server.register("dave")
+            let roomID = try await server.createRoom(
+                alice.token, ["preset": "private_chat", "name": "Knock knock", "initial_state": [["type": "m.room.join_rules", "content": ["join_rule": "knock"]]]])
+            #expect(try await server.call(.post, "/_matrix/client/v3/knock/\(TestServer.path(roomID))", token: dave.token, json: [:]).status == 200)
+            #expect(try await server.call(.post, server.room(roomID, "/leave"), token: dave.token, json: [:]).status == 200)
+            #expect(try await server.call(.get, server.room(roomID, "/state"), token: dave.token).status == 403)
+            #expect(try await server.call(.get, server.room(roomID, "/members"), token: dave.token).status == 403)
+            #expect(!(try await server.call(.get, server.room(roomID, "/initialSync"), token: dave.token).raw.contains("Knock knock")))
+        }
+    }
+
     @Test func relationsFromAnotherRoomDoNotAttach() async throws {
         try await TestServer.run { server in
             let alice = try await server.register("alice")
