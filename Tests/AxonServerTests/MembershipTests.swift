@@ -240,7 +240,7 @@ import Testing
 }
 
 @Suite struct RestrictedJoinTests {
-    @Test(arguments: ["10", "11", "12"])
+    @Test(arguments: ["8", "9", "10", "11", "12"])
     func membersOfAnAllowedRoomMayJoin(version: String) async throws {
         try await TestServer.run { server in
             let alice = try await server.register("alice")

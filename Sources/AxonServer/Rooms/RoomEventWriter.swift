@@ -48,8 +48,8 @@ struct RoomEventWriter: Sendable {
             "content": template.content,
             "origin_server_ts": .int(now),
             "depth": .int(room.latestDepth + 1),
-            "prev_events": .array(room.latestEventID.map { [.string($0)] } ?? []),
-            "auth_events": .array(authKeys.compactMap { state[$0].map { .string($0.eventID) } }),
+            "prev_events": Self.references(room.latestEventID.map { [$0] } ?? [], version: version),
+            "auth_events": Self.references(authKeys.compactMap { state[$0]?.eventID }, version: version),
             "room_id": .string(room.roomID),
         ]
         if let stateKey = template.stateKey { json["state_key"] = .string(stateKey) }
@@ -114,7 +114,21 @@ struct RoomEventWriter: Sendable {
             publicKey: Array(signingKey.privateKey.publicKey.rawRepresentation))
     }
 
+    /// `prev_events`/`auth_events` as the room version writes them: IDs, or (v1, v2)
+    /// `[event_id, hashes]` pairs, with empty hashes as other servers send them.
+    static func references(_ eventIDs: [String], version: RoomVersion) -> JSON {
+        switch version.eventIDFormat {
+        case .serverScoped: return .array(eventIDs.map { [.string($0), .object([:])] })
+        case .referenceHash, .urlSafeReferenceHash: return .array(eventIDs.map(JSON.string))
+        }
+    }
+
     private func sign(_ json: JSONObject, version: RoomVersion) throws -> PDU {
+        var json = json
+        if version.eventIDFormat == .serverScoped {
+            // v1, v2: the event carries an ID this server makes up, under its own name.
+            json["event_id"] = .string("$" + RandomString.alphanumeric(18) + ":" + serverName.value)
+        }
         let signed: JSONObject
         let eventID: String
         do {

@@ -13,7 +13,7 @@ public struct AuthError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { reason }
 }
 
-/// The authorization rules of room versions 10, 11 and 12 (spec content/rooms/v1x.md,
+/// The authorization rules of room versions 1 to 12 (spec content/rooms/v*.md,
 /// "Authorisation rules"), as one implementation switched by `RoomVersion` features.
 /// Rule numbers in comments follow the v12 text.
 public enum AuthRules {
@@ -86,6 +86,15 @@ public enum AuthRules {
             throw AuthError("this room does not federate")
         }
 
+        // v1-v5: aliases belong to the server named by the state key.
+        if version.hasAliasesAuthRule, event.type == "m.room.aliases" {
+            guard let stateKey = event.stateKey else { throw AuthError("m.room.aliases needs a state_key") }
+            guard UserID(event.sender)?.server.value == stateKey else {
+                throw AuthError("only \(stateKey) may set its aliases")
+            }
+            return
+        }
+
         let powerLevels = PowerLevels(
             content: state.stateEvent(.powerLevels)?.content, create: create, version: version)
         let senderMembership = state.stateEvent(.member(event.sender))?.membership ?? "leave"
@@ -120,6 +129,12 @@ public enum AuthRules {
         if event.type == "m.room.power_levels" {
             try checkPowerLevels(event, state: state, create: create, powerLevels: powerLevels, senderLevel: senderLevel, version: version)
         }
+        // v1, v2 rule 11: redactions need the redact level or the redacted event's domain.
+        if version.authorisesRedactionsByDomain, event.type == "m.room.redaction", senderLevel < powerLevels.redact {
+            guard let target = event.redacts, let targetDomain = target.split(separator: ":", maxSplits: 1).dropFirst().first,
+                let ownDomain = event.eventID.split(separator: ":", maxSplits: 1).dropFirst().first, targetDomain == ownDomain
+            else { throw AuthError("redacting another server's event needs the redact power level") }
+        }
         // 11. Otherwise, allow.
     }
 
@@ -132,8 +147,8 @@ public enum AuthRules {
         guard let target = event.stateKey, let membership = content["membership"]?.stringValue else {
             throw AuthError("membership events need a state_key and content.membership")
         }
-        // 5.2
-        if let via = content["join_authorised_via_users_server"] {
+        // 5.2 (v8+)
+        if version.allowsRestrictedJoins, let via = content["join_authorised_via_users_server"] {
             guard let viaUser = via.stringValue.flatMap(UserID.init), verifySignature(event, viaUser.server.value) else {
                 throw AuthError("join_authorised_via_users_server is not signed by that user's server")
             }
@@ -150,9 +165,9 @@ public enum AuthRules {
             guard event.sender == target else { throw AuthError("cannot join on behalf of another user") }
             guard senderMembership != "ban" else { throw AuthError("\(target) is banned from the room") }
             switch joinRule {
-            case "invite", "knock":
+            case "invite", "knock" where version.allowsKnocking:
                 guard ["invite", "join"].contains(senderMembership) else { throw AuthError("the room is invite-only") }
-            case "restricted", "knock_restricted":
+            case "restricted" where version.allowsRestrictedJoins, "knock_restricted" where version.allowsKnockRestricted:
                 if ["invite", "join"].contains(senderMembership) { return }
                 guard let via = content["join_authorised_via_users_server"]?.stringValue,
                     state.stateEvent(.member(via))?.membership == "join", powerLevels.userLevel(via) >= powerLevels.invite
@@ -176,7 +191,7 @@ public enum AuthRules {
             guard senderLevel >= powerLevels.invite else { throw AuthError("insufficient power level to invite") }
         case "leave":
             if event.sender == target {
-                guard ["invite", "join", "knock"].contains(senderMembership) else {
+                guard ["invite", "join"].contains(senderMembership) || (version.allowsKnocking && senderMembership == "knock") else {
                     throw AuthError("\(target) is not in the room")
                 }
                 return
@@ -193,8 +208,10 @@ public enum AuthRules {
             guard senderLevel >= powerLevels.ban, targetLevel < senderLevel else {
                 throw AuthError("insufficient power level to ban \(target)")
             }
-        case "knock":
-            guard ["knock", "knock_restricted"].contains(joinRule) else { throw AuthError("the room does not allow knocking") }
+        case "knock" where version.allowsKnocking:
+            guard joinRule == "knock" || (joinRule == "knock_restricted" && version.allowsKnockRestricted) else {
+                throw AuthError("the room does not allow knocking")
+            }
             guard event.sender == target else { throw AuthError("cannot knock on behalf of another user") }
             guard !["ban", "invite", "join"].contains(senderMembership) else {
                 throw AuthError("cannot knock while \(senderMembership == "join" ? "joined" : senderMembership == "ban" ? "banned" : "invited")")
@@ -242,20 +259,23 @@ public enum AuthRules {
     ) throws(AuthError) {
         let content = event.content
         let scalarKeys = ["users_default", "events_default", "state_default", "ban", "redact", "kick", "invite"]
-        // 10.1-10.3: shape.
-        for key in scalarKeys {
-            if let value = content[key], value.intValue == nil { throw AuthError("\(key) must be an integer") }
-        }
-        for key in ["events", "notifications"] {
-            if let value = content[key] {
-                guard let object = value.objectValue, object.allSatisfy({ $0.value.intValue != nil }) else {
-                    throw AuthError("\(key) must be an object of integers")
+        func integer(_ value: JSON?) -> Int64? { value.flatMap { PowerLevels.integer($0, version: version) } }
+        // 10.1-10.3: shape (v10+; before, only `users` is checked).
+        if version.integerOnlyPowerLevels {
+            for key in scalarKeys {
+                if let value = content[key], value.intValue == nil { throw AuthError("\(key) must be an integer") }
+            }
+            for key in ["events", "notifications"] {
+                if let value = content[key] {
+                    guard let object = value.objectValue, object.allSatisfy({ $0.value.intValue != nil }) else {
+                        throw AuthError("\(key) must be an object of integers")
+                    }
                 }
             }
         }
         if let users = content["users"] {
             guard let object = users.objectValue,
-                object.allSatisfy({ UserID($0.key) != nil && $0.value.intValue != nil })
+                object.allSatisfy({ UserID($0.key) != nil && integer($0.value) != nil })
             else { throw AuthError("users must map user IDs to integers") }
             // 10.4: creators cannot be listed (v12).
             if version.creatorsHaveInfinitePower {
@@ -268,22 +288,22 @@ public enum AuthRules {
         guard let previous = state.stateEvent(.powerLevels)?.content else { return }
         // 10.6
         for key in scalarKeys where previous[key] != content[key] {
-            let old = previous[key]?.intValue
-            let new = content[key]?.intValue
+            let old = integer(previous[key])
+            let new = integer(content[key])
             if let old, old > senderLevel { throw AuthError("cannot change \(key) from above your own level") }
             if let new, new > senderLevel { throw AuthError("cannot set \(key) above your own level") }
         }
         // 10.7-10.8
-        for key in ["events", "notifications"] {
+        for key in version.checksNotificationLevels ? ["events", "notifications"] : ["events"] {
             let old = previous[key]?.objectValue ?? [:]
             let new = content[key]?.objectValue ?? [:]
             for (name, value) in old where new[name] != value {
-                if let level = value.intValue, level > senderLevel {
+                if let level = integer(value), level > senderLevel {
                     throw AuthError("cannot change \(key).\(name) from above your own level")
                 }
             }
             for (name, value) in new where old[name] != value {
-                if let level = value.intValue, level > senderLevel {
+                if let level = integer(value), level > senderLevel {
                     throw AuthError("cannot set \(key).\(name) above your own level")
                 }
             }
@@ -292,12 +312,12 @@ public enum AuthRules {
         let oldUsers = previous["users"]?.objectValue ?? [:]
         let newUsers = content["users"]?.objectValue ?? [:]
         for (user, value) in oldUsers where newUsers[user] != value && user != event.sender {
-            if let level = value.intValue, level >= senderLevel {
+            if let level = integer(value), level >= senderLevel {
                 throw AuthError("cannot change the power level of \(user), who is not below you")
             }
         }
         for (user, value) in newUsers where oldUsers[user] != value {
-            if let level = value.intValue, level > senderLevel {
+            if let level = integer(value), level > senderLevel {
                 throw AuthError("cannot give \(user) a power level above your own")
             }
         }

@@ -21,11 +21,11 @@ public struct PowerLevels: Sendable, Equatable {
     ///   - create: the room's create event, which names the creators.
     public init(content: JSON?, create: PDU?, version: RoomVersion) {
         let object = content?.objectValue
-        func level(_ key: String, _ fallback: Int64) -> Int64 { object?[key]?.intValue ?? fallback }
+        func level(_ key: String, _ fallback: Int64) -> Int64 { object?[key].flatMap { Self.integer($0, version: version) } ?? fallback }
         func map(_ key: String) -> [String: Int64] {
             var result: [String: Int64] = [:]
             for (name, value) in object?[key]?.objectValue ?? [:] {
-                if let number = value.intValue { result[name] = number }
+                if let number = Self.integer(value, version: version) { result[name] = number }
             }
             return result
         }
@@ -47,6 +47,32 @@ public struct PowerLevels: Sendable, Equatable {
             users[creator] = 100
         }
         if !version.creatorsHaveInfinitePower { creators = [] }
+    }
+
+    /// A power level value as the room version reads it: an integer; before v10 also a
+    /// string of one (spec "m.room.power_levels events accept values as strings": optional
+    /// whitespace, one sign, decimal digits); before v6 also a float, truncated.
+    public static func integer(_ value: JSON, version: RoomVersion) -> Int64? {
+        if let number = value.intValue { return number }
+        if !version.integerOnlyPowerLevels, let text = value.stringValue {
+            var trimmed = Substring(text).drop { $0.isWhitespace }
+            while let last = trimmed.last, last.isWhitespace { trimmed = trimmed.dropLast() }
+            var negative = false
+            if let sign = trimmed.first, sign == "+" || sign == "-" {
+                negative = sign == "-"
+                trimmed = trimmed.dropFirst()
+            }
+            guard !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            let digits = trimmed.drop { $0 == "0" }
+            guard digits.count <= 18, let magnitude = Int64(digits.isEmpty ? "0" : String(digits)) else { return nil }
+            return negative ? -magnitude : magnitude
+        }
+        if version.allowsFloatPowerLevels, case .double(let double) = value, double.isFinite,
+            abs(double) < 9.2e18
+        {
+            return Int64(double.rounded(.towardZero))
+        }
+        return nil
     }
 
     /// v12 creators: the create event's sender plus `additional_creators`.

@@ -20,9 +20,21 @@ public enum EventHashing {
         return Array(SHA256.hash(data: try JSON.object(redacted).canonicalBytes()))
     }
 
-    /// `$` + URL-safe unpadded base64 of the reference hash (room v4+).
+    /// The event ID the room version gives the event: the `event_id` it carries (v1, v2),
+    /// or `$` + unpadded base64 of the reference hash (standard in v3, URL-safe from v4).
+    /// Nil only for a v1/v2 event without a valid `event_id`.
     public static func eventID(_ event: JSONObject, version: RoomVersion) throws(CanonicalJSONError) -> String {
-        "$" + UnpaddedBase64.encode(try referenceHash(event, version: version), urlSafe: true)
+        switch version.eventIDFormat {
+        case .serverScoped:
+            guard let id = event["event_id"]?.stringValue, EventID(id) != nil, id.contains(":") else {
+                throw CanonicalJSONError.missingEventID
+            }
+            return id
+        case .referenceHash:
+            return "$" + UnpaddedBase64.encode(try referenceHash(event, version: version), urlSafe: false)
+        case .urlSafeReferenceHash:
+            return "$" + UnpaddedBase64.encode(try referenceHash(event, version: version), urlSafe: true)
+        }
     }
 
     /// Adds `hashes.sha256` and this server's signature over the redacted form, as

@@ -1,6 +1,6 @@
 /// A persistent data unit: the full, signed event as servers exchange it. The JSON is the
-/// source of truth; the accessors read it. Event IDs (room v4+) are derived from the
-/// reference hash and are not part of the JSON.
+/// source of truth; the accessors read it. Event IDs are derived from the reference hash
+/// (room v3+) and are not part of the JSON, or carried as `event_id` (v1, v2).
 public struct PDU: Sendable, Equatable {
     public let eventID: String
     public let json: JSONObject
@@ -19,8 +19,14 @@ public struct PDU: Sendable, Equatable {
     public var content: JSON { json["content"] ?? .object([:]) }
     public var originServerTS: Int64 { json["origin_server_ts"]?.intValue ?? 0 }
     public var depth: Int64 { json["depth"]?.intValue ?? 0 }
-    public var prevEvents: [String] { json["prev_events"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
-    public var authEvents: [String] { json["auth_events"]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+    public var prevEvents: [String] { Self.eventReferences(json["prev_events"]) }
+    public var authEvents: [String] { Self.eventReferences(json["auth_events"]) }
+
+    /// Event IDs of `prev_events`/`auth_events`: strings (v3+), or `[event_id, hashes]` pairs
+    /// (v1, v2).
+    static func eventReferences(_ value: JSON?) -> [String] {
+        (value?.arrayValue ?? []).compactMap { $0.stringValue ?? $0.arrayValue?.first?.stringValue }
+    }
     public var membership: String? { type == "m.room.member" ? content["membership"]?.stringValue : nil }
 
     /// The event a redaction targets, wherever the room version keeps it.

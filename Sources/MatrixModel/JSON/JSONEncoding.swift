@@ -1,6 +1,8 @@
 public enum CanonicalJSONError: Error, Sendable, Equatable {
     case floatNotAllowed
     case integerOutOfRange(Int64)
+    /// A room v1/v2 event whose identity (`event_id`) is missing or malformed.
+    case missingEventID
 }
 
 extension JSON {
