@@ -43,15 +43,15 @@ import Testing
 }
 
 @Suite struct RoomUpgradeTests {
-    @Test(arguments: ["11", "12"])
-    func upgradeMovesStateAndAliases(target: String) async throws {
+    @Test(arguments: [("10", "11"), ("10", "12"), ("1", "2"), ("2", "12"), ("12", "3"), ("5", "8")])
+    func upgradeMovesStateAndAliases(from source: String, target: String) async throws {
         try await TestServer.run { server in
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
-            let old = try await server.createRoom(alice.token, ["room_version": "10", "name": "Old", "room_alias_name": "up", "preset": "public_chat"])
+            let old = try await server.createRoom(alice.token, ["room_version": .string(source), "name": "Old", "room_alias_name": "up", "preset": "public_chat"])
             _ = try await server.call(.post, server.room(old, "/join"), token: bob.token, json: [:])
             #expect(try await server.call(.post, server.room(old, "/upgrade"), token: bob.token, json: ["new_version": .string(target)]).status == 403)
-            #expect(try await server.call(.post, server.room(old, "/upgrade"), token: alice.token, json: ["new_version": "2"]).errcode == "M_UNSUPPORTED_ROOM_VERSION")
+            #expect(try await server.call(.post, server.room(old, "/upgrade"), token: alice.token, json: ["new_version": "99"]).errcode == "M_UNSUPPORTED_ROOM_VERSION")
             let upgraded = try await server.call(.post, server.room(old, "/upgrade"), token: alice.token, json: ["new_version": .string(target)])
             let new = try #require(upgraded.json["replacement_room"]?.stringValue)
             #expect(try await server.call(.get, server.room(old, "/state/m.room.tombstone"), token: alice.token).json["replacement_room"] == .string(new))

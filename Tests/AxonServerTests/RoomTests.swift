@@ -26,6 +26,34 @@ import Testing
         }
     }
 
+    /// Rooms of every version can be joined, written, redacted and read back.
+    @Test(arguments: (1...12).map(String.init))
+    func roomsOfEveryVersionWork(version: String) async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let roomID = try await server.createRoom(alice.token, ["preset": "public_chat", "room_version": .string(version)])
+            #expect(try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:]).status == 200)
+            let sent = try await server.send(bob.token, roomID, "hello v\(version)")
+            let eventID = try #require(sent.json["event_id"]?.stringValue)
+            // v1, v2 IDs name this server; v3 uses standard base64, v4+ URL-safe.
+            switch Int(version)! {
+            case 1, 2: #expect(eventID.hasSuffix(":localhost"))
+            case 3: #expect(eventID.utf8.count == 44 && !eventID.contains(":"))
+            default: #expect(eventID.utf8.count == 44 && !eventID.contains("+") && !eventID.contains("/"))
+            }
+            let fetched = try await server.call(.get, server.room(roomID, "/event/\(TestServer.path(eventID))"), token: alice.token)
+            #expect(fetched.json["content"]?["body"] == .string("hello v\(version)"))
+            #expect(server.bodies(try await server.messages(alice.token, roomID)).first == "hello v\(version)")
+            let redaction = try await server.call(
+                .put, server.room(roomID, "/redact/\(TestServer.path(eventID))/r1"), token: alice.token, json: ["reason": "test"])
+            #expect(redaction.status == 200, "\(redaction.raw)")
+            let after = try await server.call(.get, server.room(roomID, "/event/\(TestServer.path(eventID))"), token: alice.token)
+            #expect(after.json["content"] == [:])
+            #expect(try await server.call(.post, server.room(roomID, "/leave"), token: bob.token, json: [:]).status == 200)
+        }
+    }
+
     @Test func creationErrors() async throws {
         try await TestServer.run { server in
             let alice = try await server.register("alice")
