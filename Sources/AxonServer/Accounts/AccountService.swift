@@ -28,7 +28,9 @@ public struct AccountService: Sendable {
 
     /// Validates a desired localpart for a new account (spec appendix grammar, 255-byte limit,
     /// numeric localparts reserved for generated accounts) and returns the user ID.
-    public func validatedNewUserID(_ username: String) throws(MatrixError) -> UserID {
+    /// Capitals are lowercased first, as Synapse does, rather than refused.
+    public func validatedNewUserID(_ requested: String) throws(MatrixError) -> UserID {
+        let username = requested.lowercased()
         guard UserID.isCompliantLocalpart(username) else {
             throw MatrixError.invalidUsername("User ID may only contain the characters a-z, 0-9, '.', '_', '=', '-', '/' and '+'")
         }

@@ -69,7 +69,7 @@ public struct RouteTable: Sendable {
     /// A client path without its API version prefix, so that a request means the same under
     /// `/r0` and `/v3` (transaction IDs are scoped by it).
     public static func unversionedClientPath(_ path: String) -> Substring {
-        for prefix in clientPrefixes where path.hasPrefix(prefix) { return path.dropFirst(prefix.count) }
+        for prefix in clientPrefixes + [unstablePrefix] where path.hasPrefix(prefix) { return path.dropFirst(prefix.count) }
         return Substring(path)
     }
 
@@ -105,12 +105,16 @@ public struct RouteTable: Sendable {
             method: method, pattern: pattern, auth: auth, rateLimit: rateLimit, streamsBody: streamsBody, handler: handler)
     }
 
-    /// Registers a Client-Server route (path after `/_matrix/client/v3`) under every client prefix.
+    /// Where clients called endpoints before they were stable; a few still do.
+    public static let unstablePrefix = "/_matrix/client/unstable"
+
+    /// Registers a Client-Server route (path after `/_matrix/client/v3`) under every client
+    /// prefix, and under `/unstable` too for endpoints clients still call there.
     public func client(
         _ method: HTTPRequest.Method, _ path: String, auth: AuthRequirement = .required(),
-        rateLimit: RateLimitKind? = nil, handler: @escaping MatrixHandler
+        rateLimit: RateLimitKind? = nil, alsoUnstable: Bool = false, handler: @escaping MatrixHandler
     ) {
-        for prefix in RouteTable.clientPrefixes {
+        for prefix in RouteTable.clientPrefixes + (alsoUnstable ? [RouteTable.unstablePrefix] : []) {
             add(method, prefix + path, auth: auth, rateLimit: rateLimit, handler: handler)
         }
     }

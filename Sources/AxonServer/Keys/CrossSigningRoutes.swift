@@ -6,7 +6,8 @@ import MatrixModel
 /// is stored, so other users' clients can trust what /keys/query returns to be well-formed.
 extension ServerContext {
     func registerCrossSigningRoutes(on routes: RouteTable) {
-        routes.client(.post, "/keys/device_signing/upload") { request in
+        // Some clients (older Element and mautrix) still call the unstable paths.
+        routes.client(.post, "/keys/device_signing/upload", alsoUnstable: true) { request in
             let body = try request.jsonObject()
             let userID = request.user.userID
             let existing = try await storage.crossSigningKeys(userID: userID)
@@ -40,7 +41,7 @@ extension ServerContext {
             try await announceDeviceListChange(userID, at: position)
             return .empty
         }
-        routes.client(.post, "/keys/signatures/upload") { request in
+        routes.client(.post, "/keys/signatures/upload", alsoUnstable: true) { request in
             let body = try request.jsonObject()
             guard let targets = body.objectValue else { throw MatrixError.badJSON("Expected an object of users") }
             let (signatures, failures, changed) = try await checkSignatures(targets, signer: request.user.userID)

@@ -1,4 +1,5 @@
 import AxonStorage
+import Hummingbird
 import MatrixModel
 
 /// `GET/PUT/DELETE /pushrules/...` (spec pushrules.yaml). Every change is written with the
@@ -18,7 +19,21 @@ extension ServerContext {
         let rulePath = "/pushrules/global/{kind}/{ruleId}"
         routes.client(.get, rulePath) { request in
             let (kind, id) = try ruleAddress(request)
+            // `/pushrules/global/{kind}/`: the rules of one kind, as Synapse serves them.
+            if id.isEmpty { return .ok(try await pushRules(request.user.userID).json["global"]?[kind.rawValue] ?? []) }
             return .ok(.object(try await existingRule(request.user.userID, kind, id).json))
+        }
+        // Malformed addresses are parameter errors, not unknown endpoints: an unknown scope,
+        // or an attribute other than `enabled` and `actions`.
+        for method in [HTTPRequest.Method.get, .put, .delete] {
+            for path in ["/pushrules/{scope}/{kind}/{ruleId}", "/pushrules/{scope}/{kind}/{ruleId}/{attribute}"] {
+                routes.client(method, path) { request in
+                    throw MatrixError.invalidParam("Unknown push rule scope '\(request.parameter("scope"))': only 'global' exists")
+                }
+            }
+            routes.client(method, rulePath + "/{attribute}") { request in
+                throw MatrixError.invalidParam("Unknown push rule attribute '\(request.parameter("attribute"))'")
+            }
         }
         routes.client(.put, rulePath) { request in
             let (kind, id) = try ruleAddress(request, creating: true)

@@ -64,9 +64,12 @@ extension ServerContext {
         {
             throw MatrixError.guestAccessForbidden()
         }
+        // Other keys of the body are the client's own member content, kept in the event.
+        var extra = body.objectValue ?? [:]
+        for key in ["reason", "third_party_signed", "membership"] { extra[key] = nil }
         _ = try await rooms.setMembership(
             roomID: roomID, sender: request.user.userID, target: request.user.userID, membership: "join",
-            reason: try body.optionalString("reason"))
+            reason: try body.optionalString("reason"), extra: extra)
         return .ok(["room_id": .string(roomID)])
     }
 
@@ -87,6 +90,8 @@ extension ServerContext {
             guard let current = try await storage.membership(roomID: roomID, userID: target)?.membership,
                 current != "leave"
             else { throw MatrixError.forbidden("\(target) is not in the room") }
+            // A kick would turn the ban into a leave, lifting it: unbanning is its own act.
+            guard current != "ban" else { throw MatrixError.forbidden("\(target) is banned: unban them instead") }
         }
         _ = try await rooms.setMembership(
             roomID: roomID, sender: request.user.userID, target: target, membership: membership,

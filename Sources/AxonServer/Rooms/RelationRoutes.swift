@@ -23,9 +23,7 @@ extension ServerContext {
     }
 
     private func pageLimit(_ request: MatrixRequest, default defaultValue: Int) throws(MatrixError) -> Int {
-        guard let text = request.query("limit") else { return defaultValue }
-        guard let limit = Int(text), limit >= 0 else { throw MatrixError.invalidParam("'limit' must be a non-negative integer") }
-        return min(limit, Self.maxPageSize)
+        try request.integerQuery("limit", default: defaultValue, maximum: Self.maxPageSize)
     }
 
     private func relations(_ request: MatrixRequest) async throws -> MatrixResponse {

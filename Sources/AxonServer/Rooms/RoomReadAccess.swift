@@ -52,6 +52,12 @@ extension RoomService {
             .contains { $0 < membership.streamPosition }
     }
 
+    /// Whether the user was joined to the room at stream position `position`.
+    func wasJoined(roomID: String, userID: String, at position: Int64) async throws -> Bool {
+        guard let event = try await storage.latestEvent(roomID: roomID, atOrBefore: position) else { return false }
+        return try await storage.stateEvent(group: event.stateGroup, key: .member(userID))?.membership == "join"
+    }
+
     /// The room state the user may see: current, or as of their leave.
     func visibleState(roomID: String, userID: String) async throws -> [StateKey: PDU] {
         switch try await readAccess(roomID: roomID, userID: userID) {

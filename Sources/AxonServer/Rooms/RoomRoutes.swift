@@ -1,4 +1,5 @@
 import AxonStorage
+import Hummingbird
 import MatrixModel
 
 /// Creating rooms and sending events into them.
@@ -8,15 +9,19 @@ extension ServerContext {
             let roomID = try await rooms.createRoom(try request.jsonObject(), creator: request.user)
             return .ok(["room_id": .string(roomID)])
         }
-        routes.client(.put, "/rooms/{roomId}/send/{eventType}/{txnId}", auth: .required(allowGuests: true), rateLimit: .message) { request in
-            let roomID = try roomIDParameter(request)
-            let type = request.parameter("eventType")
-            let content = try request.jsonObject()
-            if type == "m.room.redaction" { throw MatrixError.badJSON("Use the /redact endpoint to redact events") }
-            let eventID = try await rooms.send(
-                roomID: roomID, EventTemplate(type: type, sender: request.user.userID, content: content),
-                transaction: transactionKey(request, scope: "send"))
-            return .ok(["event_id": .string(eventID)])
+        // The r0-era POST form has no transaction ID, so it is not idempotent; Synapse still
+        // serves it and some clients still use it.
+        for (method, path) in [(HTTPRequest.Method.put, "/rooms/{roomId}/send/{eventType}/{txnId}"), (.post, "/rooms/{roomId}/send/{eventType}")] {
+            routes.client(method, path, auth: .required(allowGuests: true), rateLimit: .message) { request in
+                let roomID = try roomIDParameter(request)
+                let type = request.parameter("eventType")
+                let content = try request.jsonObject()
+                if type == "m.room.redaction" { throw MatrixError.badJSON("Use the /redact endpoint to redact events") }
+                let eventID = try await rooms.send(
+                    roomID: roomID, EventTemplate(type: type, sender: request.user.userID, content: content),
+                    transaction: method == .put ? transactionKey(request, scope: "send") : nil)
+                return .ok(["event_id": .string(eventID)])
+            }
         }
         for path in ["/rooms/{roomId}/state/{eventType}", "/rooms/{roomId}/state/{eventType}/{stateKey}"] {
             routes.client(.put, path, rateLimit: .message) { request in

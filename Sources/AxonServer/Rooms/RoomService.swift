@@ -46,6 +46,13 @@ struct RoomService: Sendable {
         let outcome: Outcome = try await storage.writeRoom(roomID: roomID) { tx in
             guard tx.room != nil else { throw MatrixError.forbidden("You are not in room \(roomID)") }
             if let transaction, let earlier = try await tx.eventIDForTransaction(transaction) { return .alreadySent(earlier) }
+            // Setting state to exactly what the same sender already set makes no new event
+            // (as Synapse does): clients retry joins and re-send unchanged settings.
+            if let stateKey = prepared.stateKey, let current = try await tx.currentStateEvent(StateKey(prepared.type, stateKey)),
+                current.sender == prepared.sender, current.content == prepared.content
+            {
+                return .alreadySent(current.eventID)
+            }
             let event = try await writer.append(prepared, in: tx, transaction: transaction)
             try await Self.applyRedaction(event, in: tx)
             return .sent(event)

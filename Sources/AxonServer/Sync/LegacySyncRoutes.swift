@@ -33,14 +33,14 @@ extension ServerContext {
     }
 
     private func messageLimit(_ request: MatrixRequest) throws(MatrixError) -> Int {
-        guard let text = request.query("limit") else { return 10 }
-        guard let limit = Int(text), limit >= 0 else { throw MatrixError.invalidParam("'limit' must be a non-negative integer") }
-        return min(limit, Self.maxPageSize)
+        try request.integerQuery("limit", default: 10, maximum: Self.maxPageSize)
     }
 
     private func events(_ request: MatrixRequest) async throws -> MatrixResponse {
         let userID = request.user.userID
         let timeout = try timeout(request, default: 30_000)
+        // Checked before any waiting, so a bad value is a 400 at once.
+        let limit = max(1, try request.integerQuery("limit", default: Self.legacyEventsLimit, maximum: Self.legacyEventsLimit))
         let peekRoom = try request.query("room_id").map { roomID throws(MatrixError) -> String in
             guard RoomID(roomID) != nil else { throw MatrixError.invalidParam("Invalid room_id") }
             return roomID
@@ -59,11 +59,11 @@ extension ServerContext {
             let current = try await storage.currentStreamPosition()
             var candidates: [StoredEvent]
             if let peekRoom {
-                candidates = try await storage.roomEventsByStream(roomID: peekRoom, after: from, upTo: current, limit: Self.legacyEventsLimit).reversed()
+                candidates = try await storage.roomEventsByStream(roomID: peekRoom, after: from, upTo: current, limit: limit).reversed()
             } else {
-                candidates = try await storage.userEvents(userID: userID, after: from, upTo: current, limit: Self.legacyEventsLimit)
+                candidates = try await storage.userEvents(userID: userID, after: from, upTo: current, limit: limit)
             }
-            let reachedLimit = candidates.count == Self.legacyEventsLimit
+            let reachedLimit = candidates.count == limit
             var visible: [StoredEvent] = []
             let ignored = candidates.isEmpty ? [] : try await rooms.visibility.ignoredUsers(userID)
             for (roomID, group) in Dictionary(grouping: candidates, by: \.roomID) {

@@ -104,7 +104,11 @@ struct SyncService: Sendable {
         var knock = JSONObject()
         for membership in memberships where !membership.forgotten && filter.allowsRoom(membership.roomID) {
             let roomID = membership.roomID
-            let isNew = since.map { membership.streamPosition > $0 } ?? true
+            var isNew = since.map { membership.streamPosition > $0 } ?? true
+            if isNew, let since, membership.membership == "join", try await rooms.wasJoined(roomID: roomID, userID: userID, at: since) {
+                // A new join event of someone already joined (a profile change) is no new room.
+                isNew = false
+            }
             switch membership.membership {
             case "join":
                 let hasChanges = changed[roomID] != nil || receiptsByRoom[roomID] != nil || roomAccountData[roomID] != nil
@@ -183,7 +187,8 @@ struct SyncService: Sendable {
             let typers = try await storage.typingUsers(roomID: roomID, now: nowMillis())
             // A change to nobody typing must reach clients too, so they clear the indicator.
             if typingChanged || !typers.isEmpty {
-                ephemeral.append(["type": "m.typing", "room_id": .string(roomID), "content": ["user_ids": .array(typers.map(JSON.string))]])
+                // /sync ephemeral events carry no room_id: the room is the key they sit under.
+                ephemeral.append(["type": "m.typing", "content": ["user_ids": .array(typers.map(JSON.string))]])
             }
         }
         if !ephemeral.isEmpty { room["ephemeral"] = ["events": .array(ephemeral)] }
@@ -347,7 +352,7 @@ struct SyncService: Sendable {
             content[receipt.eventID] = .object(byType)
         }
         guard !content.isEmpty else { return nil }
-        return ["type": "m.receipt", "room_id": .string(roomID), "content": .object(content)]
+        return ["type": "m.receipt", "content": .object(content)]
     }
 
     private func format(_ event: StoredEvent, _ request: Request) -> JSON {
