@@ -69,6 +69,8 @@ let benchmarks: @Sendable () -> Void = {
         hostile["content"] = ["msgtype": "m.text", "body": .string(String(repeating: "a", count: 65_000))]
         let context = PushEvaluationContext(
             userID: "@victim:hs", displayName: "victim", memberCount: 100, senderPowerLevel: 0, notificationLevels: ["room": 50])
+        // Building the 500 rules is setup, not the cost being measured.
+        benchmark.startMeasurement()
         for _ in benchmark.scaledIterations { blackHole(rules.evaluate(hostile, context: context)) }
     }
     Benchmark("Push rules: a message for each member of a 100-member room", configuration: configuration) { benchmark in
