@@ -133,6 +133,9 @@ public protocol KeyStore: Sendable {
     func addKeySignatures(_ signatures: [KeySignature], changedUsers: Set<String>) async throws -> Int64
     func keySignatures(targetUserID: String) async throws -> [KeySignature]
 
+    /// Records that the user's devices changed (a new device, a renamed one) without a key
+    /// change; returns the position.
+    func markDeviceListChanged(userID: String) async throws -> Int64
     /// Users whose device lists changed in (after, upTo].
     func deviceListChanges(after: Int64, upTo: Int64) async throws -> Set<String>
     /// Membership changes in (after, upTo] in every room the viewer has any membership in.

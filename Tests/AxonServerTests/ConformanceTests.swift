@@ -127,3 +127,95 @@ import Testing
         }
     }
 }
+
+@Suite struct ConformanceSyncTests {
+    @Test func heroesOnlyForUnnamedRooms() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let named = try await server.createRoom(alice.token, ["preset": "public_chat", "name": "Named"])
+            let unnamed = try await server.createRoom(alice.token, ["preset": "public_chat"])
+            for room in [named, unnamed] { _ = try await server.call(.post, server.room(room, "/join"), token: bob.token, json: [:]) }
+            let sync = try await server.sync(alice.token)
+            #expect(sync.json["rooms"]?["join"]?[named]?["summary"]?["m.heroes"] == nil)
+            #expect(sync.json["rooms"]?["join"]?[unnamed]?["summary"]?["m.heroes"] == [.string(bob.userID)])
+        }
+    }
+
+    @Test func ignoredUsersLeaveNoEmptyRoomEntry() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let roomID = try await server.createRoom(alice.token)
+            _ = try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:])
+            _ = try await server.call(
+                .put, "/_matrix/client/v3/user/\(TestServer.path(alice.userID))/account_data/m.ignored_user_list", token: alice.token,
+                json: ["ignored_users": [.init(stringLiteral: bob.userID): [:]]])
+            let since = try #require(try await server.sync(alice.token).json["next_batch"]?.stringValue)
+            try await server.send(bob.token, roomID, "ignored")
+            let next = try await server.sync(alice.token, "since=\(since)")
+            #expect(next.json["rooms"]?["join"]?[roomID] == nil, "\(next.raw)")
+        }
+    }
+
+    @Test func devicesOfRoomPeersShowUpAsChanged() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let roomID = try await server.createRoom(alice.token)
+            _ = try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:])
+            var since = try #require(try await server.sync(alice.token).json["next_batch"]?.stringValue)
+            func changed() async throws -> [JSON] {
+                let reply = try await server.sync(alice.token, "since=\(since)")
+                since = reply.json["next_batch"]?.stringValue ?? since
+                return reply.json["device_lists"]?["changed"]?.arrayValue ?? []
+            }
+            let login = try await server.login(bob.userID, device: "PHONE")
+            #expect(login.status == 200)
+            #expect(try await changed().contains(.string(bob.userID)), "a new login")
+            _ = try await server.call(.put, "/_matrix/client/v3/devices/PHONE", token: bob.token, json: ["display_name": "Bob's phone"])
+            #expect(try await changed().contains(.string(bob.userID)), "a renamed device")
+        }
+    }
+
+    @Test func canonicalAliasesMustPointHere() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(alice.token, ["room_alias_name": "here"])
+            let other = try await server.createRoom(alice.token, ["room_alias_name": "there"])
+            _ = other
+            let path = server.room(roomID, "/state/m.room.canonical_alias")
+            #expect(try await server.call(.put, path, token: alice.token, json: ["alias": "#nowhere:localhost"]).errcode == "M_BAD_ALIAS")
+            #expect(try await server.call(.put, path, token: alice.token, json: ["alias": "#there:localhost"]).errcode == "M_BAD_ALIAS")
+            #expect(try await server.call(.put, path, token: alice.token, json: ["alias": "#here:localhost", "alt_aliases": ["#there:localhost"]]).errcode == "M_BAD_ALIAS")
+            _ = try await server.call(.put, "/_matrix/client/v3/directory/room/%23extra%3Alocalhost", token: alice.token, json: ["room_id": .string(roomID)])
+            #expect(try await server.call(.put, path, token: alice.token, json: ["alias": "#here:localhost", "alt_aliases": ["#extra:localhost"]]).status == 200)
+            _ = try await server.call(.delete, "/_matrix/client/v3/directory/room/%23extra%3Alocalhost", token: alice.token)
+            _ = try await server.call(.delete, "/_matrix/client/v3/directory/room/%23here%3Alocalhost", token: alice.token)
+            let after = try await server.call(.get, path, token: alice.token)
+            #expect(after.json["alias"] == nil)
+            #expect(after.json["alt_aliases"] == [])
+        }
+    }
+
+    @Test func uiaSessionsAreBoundToTheirDevicesAndUser() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            _ = try await server.register("bob")
+            _ = try await server.login(alice.userID, device: "A")
+            _ = try await server.login(alice.userID, device: "B")
+            let started = try await server.call(.delete, "/_matrix/client/v3/devices/A", token: alice.token, json: [:])
+            let session = try #require(started.json["session"])
+            let other = try await server.call(
+                .delete, "/_matrix/client/v3/devices/B", token: alice.token, json: ["auth": server.passwordAuth(alice.userID, session: session)])
+            #expect(other.status == 403, "\(other.raw)")
+            let wrongUser = try await server.call(
+                .delete, "/_matrix/client/v3/devices/A", token: alice.token, json: ["auth": server.passwordAuth("bob", session: session)])
+            #expect(wrongUser.status == 403)
+            let wrongPassword = try await server.call(
+                .delete, "/_matrix/client/v3/devices/A", token: alice.token, json: ["auth": server.passwordAuth(alice.userID, "nope", session: session)])
+            #expect(wrongPassword.status == 401)
+            #expect(wrongPassword.json["completed"] == [])
+        }
+    }
+}

@@ -18,6 +18,8 @@ extension ServerContext {
                 userID: request.user.userID, deviceID: request.parameter("deviceId"),
                 displayName: try body.optionalString("display_name"))
             guard updated else { throw MatrixError.notFound("Unknown device") }
+            // Other users' clients show device names: they learn of the change as of any other.
+            try await announceDeviceListChange(request.user.userID, at: try await storage.markDeviceListChanged(userID: request.user.userID))
             return .empty
         }
         routes.client(.delete, "/devices/{deviceId}") { request in
@@ -39,7 +41,9 @@ extension ServerContext {
         {
             throw MatrixError.notFound("Unknown device")
         }
-        try await uia.require(passwordRequirement(operation, request), body: body)
+        // The session is bound to exactly these devices: one started to delete device A
+        // cannot complete the deletion of device B.
+        try await uia.require(passwordRequirement("\(operation) \(deviceIDs.sorted().joined(separator: ","))", request), body: body)
         try await announceDeviceListChange(
             request.user.userID, at: try await storage.deleteDevices(userID: request.user.userID, deviceIDs: deviceIDs))
         return .empty

@@ -53,6 +53,8 @@ extension ServerContext {
         let result = try await accounts.openSession(
             userID: account.userID, deviceID: try body.optionalString("device_id"),
             displayName: try body.optionalString("initial_device_display_name"), ip: request.remoteIP)
+        // A new session is a new (or renewed) device: users sharing a room re-query its keys.
+        try await announceDeviceListChange(account.userID, at: try await storage.markDeviceListChanged(userID: account.userID))
         return .ok(result.json)
     }
 }

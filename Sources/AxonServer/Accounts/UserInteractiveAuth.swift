@@ -84,6 +84,11 @@ struct UserInteractiveAuth: Sendable {
             if let expected = requirement.user, let wait = rateLimiter?.take(.login, key: "uia " + expected) {
                 throw MatrixError.limitExceeded(retryAfterMs: wait)
             }
+            // Naming another account than the one this session is for is not a wrong
+            // password to retry but a refusal (403), as Synapse answers it.
+            if let expected = requirement.user, let account, account.userID != expected {
+                throw MatrixError.forbidden("This session can only be completed by \(expected)")
+            }
             guard let expected = requirement.user, account?.userID == expected,
                 try await accounts.verifyPassword(password, account: account)
             else {
@@ -101,7 +106,8 @@ struct UserInteractiveAuth: Sendable {
             "params": .object(requirement.params),
             "session": .string(session.sessionID),
         ]
-        if !session.completedStages.isEmpty { extra["completed"] = .array(session.completedStages.map(JSON.string)) }
+        // After a failed stage the client is told what it has completed, even if nothing.
+        if !session.completedStages.isEmpty || failure != nil { extra["completed"] = .array(session.completedStages.map(JSON.string)) }
         guard let failure else { return MatrixError.uiaChallenge(extra) }
         return MatrixError(401, failure.errcode, failure.message, extra: extra)
     }

@@ -34,6 +34,7 @@ extension ServerContext {
                 throw MatrixError.forbidden("You may not remove this alias")
             }
             try await storage.deleteAlias(alias.description)
+            try await dropFromCanonicalAlias(alias.description, roomID: target.roomID, by: request.user.userID)
             return .empty
         }
         routes.client(.get, "/rooms/{roomId}/aliases", auth: .required(allowGuests: true)) { request in
@@ -87,6 +88,39 @@ extension ServerContext {
         guard let alias = RoomAlias(request.parameter("roomAlias")) else { throw MatrixError.invalidParam("Invalid room alias") }
         guard alias.server == serverName else { throw MatrixError.invalidParam("Aliases must be on \(serverName)") }
         return alias
+    }
+
+    /// A deleted alias leaves the room's `m.room.canonical_alias` (`alias` and `alt_aliases`),
+    /// as Synapse does, sent by whoever deleted it when they may; otherwise it stays.
+    private func dropFromCanonicalAlias(_ alias: String, roomID: String, by userID: String) async throws {
+        guard var content = try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.canonical_alias", ""))?.content.objectValue
+        else { return }
+        let alternatives = content["alt_aliases"]?.arrayValue ?? []
+        guard content["alias"]?.stringValue == alias || alternatives.contains(.string(alias)) else { return }
+        if content["alias"]?.stringValue == alias { content["alias"] = nil }
+        if content["alt_aliases"] != nil { content["alt_aliases"] = .array(alternatives.filter { $0 != .string(alias) }) }
+        _ = try? await rooms.send(
+            roomID: roomID, EventTemplate(type: "m.room.canonical_alias", stateKey: "", sender: userID, content: .object(content)))
+    }
+
+    /// `m.room.canonical_alias` may only name aliases of this room (400 `M_BAD_ALIAS`). An
+    /// alias on another server cannot be checked without federation and is taken as given.
+    func checkCanonicalAlias(_ content: JSON, roomID: String) async throws {
+        var named: [JSON] = []
+        if let alias = content["alias"], !alias.isNull { named.append(alias) }
+        if let alternatives = content["alt_aliases"] {
+            guard let array = alternatives.arrayValue else { throw MatrixError.badJSON("'alt_aliases' must be an array") }
+            named += array
+        }
+        for value in named {
+            guard let text = value.stringValue, let alias = RoomAlias(text) else {
+                throw MatrixError(400, "M_INVALID_PARAM", "\(value.encodedString()) is not a room alias")
+            }
+            guard alias.server == serverName else { continue }
+            guard try await storage.aliasTarget(text)?.roomID == roomID else {
+                throw MatrixError(400, "M_BAD_ALIAS", "\(text) does not point to this room")
+            }
+        }
     }
 
     /// Server admins, the alias's creator (for an alias), and room members allowed to set the

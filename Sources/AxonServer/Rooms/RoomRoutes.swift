@@ -31,6 +31,9 @@ extension ServerContext {
                 if type == "m.room.member" {
                     return .ok(["event_id": .string(try await memberStateChange(request, roomID: roomID, content: content))])
                 }
+                if type == "m.room.canonical_alias", request.parameter("stateKey").isEmpty {
+                    try await checkCanonicalAlias(content, roomID: roomID)
+                }
                 let eventID = try await rooms.send(
                     roomID: roomID,
                     EventTemplate(type: type, stateKey: request.parameter("stateKey"), sender: request.user.userID, content: content))

@@ -114,10 +114,13 @@ struct SyncService: Sendable {
                 let hasChanges = changed[roomID] != nil || receiptsByRoom[roomID] != nil || roomAccountData[roomID] != nil
                     || typingRooms.contains(roomID)
                 guard since == nil || isNew || hasChanges || request.fullState else { continue }
-                join[roomID] = try await joinedRoom(
+                let room = try await joinedRoom(
                     roomID: roomID, request: request, after: (isNew || request.fullState) ? nil : since, upTo: current,
                     receipts: receiptsByRoom[roomID], accountData: roomAccountData[roomID], typingChanged: typingRooms.contains(roomID),
                     ignored: ignored)
+                // Changes the user may not see (an ignored user's messages) leave no empty entry.
+                if since != nil, !isNew, !request.fullState, Self.showsNothing(room) { continue }
+                join[roomID] = room
             case "invite", "knock":
                 guard isNew || request.fullState, let event = try await storage.event(id: membership.eventID),
                     !ignored.contains(event.pdu.sender)
@@ -201,6 +204,12 @@ struct SyncService: Sendable {
         }
         try await addUnreadCounts(to: &room, roomID: roomID, request: request)
         return .object(room)
+    }
+
+    /// A joined room entry with no events of any kind for the client.
+    static func showsNothing(_ room: JSON) -> Bool {
+        (room["timeline"]?["events"]?.arrayValue?.isEmpty ?? true) && (room["state"]?["events"]?.arrayValue?.isEmpty ?? true)
+            && room["ephemeral"] == nil && room["account_data"] == nil
     }
 
     /// `unread_notifications`, split per thread when the filter asks for
@@ -310,15 +319,24 @@ struct SyncService: Sendable {
     }
 
     private func summary(roomID: String, userID: String) async throws -> JSON {
-        let members = try await storage.members(roomID: roomID, membership: nil)
+        let members = try await storage.members(roomID: roomID, membership: nil).sorted { $0.streamPosition < $1.streamPosition }
         let joined = members.filter { $0.membership == "join" }
         let invited = members.filter { $0.membership == "invite" }
-        let heroes = (joined + invited).map(\.userID).filter { $0 != userID }.sorted().prefix(5)
-        return [
-            "m.heroes": .array(heroes.map(JSON.string)),
+        var summary: JSONObject = [
             "m.joined_member_count": .int(Int64(joined.count)),
             "m.invited_member_count": .int(Int64(invited.count)),
         ]
+        // Spec "room summary": heroes name a room that has neither a name nor a canonical
+        // alias: the first five joined or invited members by stream order, never the user,
+        // or, when there are none, those who left or were banned.
+        let name = try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.name", ""))?.content["name"]?.stringValue
+        let alias = try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.canonical_alias", ""))?.content["alias"]?.stringValue
+        if (name ?? "").isEmpty && (alias ?? "").isEmpty {
+            var candidates = (joined + invited).filter { $0.userID != userID }
+            if candidates.isEmpty { candidates = members.filter { ["leave", "ban"].contains($0.membership) && $0.userID != userID } }
+            summary["m.heroes"] = .array(candidates.prefix(5).map { .string($0.userID) })
+        }
+        return .object(summary)
     }
 
     /// Stripped state for an invite or knock: the room's name, avatar, rules and the

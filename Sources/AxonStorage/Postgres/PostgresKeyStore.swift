@@ -3,6 +3,11 @@ import MatrixModel
 import PostgresNIO
 
 extension PostgresStorage {
+    public func markDeviceListChanged(userID: String) async throws -> Int64 {
+        let logger = self.logger
+        return try await transaction { connection in try await Self.insertDeviceListChange(connection, users: [userID], logger: logger) }
+    }
+
     /// Records a device-list change and wakes, on every node, the users and rooms that see it.
     static func insertDeviceListChange(_ connection: PostgresConnection, users: Set<String>, logger: Logger) async throws -> Int64 {
         let position = try await nextPosition(connection, logger: logger)

@@ -56,6 +56,10 @@ extension SQLiteStorage {
         }
     }
 
+    public func markDeviceListChanged(userID: String) async throws -> Int64 {
+        try await write { db in try Self.insertDeviceListChange(db, users: [userID]) }
+    }
+
     static func insertDeviceListChange(_ db: Database, users: Set<String>) throws -> Int64 {
         let position = try nextPosition(db)
         for user in users {
