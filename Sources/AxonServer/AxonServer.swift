@@ -84,6 +84,7 @@ public struct AxonServer: Sendable {
         context.registerToDeviceRoutes(on: routes)
         context.registerMediaRoutes(on: routes)
         context.registerAdminRoutes(on: routes)
+        context.registerOpenIDRoutes(on: routes)
     }
 
     /// Every route served, as (method, pattern).

@@ -77,6 +77,10 @@ public protocol AccountStore: Sendable {
     func device(userID: String, deviceID: String) async throws -> Device?
     func setDeviceDisplayName(userID: String, deviceID: String, displayName: String?) async throws -> Bool
     func recordDeviceSeen(userID: String, deviceID: String, ip: String, at: Int64) async throws
+    /// OpenID tokens (`/openid/request_token`): only their hash is stored, until `expiresAt`.
+    func createOpenIDToken(tokenHash: String, userID: String, expiresAt: Int64) async throws
+    /// The user an unexpired OpenID token was issued to (for federation's `/openid/userinfo`).
+    func openIDTokenUser(tokenHash: String, now: Int64) async throws -> String?
 
     func setPasswordHash(userID: String, hash: String) async throws
     /// Deactivation: the password is erased, every device and token removed, the flag set.

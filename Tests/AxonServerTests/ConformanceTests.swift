@@ -129,6 +129,20 @@ import Testing
 }
 
 @Suite struct ConformanceSyncTests {
+    @Test func aRoomJoinedAndLeftInOneBatchComesWithItsState() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let roomID = try await server.createRoom(alice.token, ["preset": "public_chat", "name": "Brief"])
+            let since = try #require(try await server.sync(bob.token).json["next_batch"]?.stringValue)
+            _ = try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:])
+            _ = try await server.call(.post, server.room(roomID, "/leave"), token: bob.token, json: [:])
+            let left = try #require(try await server.sync(bob.token, "since=\(since)").json["rooms"]?["leave"]?[roomID])
+            let types = Set(left["state"]?["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? [])
+            #expect(types.isSuperset(of: ["m.room.create", "m.room.name", "m.room.power_levels"]), "\(types)")
+        }
+    }
+
     @Test func heroesOnlyForUnnamedRooms() async throws {
         try await TestServer.run { server in
             let alice = try await server.register("alice")
@@ -216,6 +230,26 @@ import Testing
                 .delete, "/_matrix/client/v3/devices/A", token: alice.token, json: ["auth": server.passwordAuth(alice.userID, "nope", session: session)])
             #expect(wrongPassword.status == 401)
             #expect(wrongPassword.json["completed"] == [])
+        }
+    }
+}
+
+@Suite struct OpenIDTests {
+    @Test func openIDTokensAreIssuedForOneselfAndStoredHashed() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let path = "/_matrix/client/v3/user/\(TestServer.path(alice.userID))/openid/request_token"
+            let reply = try await server.call(.post, path, token: alice.token, json: [:])
+            #expect(reply.status == 200)
+            #expect(reply.json["token_type"] == "Bearer")
+            #expect(reply.json["matrix_server_name"] == "localhost")
+            #expect(reply.json["expires_in"] == 3600)
+            let token = try #require(reply.json["access_token"]?.stringValue)
+            let hash = ProtocolTests.sha256Hex(token)
+            #expect(try await server.server.storage.openIDTokenUser(tokenHash: hash, now: Int64(Date().timeIntervalSince1970 * 1000)) == alice.userID)
+            #expect(try await server.server.storage.openIDTokenUser(tokenHash: hash, now: Int64(Date().timeIntervalSince1970 * 1000) + 3_601_000) == nil)
+            #expect(try await server.call(.post, path, token: bob.token, json: [:]).status == 403)
         }
     }
 }

@@ -243,8 +243,13 @@ struct SyncService: Sendable {
         }
         let timeline = try await timeline(
             roomID: roomID, request: request, after: after, upTo: leaveEvent.streamPosition, ignored: ignored)
-        let state = after == nil || timeline.limited
-            ? try await stateAtTimelineStart(roomID: roomID, timeline: timeline.events, upTo: leaveEvent.streamPosition, changedAfter: after)
+        // Joined and left since the last sync: the client never had this room's state, so it
+        // gets all of it as of the timeline's start, not only what changed.
+        var knewState = after != nil
+        if let after { knewState = try await rooms.wasJoined(roomID: roomID, userID: request.user.userID, at: after) }
+        let stateSince = knewState ? after : nil
+        let state = stateSince == nil || timeline.limited
+            ? try await stateAtTimelineStart(roomID: roomID, timeline: timeline.events, upTo: leaveEvent.streamPosition, changedAfter: stateSince)
             : []
         var room: JSONObject = [
             "timeline": try await timelineJSON(timeline, request: request),

@@ -110,6 +110,16 @@ extension PostgresStorage {
             "UPDATE devices SET last_seen_ip = \(ip), last_seen_ts = \(at) WHERE user_id = \(userID) AND device_id = \(deviceID)")
     }
 
+    public func createOpenIDToken(tokenHash: String, userID: String, expiresAt: Int64) async throws {
+        try await query("DELETE FROM openid_tokens WHERE expires_ts <= \(expiresAt - 2 * 3_600_000)")
+        try await query("INSERT INTO openid_tokens (token_hash, user_id, expires_ts) VALUES (\(tokenHash), \(userID), \(expiresAt))")
+    }
+
+    public func openIDTokenUser(tokenHash: String, now: Int64) async throws -> String? {
+        try await query("SELECT user_id FROM openid_tokens WHERE token_hash = \(tokenHash) AND expires_ts > \(now)").first?
+            .decode(String.self)
+    }
+
     public func setPasswordHash(userID: String, hash: String) async throws {
         try await query("UPDATE users SET password_hash = \(hash) WHERE user_id = \(userID)")
     }

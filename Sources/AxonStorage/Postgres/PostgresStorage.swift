@@ -399,5 +399,12 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        (
+            "012_openid",
+            [
+                "CREATE TABLE openid_tokens (token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_ts BIGINT NOT NULL)",
+                "CREATE INDEX openid_tokens_expiry ON openid_tokens(expires_ts)",
+            ]
+        ),
     ]
 }

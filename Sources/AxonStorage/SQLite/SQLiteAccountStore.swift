@@ -110,6 +110,22 @@ extension SQLiteStorage {
         }
     }
 
+    public func createOpenIDToken(tokenHash: String, userID: String, expiresAt: Int64) async throws {
+        try await write { db in
+            // Expired tokens go when new ones are made, so the table stays small.
+            try db.execute(sql: "DELETE FROM openid_tokens WHERE expires_ts <= ?", arguments: [expiresAt - 2 * 3_600_000])
+            try db.execute(
+                sql: "INSERT INTO openid_tokens (token_hash, user_id, expires_ts) VALUES (?, ?, ?)", arguments: [tokenHash, userID, expiresAt])
+        }
+    }
+
+    public func openIDTokenUser(tokenHash: String, now: Int64) async throws -> String? {
+        try await read { db in
+            try String.fetchOne(
+                db, sql: "SELECT user_id FROM openid_tokens WHERE token_hash = ? AND expires_ts > ?", arguments: [tokenHash, now])
+        }
+    }
+
     public func setPasswordHash(userID: String, hash: String) async throws {
         try await write { db in
             try db.execute(sql: "UPDATE users SET password_hash = ? WHERE user_id = ?", arguments: [hash, userID])

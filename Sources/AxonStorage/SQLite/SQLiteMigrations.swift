@@ -375,6 +375,17 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        migrator.registerMigration("012_openid") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE openid_tokens (
+                        token_hash TEXT PRIMARY KEY NOT NULL,
+                        user_id TEXT NOT NULL,
+                        expires_ts INTEGER NOT NULL
+                    );
+                    CREATE INDEX openid_tokens_expiry ON openid_tokens(expires_ts);
+                    """)
+        }
         return migrator
     }
 }
