@@ -253,3 +253,25 @@ import Testing
         }
     }
 }
+
+@Suite struct LegacyInitialSyncTests {
+    @Test func initialSyncCarriesPresenceAndReceipts() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let roomID = try await server.createRoom(alice.token)
+            _ = try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:])
+            let eventID = try #require(try await server.send(alice.token, roomID, "read me").json["event_id"]?.stringValue)
+            _ = try await server.call(.post, server.room(roomID, "/receipt/m.read/\(TestServer.path(eventID))"), token: bob.token, json: [:])
+            _ = try await server.call(
+                .put, "/_matrix/client/v3/presence/\(TestServer.path(bob.userID))/status", token: bob.token, json: ["presence": "online"])
+            let global = try await server.call(.get, "/_matrix/client/v3/initialSync", token: alice.token)
+            #expect(global.json["presence"]?.arrayValue?.contains { $0["sender"] == .string(bob.userID) } == true)
+            let room = global.json["rooms"]?.arrayValue?.first { $0["room_id"] == .string(roomID) }
+            #expect(room?["receipts"]?[0]?["content"]?[eventID]?["m.read"]?[bob.userID] != nil)
+            let single = try await server.call(.get, server.room(roomID, "/initialSync"), token: alice.token)
+            #expect(single.json["presence"]?.arrayValue?.contains { $0["sender"] == .string(bob.userID) } == true)
+            #expect(single.json["receipts"]?.arrayValue?.count == 1)
+        }
+    }
+}

@@ -27,7 +27,10 @@ extension ServerContext {
                 roomID: roomID, membership: membership, userID: request.user.userID, limit: limit, current: current,
                 request: request,
                 accountData: try await storage.accountDataChanges(userID: request.user.userID, since: nil).filter { $0.roomID == roomID })
-            room["presence"] = []
+            let members = Set(try await storage.members(roomID: roomID, membership: "join").map(\.userID))
+            room["presence"] = .array(try await presenceEvents(for: request.user.userID, upTo: current).filter {
+                $0["sender"]?.stringValue.map(members.contains) ?? false
+            })
             return .ok(.object(room))
         }
     }
@@ -110,9 +113,15 @@ extension ServerContext {
         return .ok([
             "end": .string(SyncToken(position: current).string),
             "rooms": .array(roomsJSON),
-            "presence": [],
+            "presence": .array(try await presenceEvents(for: userID, upTo: current)),
             "account_data": .array(accountData.map { ["type": .string($0.type), "content": $0.content] }),
         ])
+    }
+
+    /// The presence of everyone sharing a room with the user (the same set `/sync` reports).
+    private func presenceEvents(for userID: String, upTo current: Int64) async throws -> [JSON] {
+        guard presence.enabled else { return [] }
+        return try await storage.presenceChanges(userID: userID, after: nil, upTo: current).map(presence.event)
     }
 
     /// One room as the legacy API shows it: membership, messages up to now (or the leave),
@@ -162,6 +171,14 @@ extension ServerContext {
             state.sorted { ($0.pdu.type, $0.pdu.stateKey ?? "") < ($1.pdu.type, $1.pdu.stateKey ?? "") }
                 .map { ClientEventFormat.json($0, viewer: request.user, version: record.version) })
         room["account_data"] = .array(accountData.map { ["type": .string($0.type), "content": $0.content] })
+        // Read receipts up to what the user may see, as one flat m.receipt event (legacy
+        // events carry their room_id).
+        var receipts: [JSON] = []
+        if var receipt = SyncService.receiptEvent(try await storage.receipts(roomID: roomID, after: nil, upTo: upTo), roomID: roomID, viewer: userID) {
+            receipt["room_id"] = .string(roomID)
+            receipts.append(receipt)
+        }
+        room["receipts"] = .array(receipts)
         return room
     }
 }
