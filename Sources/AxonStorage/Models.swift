@@ -33,13 +33,18 @@ public struct Device: Sendable, Equatable {
     public var displayName: String?
     public var lastSeenIP: String?
     public var lastSeenAt: Int64?
+    public var lastSeenUserAgent: String?
 
-    public init(userID: String, deviceID: String, displayName: String?, lastSeenIP: String? = nil, lastSeenAt: Int64? = nil) {
+    public init(
+        userID: String, deviceID: String, displayName: String?, lastSeenIP: String? = nil, lastSeenAt: Int64? = nil,
+        lastSeenUserAgent: String? = nil
+    ) {
         self.userID = userID
         self.deviceID = deviceID
         self.displayName = displayName
         self.lastSeenIP = lastSeenIP
         self.lastSeenAt = lastSeenAt
+        self.lastSeenUserAgent = lastSeenUserAgent
     }
 }
 
@@ -83,13 +88,16 @@ public struct UIASession: Sendable, Equatable {
     public var userID: String?
     public var completedStages: [String]
     public var createdAt: Int64
+    /// The first request's parameters, when the operation remembers them (registration).
+    public var params: JSON?
 
-    public init(sessionID: String, operation: String, userID: String?, completedStages: [String], createdAt: Int64) {
+    public init(sessionID: String, operation: String, userID: String?, completedStages: [String], createdAt: Int64, params: JSON? = nil) {
         self.sessionID = sessionID
         self.operation = operation
         self.userID = userID
         self.completedStages = completedStages
         self.createdAt = createdAt
+        self.params = params
     }
 }
 

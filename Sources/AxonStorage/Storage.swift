@@ -76,7 +76,7 @@ public protocol AccountStore: Sendable {
     func devices(userID: String) async throws -> [Device]
     func device(userID: String, deviceID: String) async throws -> Device?
     func setDeviceDisplayName(userID: String, deviceID: String, displayName: String?) async throws -> Bool
-    func recordDeviceSeen(userID: String, deviceID: String, ip: String, at: Int64) async throws
+    func recordDeviceSeen(userID: String, deviceID: String, ip: String, userAgent: String?, at: Int64) async throws
     /// OpenID tokens (`/openid/request_token`): only their hash is stored, until `expiresAt`.
     func createOpenIDToken(tokenHash: String, userID: String, expiresAt: Int64) async throws
     /// The user an unexpired OpenID token was issued to (for federation's `/openid/userinfo`).

@@ -275,3 +275,20 @@ import Testing
         }
     }
 }
+
+@Suite struct RegistrationSessionTests {
+    @Test func theCompletingRequestNeedsOnlyTheSession() async throws {
+        try await TestServer.run { server in
+            let first = try await server.call(
+                .post, "/_matrix/client/v3/register",
+                json: ["username": "carol", "password": "a secret", "device_id": "CAROLPHONE", "initial_device_display_name": "Phone"])
+            #expect(first.status == 401)
+            let session = try #require(first.json["session"])
+            let done = try await server.call(.post, "/_matrix/client/v3/register", json: ["auth": ["type": "m.login.dummy", "session": session]])
+            #expect(done.status == 200, "\(done.raw)")
+            #expect(done.json["user_id"] == "@carol:localhost")
+            #expect(done.json["device_id"] == "CAROLPHONE")
+            #expect(try await server.login("carol", password: "a secret").status == 200)
+        }
+    }
+}

@@ -79,9 +79,9 @@ import Testing
         try await store.createAccount(account("@a:hs"), session: session("@a:hs", "D1", token: "t1"))
         #expect(try await store.setDeviceDisplayName(userID: "@a:hs", deviceID: "D1", displayName: "Laptop"))
         #expect(try await !store.setDeviceDisplayName(userID: "@a:hs", deviceID: "NOPE", displayName: "x"))
-        try await store.recordDeviceSeen(userID: "@a:hs", deviceID: "D1", ip: "10.0.0.1", at: 42)
+        try await store.recordDeviceSeen(userID: "@a:hs", deviceID: "D1", ip: "10.0.0.1", userAgent: "Element/1.11", at: 42)
         let device = try #require(try await store.device(userID: "@a:hs", deviceID: "D1"))
-        #expect(device == Device(userID: "@a:hs", deviceID: "D1", displayName: "Laptop", lastSeenIP: "10.0.0.1", lastSeenAt: 42))
+        #expect(device == Device(userID: "@a:hs", deviceID: "D1", displayName: "Laptop", lastSeenIP: "10.0.0.1", lastSeenAt: 42, lastSeenUserAgent: "Element/1.11"))
     }
 
     @Test(arguments: Backend.allCases)

@@ -57,6 +57,13 @@ public struct AccountService: Sendable {
         }
     }
 
+    /// A password hash made now, to be stored later (a registration's UIA session keeps the
+    /// hash, never the password).
+    func hashPassword(_ password: String) async throws -> String {
+        try checkPasswordShape(password)
+        return try await hasher.hash(password)
+    }
+
     func checkPasswordShape(_ password: String) throws(MatrixError) {
         guard password.utf8.count <= PasswordHasher.maxPasswordBytes else {
             throw MatrixError(400, "M_WEAK_PASSWORD", "Password is longer than \(PasswordHasher.maxPasswordBytes) bytes")
@@ -66,11 +73,11 @@ public struct AccountService: Sendable {
     /// Creates the account and, unless `login` is nil, its first device and token, in one
     /// transaction: no half-made account survives a failure or a crash.
     public func register(
-        userID: UserID, password: String?, isAdmin: Bool = false, isGuest: Bool = false,
+        userID: UserID, password: String?, passwordHash: String? = nil, isAdmin: Bool = false, isGuest: Bool = false,
         displayName: String? = nil, login: (deviceID: String?, displayName: String?, ip: String)?
     ) async throws -> LoginResult? {
         if let password { try checkPasswordShape(password) }
-        let hash: String? = if let password { try await hasher.hash(password) } else { nil }
+        let hash: String? = if let password { try await hasher.hash(password) } else { passwordHash }
         let now = nowMillis()
         var profile: JSONObject = [:]
         profile["displayname"] = .string(displayName ?? userID.localpart)

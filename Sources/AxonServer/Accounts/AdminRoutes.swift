@@ -16,6 +16,7 @@ extension ServerContext {
                 var connection = JSONObject()
                 if let ip = device.lastSeenIP { connection["ip"] = .string(ip) }
                 if let seen = device.lastSeenAt { connection["last_seen"] = .int(seen) }
+                if let agent = device.lastSeenUserAgent { connection["user_agent"] = .string(agent) }
                 devices[device.deviceID] = ["sessions": [["connections": connection.isEmpty ? [] : [.object(connection)]]]]
             }
             return .ok(["user_id": .string(userID), "devices": .object(devices)])

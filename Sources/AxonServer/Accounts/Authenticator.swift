@@ -24,7 +24,10 @@ final class Authenticator: Sendable {
         SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    func authenticate(token: String, ip: String) async throws -> TokenOwner? {
+    /// User agents are kept for `/admin/whois`, cut to a length no client needs.
+    static let maxUserAgentBytes = 512
+
+    func authenticate(token: String, ip: String, userAgent: String? = nil) async throws -> TokenOwner? {
         guard let owner = try await storage.tokenOwner(tokenHash: Self.hash(token: token)) else { return nil }
         let now = nowMillis()
         let key = "\(owner.userID)\u{0}\(owner.deviceID)"
@@ -34,7 +37,10 @@ final class Authenticator: Sendable {
             writes[key] = now
             return true
         }
-        if due { try await storage.recordDeviceSeen(userID: owner.userID, deviceID: owner.deviceID, ip: ip, at: now) }
+        if due {
+            let agent = userAgent.map { String(decoding: $0.utf8.prefix(Self.maxUserAgentBytes), as: UTF8.self) }
+            try await storage.recordDeviceSeen(userID: owner.userID, deviceID: owner.deviceID, ip: ip, userAgent: agent, at: now)
+        }
         return owner
     }
 }

@@ -32,7 +32,13 @@ extension ServerContext {
     }
 
     private func register(_ request: MatrixRequest) async throws -> MatrixResponse {
-        let body = try request.jsonObject()
+        let submitted = try request.jsonObject()
+        // The first request's parameters count for the one that completes its session.
+        let remembered = try await uia.rememberedParams(submitted, operation: "register") ?? [:]
+        var merged = remembered
+        for (key, value) in submitted.objectValue ?? [:] { merged[key] = value }
+        merged["password_hash"] = nil
+        let body = JSON.object(merged)
         let kind = request.query("kind") ?? "user"
         let inhibitLogin = try body.optionalBool("inhibit_login") ?? false
         let deviceID = try body.optionalString("device_id")
@@ -58,8 +64,15 @@ extension ServerContext {
         }
         let password = try body.optionalString("password")
         if let password { try accounts.checkPasswordShape(password) }
-        try await uia.require(.init(operation: "register", flows: registrationFlows), body: body)
-        guard let password else { throw MatrixError.missingParam("Missing 'password'") }
+        var remember = merged
+        remember["auth"] = nil
+        remember["password"] = nil
+        // Only a request without `auth` is sure to end in a challenge: hash its password then,
+        // not on every attempt.
+        if submitted["auth"] == nil, let password { remember["password_hash"] = .string(try await accounts.hashPassword(password)) }
+        try await uia.require(.init(operation: "register", flows: registrationFlows), body: body, remember: .object(remember))
+        let passwordHash = remembered["password_hash"]?.stringValue
+        guard password != nil || passwordHash != nil else { throw MatrixError.missingParam("Missing 'password'") }
         let userID: UserID
         if let desiredUserID {
             userID = desiredUserID
@@ -67,7 +80,8 @@ extension ServerContext {
             userID = try await accounts.generatedUserID()
         }
         let result = try await accounts.register(
-            userID: userID, password: password, login: inhibitLogin ? nil : (deviceID, deviceName, request.remoteIP))
+            userID: userID, password: password, passwordHash: password == nil ? passwordHash : nil,
+            login: inhibitLogin ? nil : (deviceID, deviceName, request.remoteIP))
         logger.info("registered user", metadata: ["user_id": "\(userID)"])
         return .ok(result?.json ?? ["user_id": .string(userID.description)])
     }

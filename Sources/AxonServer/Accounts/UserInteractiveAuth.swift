@@ -23,7 +23,9 @@ struct UserInteractiveAuth: Sendable {
 
     /// Returns when the request's `auth` completes one of the flows; otherwise throws a 401
     /// carrying the flows, the session and what is completed (with errcode when a stage failed).
-    func require(_ requirement: Requirement, body: JSON) async throws {
+    /// `remember` is kept with a new session and given back by `rememberedParams`, so the
+    /// request that completes the session need not repeat it (registration).
+    func require(_ requirement: Requirement, body: JSON, remember: JSON? = nil) async throws {
         let auth = try body.optionalObject("auth")
         let now = nowMillis()
         var session: UIASession
@@ -40,7 +42,7 @@ struct UserInteractiveAuth: Sendable {
         } else {
             session = UIASession(
                 sessionID: RandomString.alphanumeric(24), operation: requirement.operation, userID: requirement.user,
-                completedStages: [], createdAt: now)
+                completedStages: [], createdAt: now, params: remember)
         }
         guard let auth, auth["type"] != nil else {
             try await storage.saveUIASession(session)
@@ -64,6 +66,14 @@ struct UserInteractiveAuth: Sendable {
         }
         try await storage.saveUIASession(session)
         throw challenge(requirement, session: session, failure: nil)
+    }
+
+    /// What the session named in `body.auth.session` remembered for `operation`, if any.
+    func rememberedParams(_ body: JSON, operation: String) async throws -> JSONObject? {
+        guard let sessionID = body["auth"]?["session"]?.stringValue, let session = try await storage.uiaSession(id: sessionID),
+            session.operation == operation
+        else { return nil }
+        return session.params?.objectValue
     }
 
     /// Checks one stage; returns the error to report inside the 401, or nil when it passed.

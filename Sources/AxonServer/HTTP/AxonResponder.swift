@@ -70,10 +70,10 @@ struct AxonResponder: HTTPResponder {
             case .none:
                 break
             case .optional:
-                if let token { owner = try await authenticate(token, ip: context.remoteIP) }
+                if let token { owner = try await authenticate(token, ip: context.remoteIP, userAgent: request.headers[.userAgent]) }
             case .required(let allowGuests):
                 guard let token else { throw MatrixError.missingToken() }
-                let found = try await authenticate(token, ip: context.remoteIP)
+                let found = try await authenticate(token, ip: context.remoteIP, userAgent: request.headers[.userAgent])
                 if found.isGuest, !allowGuests { throw MatrixError.guestAccessForbidden() }
                 owner = found
             }
@@ -144,8 +144,8 @@ struct AxonResponder: HTTPResponder {
         return try result.get()
     }
 
-    private func authenticate(_ token: String, ip: String) async throws -> TokenOwner {
-        guard let owner = try await authenticator.authenticate(token: token, ip: ip) else {
+    private func authenticate(_ token: String, ip: String, userAgent: String?) async throws -> TokenOwner {
+        guard let owner = try await authenticator.authenticate(token: token, ip: ip, userAgent: userAgent) else {
             throw MatrixError.unknownToken()
         }
         return owner

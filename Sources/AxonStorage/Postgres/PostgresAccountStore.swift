@@ -13,8 +13,8 @@ extension PostgresStorage {
     }
 
     static func device(_ row: PostgresRow) throws -> Device {
-        let (userID, deviceID, name, ip, seen) = try row.decode((String, String, String?, String?, Int64?).self)
-        return Device(userID: userID, deviceID: deviceID, displayName: name, lastSeenIP: ip, lastSeenAt: seen)
+        let (userID, deviceID, name, ip, seen, agent) = try row.decode((String, String, String?, String?, Int64?, String?).self)
+        return Device(userID: userID, deviceID: deviceID, displayName: name, lastSeenIP: ip, lastSeenAt: seen, lastSeenUserAgent: agent)
     }
 
     public func createAccount(_ account: Account, session: NewSession?) async throws {
@@ -86,14 +86,14 @@ extension PostgresStorage {
 
     public func devices(userID: String) async throws -> [Device] {
         try await query(
-            "SELECT user_id, device_id, display_name, last_seen_ip, last_seen_ts FROM devices WHERE user_id = \(userID) ORDER BY device_id"
+            "SELECT user_id, device_id, display_name, last_seen_ip, last_seen_ts, last_seen_user_agent FROM devices WHERE user_id = \(userID) ORDER BY device_id"
         ).map(Self.device)
     }
 
     public func device(userID: String, deviceID: String) async throws -> Device? {
         try await query(
             """
-            SELECT user_id, device_id, display_name, last_seen_ip, last_seen_ts FROM devices
+            SELECT user_id, device_id, display_name, last_seen_ip, last_seen_ts, last_seen_user_agent FROM devices
             WHERE user_id = \(userID) AND device_id = \(deviceID)
             """
         ).first.map(Self.device)
@@ -105,9 +105,12 @@ extension PostgresStorage {
         ).isEmpty
     }
 
-    public func recordDeviceSeen(userID: String, deviceID: String, ip: String, at: Int64) async throws {
+    public func recordDeviceSeen(userID: String, deviceID: String, ip: String, userAgent: String?, at: Int64) async throws {
         try await query(
-            "UPDATE devices SET last_seen_ip = \(ip), last_seen_ts = \(at) WHERE user_id = \(userID) AND device_id = \(deviceID)")
+            """
+            UPDATE devices SET last_seen_ip = \(ip), last_seen_ts = \(at), last_seen_user_agent = \(userAgent)
+            WHERE user_id = \(userID) AND device_id = \(deviceID)
+            """)
     }
 
     public func createOpenIDToken(tokenHash: String, userID: String, expiresAt: Int64) async throws {
@@ -153,19 +156,20 @@ extension PostgresStorage {
         let completed = JSON.array(session.completedStages.map(JSON.string)).encodedString()
         try await query(
             """
-            INSERT INTO uia_sessions (session_id, operation, user_id, completed, created_ts)
-            VALUES (\(session.sessionID), \(session.operation), \(session.userID), \(completed), \(session.createdAt))
+            INSERT INTO uia_sessions (session_id, operation, user_id, completed, created_ts, params)
+            VALUES (\(session.sessionID), \(session.operation), \(session.userID), \(completed), \(session.createdAt), \(session.params?.encodedString()))
             ON CONFLICT (session_id) DO UPDATE SET completed = excluded.completed
             """)
     }
 
     public func uiaSession(id: String) async throws -> UIASession? {
-        try await query("SELECT session_id, operation, user_id, completed, created_ts FROM uia_sessions WHERE session_id = \(id)")
+        try await query("SELECT session_id, operation, user_id, completed, created_ts, params FROM uia_sessions WHERE session_id = \(id)")
             .first.map { row in
-                let (sessionID, operation, userID, completed, created) = try row.decode((String, String, String?, String, Int64).self)
+                let (sessionID, operation, userID, completed, created, params) = try row.decode((String, String, String?, String, Int64, String?).self)
                 return UIASession(
                     sessionID: sessionID, operation: operation, userID: userID,
-                    completedStages: try JSON.stored(completed).arrayValue?.compactMap(\.stringValue) ?? [], createdAt: created)
+                    completedStages: try JSON.stored(completed).arrayValue?.compactMap(\.stringValue) ?? [], createdAt: created,
+                    params: try params.map { try JSON.stored($0) })
             }
     }
 

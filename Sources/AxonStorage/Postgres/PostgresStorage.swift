@@ -400,10 +400,12 @@ enum PostgresMigrations {
             ]
         ),
         (
-            "012_openid",
+            "012_openid_uia_params_user_agents",
             [
                 "CREATE TABLE openid_tokens (token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_ts BIGINT NOT NULL)",
                 "CREATE INDEX openid_tokens_expiry ON openid_tokens(expires_ts)",
+                "ALTER TABLE uia_sessions ADD COLUMN params TEXT",
+                "ALTER TABLE devices ADD COLUMN last_seen_user_agent TEXT",
             ]
         ),
     ]

@@ -102,11 +102,11 @@ extension SQLiteStorage {
         }
     }
 
-    public func recordDeviceSeen(userID: String, deviceID: String, ip: String, at: Int64) async throws {
+    public func recordDeviceSeen(userID: String, deviceID: String, ip: String, userAgent: String?, at: Int64) async throws {
         try await write { db in
             try db.execute(
-                sql: "UPDATE devices SET last_seen_ip = ?, last_seen_ts = ? WHERE user_id = ? AND device_id = ?",
-                arguments: [ip, at, userID, deviceID])
+                sql: "UPDATE devices SET last_seen_ip = ?, last_seen_ts = ?, last_seen_user_agent = ? WHERE user_id = ? AND device_id = ?",
+                arguments: [ip, at, userAgent, userID, deviceID])
         }
     }
 
@@ -161,12 +161,13 @@ extension SQLiteStorage {
         try await write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO uia_sessions (session_id, operation, user_id, completed, created_ts) VALUES (?, ?, ?, ?, ?)
+                    INSERT INTO uia_sessions (session_id, operation, user_id, completed, created_ts, params) VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT (session_id) DO UPDATE SET completed = excluded.completed
                     """,
                 arguments: [
                     session.sessionID, session.operation, session.userID,
                     JSON.array(session.completedStages.map(JSON.string)).encodedString(), session.createdAt,
+                    session.params?.encodedString(),
                 ])
         }
     }
@@ -177,7 +178,7 @@ extension SQLiteStorage {
                 UIASession(
                     sessionID: row["session_id"], operation: row["operation"], userID: row["user_id"],
                     completedStages: try JSON.stored(row["completed"]).arrayValue?.compactMap(\.stringValue) ?? [],
-                    createdAt: row["created_ts"])
+                    createdAt: row["created_ts"], params: try (row["params"] as String?).map { try JSON.stored($0) })
             }
         }
     }
@@ -218,6 +219,6 @@ extension SQLiteStorage {
     private static func device(_ row: Row) -> Device {
         Device(
             userID: row["user_id"], deviceID: row["device_id"], displayName: row["display_name"],
-            lastSeenIP: row["last_seen_ip"], lastSeenAt: row["last_seen_ts"])
+            lastSeenIP: row["last_seen_ip"], lastSeenAt: row["last_seen_ts"], lastSeenUserAgent: row["last_seen_user_agent"])
     }
 }

@@ -375,7 +375,7 @@ enum SQLiteMigrations {
                     );
                     """)
         }
-        migrator.registerMigration("012_openid") { db in
+        migrator.registerMigration("012_openid_uia_params_user_agents") { db in
             try db.execute(
                 sql: """
                     CREATE TABLE openid_tokens (
@@ -384,6 +384,8 @@ enum SQLiteMigrations {
                         expires_ts INTEGER NOT NULL
                     );
                     CREATE INDEX openid_tokens_expiry ON openid_tokens(expires_ts);
+                    ALTER TABLE uia_sessions ADD COLUMN params TEXT;
+                    ALTER TABLE devices ADD COLUMN last_seen_user_agent TEXT;
                     """)
         }
         return migrator
