@@ -58,7 +58,8 @@ public protocol RoomStore: Sendable {
     func threadRoots(roomID: String, participant: String?, before: Int64?, limit: Int) async throws -> [(rootID: String, latest: Int64)]
 
     /// Local accounts the user may find in the user directory: everyone sharing a joined room
-    /// with them, and the joined members of public rooms.
+    /// with them, and the joined members of rooms whose join rule is `public` (as it is now,
+    /// so a room turning private hides its members).
     func directoryCandidates(userID: String) async throws -> [Account]
 
     func setAlias(_ alias: String, roomID: String, creator: String) async throws

@@ -31,6 +31,11 @@ import Testing
             let limited = try await server.call(.post, search, token: alice.token, json: ["search_term": "", "limit": 1])
             #expect(ids(limited).count == 1)
             #expect(limited.json["limited"] == true)
+            // Membership of a public room counts only while its join rule is public.
+            _ = try await server.call(.put, server.room(publicRoom, "/state/m.room.join_rules"), token: carol.token, json: ["join_rule": "invite"])
+            #expect(ids(try await server.call(.post, search, token: alice.token, json: ["search_term": "dave"])) == [])
+            _ = try await server.call(.put, server.room(privateRoom, "/state/m.room.join_rules"), token: alice.token, json: ["join_rule": "public"])
+            #expect(ids(try await server.call(.post, search, token: carol.token, json: ["search_term": "bob"])) == ["@bob:localhost"])
             #expect(try await server.call(.post, search, token: alice.token, json: [:]).errcode == "M_MISSING_PARAM")
             #expect(try await server.call(.post, search, token: alice.token, json: ["search_term": "a", "limit": "x"]).errcode == "M_BAD_JSON")
         }

@@ -275,7 +275,10 @@ extension SQLiteStorage {
                     SELECT u.* FROM users u WHERE NOT u.deactivated AND u.user_id IN (
                         SELECT m.user_id FROM room_memberships m WHERE m.membership = 'join' AND (
                             m.room_id IN (SELECT room_id FROM room_memberships WHERE user_id = ? AND membership = 'join')
-                            OR m.room_id IN (SELECT room_id FROM rooms WHERE is_public)))
+                            OR m.room_id IN (
+                                SELECT cs.room_id FROM current_state cs JOIN events e ON e.event_id = cs.event_id
+                                WHERE cs.type = 'm.room.join_rules' AND cs.state_key = ''
+                                AND json_extract(e.json, '$.content.join_rule') = 'public')))
                     """,
                 arguments: [userID]
             ).map(Self.account)
