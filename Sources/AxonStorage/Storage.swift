@@ -77,6 +77,9 @@ public protocol AccountStore: Sendable {
     func device(userID: String, deviceID: String) async throws -> Device?
     func setDeviceDisplayName(userID: String, deviceID: String, displayName: String?) async throws -> Bool
     func recordDeviceSeen(userID: String, deviceID: String, ip: String, userAgent: String?, at: Int64) async throws
+    /// Turns a guest account into a full one with this password, keeping its user ID; false
+    /// when the user is not (or no longer) a guest.
+    func upgradeGuest(userID: String, passwordHash: String) async throws -> Bool
     /// OpenID tokens (`/openid/request_token`): only their hash is stored, until `expiresAt`.
     func createOpenIDToken(tokenHash: String, userID: String, expiresAt: Int64) async throws
     /// The user an unexpired OpenID token was issued to (for federation's `/openid/userinfo`).

@@ -42,6 +42,8 @@ struct ConfigOptions: ParsableArguments {
     var bcryptCost: Int?
     @Flag(name: .long, help: "Turn rate limiting off (for tests and benchmarks).")
     var noRateLimits = false
+    @Flag(name: .long, help: "Allow guest accounts (register?kind=guest).")
+    var allowGuestAccess = false
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
 
@@ -58,6 +60,7 @@ struct ConfigOptions: ParsableArguments {
         flags.registrationSharedSecret = registrationSharedSecret
         flags.bcryptCost = bcryptCost
         if noRateLimits { flags.rateLimitsEnabled = false }
+        if allowGuestAccess { flags.allowGuestAccess = true }
         flags.logLevel = logLevel
         do {
             return try AxonConfig.load(file: config, environment: ProcessInfo.processInfo.environment, flags: flags)

@@ -292,3 +292,43 @@ import Testing
         }
     }
 }
+
+@Suite struct GuestAccessTests {
+    func guest(_ server: TestServer) async throws -> (token: String, userID: String) {
+        let reply = try await server.call(.post, "/_matrix/client/v3/register?kind=guest", json: [:])
+        return (try #require(reply.json["access_token"]?.stringValue), try #require(reply.json["user_id"]?.stringValue))
+    }
+
+    @Test func guestsJoinCanJoinRoomsAndAreRemovedWhenAccessEnds() async throws {
+        try await TestServer.run(configure: { $0.allowGuestAccess = true }) { server in
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(
+                alice.token, ["preset": "public_chat", "initial_state": [["type": "m.room.guest_access", "content": ["guest_access": "can_join"]]]])
+            let closed = try await server.createRoom(alice.token)
+            let (token, userID) = try await guest(server)
+            #expect(try await server.call(.post, server.room(closed, "/join"), token: token, json: [:]).errcode == "M_GUEST_ACCESS_FORBIDDEN")
+            #expect(try await server.call(.post, server.room(roomID, "/join"), token: token, json: [:]).status == 200)
+            #expect(try await server.send(token, roomID, "hello from a guest").status == 200)
+            #expect(try await server.sync(token).status == 200)
+            #expect(try await server.call(.get, "/_matrix/client/v3/events?timeout=0", token: token).status == 200)
+            _ = try await server.call(.put, server.room(roomID, "/state/m.room.guest_access"), token: alice.token, json: ["guest_access": "forbidden"])
+            let member = try await server.call(.get, server.room(roomID, "/state/m.room.member/\(TestServer.path(userID))"), token: alice.token)
+            #expect(member.json["membership"] == "leave")
+        }
+    }
+
+    @Test func aGuestUpgradesKeepingItsUserID() async throws {
+        try await TestServer.run(configure: { $0.allowGuestAccess = true }) { server in
+            let (token, userID) = try await guest(server)
+            let upgraded = try await server.call(
+                .post, "/_matrix/client/v3/register", token: token,
+                json: ["username": "ignored", "password": "now a real account", "auth": ["type": "m.login.dummy"]])
+            #expect(upgraded.status == 200, "\(upgraded.raw)")
+            #expect(upgraded.json["user_id"] == .string(userID))
+            let newToken = try #require(upgraded.json["access_token"]?.stringValue)
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami", token: newToken).json["is_guest"] == false)
+            #expect(try await server.call(.get, "/_matrix/client/v3/devices", token: newToken).status == 200)
+            #expect(try await server.login(userID, password: "now a real account").status == 200)
+        }
+    }
+}

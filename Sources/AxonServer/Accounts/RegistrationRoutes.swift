@@ -31,6 +31,14 @@ extension ServerContext {
         config.registrationTokens.isEmpty ? [["m.login.dummy"]] : [["m.login.registration_token"]]
     }
 
+    /// The guest whose access token came with the registration, if any.
+    private func upgradingGuest(_ request: MatrixRequest, body: JSON) async throws -> TokenOwner? {
+        guard let token = try body.optionalString("guest_access_token") ?? request.accessToken,
+            let owner = try await storage.tokenOwner(tokenHash: Authenticator.hash(token: token)), owner.isGuest
+        else { return nil }
+        return owner
+    }
+
     private func register(_ request: MatrixRequest) async throws -> MatrixResponse {
         let submitted = try request.jsonObject()
         // The first request's parameters count for the one that completes its session.
@@ -55,9 +63,12 @@ extension ServerContext {
         default:
             throw MatrixError.invalidParam("Unknown registration kind '\(kind)'")
         }
-        guard config.registrationOpen else { throw MatrixError.forbidden("Registration has been disabled") }
+        // A guest registering with its own access token (header or `guest_access_token`)
+        // becomes a full account under the same, generated user ID.
+        let guest = try await upgradingGuest(request, body: body)
+        guard config.registrationOpen || guest != nil else { throw MatrixError.forbidden("Registration has been disabled") }
         // Check the user name before authentication so clients learn of a taken name at once.
-        let desiredUserID: UserID? = try await body.optionalString("username").asyncMap { username in
+        let desiredUserID: UserID? = guest != nil ? nil : try await body.optionalString("username").asyncMap { username in
             let userID = try accounts.validatedNewUserID(username)
             try await accounts.ensureAvailable(userID)
             return userID
@@ -73,6 +84,15 @@ extension ServerContext {
         try await uia.require(.init(operation: "register", flows: registrationFlows), body: body, remember: .object(remember))
         let passwordHash = remembered["password_hash"]?.stringValue
         guard password != nil || passwordHash != nil else { throw MatrixError.missingParam("Missing 'password'") }
+        if let guest, let userID = UserID(guest.userID) {
+            let hash = try await password.asyncMap { try await accounts.hashPassword($0) } ?? passwordHash ?? ""
+            guard try await storage.upgradeGuest(userID: guest.userID, passwordHash: hash) else {
+                throw MatrixError.forbidden("This guest account cannot be upgraded")
+            }
+            logger.info("upgraded guest to a full account", metadata: ["user_id": "\(userID)"])
+            guard !inhibitLogin else { return .ok(["user_id": .string(guest.userID)]) }
+            return .ok(try await accounts.openSession(userID: guest.userID, deviceID: deviceID, displayName: deviceName, ip: request.remoteIP).json)
+        }
         let userID: UserID
         if let desiredUserID {
             userID = desiredUserID

@@ -62,6 +62,9 @@ struct RoomService: Sendable {
             return eventID
         case .sent(let stored):
             notify(stored)
+            if stored.pdu.type == "m.room.guest_access", stored.pdu.stateKey == "", stored.pdu.content["guest_access"] != "can_join" {
+                try await removeGuests(roomID: roomID)
+            }
             return stored.pdu.eventID
         }
     }
@@ -138,6 +141,16 @@ struct RoomService: Sendable {
         }
         return try await send(
             roomID: roomID, EventTemplate(type: "m.room.member", stateKey: target, sender: sender, content: .object(content)))
+    }
+
+    /// Guests may stay only while the room lets them join (spec "Guest access"): when
+    /// `guest_access` stops being `can_join`, each joined guest leaves.
+    func removeGuests(roomID: String) async throws {
+        for member in try await storage.members(roomID: roomID, membership: "join") {
+            guard UserID(member.userID)?.server == serverName, try await storage.account(userID: member.userID)?.isGuest == true else { continue }
+            _ = try? await setMembership(
+                roomID: roomID, sender: member.userID, target: member.userID, membership: "leave", reason: "Guest access was turned off")
+        }
     }
 
     /// For a restricted room the user may join through membership of an allowed room: a joined

@@ -113,6 +113,15 @@ extension PostgresStorage {
             """)
     }
 
+    public func upgradeGuest(userID: String, passwordHash: String) async throws -> Bool {
+        !(try await query(
+            """
+            UPDATE users SET is_guest = FALSE, password_hash = \(passwordHash)
+            WHERE user_id = \(userID) AND is_guest AND NOT deactivated RETURNING user_id
+            """
+        ).isEmpty)
+    }
+
     public func createOpenIDToken(tokenHash: String, userID: String, expiresAt: Int64) async throws {
         try await query("DELETE FROM openid_tokens WHERE expires_ts <= \(expiresAt - 2 * 3_600_000)")
         try await query("INSERT INTO openid_tokens (token_hash, user_id, expires_ts) VALUES (\(tokenHash), \(userID), \(expiresAt))")

@@ -110,6 +110,15 @@ extension SQLiteStorage {
         }
     }
 
+    public func upgradeGuest(userID: String, passwordHash: String) async throws -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE users SET is_guest = 0, password_hash = ? WHERE user_id = ? AND is_guest AND NOT deactivated",
+                arguments: [passwordHash, userID])
+            return db.changesCount > 0
+        }
+    }
+
     public func createOpenIDToken(tokenHash: String, userID: String, expiresAt: Int64) async throws {
         try await write { db in
             // Expired tokens go when new ones are made, so the table stays small.
