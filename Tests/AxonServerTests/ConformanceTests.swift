@@ -332,3 +332,21 @@ import Testing
         }
     }
 }
+
+@Suite struct JoinPresenceTests {
+    @Test func joiningARoomBringsItsMembersPresence() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let roomID = try await server.createRoom(alice.token)
+            _ = try await server.call(
+                .put, "/_matrix/client/v3/presence/\(TestServer.path(alice.userID))/status", token: alice.token,
+                json: ["presence": "online", "status_msg": "around"])
+            let since = try #require(try await server.sync(bob.token).json["next_batch"]?.stringValue)
+            _ = try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:])
+            let next = try await server.sync(bob.token, "since=\(since)")
+            let events = next.json["presence"]?["events"]?.arrayValue ?? []
+            #expect(events.contains { $0["sender"] == .string(alice.userID) && $0["content"]?["status_msg"] == "around" }, "\(next.raw)")
+        }
+    }
+}

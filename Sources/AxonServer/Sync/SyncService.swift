@@ -99,6 +99,7 @@ struct SyncService: Sendable {
             memberships = try await storage.memberships(userID: userID)
         }
         var join = JSONObject()
+        var newlyJoined: [String] = []
         var invite = JSONObject()
         var leave = JSONObject()
         var knock = JSONObject()
@@ -121,6 +122,7 @@ struct SyncService: Sendable {
                 // Changes the user may not see (an ignored user's messages) leave no empty entry.
                 if since != nil, !isNew, !request.fullState, Self.showsNothing(room) { continue }
                 join[roomID] = room
+                if isNew { newlyJoined.append(roomID) }
             case "invite", "knock":
                 guard isNew || request.fullState, let event = try await storage.event(id: membership.eventID),
                     !ignored.contains(event.pdu.sender)
@@ -153,8 +155,17 @@ struct SyncService: Sendable {
             }
         }
         if presence.enabled {
-            let changes = try await storage.presenceChanges(userID: userID, after: since, upTo: current)
-                .filter { filter.presence.allows(PDU(eventID: "", json: ["type": "m.presence", "sender": .string($0.userID)])) }
+            var changes = try await storage.presenceChanges(userID: userID, after: since, upTo: current)
+            // A newly joined room's members are new to the client: their presence comes along,
+            // however long ago it last changed.
+            if since != nil, !newlyJoined.isEmpty {
+                var members = Set<String>()
+                for roomID in newlyJoined { members.formUnion(try await storage.members(roomID: roomID, membership: "join").map(\.userID)) }
+                let known = Set(changes.map(\.userID))
+                changes += try await storage.presenceChanges(userID: userID, after: nil, upTo: current)
+                    .filter { members.contains($0.userID) && !known.contains($0.userID) }
+            }
+            changes = changes.filter { filter.presence.allows(PDU(eventID: "", json: ["type": "m.presence", "sender": .string($0.userID)])) }
             if !changes.isEmpty { body["presence"] = ["events": .array(changes.map(presence.event))] }
         }
         return body
