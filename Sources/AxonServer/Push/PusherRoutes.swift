@@ -32,7 +32,7 @@ extension ServerContext {
             return .empty
         }
         routes.client(.get, "/notifications") { request in
-            let limit = try Self.notificationLimit(request.query("limit"))
+            let limit = max(1, try request.integerQuery("limit", default: 50, maximum: 1000))
             var before: Int64?
             if let from = request.query("from") {
                 guard let position = Int64(from), position >= 0 else { throw MatrixError.invalidParam("Invalid 'from' token") }
@@ -41,13 +41,18 @@ extension ServerContext {
             let only = request.query("only")
             let page = try await storage.notifications(
                 userID: request.user.userID, before: before, limit: limit, highlightsOnly: only == "highlight")
+            // Rules are per account, not per pusher: the tag of the user's tagged pusher says
+            // which device profile the notifications are for.
+            let profileTag = try await storage.pushers(userID: request.user.userID).lazy.compactMap(\.profileTag).first
             var notifications: [JSON] = []
             for entry in page {
-                notifications.append([
+                var notification: JSONObject = [
                     "actions": entry.actions, "read": .bool(entry.read), "room_id": .string(entry.event.roomID),
                     "ts": .int(entry.event.pdu.originServerTS),
                     "event": ClientEventFormat.json(entry.event, viewer: request.user, version: nil),
-                ])
+                ]
+                if let profileTag { notification["profile_tag"] = .string(profileTag) }
+                notifications.append(.object(notification))
             }
             var body: JSONObject = ["notifications": .array(notifications)]
             if page.count == limit, let last = page.last { body["next_token"] = .string(String(last.event.streamPosition)) }
@@ -55,11 +60,6 @@ extension ServerContext {
         }
     }
 
-    private static func notificationLimit(_ text: String?) throws(MatrixError) -> Int {
-        guard let text else { return 50 }
-        guard let limit = Int(text), limit >= 0 else { throw MatrixError.invalidParam("'limit' must be a non-negative integer") }
-        return min(max(limit, 1), 1000)
-    }
 
     private static func pusher(_ body: JSON, request: MatrixRequest, appID: String, pushkey: String) throws(MatrixError) -> Pusher {
         guard let kind = body["kind"]?.stringValue else { throw MatrixError.badJSON("'kind' must be a string or null") }
