@@ -6,7 +6,8 @@ import NIOCore
 import Synchronization
 
 /// The request pipeline every Matrix request goes through: route match (404/405), CORS,
-/// rate limits, body size limit, authentication, the handler, Matrix-shaped errors, metrics.
+/// authentication, rate limits, the body (per-route limit, shared budget, deadline), the
+/// handler, Matrix-shaped errors, metrics.
 struct AxonResponder: HTTPResponder {
     let routes: RouteTable
     let authenticator: Authenticator
@@ -16,7 +17,7 @@ struct AxonResponder: HTTPResponder {
     let logger: Logger
     /// Bounds the memory of all bodies being read at once.
     let bodyBudget = BodyBudget(bytes: 64 * 1024 * 1024)
-    var bodyTimeout: Duration = .seconds(60)
+    let bodyTimeout: Duration = .seconds(60)
 
     static let corsHeaders: HTTPFields = [
         .accessControlAllowOrigin: "*",
@@ -88,12 +89,12 @@ struct AxonResponder: HTTPResponder {
                 let limit = bodyLimit(route)
                 let declared = request.headers[.contentLength].flatMap { Int($0) }
                 if let declared, declared > limit { throw MatrixError.tooLarge("Request body exceeds \(limit) bytes") }
-                reservation = min(declared ?? limit, limit)
+                reservation = max(0, min(declared ?? limit, limit))
                 guard bodyBudget.reserve(reservation) else {
                     reservation = 0
                     throw MatrixError.limitExceeded(retryAfterMs: 1000)
                 }
-                body = try await collectBody(&request, upTo: limit)
+                body = try await collectBody(request, upTo: limit)
             }
             let matrixRequest = MatrixRequest(
                 method: request.method, path: String(rawPath), pathParameters: parameters, query: query,
@@ -120,9 +121,8 @@ struct AxonResponder: HTTPResponder {
 
     /// Reads the body up to `limit` bytes within `bodyTimeout`: a client trickling a body
     /// byte by byte holds its connection no longer than that.
-    private func collectBody(_ request: inout Request, upTo limit: Int) async throws -> ByteBuffer {
+    private func collectBody(_ collected: Request, upTo limit: Int) async throws -> ByteBuffer {
         let timeout = bodyTimeout
-        let collected = request
         let result = await withTaskGroup(of: Result<ByteBuffer, MatrixError>?.self) { group in
             group.addTask {
                 var request = collected

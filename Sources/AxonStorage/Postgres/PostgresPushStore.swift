@@ -8,9 +8,16 @@ extension PostgresStorage {
     }
 
     public func pushRules(for userIDs: [String]) async throws -> [String: JSONObject] {
+        try await Self.pushRules(for: userIDs) { try await query($0) }
+    }
+
+    /// Several users' stored rule documents, through `run` (a pool query or a transaction's).
+    static func pushRules(
+        for userIDs: [String], _ run: (PostgresQuery) async throws -> [PostgresRow]
+    ) async throws -> [String: JSONObject] {
         guard !userIDs.isEmpty else { return [:] }
         var documents: [String: JSONObject] = [:]
-        for row in try await query("SELECT user_id, rules FROM push_rules WHERE user_id = ANY(\(userIDs))") {
+        for row in try await run("SELECT user_id, rules FROM push_rules WHERE user_id = ANY(\(userIDs))") {
             let (userID, rules) = try row.decode((String, String).self)
             documents[userID] = try JSON.stored(rules).objectValue
         }

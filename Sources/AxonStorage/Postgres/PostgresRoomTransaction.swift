@@ -169,13 +169,7 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
     }
 
     func pushRules(for userIDs: [String]) async throws -> [String: JSONObject] {
-        guard !userIDs.isEmpty else { return [:] }
-        var documents: [String: JSONObject] = [:]
-        for row in try await rows("SELECT user_id, rules FROM push_rules WHERE user_id = ANY(\(userIDs))") {
-            let (userID, rules) = try row.decode((String, String).self)
-            documents[userID] = try JSON.stored(rules).objectValue
-        }
-        return documents
+        try await PostgresStorage.pushRules(for: userIDs) { try await rows($0) }
     }
 
     func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws {
