@@ -48,7 +48,8 @@ public struct AxonServer: Sendable {
             visibility: HistoryVisibility(storage: storage), notifier: notifier,
             pushGateway: PushGateway(
                 storage: storage, attempts: config.pushRetryAttempts, initialDelay: .milliseconds(config.pushRetryInitialMs),
-                allowPrivateAddresses: config.pushAllowPrivateAddresses, enabled: config.outboundEnabled, logger: logger))
+                allowPrivateAddresses: config.pushAllowPrivateAddresses, enabled: config.outboundEnabled, caFile: config.pushCAFile,
+                logger: logger))
         context = ServerContext(
             config: config, serverName: serverName, storage: storage, accounts: accounts, uia: uia,
             signingKey: signingKey, rooms: rooms, notifier: notifier,

@@ -48,6 +48,8 @@ public struct AxonConfig: Sendable, Equatable {
     /// Whether the server sends anything to other hosts (push gateways; federation later).
     /// Off for fuzzing and sandboxes, so no client-supplied URL or name is ever contacted.
     public var outboundEnabled = true
+    /// An extra CA (PEM) push gateways may be signed by, besides the system roots.
+    public var pushCAFile: String?
     /// Connections idle this long (no complete request header, a stalled body, nothing
     /// between requests) are closed. Requests being answered, long polls included, are not idle.
     public var idleTimeoutSeconds = 30
@@ -145,6 +147,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var pushRetryInitialMs: Int?
     public var pushAllowPrivateAddresses: Bool?
     public var outboundEnabled: Bool?
+    public var pushCAFile: String?
     public var idleTimeoutSeconds: Int?
     public var maxLongPollSeconds: Int?
     public var metricsEnabled: Bool?
@@ -191,6 +194,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case pushRetryInitialMs = "push_retry_initial_ms"
         case pushAllowPrivateAddresses = "push_allow_private_addresses"
         case outboundEnabled = "outbound_enabled"
+        case pushCAFile = "push_ca_file"
         case idleTimeoutSeconds = "idle_timeout_seconds"
         case maxLongPollSeconds = "max_long_poll_seconds"
         case metricsEnabled = "metrics_enabled"
@@ -250,6 +254,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.pushRetryInitialMs = try int(.pushRetryInitialMs)
         overrides.pushAllowPrivateAddresses = try bool(.pushAllowPrivateAddresses)
         overrides.outboundEnabled = try bool(.outboundEnabled)
+        overrides.pushCAFile = value(.pushCAFile)
         overrides.idleTimeoutSeconds = try int(.idleTimeoutSeconds)
         overrides.maxLongPollSeconds = try int(.maxLongPollSeconds)
         overrides.metricsEnabled = try bool(.metricsEnabled)
@@ -291,6 +296,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let pushRetryInitialMs { config.pushRetryInitialMs = pushRetryInitialMs }
         if let pushAllowPrivateAddresses { config.pushAllowPrivateAddresses = pushAllowPrivateAddresses }
         if let outboundEnabled { config.outboundEnabled = outboundEnabled }
+        if let pushCAFile { config.pushCAFile = pushCAFile }
         if let idleTimeoutSeconds { config.idleTimeoutSeconds = idleTimeoutSeconds }
         if let maxLongPollSeconds { config.maxLongPollSeconds = maxLongPollSeconds }
         if let metricsEnabled { config.metricsEnabled = metricsEnabled }

@@ -71,6 +71,9 @@ extension AxonConfig {
         push_retry_initial_ms: 1000
         # Gateways on loopback or private networks are refused unless this is true.
         push_allow_private_addresses: false
+        # An extra CA certificate (PEM file) push gateways may be signed by, besides the
+        # system's trusted roots.
+        # push_ca_file: "/etc/axon/push-ca.pem"
         # Set to false and the server contacts no other host (push gateways; federation later).
         outbound_enabled: true
 

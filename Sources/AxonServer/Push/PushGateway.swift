@@ -19,10 +19,14 @@ struct PushGateway: Sendable {
     /// False when the server may contact no other host (`outbound_enabled`).
     let enabled: Bool
     let logger: Logger
-    private let client = OutboundHTTP.client
+    private let client: HTTPClient
 
-    init(storage: any Storage, attempts: Int, initialDelay: Duration, allowPrivateAddresses: Bool, enabled: Bool = true, logger: Logger) {
+    init(
+        storage: any Storage, attempts: Int, initialDelay: Duration, allowPrivateAddresses: Bool, enabled: Bool = true,
+        caFile: String? = nil, logger: Logger
+    ) {
         self.storage = storage
+        self.client = OutboundHTTP.client(extraCAFile: caFile)
         self.enabled = enabled
         self.attempts = attempts
         self.initialDelay = initialDelay
