@@ -9,8 +9,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 examples=${1:-${AXON_FUZZ_EXAMPLES:-8}}
-spec=${AXON_FUZZ_SPEC:-../shared/matrix-spec/bundled/client-server-openapi.json}
 axon=${AXON_BIN:-$(swift build --show-bin-path)/axon}
+# The bundled spec lives beside the project (../shared), not in it; a checkout elsewhere
+# names it with AXON_FUZZ_SPEC.
+spec=""
+for candidate in "${AXON_FUZZ_SPEC:-}" ../shared/matrix-spec/bundled/client-server-openapi.json \
+  /work/shared/matrix-spec/bundled/client-server-openapi.json; do
+  if [ -n "$candidate" ] && [ -f "$candidate" ]; then spec=$candidate; break; fi
+done
+if [ -z "$spec" ]; then
+  echo "fuzz: SKIPPED: the bundled client-server OpenAPI file was not found (set AXON_FUZZ_SPEC)" >&2
+  exit 0
+fi
 
 if [ ! -x .venv-fuzz/bin/st ]; then
   python3 -m venv .venv-fuzz
