@@ -370,24 +370,3 @@ import Testing
         }
     }
 }
-
-@Suite struct LegacyEventStreamTests {
-    @Test func theEventStreamCarriesAccountDataTagsAndReceipts() async throws {
-        try await TestServer.run { server in
-            let alice = try await server.register("alice")
-            let roomID = try await server.createRoom(alice.token)
-            let from = try #require(try await server.call(.get, "/_matrix/client/v3/events?timeout=0", token: alice.token).json["end"]?.stringValue)
-            let user = "/_matrix/client/v3/user/\(TestServer.path(alice.userID))"
-            _ = try await server.call(.put, "\(user)/account_data/org.example.setting", token: alice.token, json: ["on": true])
-            _ = try await server.call(.put, "\(user)/rooms/\(TestServer.path(roomID))/tags/m.favourite", token: alice.token, json: ["order": 0.5])
-            let eventID = try #require(try await server.send(alice.token, roomID, "hi").json["event_id"]?.stringValue)
-            _ = try await server.call(.post, server.room(roomID, "/receipt/m.read/\(TestServer.path(eventID))"), token: alice.token, json: [:])
-            let events = try await server.call(.get, "/_matrix/client/v3/events?timeout=0&from=\(from)", token: alice.token).json["chunk"]?.arrayValue ?? []
-            let types = events.compactMap { $0["type"]?.stringValue }
-            #expect(types.contains("org.example.setting"))
-            #expect(events.contains { $0["type"] == "m.tag" && $0["room_id"] == .string(roomID) && $0["content"]?["tags"]?["m.favourite"] != nil })
-            #expect(events.contains { $0["type"] == "m.receipt" && $0["room_id"] == .string(roomID) })
-            #expect(types.contains("m.room.message"))
-        }
-    }
-}

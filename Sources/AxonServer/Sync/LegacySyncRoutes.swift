@@ -74,16 +74,14 @@ extension ServerContext {
             }
             visible.sort { $0.streamPosition < $1.streamPosition }
             let end = reachedLimit ? (candidates.last?.streamPosition ?? current) : current
-            var chunk = visible.map { (position: $0.streamPosition, event: ClientEventFormat.json($0, viewer: request.user, version: nil)) }
-            // Like /sync, the stream carries the user's account data (room tags included) and
-            // read receipts, as flat events with their room_id.
-            chunk += try await streamExtras(userID: userID, peekRoom: peekRoom, after: from, upTo: end)
-            chunk.sort { $0.position < $1.position }
-            if !chunk.isEmpty || clock.now >= deadline || timeout == .zero {
+            // Only room events: the seed's schema (old_sync.yaml) makes every chunk item a
+            // ClientEvent, with event_id, sender and origin_server_ts, which account data and
+            // receipts do not have.
+            if !visible.isEmpty || clock.now >= deadline || timeout == .zero {
                 return .ok([
                     "start": .string(SyncToken(position: from).string),
                     "end": .string(SyncToken(position: end).string),
-                    "chunk": .array(chunk.map(\.event)),
+                    "chunk": .array(visible.map { ClientEventFormat.json($0, viewer: request.user, version: nil) }),
                 ])
             }
             let watched: Set<String>
@@ -121,26 +119,6 @@ extension ServerContext {
             "presence": .array(try await presenceEvents(for: userID, upTo: current)),
             "account_data": .array(accountData.map { ["type": .string($0.type), "content": $0.content] }),
         ])
-    }
-
-    /// Account data and receipts in (after, upTo], for the legacy event stream.
-    private func streamExtras(userID: String, peekRoom: String?, after: Int64, upTo: Int64) async throws -> [(position: Int64, event: JSON)] {
-        var extras: [(position: Int64, event: JSON)] = []
-        if peekRoom == nil {
-            for entry in try await storage.accountDataChanges(userID: userID, since: after) where entry.streamPosition <= upTo {
-                var event: JSON = ["type": .string(entry.type), "content": entry.content]
-                if let roomID = entry.roomID { event["room_id"] = .string(roomID) }
-                extras.append((entry.streamPosition, event))
-            }
-        }
-        let receipts = try await storage.receiptChanges(userID: userID, after: after, upTo: upTo)
-            .filter { peekRoom == nil || $0.roomID == peekRoom }
-        for (roomID, group) in Dictionary(grouping: receipts, by: \.roomID) {
-            guard var event = SyncService.receiptEvent(group, roomID: roomID, viewer: userID) else { continue }
-            event["room_id"] = .string(roomID)
-            extras.append((group.map(\.streamPosition).max() ?? upTo, event))
-        }
-        return extras
     }
 
     /// The presence of everyone sharing a room with the user (the same set `/sync` reports).
