@@ -48,6 +48,17 @@ final class Counter: Sendable {
         }
     }
 
+    /// `max_long_poll_seconds` bounds every long poll, the default `/events` wait included.
+    @Test func longPollsEndAtTheConfiguredCap() async throws {
+        try await TestServer.run(configure: { $0.maxLongPollSeconds = 1 }) { server in
+            let alice = try await server.register("alice")
+            let started = ContinuousClock.now
+            #expect(try await server.call(.get, "/_matrix/client/v3/events", token: alice.token).status == 200)
+            #expect(try await server.sync(alice.token, "timeout=60000&since=s999999").status < 500)
+            #expect(ContinuousClock.now - started < .seconds(20), "a poll outlived the one-second cap")
+        }
+    }
+
     /// A connection that never finishes its request header is closed after the idle timeout.
     @Test func halfSentRequestsAreClosed() async throws {
         var config = AxonConfig()
