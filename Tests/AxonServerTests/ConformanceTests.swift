@@ -355,14 +355,8 @@ import Testing
     @Test func notificationsCarryThePushersProfileTag() async throws {
         // No delivery is attempted: this test is about the listing.
         try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
-            let alice = try await server.register("alice")
-            let bob = try await server.register("bob")
-            let roomID = try await server.createRoom(alice.token)
-            _ = try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:])
-            let pusher: JSON = [
-                "kind": "http", "app_id": "org.example.app", "pushkey": "k", "app_display_name": "App", "device_display_name": "Phone",
-                "lang": "en", "profile_tag": "phone-profile", "data": ["url": "https://push.example.org/_matrix/push/v1/notify"],
-            ]
+            let (alice, bob, roomID) = try await server.aliceAndBobInARoom()
+            let pusher = TestServer.httpPusher("https://push.example.org/_matrix/push/v1/notify", profileTag: "phone-profile")
             #expect(try await server.call(.post, "/_matrix/client/v3/pushers/set", token: bob.token, json: pusher).status == 200)
             try await server.send(alice.token, roomID, "ping")
             let listed = try await server.call(.get, "/_matrix/client/v3/notifications", token: bob.token)

@@ -63,15 +63,8 @@ import Testing
                 $0.pushAllowPrivateAddresses = true
                 if trusting { $0.pushCAFile = certificates.ca }
             }) { server in
-                let alice = try await server.register("alice")
-                let bob = try await server.register("bob")
-                let roomID = try await server.createRoom(alice.token)
-                _ = try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:])
-                let pusher: JSON = [
-                    "kind": "http", "app_id": "org.example.app", "pushkey": "k", "app_display_name": "App", "device_display_name": "Phone",
-                    "lang": "en", "data": ["url": .string(url)],
-                ]
-                #expect(try await server.call(.post, "/_matrix/client/v3/pushers/set", token: bob.token, json: pusher).status == 200)
+                let (alice, bob, roomID) = try await server.aliceAndBobInARoom()
+                #expect(try await server.call(.post, "/_matrix/client/v3/pushers/set", token: bob.token, json: TestServer.httpPusher(url)).status == 200)
                 try await server.send(alice.token, roomID, "ping")
                 for _ in 0..<100 where hits.withLock({ $0 == 0 }) { try await Task.sleep(for: .milliseconds(20)) }
                 if !trusting { try await Task.sleep(for: .milliseconds(300)) }

@@ -306,10 +306,7 @@ import Testing
                 $0.pushRetryInitialMs = 20
                 $0.pushAllowPrivateAddresses = true
             }) { server in
-                let alice = try await server.register("alice")
-                let bob = try await server.register("bob")
-                let roomID = try await server.createRoom(alice.token)
-                try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:])
+                let (alice, bob, roomID) = try await server.aliceAndBobInARoom()
                 #expect(try await server.call(.post, set, token: bob.token, json: pusher(url)).status == 200)
                 try await server.send(alice.token, roomID, "ping")
                 for _ in 0..<100 where hits.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(20)) }

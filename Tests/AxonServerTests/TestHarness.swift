@@ -149,6 +149,25 @@ extension TestServer {
             json: ["msgtype": "m.text", "body": .string(body)])
     }
 
+    /// Alice and Bob joined to a new room of Alice's, for tests of what Bob is told.
+    func aliceAndBobInARoom() async throws -> (alice: Session, bob: Session, roomID: String) {
+        let alice = try await register("alice")
+        let bob = try await register("bob")
+        let roomID = try await createRoom(alice.token)
+        _ = try await call(.post, room(roomID, "/join"), token: bob.token, json: [:])
+        return (alice, bob, roomID)
+    }
+
+    /// An HTTP pusher for `url`, optionally with a profile tag.
+    static func httpPusher(_ url: String, profileTag: String? = nil) -> JSON {
+        var pusher: JSON = [
+            "kind": "http", "app_id": "org.example.app", "pushkey": "k", "app_display_name": "App", "device_display_name": "Phone",
+            "lang": "en", "data": ["url": .string(url)],
+        ]
+        if let profileTag { pusher["profile_tag"] = .string(profileTag) }
+        return pusher
+    }
+
     func room(_ roomID: String, _ rest: String) -> String {
         "/_matrix/client/v3/rooms/\(Self.path(roomID))\(rest)"
     }
