@@ -114,7 +114,7 @@ extension ServerContext {
         }
         for value in named {
             guard let text = value.stringValue, let alias = RoomAlias(text) else {
-                throw MatrixError(400, "M_INVALID_PARAM", "\(value.encodedString()) is not a room alias")
+                throw MatrixError.invalidParam("\(value.encodedString()) is not a room alias")
             }
             guard alias.server == serverName else { continue }
             guard try await storage.aliasTarget(text)?.roomID == roomID else {

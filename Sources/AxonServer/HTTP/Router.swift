@@ -19,6 +19,8 @@ public struct Route: Sendable {
     /// pipeline collecting it up to the JSON body limit.
     public let streamsBody: Bool
     public let handler: MatrixHandler
+    /// Decided once, when the route is registered (`BodyLimit.for`).
+    public let bodyLimit: BodyLimit
 
     /// How much of a JSON body the pipeline reads for this route. Events are at most 64 KiB,
     /// so that is the default; key uploads and queries, key backup and to-device messages
@@ -33,7 +35,7 @@ public struct Route: Sendable {
     public static let standardBodyBytes = 64 * 1024
     public static let accountDataBodyBytes = 256 * 1024
 
-    public var bodyLimit: BodyLimit {
+    static func bodyLimit(for pattern: String) -> BodyLimit {
         if pattern.contains("/keys/") || pattern.contains("/room_keys/") || pattern.contains("/sendToDevice/") { return .large }
         // Profiles may hold 64 KiB of fields, so a body of one field is a little more.
         if pattern.contains("/account_data/") || pattern.contains("/profile/") { return .accountData }
@@ -102,7 +104,8 @@ public struct RouteTable: Sendable {
         }
         precondition(node.routes[method] == nil, "duplicate route \(method) \(pattern)")
         node.routes[method] = Route(
-            method: method, pattern: pattern, auth: auth, rateLimit: rateLimit, streamsBody: streamsBody, handler: handler)
+            method: method, pattern: pattern, auth: auth, rateLimit: rateLimit, streamsBody: streamsBody, handler: handler,
+            bodyLimit: Route.bodyLimit(for: pattern))
     }
 
     /// Where clients called endpoints before they were stable; a few still do.

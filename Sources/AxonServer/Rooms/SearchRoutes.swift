@@ -76,12 +76,15 @@ extension ServerContext {
             results.append(.object(result))
             resultRooms.insert(event.roomID)
         }
-        // The count is of results the user may see, never of hidden ones (up to a bound).
-        let counted = count <= hits.count && offset == 0 && before == nil
-            ? results.count : try await visibleHitCount(words: words, rooms: rooms, keys: keys, filter: filter, userID: userID, ignored: ignored)
-        var body: JSONObject = [
-            "count": .int(Int64(counted)), "highlights": .array(words.map(JSON.string)), "results": .array(results),
-        ]
+        var body: JSONObject = ["highlights": .array(words.map(JSON.string)), "results": .array(results)]
+        // The count (optional in the spec) is of results the user may see, never of hidden
+        // ones; it is given with the first page, where clients read it, so later pages cost
+        // no second query.
+        if offset == 0 && before == nil {
+            let counted = count <= hits.count
+                ? results.count : try await visibleHitCount(words: words, rooms: rooms, keys: keys, filter: filter, userID: userID, ignored: ignored)
+            body["count"] = .int(Int64(counted))
+        }
         if hits.count == limit, let last = hits.last {
             body["next_batch"] = .string(order == .rank ? "o:\(offset + hits.count)" : "s:\(last.event.streamPosition)")
         }

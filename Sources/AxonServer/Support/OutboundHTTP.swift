@@ -11,8 +11,6 @@ import Synchronization
 enum OutboundHTTP {
     private static let clients = Mutex([String: HTTPClient]())
 
-    static var client: HTTPClient { client(extraCAFile: nil) }
-
     static func client(extraCAFile: String?) -> HTTPClient {
         clients.withLock { clients in
             let key = extraCAFile ?? ""

@@ -47,10 +47,9 @@ extension ServerContext {
 
     /// `timeout` in milliseconds, 0 when absent.
     func timeout(_ request: MatrixRequest, default defaultValue: Int64 = 0) throws(MatrixError) -> Duration {
-        guard let text = request.query("timeout") else { return min(.milliseconds(defaultValue), .seconds(config.maxLongPollSeconds)) }
-        guard let milliseconds = Int64(text), milliseconds >= 0 else { throw MatrixError.invalidParam("'timeout' must be a non-negative integer") }
-        // Capped (`max_long_poll_seconds`) so a client cannot hold a request forever.
-        return min(.milliseconds(milliseconds), .seconds(config.maxLongPollSeconds))
+        // Capped (`max_long_poll_seconds`), the default too, so no request is held forever.
+        let cap = config.maxLongPollSeconds * 1000
+        return .milliseconds(try request.integerQuery("timeout", default: min(Int(defaultValue), cap), maximum: cap))
     }
 
     /// A filter given inline as JSON or by the ID of a stored one.
