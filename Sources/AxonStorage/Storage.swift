@@ -87,8 +87,12 @@ public protocol AccountStore: Sendable {
 
     func setPasswordHash(userID: String, hash: String) async throws
     /// Deactivation: the password is erased, every device and token removed, the flag set.
+    /// With `erase`, account data goes too and the user is marked erased: from then on their
+    /// events are served redacted to whoever was not joined when they were sent.
     @discardableResult
-    func deactivateAccount(userID: String) async throws -> Int64?
+    func deactivateAccount(userID: String, erase: Bool) async throws -> Int64?
+    /// Which of these users asked for erasure when they deactivated.
+    func erasedUsers(among userIDs: Set<String>) async throws -> Set<String>
     /// Sets (or, with nil, removes) one profile field. Returns false when the user does not exist.
     func setProfileField(userID: String, key: String, value: JSON?) async throws -> Bool
 

@@ -90,4 +90,10 @@ public protocol SyncStore: Sendable {
     func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent]
     /// Events of every room the user has a membership in, with positions in (after, upTo], oldest first.
     func userEvents(userID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent]
+
+    /// Lazy loading: the member event last sent to this device for each of `members` in the room.
+    func lazyMembersSent(userID: String, deviceID: String, roomID: String, members: [String]) async throws -> [String: String]
+    /// Records member events (member user ID → event ID) sent to the device; `resetting`
+    /// forgets what the device was sent before in that room (an initial or full-state sync).
+    func recordLazyMembersSent(userID: String, deviceID: String, roomID: String, sent: [String: String], resetting: Bool) async throws
 }

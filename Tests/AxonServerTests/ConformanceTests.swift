@@ -289,6 +289,15 @@ import Testing
             #expect(done.json["user_id"] == "@carol:localhost")
             #expect(done.json["device_id"] == "CAROLPHONE")
             #expect(try await server.login("carol", password: "a secret").status == 200)
+            // A client that lost the answer repeats the request: same account, a working token.
+            let replay = try await server.call(.post, "/_matrix/client/v3/register", json: ["auth": ["type": "m.login.dummy", "session": session]])
+            #expect(replay.status == 200, "\(replay.raw)")
+            #expect(replay.json["user_id"] == "@carol:localhost")
+            let token = try #require(replay.json["access_token"]?.stringValue)
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami", token: token).json["user_id"] == "@carol:localhost")
+            let other = try await server.call(
+                .post, "/_matrix/client/v3/register", json: ["username": "mallory", "auth": ["type": "m.login.dummy", "session": session]])
+            #expect(other.status == 403)
         }
     }
 }
@@ -361,6 +370,25 @@ import Testing
             try await server.send(alice.token, roomID, "ping")
             let listed = try await server.call(.get, "/_matrix/client/v3/notifications", token: bob.token)
             #expect(listed.json["notifications"]?[0]?["profile_tag"] == "phone-profile", "\(listed.raw)")
+        }
+    }
+}
+
+@Suite struct DepartedRoomInitialSyncTests {
+    @Test func aDepartedRoomShowsItsMessagesUpToTheLeave() async throws {
+        try await TestServer.run { server in
+            let (alice, bob, roomID) = try await server.aliceAndBobInARoom()
+            try await server.send(alice.token, roomID, "before")
+            _ = try await server.call(.post, server.room(roomID, "/leave"), token: bob.token, json: [:])
+            try await server.send(alice.token, roomID, "after")
+            _ = try await server.call(.put, server.room(roomID, "/state/m.room.topic"), token: alice.token, json: ["topic": "later"])
+            let initial = try await server.call(.get, server.room(roomID, "/initialSync"), token: bob.token)
+            #expect(initial.status == 200)
+            #expect(initial.json["membership"] == "leave")
+            let chunk = initial.json["messages"]?["chunk"]?.arrayValue ?? []
+            #expect(chunk.compactMap { $0["content"]?["body"]?.stringValue } == ["before"])
+            #expect(chunk.last?["content"]?["membership"] == "leave")
+            #expect(!(initial.json["state"]?.arrayValue ?? []).contains { $0["type"] == "m.room.topic" })
         }
     }
 }

@@ -261,3 +261,54 @@ import Testing
         }
     }
 }
+
+/// Spec "History visibility" for people outside the room: a registered user who never
+/// joined and a guest, on every read path, for every value (nil: an event without one, which
+/// reads as the default, `shared`).
+@Suite struct HistoryVisibilityTableTests {
+    static let values: [String?] = ["world_readable", "shared", "invited", "joined", nil]
+
+    @Test(arguments: values, [false, true])
+    func outsidersReadOnlyWorldReadableRooms(visibility: String?, guest: Bool) async throws {
+        try await TestServer.run(configure: { $0.allowGuestAccess = true }) { server in
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(
+                alice.token, ["preset": "public_chat", "initial_state": [["type": "m.room.guest_access", "content": ["guest_access": "can_join"]]]])
+            let setting = try await server.call(
+                .put, server.room(roomID, "/state/m.room.history_visibility"), token: alice.token,
+                json: visibility.map { ["history_visibility": .string($0)] } ?? [:])
+            #expect(setting.status == 200)
+            try await server.send(alice.token, roomID, "early")
+            let token: String
+            if guest {
+                token = try #require(try await server.call(.post, "/_matrix/client/v3/register?kind=guest", json: [:]).json["access_token"]?.stringValue)
+            } else {
+                token = try await server.register("bob").token
+            }
+            let readable = visibility == "world_readable"
+            let messages = try await server.messages(token, roomID)
+            #expect(messages.status == (readable ? 200 : 403))
+            #expect(server.bodies(messages) == (readable ? ["early"] : []))
+            #expect(try await server.call(.get, server.room(roomID, "/state"), token: token).status == (readable ? 200 : 403))
+            let initial = try await server.call(.get, server.room(roomID, "/initialSync"), token: token)
+            #expect(initial.status == (readable ? 200 : 403))
+            let initialBodies = initial.json["messages"]?["chunk"]?.arrayValue?.compactMap { $0["content"]?["body"]?.stringValue } ?? []
+            #expect(initialBodies == (readable ? ["early"] : []))
+            let peek = try await server.call(.get, "/_matrix/client/v3/events?timeout=0&room_id=\(TestServer.path(roomID))", token: token)
+            #expect(peek.status == (readable ? 200 : 403), "\(peek.raw)")
+            // /sync shows only rooms one is in, however readable.
+            #expect(try await server.sync(token).json["rooms"]?["join"]?[roomID] == nil)
+
+            // Having joined, earlier history shows for shared (and unset) and world_readable only.
+            #expect(try await server.call(.post, server.room(roomID, "/join"), token: token, json: [:]).status == 200)
+            let earlierVisible = visibility == nil || visibility == "shared" || readable
+            #expect(server.bodies(try await server.messages(token, roomID)) == (earlierVisible ? ["early"] : []))
+            let synced = try await server.sync(token)
+            #expect(server.timelineBodies(synced, roomID) == (earlierVisible ? ["early"] : []))
+            let afterJoin = try await server.call(.get, server.room(roomID, "/initialSync"), token: token)
+            #expect(
+                (afterJoin.json["messages"]?["chunk"]?.arrayValue?.compactMap { $0["content"]?["body"]?.stringValue } ?? [])
+                    == (earlierVisible ? ["early"] : []))
+        }
+    }
+}

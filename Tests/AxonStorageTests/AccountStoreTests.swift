@@ -90,7 +90,7 @@ import Testing
         defer { db.cleanup() }
         let store = db.storage
         try await store.createAccount(account("@a:hs"), session: session("@a:hs", "D1", token: "t1"))
-        try await store.deactivateAccount(userID: "@a:hs")
+        try await store.deactivateAccount(userID: "@a:hs", erase: false)
         let stored = try #require(try await store.account(userID: "@a:hs"))
         #expect(stored.isDeactivated)
         #expect(stored.passwordHash == nil)

@@ -24,9 +24,11 @@ extension ServerContext {
         }
         routes.client(.post, "/account/deactivate") { request in
             let body = try request.jsonObject()
+            let erase = try body.optionalBool("erase") ?? false
             try await uia.require(passwordRequirement("account/deactivate", request), body: body)
             try await rooms.leaveAll(userID: request.user.userID, reason: "Account deactivated")
-            try await announceDeviceListChange(request.user.userID, at: try await storage.deactivateAccount(userID: request.user.userID))
+            try await announceDeviceListChange(
+                request.user.userID, at: try await storage.deactivateAccount(userID: request.user.userID, erase: erase))
             logger.info("deactivated user", metadata: ["user_id": "\(request.user.userID)"])
             return .ok(["id_server_unbind_result": "no-support"])
         }

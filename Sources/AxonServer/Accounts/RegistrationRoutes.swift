@@ -47,6 +47,7 @@ extension ServerContext {
         for (key, value) in submitted.objectValue ?? [:] { merged[key] = value }
         merged["password_hash"] = nil
         let body = JSON.object(merged)
+        if let replayed = try await replayedRegistration(remembered, submitted: submitted, request: request) { return replayed }
         let kind = request.query("kind") ?? "user"
         let inhibitLogin = try body.optionalBool("inhibit_login") ?? false
         let deviceID = try body.optionalString("device_id")
@@ -81,7 +82,8 @@ extension ServerContext {
         // Only a request without `auth` is sure to end in a challenge: hash its password then,
         // not on every attempt.
         if submitted["auth"] == nil, let password { remember["password_hash"] = .string(try await accounts.hashPassword(password)) }
-        try await uia.require(.init(operation: "register", flows: registrationFlows), body: body, remember: .object(remember))
+        let session = try await uia.require(
+            .init(operation: "register", flows: registrationFlows), body: body, remember: .object(remember), keepCompleted: true)
         let passwordHash = remembered["password_hash"]?.stringValue
         guard password != nil || passwordHash != nil else { throw MatrixError.missingParam("Missing 'password'") }
         if let guest, let userID = UserID(guest.userID) {
@@ -89,6 +91,7 @@ extension ServerContext {
             guard try await storage.upgradeGuest(userID: guest.userID, passwordHash: hash) else {
                 throw MatrixError.forbidden("This guest account cannot be upgraded")
             }
+            try await rememberRegistered(guest.userID, in: session)
             logger.info("upgraded guest to a full account", metadata: ["user_id": "\(userID)"])
             guard !inhibitLogin else { return .ok(["user_id": .string(guest.userID)]) }
             return .ok(try await accounts.openSession(userID: guest.userID, deviceID: deviceID, displayName: deviceName, ip: request.remoteIP).json)
@@ -102,7 +105,34 @@ extension ServerContext {
         let result = try await accounts.register(
             userID: userID, password: password, passwordHash: password == nil ? passwordHash : nil,
             login: inhibitLogin ? nil : (deviceID, deviceName, request.remoteIP))
+        try await rememberRegistered(userID.description, in: session)
         logger.info("registered user", metadata: ["user_id": "\(userID)"])
         return .ok(result?.json ?? ["user_id": .string(userID.description)])
+    }
+
+    /// The completed session remembers whom it registered, so a client that lost the answer
+    /// and repeats the request gets the same account, as Synapse answers it.
+    private func rememberRegistered(_ userID: String, in session: UIASession) async throws {
+        var session = session
+        var params = session.params?.objectValue ?? [:]
+        params["registered_user_id"] = .string(userID)
+        params["password_hash"] = nil
+        session.params = .object(params)
+        try await storage.saveUIASession(session)
+    }
+
+    /// A repeat of a completed registration: the same user, logged in again unless the
+    /// first request inhibited login. A repeat asking for another user name is refused.
+    private func replayedRegistration(_ remembered: JSONObject, submitted: JSON, request: MatrixRequest) async throws -> MatrixResponse? {
+        guard let userID = remembered["registered_user_id"]?.stringValue else { return nil }
+        if let username = try submitted.optionalString("username"), username.lowercased() != remembered["username"]?.stringValue?.lowercased() {
+            throw MatrixError.forbidden("This authentication session registered another account")
+        }
+        if try submitted.optionalBool("inhibit_login") ?? remembered["inhibit_login"]?.boolValue ?? false {
+            return .ok(["user_id": .string(userID)])
+        }
+        let deviceID = try submitted.optionalString("device_id") ?? remembered["device_id"]?.stringValue
+        let deviceName = try submitted.optionalString("initial_device_display_name") ?? remembered["initial_device_display_name"]?.stringValue
+        return .ok(try await accounts.openSession(userID: userID, deviceID: deviceID, displayName: deviceName, ip: request.remoteIP).json)
     }
 }

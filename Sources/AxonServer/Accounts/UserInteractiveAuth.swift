@@ -24,8 +24,10 @@ struct UserInteractiveAuth: Sendable {
     /// Returns when the request's `auth` completes one of the flows; otherwise throws a 401
     /// carrying the flows, the session and what is completed (with errcode when a stage failed).
     /// `remember` is kept with a new session and given back by `rememberedParams`, so the
-    /// request that completes the session need not repeat it (registration).
-    func require(_ requirement: Requirement, body: JSON, remember: JSON? = nil) async throws {
+    /// request that completes the session need not repeat it (registration). Returns the
+    /// completed session, which is kept (until it expires) only when `keepCompleted`.
+    @discardableResult
+    func require(_ requirement: Requirement, body: JSON, remember: JSON? = nil, keepCompleted: Bool = false) async throws -> UIASession {
         let auth = try body.optionalObject("auth")
         let now = nowMillis()
         var session: UIASession
@@ -61,8 +63,8 @@ struct UserInteractiveAuth: Sendable {
         if !session.completedStages.contains(type) { session.completedStages.append(type) }
         let completed = Set(session.completedStages)
         if requirement.flows.contains(where: { Set($0).isSubset(of: completed) }) {
-            try await storage.deleteUIASession(id: session.sessionID)
-            return
+            if keepCompleted { try await storage.saveUIASession(session) } else { try await storage.deleteUIASession(id: session.sessionID) }
+            return session
         }
         try await storage.saveUIASession(session)
         throw challenge(requirement, session: session, failure: nil)

@@ -23,6 +23,8 @@ struct HistoryVisibility: Sendable {
         // membership event is that join: those events need no state lookup.
         let joinedSince = membership?.membership == "join" ? membership?.streamPosition : nil
         var visible: [StoredEvent] = []
+        // Events seen from outside a join: those of erased senders are served pruned.
+        var seenFromOutside: [Int] = []
         for event in events {
             if let joinedSince, event.streamPosition >= joinedSince {
                 visible.append(event)
@@ -39,6 +41,7 @@ struct HistoryVisibility: Sendable {
                 cache[event.stateGroup] = atEvent
             }
             if allows(visibility: atEvent.visibility, membership: atEvent.membership, event: event, joins: joins) {
+                if atEvent.membership != "join" { seenFromOutside.append(visible.count) }
                 visible.append(event)
                 continue
             }
@@ -55,16 +58,27 @@ struct HistoryVisibility: Sendable {
                 visible.append(event)
             }
         }
+        if !seenFromOutside.isEmpty { try await pruneErasedSenders(&visible, at: seenFromOutside, roomID: roomID) }
         return visible
+    }
+
+    /// Spec `erase` on deactivation: who was not joined when an erased user sent an event
+    /// gets it redacted, without a redaction event (membership survives redaction, so the
+    /// room still renders, but display names and avatars do not).
+    private func pruneErasedSenders(_ events: inout [StoredEvent], at indices: [Int], roomID: String) async throws {
+        let erased = try await storage.erasedUsers(among: Set(indices.map { events[$0].pdu.sender }))
+        guard !erased.isEmpty, let room = try await storage.room(id: roomID) else { return }
+        for index in indices where erased.contains(events[index].pdu.sender) && events[index].redactedBecause == nil {
+            var pruned = Redaction.redact(events[index].pdu.json, version: room.version)
+            // Earlier content travels in `unsigned` too: none of it is kept.
+            pruned["unsigned"] = nil
+            events[index].pdu = PDU(eventID: events[index].pdu.eventID, json: pruned)
+        }
     }
 
     func ignoredUsers(_ userID: String) async throws -> Set<String> {
         let list = try await storage.accountData(userID: userID, roomID: nil, type: "m.ignored_user_list")
         return Set(list?["ignored_users"]?.objectValue?.keys ?? [])
-    }
-
-    func canSee(_ event: StoredEvent, userID: String) async throws -> Bool {
-        try await !filter([event], roomID: event.roomID, userID: userID).isEmpty
     }
 
     private func allows(visibility: String, membership: String, event: StoredEvent, joins: [Int64]) -> Bool {

@@ -27,10 +27,10 @@ struct RoomEventFilter: Sendable {
         }
         types = try json.boundedStringArray("types")
         notTypes = try json.boundedStringArray("not_types") ?? []
-        senders = try json.boundedStringArray("senders")
-        notSenders = try json.boundedStringArray("not_senders") ?? []
-        rooms = try json.boundedStringArray("rooms")
-        notRooms = try json.boundedStringArray("not_rooms") ?? []
+        senders = try json.boundedIDArray("senders", sigil: "@")
+        notSenders = try json.boundedIDArray("not_senders", sigil: "@") ?? []
+        rooms = try json.boundedIDArray("rooms", sigil: "!")
+        notRooms = try json.boundedIDArray("not_rooms", sigil: "!") ?? []
         containsURL = try json.optionalBool("contains_url")
         lazyLoadMembers = try json.optionalBool("lazy_load_members") ?? false
         includeRedundantMembers = try json.optionalBool("include_redundant_members") ?? false

@@ -80,8 +80,8 @@ extension RoomService {
 
     /// An event the user may see, or 404 (the spec's answer for both missing and hidden events).
     func visibleEvent(roomID: String?, eventID: String, userID: String) async throws -> StoredEvent {
-        guard let event = try await storage.event(id: eventID), roomID == nil || event.roomID == roomID,
-            try await visibility.canSee(event, userID: userID)
+        guard let stored = try await storage.event(id: eventID), roomID == nil || stored.roomID == roomID,
+            let event = try await visibility.filter([stored], roomID: stored.roomID, userID: userID).first
         else {
             throw MatrixError.notFound("Event not found")
         }

@@ -32,8 +32,8 @@ struct SyncFilter: Sendable {
         accountData = try RoomEventFilter(json.optional("account_data"))
         presence = try RoomEventFilter(json.optional("presence"))
         if let room = try json.optionalObject("room") {
-            rooms = try room.boundedStringArray("rooms")
-            notRooms = try room.boundedStringArray("not_rooms") ?? []
+            rooms = try room.boundedIDArray("rooms", sigil: "!")
+            notRooms = try room.boundedIDArray("not_rooms", sigil: "!") ?? []
             includeLeave = try room.optionalBool("include_leave") ?? false
             timeline = try RoomEventFilter(room.optional("timeline"))
             state = try RoomEventFilter(room.optional("state"))
@@ -78,6 +78,16 @@ extension JSON {
         let list = try optionalStringArray(key)
         if let list, list.count > SyncFilter.maxListLength {
             throw MatrixError.invalidParam("'\(key)' may list at most \(SyncFilter.maxListLength) entries")
+        }
+        return list
+    }
+
+    /// A filter's list of room (`!`) or user (`@`) IDs, refused as the spec's schema does
+    /// when an entry is something else.
+    func boundedIDArray(_ key: String, sigil: Character) throws(MatrixError) -> [String]? {
+        let list = try boundedStringArray(key)
+        if let bad = list?.first(where: { $0.first != sigil }) {
+            throw MatrixError.badJSON("'\(key)' lists '\(bad)', which is not a \(sigil == "!" ? "room" : "user") ID")
         }
         return list
     }

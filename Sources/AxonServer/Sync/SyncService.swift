@@ -183,9 +183,16 @@ struct SyncService: Sendable {
             state = []
         }
         if request.filter.state.lazyLoadMembers {
-            state = try await lazyMembers(state, timeline: timeline.events, roomID: roomID, userID: request.user.userID)
+            state = try await lazyMembers(state, timeline: timeline.events, roomID: roomID, request: request, delta: after != nil)
         }
         state = state.filter { request.filter.state.allows($0.pdu) }
+        if request.filter.state.lazyLoadMembers {
+            let sent = (state + timeline.events).filter { $0.pdu.type == "m.room.member" }
+            try await storage.recordLazyMembersSent(
+                userID: request.user.userID, deviceID: request.user.deviceID, roomID: roomID,
+                sent: Dictionary(sent.map { ($0.pdu.stateKey ?? "", $0.pdu.eventID) }, uniquingKeysWith: { _, newer in newer }),
+                resetting: after == nil)
+        }
         var room: JSONObject = [
             "timeline": try await timelineJSON(timeline, request: request),
             "state": ["events": .array(state.map { format($0, request) })],
@@ -316,20 +323,28 @@ struct SyncService: Sendable {
         return try await storage.stateEvents(group: before.stateGroup).sorted { $0.streamPosition < $1.streamPosition }
     }
 
-    /// Lazy loading: member events only for the timeline's senders and the user.
-    private func lazyMembers(_ state: [StoredEvent], timeline: [StoredEvent], roomID: String, userID: String) async throws -> [StoredEvent] {
+    /// Lazy loading (spec "Lazy-loading room members"): member events only for the timeline's
+    /// senders and the user, leaving out those this device was already sent unless the
+    /// filter asks for redundant members. In a `delta` (an incremental sync with a gap),
+    /// every membership change of the gap stays: the client could not learn it otherwise.
+    private func lazyMembers(_ state: [StoredEvent], timeline: [StoredEvent], roomID: String, request: Request, delta: Bool) async throws -> [StoredEvent] {
+        let userID = request.user.userID
         let needed = Set(timeline.map(\.pdu.sender) + [userID])
-        var kept = state.filter { $0.pdu.type != "m.room.member" || needed.contains($0.pdu.stateKey ?? "") }
+        var kept = state.filter { $0.pdu.type != "m.room.member" || delta || needed.contains($0.pdu.stateKey ?? "") }
         let present = Set(kept.compactMap { $0.pdu.type == "m.room.member" ? $0.pdu.stateKey : nil })
             .union(timeline.compactMap { $0.pdu.type == "m.room.member" ? $0.pdu.stateKey : nil })
+        let missing = needed.subtracting(present).sorted()
+        guard !missing.isEmpty else { return kept }
         let boundary = timeline.first.map { $0.streamPosition - 1 } ?? Int64.max
         guard let before = try await storage.latestEvent(roomID: roomID, atOrBefore: boundary) else { return kept }
-        for sender in needed.subtracting(present) {
-            if let member = try await storage.stateEvent(group: before.stateGroup, key: .member(sender)),
-                let stored = try await storage.event(id: member.eventID)
-            {
-                kept.append(stored)
-            }
+        // Before an initial sync the device's record is reset, so only deltas can skip.
+        let alreadySent = delta && !request.filter.state.includeRedundantMembers
+            ? try await storage.lazyMembersSent(userID: userID, deviceID: request.user.deviceID, roomID: roomID, members: missing) : [:]
+        for sender in missing {
+            guard let member = try await storage.stateEvent(group: before.stateGroup, key: .member(sender)),
+                alreadySent[sender] != member.eventID, let stored = try await storage.event(id: member.eventID)
+            else { continue }
+            kept.append(stored)
         }
         return kept
     }

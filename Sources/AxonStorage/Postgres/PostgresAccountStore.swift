@@ -68,6 +68,8 @@ extension PostgresStorage {
         return try await transaction { connection in
             let deleted = try await connection.rows(
                 "DELETE FROM devices WHERE user_id = \(userID) AND device_id = ANY(\(deviceIDs)) RETURNING device_id", logger: logger)
+            try await connection.rows(
+                "DELETE FROM lazy_members_sent WHERE user_id = \(userID) AND device_id = ANY(\(deviceIDs))", logger: logger)
             guard !deleted.isEmpty else { return nil }
             return try await Self.insertDeviceListChange(connection, users: [userID], logger: logger)
         }
@@ -79,6 +81,8 @@ extension PostgresStorage {
             let deleted = try await connection.rows(
                 "DELETE FROM devices WHERE user_id = \(userID) AND device_id IS DISTINCT FROM \(keepingDeviceID) RETURNING device_id",
                 logger: logger)
+            try await connection.rows(
+                "DELETE FROM lazy_members_sent WHERE user_id = \(userID) AND device_id IS DISTINCT FROM \(keepingDeviceID)", logger: logger)
             guard !deleted.isEmpty else { return nil }
             return try await Self.insertDeviceListChange(connection, users: [userID], logger: logger)
         }
@@ -132,16 +136,26 @@ extension PostgresStorage {
             .decode(String.self)
     }
 
+    public func erasedUsers(among userIDs: Set<String>) async throws -> Set<String> {
+        guard !userIDs.isEmpty else { return [] }
+        return Set(try await query("SELECT user_id FROM users WHERE erased AND user_id = ANY(\(Array(userIDs)))").map { try $0.decode(String.self) })
+    }
+
     public func setPasswordHash(userID: String, hash: String) async throws {
         try await query("UPDATE users SET password_hash = \(hash) WHERE user_id = \(userID)")
     }
 
-    public func deactivateAccount(userID: String) async throws -> Int64? {
+    public func deactivateAccount(userID: String, erase: Bool) async throws -> Int64? {
         let logger = self.logger
         return try await transaction { connection in
             try await connection.rows(
-                "UPDATE users SET deactivated = TRUE, password_hash = NULL, profile = '{}' WHERE user_id = \(userID)", logger: logger)
+                """
+                UPDATE users SET deactivated = TRUE, password_hash = NULL, profile = '{}', erased = erased OR \(erase)
+                WHERE user_id = \(userID)
+                """, logger: logger)
+            if erase { try await connection.rows("DELETE FROM account_data WHERE user_id = \(userID)", logger: logger) }
             try await connection.rows("DELETE FROM devices WHERE user_id = \(userID)", logger: logger)
+            try await connection.rows("DELETE FROM lazy_members_sent WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM pushers WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM cross_signing_keys WHERE user_id = \(userID)", logger: logger)
             return try await Self.insertDeviceListChange(connection, users: [userID], logger: logger)
@@ -167,7 +181,7 @@ extension PostgresStorage {
             """
             INSERT INTO uia_sessions (session_id, operation, user_id, completed, created_ts, params)
             VALUES (\(session.sessionID), \(session.operation), \(session.userID), \(completed), \(session.createdAt), \(session.params?.encodedString()))
-            ON CONFLICT (session_id) DO UPDATE SET completed = excluded.completed
+            ON CONFLICT (session_id) DO UPDATE SET completed = excluded.completed, params = excluded.params
             """)
     }
 

@@ -408,5 +408,16 @@ enum PostgresMigrations {
                 "ALTER TABLE devices ADD COLUMN last_seen_user_agent TEXT",
             ]
         ),
+        (
+            "013_lazy_members_erasure",
+            [
+                """
+                CREATE TABLE lazy_members_sent (
+                    user_id TEXT NOT NULL, device_id TEXT NOT NULL, room_id TEXT NOT NULL, member_id TEXT NOT NULL,
+                    event_id TEXT NOT NULL, PRIMARY KEY (user_id, device_id, room_id, member_id))
+                """,
+                "ALTER TABLE users ADD COLUMN erased BOOLEAN NOT NULL DEFAULT FALSE",
+            ]
+        ),
     ]
 }

@@ -248,4 +248,41 @@ extension PostgresStorage {
             """
         ).map(Self.storedEvent)
     }
+
+    public func lazyMembersSent(userID: String, deviceID: String, roomID: String, members: [String]) async throws -> [String: String] {
+        guard !members.isEmpty else { return [:] }
+        let rows = try await query(
+            """
+            SELECT member_id, event_id FROM lazy_members_sent WHERE user_id = \(userID) AND device_id = \(deviceID)
+            AND room_id = \(roomID) AND member_id = ANY(\(members))
+            """)
+        var sent: [String: String] = [:]
+        for row in rows {
+            let (member, eventID) = try row.decode((String, String).self)
+            sent[member] = eventID
+        }
+        return sent
+    }
+
+    public func recordLazyMembersSent(userID: String, deviceID: String, roomID: String, sent: [String: String], resetting: Bool) async throws {
+        guard resetting || !sent.isEmpty else { return }
+        let logger = self.logger
+        try await transaction { connection in
+            if resetting {
+                try await connection.rows(
+                    "DELETE FROM lazy_members_sent WHERE user_id = \(userID) AND device_id = \(deviceID) AND room_id = \(roomID)",
+                    logger: logger)
+            }
+            guard !sent.isEmpty else { return }
+            let members = Array(sent.keys)
+            let eventIDs = members.map { sent[$0]! }
+            try await connection.rows(
+                """
+                INSERT INTO lazy_members_sent (user_id, device_id, room_id, member_id, event_id)
+                SELECT \(userID), \(deviceID), \(roomID), m, e FROM unnest(\(members)::text[], \(eventIDs)::text[]) AS t(m, e)
+                ON CONFLICT (user_id, device_id, room_id, member_id) DO UPDATE SET event_id = excluded.event_id
+                """,
+                logger: logger)
+        }
+    }
 }

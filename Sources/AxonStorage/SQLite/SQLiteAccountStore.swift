@@ -65,6 +65,7 @@ extension SQLiteStorage {
             for deviceID in deviceIDs {
                 try db.execute(sql: "DELETE FROM devices WHERE user_id = ? AND device_id = ?", arguments: [userID, deviceID])
                 deleted += db.changesCount
+                try db.execute(sql: "DELETE FROM lazy_members_sent WHERE user_id = ? AND device_id = ?", arguments: [userID, deviceID])
             }
             return deleted > 0 ? try Self.insertDeviceListChange(db, users: [userID]) : nil
         }
@@ -74,7 +75,10 @@ extension SQLiteStorage {
         try await write { db in
             try db.execute(
                 sql: "DELETE FROM devices WHERE user_id = ? AND device_id IS NOT ?", arguments: [userID, keepingDeviceID])
-            return db.changesCount > 0 ? try Self.insertDeviceListChange(db, users: [userID]) : nil
+            let deleted = db.changesCount
+            try db.execute(
+                sql: "DELETE FROM lazy_members_sent WHERE user_id = ? AND device_id IS NOT ?", arguments: [userID, keepingDeviceID])
+            return deleted > 0 ? try Self.insertDeviceListChange(db, users: [userID]) : nil
         }
     }
 
@@ -141,15 +145,28 @@ extension SQLiteStorage {
         }
     }
 
-    public func deactivateAccount(userID: String) async throws -> Int64? {
+    public func deactivateAccount(userID: String, erase: Bool) async throws -> Int64? {
         try await write { db in
             try db.execute(
-                sql: "UPDATE users SET deactivated = 1, password_hash = NULL, profile = '{}' WHERE user_id = ?",
-                arguments: [userID])
+                sql: "UPDATE users SET deactivated = 1, password_hash = NULL, profile = '{}', erased = erased OR ? WHERE user_id = ?",
+                arguments: [erase, userID])
+            if erase { try db.execute(sql: "DELETE FROM account_data WHERE user_id = ?", arguments: [userID]) }
             try db.execute(sql: "DELETE FROM devices WHERE user_id = ?", arguments: [userID])
+            try db.execute(sql: "DELETE FROM lazy_members_sent WHERE user_id = ?", arguments: [userID])
             try db.execute(sql: "DELETE FROM pushers WHERE user_id = ?", arguments: [userID])
             try db.execute(sql: "DELETE FROM cross_signing_keys WHERE user_id = ?", arguments: [userID])
             return try Self.insertDeviceListChange(db, users: [userID])
+        }
+    }
+
+    public func erasedUsers(among userIDs: Set<String>) async throws -> Set<String> {
+        guard !userIDs.isEmpty else { return [] }
+        return try await read { db in
+            var erased = Set<String>()
+            for userID in userIDs where try Bool.fetchOne(db, sql: "SELECT erased FROM users WHERE user_id = ?", arguments: [userID]) == true {
+                erased.insert(userID)
+            }
+            return erased
         }
     }
 
@@ -171,7 +188,7 @@ extension SQLiteStorage {
             try db.execute(
                 sql: """
                     INSERT INTO uia_sessions (session_id, operation, user_id, completed, created_ts, params) VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (session_id) DO UPDATE SET completed = excluded.completed
+                    ON CONFLICT (session_id) DO UPDATE SET completed = excluded.completed, params = excluded.params
                     """,
                 arguments: [
                     session.sessionID, session.operation, session.userID,

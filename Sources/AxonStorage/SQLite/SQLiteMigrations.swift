@@ -388,6 +388,20 @@ enum SQLiteMigrations {
                     ALTER TABLE devices ADD COLUMN last_seen_user_agent TEXT;
                     """)
         }
+        migrator.registerMigration("013_lazy_members_erasure") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE lazy_members_sent (
+                        user_id TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        room_id TEXT NOT NULL,
+                        member_id TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        PRIMARY KEY (user_id, device_id, room_id, member_id)
+                    );
+                    ALTER TABLE users ADD COLUMN erased INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return migrator
     }
 }

@@ -267,4 +267,38 @@ extension SQLiteStorage {
             ).map(SQLiteRoomQueries.storedEvent)
         }
     }
+
+    public func lazyMembersSent(userID: String, deviceID: String, roomID: String, members: [String]) async throws -> [String: String] {
+        guard !members.isEmpty else { return [:] }
+        return try await read { db in
+            var sent: [String: String] = [:]
+            for member in members {
+                if let eventID = try String.fetchOne(
+                    db, sql: "SELECT event_id FROM lazy_members_sent WHERE user_id = ? AND device_id = ? AND room_id = ? AND member_id = ?",
+                    arguments: [userID, deviceID, roomID, member])
+                {
+                    sent[member] = eventID
+                }
+            }
+            return sent
+        }
+    }
+
+    public func recordLazyMembersSent(userID: String, deviceID: String, roomID: String, sent: [String: String], resetting: Bool) async throws {
+        guard resetting || !sent.isEmpty else { return }
+        try await write { db in
+            if resetting {
+                try db.execute(
+                    sql: "DELETE FROM lazy_members_sent WHERE user_id = ? AND device_id = ? AND room_id = ?", arguments: [userID, deviceID, roomID])
+            }
+            for (member, eventID) in sent {
+                try db.execute(
+                    sql: """
+                        INSERT INTO lazy_members_sent (user_id, device_id, room_id, member_id, event_id) VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (user_id, device_id, room_id, member_id) DO UPDATE SET event_id = excluded.event_id
+                        """,
+                    arguments: [userID, deviceID, roomID, member, eventID])
+            }
+        }
+    }
 }
