@@ -65,6 +65,58 @@ public struct AxonConfig: Sendable, Equatable {
     public var logLevel = "info"
     public var logFormat = "text"
 
+    /// Where requests are served and what each listener serves (Synapse's `listeners`).
+    /// Unset: one plain-HTTP listener at `bind_address:port` serving everything (behind a
+    /// TLS-terminating proxy, that includes federation), plus, when a TLS certificate is
+    /// configured, a TLS listener on `federation_port` for federation, keys and media.
+    public var listeners: [Listener]?
+    public var tlsCertificatePath: String?
+    public var tlsPrivateKeyPath: String?
+    public var federationPort = 8448
+    /// Federation: the peers allowed (nil: everyone).
+    public var federationDomainWhitelist: [String]?
+    /// Outbound federation TLS is verified against the system roots plus this CA (PEM).
+    public var federationCAFile: String?
+    /// Only for test networks: do not verify remote servers' certificates.
+    public var federationVerifyTLS = true
+    /// Networks outbound federation may reach although they are internal (CIDRs, e.g.
+    /// `127.0.0.0/8` for a test federation on loopback). Everything else internal is refused.
+    public var federationIPAllowlist: [String] = []
+    /// Notaries asked for keys when the server itself cannot be reached: server names.
+    public var trustedKeyServers: [String] = []
+
+    public struct Listener: Sendable, Equatable, Decodable {
+        public enum Resource: String, Sendable, Decodable, CaseIterable {
+            case client, federation, keys, media, metrics
+        }
+        public var bindAddress: String?
+        public var port: Int
+        public var tls: Bool?
+        public var resources: [Resource]
+
+        public init(bindAddress: String? = nil, port: Int, tls: Bool = false, resources: [Resource]) {
+            self.bindAddress = bindAddress
+            self.port = port
+            self.tls = tls
+            self.resources = resources
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case bindAddress = "bind_address"
+            case port, tls, resources
+        }
+    }
+
+    /// The listeners to start, with the defaults filled in.
+    public var effectiveListeners: [Listener] {
+        if let listeners { return listeners }
+        var defaults = [Listener(bindAddress: bindAddress, port: port, resources: Listener.Resource.allCases)]
+        if tlsCertificatePath != nil {
+            defaults.append(Listener(bindAddress: bindAddress, port: federationPort, tls: true, resources: [.federation, .keys, .media]))
+        }
+        return defaults
+    }
+
     public init() {}
 
     public var isLoopbackOnly: Bool {
@@ -113,6 +165,19 @@ public struct AxonConfig: Sendable, Equatable {
             throw ConfigError("push_retry_attempts must be between 1 and 30 and push_retry_initial_ms at least 1")
         }
         guard ["text", "json"].contains(logFormat) else { throw ConfigError("log_format must be 'text' or 'json'") }
+        guard (1...65535).contains(federationPort) else { throw ConfigError("federation_port \(federationPort) is out of range") }
+        for listener in effectiveListeners {
+            guard (1...65535).contains(listener.port) else { throw ConfigError("listeners: port \(listener.port) is out of range") }
+            if listener.tls == true, tlsCertificatePath == nil || tlsPrivateKeyPath == nil {
+                throw ConfigError("listeners: a TLS listener needs tls_certificate_path and tls_private_key_path")
+            }
+        }
+        if (tlsCertificatePath == nil) != (tlsPrivateKeyPath == nil) {
+            throw ConfigError("tls_certificate_path and tls_private_key_path go together")
+        }
+        for range in federationIPAllowlist where IPRange(range) == nil {
+            throw ConfigError("federation_ip_range_whitelist: '\(range)' is not a CIDR range")
+        }
     }
 }
 
@@ -156,6 +221,15 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var serveUnauthenticatedMedia: Bool?
     public var logLevel: String?
     public var logFormat: String?
+    public var listeners: [AxonConfig.Listener]?
+    public var tlsCertificatePath: String?
+    public var tlsPrivateKeyPath: String?
+    public var federationPort: Int?
+    public var federationDomainWhitelist: [String]?
+    public var federationCAFile: String?
+    public var federationVerifyTLS: Bool?
+    public var federationIPAllowlist: [String]?
+    public var trustedKeyServers: [String]?
 
     public init() {}
 
@@ -203,6 +277,15 @@ public struct ConfigOverrides: Sendable, Decodable {
         case serveUnauthenticatedMedia = "serve_unauthenticated_media"
         case logLevel = "log_level"
         case logFormat = "log_format"
+        case listeners
+        case tlsCertificatePath = "tls_certificate_path"
+        case tlsPrivateKeyPath = "tls_private_key_path"
+        case federationPort = "federation_port"
+        case federationDomainWhitelist = "federation_domain_whitelist"
+        case federationCAFile = "federation_custom_ca_file"
+        case federationVerifyTLS = "federation_verify_tls"
+        case federationIPAllowlist = "federation_ip_range_whitelist"
+        case trustedKeyServers = "trusted_key_servers"
     }
 
     public static func fromYAML(_ text: String) throws -> ConfigOverrides {
@@ -263,6 +346,14 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.serveUnauthenticatedMedia = try bool(.serveUnauthenticatedMedia)
         overrides.logLevel = value(.logLevel)
         overrides.logFormat = value(.logFormat)
+        overrides.tlsCertificatePath = value(.tlsCertificatePath)
+        overrides.tlsPrivateKeyPath = value(.tlsPrivateKeyPath)
+        overrides.federationPort = try int(.federationPort)
+        overrides.federationDomainWhitelist = value(.federationDomainWhitelist).map { $0.split(separator: ",").map(String.init) }
+        overrides.federationCAFile = value(.federationCAFile)
+        overrides.federationVerifyTLS = try bool(.federationVerifyTLS)
+        overrides.federationIPAllowlist = value(.federationIPAllowlist).map { $0.split(separator: ",").map(String.init) }
+        overrides.trustedKeyServers = value(.trustedKeyServers).map { $0.split(separator: ",").map(String.init) }
         return overrides
     }
 
@@ -305,6 +396,15 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let serveUnauthenticatedMedia { config.serveUnauthenticatedMedia = serveUnauthenticatedMedia }
         if let logLevel { config.logLevel = logLevel }
         if let logFormat { config.logFormat = logFormat }
+        if let listeners { config.listeners = listeners }
+        if let tlsCertificatePath { config.tlsCertificatePath = tlsCertificatePath }
+        if let tlsPrivateKeyPath { config.tlsPrivateKeyPath = tlsPrivateKeyPath }
+        if let federationPort { config.federationPort = federationPort }
+        if let federationDomainWhitelist { config.federationDomainWhitelist = federationDomainWhitelist }
+        if let federationCAFile { config.federationCAFile = federationCAFile }
+        if let federationVerifyTLS { config.federationVerifyTLS = federationVerifyTLS }
+        if let federationIPAllowlist { config.federationIPAllowlist = federationIPAllowlist }
+        if let trustedKeyServers { config.trustedKeyServers = trustedKeyServers }
     }
 
     private static func describe(_ error: DecodingError) -> String {

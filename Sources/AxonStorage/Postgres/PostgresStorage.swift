@@ -419,5 +419,15 @@ enum PostgresMigrations {
                 "ALTER TABLE users ADD COLUMN erased BOOLEAN NOT NULL DEFAULT FALSE",
             ]
         ),
+        (
+            "014_server_keys",
+            [
+                """
+                CREATE TABLE server_keys (
+                    server_name TEXT NOT NULL, key_id TEXT NOT NULL, public_key TEXT NOT NULL, valid_until_ts BIGINT NOT NULL,
+                    expired_ts BIGINT, response TEXT NOT NULL, PRIMARY KEY (server_name, key_id))
+                """,
+            ]
+        ),
     ]
 }

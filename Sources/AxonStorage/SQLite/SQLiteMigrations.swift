@@ -402,6 +402,20 @@ enum SQLiteMigrations {
                     ALTER TABLE users ADD COLUMN erased INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        migrator.registerMigration("014_server_keys") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE server_keys (
+                        server_name TEXT NOT NULL,
+                        key_id TEXT NOT NULL,
+                        public_key TEXT NOT NULL,
+                        valid_until_ts INTEGER NOT NULL,
+                        expired_ts INTEGER,
+                        response TEXT NOT NULL,
+                        PRIMARY KEY (server_name, key_id)
+                    );
+                    """)
+        }
         return migrator
     }
 }
