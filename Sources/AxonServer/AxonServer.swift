@@ -2,11 +2,15 @@ import AxonStorage
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import NIOSSL
+import ServiceLifecycle
 import MatrixModel
 
 /// Builds a running homeserver from a configuration: storage, keys, services and routes.
 public struct AxonServer: Sendable {
+    public static let version = "0.1.0"
     public let config: AxonConfig
     public let storage: any Storage
     public let signingKey: SigningKey
@@ -53,7 +57,9 @@ public struct AxonServer: Sendable {
         context = ServerContext(
             config: config, serverName: serverName, storage: storage, accounts: accounts, uia: uia,
             signingKey: signingKey, rooms: rooms, notifier: notifier,
-            presence: PresenceService(storage: storage, notifier: notifier, enabled: config.presenceEnabled), logger: logger)
+            presence: PresenceService(storage: storage, notifier: notifier, enabled: config.presenceEnabled),
+            federation: FederationServices(config: config, serverName: serverName, signingKey: signingKey, storage: storage, logger: logger),
+            logger: logger)
         routes = RouteTable()
         context.registerDiscoveryRoutes(on: routes, metrics: metrics)
         context.registerRegistrationRoutes(on: routes)
@@ -86,6 +92,8 @@ public struct AxonServer: Sendable {
         context.registerMediaRoutes(on: routes)
         context.registerAdminRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
+        context.registerServerKeyRoutes(on: routes)
+        context.registerFederationQueryRoutes(on: routes)
     }
 
     /// Every route served, as (method, pattern).
@@ -96,24 +104,53 @@ public struct AxonServer: Sendable {
     /// The account service, for tools such as `axon register-user` that write accounts directly.
     public var accounts: AccountService { context.accounts }
 
-    /// The Hummingbird application serving the Client-Server API.
+    /// One application serving every resource on the configured address, for tests that
+    /// drive the router directly.
     public func application(logger: Logger) -> some ApplicationProtocol {
-        let responder = AxonResponder(
+        application(for: AxonConfig.Listener(port: config.port, resources: AxonConfig.Listener.Resource.allCases), server: .http1(
+            configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))), withServices: true, logger: logger)
+    }
+
+    /// The applications of every configured listener (`listeners`), each serving its own
+    /// resources; the first also runs the background services.
+    public func listenerApplications(logger: Logger) throws -> [any Service] {
+        try config.effectiveListeners.enumerated().map { index, listener in
+            let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
+            let server: HTTPServerBuilder
+            if listener.tls == true, let certificate = config.tlsCertificatePath, let key = config.tlsPrivateKeyPath {
+                let tls = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+                server = try .tls(http1, tlsConfiguration: tls)
+            } else {
+                server = http1
+            }
+            return application(for: listener, server: server, withServices: index == 0, logger: logger)
+        }
+    }
+
+    private func application(for listener: AxonConfig.Listener, server: HTTPServerBuilder, withServices: Bool, logger: Logger)
+        -> some ApplicationProtocol & Service
+    {
+        var responder = AxonResponder(
             routes: routes, authenticator: Authenticator(storage: storage),
             rateLimiter: config.rateLimitsEnabled ? RateLimiter(settings: config.rateLimits) : nil,
             metrics: metrics, maxBodyBytes: config.maxRequestBytes, logger: logger)
+        responder.resources = Set(listener.resources)
+        responder.federationAuth = context.federation.authenticator
+        let services: [any Service] = withServices ? [
+            UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier),
+            TypingSweeper(storage: storage, notifier: context.notifier),
+        ] : []
         return Application(
             responder: responder,
             // The idle timeout closes connections that send no complete header, stall a body
             // or sit idle between requests; a long-polling request in progress is not idle.
-            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)))),
+            server: server,
             configuration: .init(
-                address: .hostname(config.bindAddress, port: config.port), serverName: "Axon",
+                address: .hostname(listener.bindAddress ?? config.bindAddress, port: listener.port), serverName: "Axon",
                 availableConnectionsDelegate: MaximumAvailableConnections(FileDescriptorLimit.maxConnections())),
-            services: [
-                UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier),
-                TypingSweeper(storage: storage, notifier: context.notifier),
-            ],
+            services: services,
             logger: logger)
     }
 }

@@ -13,6 +13,7 @@ struct ServerContext: Sendable {
     let rooms: RoomService
     let notifier: Notifier
     let presence: PresenceService
+    let federation: FederationServices
     let logger: Logger
     let publicRoomCache = PublicRoomCache()
 

@@ -4,6 +4,7 @@ import AxonStorage
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import MatrixModel
 import Metrics
 import Prometheus
@@ -96,13 +97,16 @@ struct Serve: AsyncParsableCommand {
         logger.info(
             "Axon starting",
             metadata: [
-                "server_name": "\(config.serverName)", "listen": "\(config.bindAddress):\(config.port)",
+                "server_name": "\(config.serverName)",
+                "listeners": "\(config.effectiveListeners.map { "\($0.bindAddress ?? config.bindAddress):\($0.port)\($0.tls == true ? " tls" : "") \($0.resources.map(\.rawValue))" })",
                 "database": "\(config.databaseLocation)", "registration": "\(config.registrationOpen ? "open" : "closed")",
                 "signing_key": "\(server.signingKey.keyID)",
             ])
         // SIGINT/SIGTERM stop accepting connections and let in-flight requests finish; every
         // write is its own transaction, so nothing acknowledged is lost.
-        try await server.application(logger: logger).runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        let group = ServiceGroup(
+            configuration: .init(services: try server.listenerApplications(logger: logger), gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
         try await storage.close()
         logger.info("Axon stopped")
     }

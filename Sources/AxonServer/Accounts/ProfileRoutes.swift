@@ -37,7 +37,8 @@ extension ServerContext {
     }
 
     private func profile(of userID: String) async throws -> JSONObject {
-        guard UserID(userID) != nil else { throw MatrixError.invalidParam("Invalid user ID") }
+        guard let parsed = UserID(userID) else { throw MatrixError.invalidParam("Invalid user ID") }
+        if parsed.server != serverName { return try await remoteProfile(of: parsed) }
         guard let account = try await storage.account(userID: userID), !account.isDeactivated else {
             throw MatrixError.notFound("Profile not found")
         }

@@ -82,6 +82,9 @@ public struct AxonConfig: Sendable, Equatable {
     /// Networks outbound federation may reach although they are internal (CIDRs, e.g.
     /// `127.0.0.0/8` for a test federation on loopback). Everything else internal is refused.
     public var federationIPAllowlist: [String] = []
+    /// Reach nothing outside `federation_ip_range_whitelist`, public addresses included: a
+    /// fence for tests and closed federations, so no remote-supplied name is ever contacted.
+    public var federationIPAllowlistOnly = false
     /// Notaries asked for keys when the server itself cannot be reached: server names.
     public var trustedKeyServers: [String] = []
 
@@ -229,6 +232,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var federationCAFile: String?
     public var federationVerifyTLS: Bool?
     public var federationIPAllowlist: [String]?
+    public var federationIPAllowlistOnly: Bool?
     public var trustedKeyServers: [String]?
 
     public init() {}
@@ -285,6 +289,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case federationCAFile = "federation_custom_ca_file"
         case federationVerifyTLS = "federation_verify_tls"
         case federationIPAllowlist = "federation_ip_range_whitelist"
+        case federationIPAllowlistOnly = "federation_ip_range_whitelist_only"
         case trustedKeyServers = "trusted_key_servers"
     }
 
@@ -353,6 +358,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.federationCAFile = value(.federationCAFile)
         overrides.federationVerifyTLS = try bool(.federationVerifyTLS)
         overrides.federationIPAllowlist = value(.federationIPAllowlist).map { $0.split(separator: ",").map(String.init) }
+        overrides.federationIPAllowlistOnly = try bool(.federationIPAllowlistOnly)
         overrides.trustedKeyServers = value(.trustedKeyServers).map { $0.split(separator: ",").map(String.init) }
         return overrides
     }
@@ -405,6 +411,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let federationVerifyTLS { config.federationVerifyTLS = federationVerifyTLS }
         if let federationIPAllowlist { config.federationIPAllowlist = federationIPAllowlist }
         if let trustedKeyServers { config.trustedKeyServers = trustedKeyServers }
+        if let federationIPAllowlistOnly { config.federationIPAllowlistOnly = federationIPAllowlistOnly }
     }
 
     private static func describe(_ error: DecodingError) -> String {

@@ -15,6 +15,10 @@ struct AxonResponder: HTTPResponder {
     let metrics: ServerMetrics
     let maxBodyBytes: Int
     let logger: Logger
+    /// What this listener serves; other routes answer as unknown.
+    var resources: Set<AxonConfig.Listener.Resource> = Set(AxonConfig.Listener.Resource.allCases)
+    /// Verifies X-Matrix signatures; nil when federation is not set up (tests of the client API).
+    var federationAuth: FederationAuthenticator? = nil
     /// Bounds the memory of all bodies being read at once.
     let bodyBudget = BodyBudget(bytes: 64 * 1024 * 1024)
     let bodyTimeout: Duration = .seconds(60)
@@ -43,9 +47,11 @@ struct AxonResponder: HTTPResponder {
         let route: Route
         let parameters: [String: String]
         switch routes.match(method: request.method, rawPath: rawPath) {
-        case .found(let found, let foundParameters):
+        case .found(let found, let foundParameters) where resources.contains(found.resource):
             route = found
             parameters = foundParameters
+        case .found:
+            return ("unmatched", errorResponse(.unrecognized("Unrecognized request")))
         case .wrongMethod:
             return ("unmatched", errorResponse(.unrecognized("Method not allowed for this endpoint", status: 405)))
         case .notFound:
@@ -67,9 +73,13 @@ struct AxonResponder: HTTPResponder {
             // the route accepts, and after the rate limit.
             let token = accessToken(request, query: query)
             var owner: TokenOwner?
+            var serverAuth: XMatrixAuthorization?
             switch route.auth {
             case .none:
                 break
+            case .server:
+                guard let federationAuth else { throw MatrixError.unrecognized("Federation is not enabled on this server") }
+                serverAuth = try federationAuth.parse(request.headers[values: .authorization])
             case .optional:
                 if let token { owner = try await authenticate(token, ip: context.remoteIP, userAgent: request.headers[.userAgent]) }
             case .required(let allowGuests):
@@ -96,10 +106,15 @@ struct AxonResponder: HTTPResponder {
                 }
                 body = try await collectBody(request, upTo: limit)
             }
-            let matrixRequest = MatrixRequest(
+            var matrixRequest = MatrixRequest(
                 method: request.method, path: String(rawPath), pathParameters: parameters, query: query,
                 headers: request.headers, body: body, bodyStream: route.streamsBody ? request.body : nil, remoteIP: context.remoteIP,
                 accessToken: token, owner: owner)
+            if let serverAuth, let federationAuth {
+                let content: JSON? = body.readableBytes == 0 ? nil : try matrixRequest.json()
+                matrixRequest.origin = try await federationAuth.verify(
+                    serverAuth, method: request.method.rawValue, uri: request.uri.string, content: content)
+            }
             return (route.pattern, try await route.handler(matrixRequest))
         } catch let error as MatrixError {
             return (route.pattern, errorResponse(error))

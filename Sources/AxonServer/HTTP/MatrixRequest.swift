@@ -17,6 +17,8 @@ public struct MatrixRequest: Sendable {
     public let remoteIP: String
     public let accessToken: String?
     public let owner: TokenOwner?
+    /// The homeserver that signed the request (server-server routes).
+    public var origin: String? = nil
 
     /// The authenticated caller; routes declared with `auth: .required` always have one.
     public var user: TokenOwner {

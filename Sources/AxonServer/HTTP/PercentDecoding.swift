@@ -47,3 +47,26 @@ enum PercentDecoding {
         return result
     }
 }
+
+/// Percent-encoding for what Axon puts in URLs it requests: everything but the RFC 3986
+/// unreserved characters, so `@`, `:`, `!`, `$` and `/` never change a path's meaning.
+enum PercentEncoding {
+    static func component(_ text: String) -> String {
+        var encoded = ""
+        for byte in text.utf8 {
+            if isUnreserved(byte) {
+                encoded.append(Character(Unicode.Scalar(byte)))
+            } else {
+                encoded += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0x0F, radix: 16, uppercase: true)
+            }
+        }
+        return encoded
+    }
+
+    static func queryValue(_ text: String) -> String { component(text) }
+
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+    }
+}

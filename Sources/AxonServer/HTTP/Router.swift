@@ -8,6 +8,8 @@ public enum AuthRequirement: Sendable {
     /// An access token is used when present but not required.
     case optional
     case required(allowGuests: Bool = false)
+    /// Another homeserver, by an X-Matrix signature (server-server API).
+    case server
 }
 
 public struct Route: Sendable {
@@ -35,7 +37,18 @@ public struct Route: Sendable {
     public static let standardBodyBytes = 64 * 1024
     public static let accountDataBodyBytes = 256 * 1024
 
+    /// Which listener resource (`listeners[].resources`) serves a path.
+    public var resource: AxonConfig.Listener.Resource {
+        if pattern.hasPrefix("/_matrix/federation/") { return .federation }
+        if pattern.hasPrefix("/_matrix/key/") { return .keys }
+        if pattern.hasPrefix("/_matrix/media/") { return .media }
+        if pattern == "/metrics" { return .metrics }
+        return .client
+    }
+
     static func bodyLimit(for pattern: String) -> BodyLimit {
+        // A transaction carries up to 50 PDUs of 64 KiB and 100 EDUs; joins carry whole states.
+        if pattern.hasPrefix("/_matrix/federation/") { return .large }
         if pattern.contains("/keys/") || pattern.contains("/room_keys/") || pattern.contains("/sendToDevice/") { return .large }
         // Profiles may hold 64 KiB of fields, so a body of one field is a little more.
         if pattern.contains("/account_data/") || pattern.contains("/profile/") { return .accountData }

@@ -22,30 +22,44 @@ enum PushDestination {
     /// Resolves the host and says whether any of its addresses is internal.
     static func resolvesInternally(_ host: String) async throws -> Bool {
         if isInternalLiteral(host) { return true }
+        guard let addresses = try await resolve(host), !addresses.isEmpty else { return true }
+        return addresses.contains { isInternal($0) }
+    }
+
+    /// The addresses a name resolves to (4 or 16 bytes each); nil when it does not resolve.
+    static func resolve(_ host: String) async throws -> [[UInt8]]? {
+        if let literal = IPRange.bytes(host) { return [literal] }
         return try await NIOThreadPool.singleton.runIfActive {
             var hints = addrinfo()
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             var result: UnsafeMutablePointer<addrinfo>?
-            guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return true }
+            guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return nil }
             defer { freeaddrinfo(first) }
+            var addresses: [[UInt8]] = []
             var entry: UnsafeMutablePointer<addrinfo>? = first
             while let current = entry {
                 if let address = current.pointee.ai_addr {
                     switch Int32(address.pointee.sa_family) {
                     case AF_INET:
                         let v4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
-                        if isInternal(v4: withUnsafeBytes(of: v4) { Array($0) }) { return true }
+                        addresses.append(withUnsafeBytes(of: v4) { Array($0) })
                     case AF_INET6:
                         let v6 = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
-                        if isInternal(v6: withUnsafeBytes(of: v6) { Array($0) }) { return true }
+                        addresses.append(withUnsafeBytes(of: v6) { Array($0) })
                     default:
-                        return true
+                        break
                     }
                 }
                 entry = current.pointee.ai_next
             }
-            return false
+            var unique: [[UInt8]] = []
+            for address in addresses where !unique.contains(address) { unique.append(address) }
+            return unique
         }
+    }
+
+    static func isInternal(_ address: [UInt8]) -> Bool {
+        address.count == 4 ? isInternal(v4: address) : isInternal(v6: address)
     }
 
     static func isInternal(v4 bytes: [UInt8]) -> Bool {

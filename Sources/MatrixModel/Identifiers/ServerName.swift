@@ -58,3 +58,24 @@ public struct ServerName: Hashable, Sendable, CustomStringConvertible {
 @inline(__always) func isHexDigit(_ byte: UInt8) -> Bool {
     isDigit(byte) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66)
 }
+
+extension ServerName {
+    /// The host (IPv6 literals keep their brackets) and the explicit port, if any.
+    public var hostAndPort: (host: String, port: Int?) {
+        if value.hasPrefix("["), let close = value.firstIndex(of: "]") {
+            let host = String(value[...close])
+            let rest = value[value.index(after: close)...]
+            return (host, rest.first == ":" ? Int(rest.dropFirst()) : nil)
+        }
+        if let colon = value.lastIndex(of: ":") {
+            return (String(value[..<colon]), Int(value[value.index(after: colon)...]))
+        }
+        return (value, nil)
+    }
+
+    /// Whether the host is an IPv4 or IPv6 literal rather than a DNS name.
+    public var isIPLiteral: Bool {
+        let host = hostAndPort.host
+        return host.hasPrefix("[") || host.allSatisfy { $0.isNumber || $0 == "." }
+    }
+}

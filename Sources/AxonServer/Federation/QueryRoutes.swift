@@ -1,0 +1,38 @@
+import AxonStorage
+import MatrixModel
+
+/// Spec server-server "Querying for information": profiles of local users.
+extension ServerContext {
+    func registerFederationQueryRoutes(on routes: RouteTable) {
+        routes.add(.get, "/_matrix/federation/v1/query/profile", auth: .server) { request in
+            guard let userID = request.query("user_id") else { throw MatrixError.missingParam("Missing 'user_id'") }
+            guard let parsed = UserID(userID), parsed.server == serverName else {
+                throw MatrixError.invalidParam("\(userID) is not a user of this server")
+            }
+            guard let account = try await storage.account(userID: userID), !account.isDeactivated else {
+                throw MatrixError.notFound("Profile not found")
+            }
+            if let field = request.query("field") {
+                guard let value = account.profile[field] else { throw MatrixError.notFound("Profile field not found") }
+                return .ok([.init(stringLiteral: field): value])
+            }
+            return .ok(.object(account.profile))
+        }
+    }
+
+    /// A remote user's profile, from their server.
+    func remoteProfile(of userID: UserID) async throws -> JSONObject {
+        let path = "/_matrix/federation/v1/query/profile?user_id=" + PercentEncoding.queryValue(userID.description)
+        let response: FederationClient.Response
+        do {
+            response = try await federation.client.request(.GET, destination: userID.server.value, path: path)
+        } catch {
+            logger.info("remote profile query failed", metadata: ["user_id": "\(userID)", "error": "\(error)"])
+            throw MatrixError(502, "M_UNKNOWN", "Could not reach \(userID.server)")
+        }
+        guard response.status == 200, let profile = response.json.objectValue else {
+            throw MatrixError.notFound("Profile not found")
+        }
+        return profile
+    }
+}
