@@ -1,0 +1,147 @@
+"""A real Synapse (from PyPI, in .venv-synapse) federating with a real Axon on loopback.
+
+Everything is made in a temp dir: a throwaway CA and one leaf certificate for DNS:localhost
+(Synapse accepts nothing else), Synapse's config, Axon's config. Both servers are named with a
+port (`localhost:<port>`), so neither does well-known or SRV lookups, and both are fenced to
+127.0.0.0/8. The facts behind each setting are in ../shared/FEDERATION-TESTING.md.
+"""
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+
+import requests
+
+from conftest import ROOT, AxonProcess, free_port
+
+SYNAPSE_PYTHON = os.path.join(ROOT, ".venv-synapse", "bin", "python")
+
+
+def synapse_available():
+    return os.path.exists(SYNAPSE_PYTHON)
+
+
+def make_certificates(directory):
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=Axon interop CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(directory, "leaf.ext"), "w") as ext:
+        ext.write("subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")
+    run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.crt",
+        "-days", "2", "-extfile", "leaf.ext")
+    return {name: os.path.join(directory, name) for name in ("ca.crt", "leaf.crt", "leaf.key")}
+
+
+class SynapsePeer:
+    def __init__(self, directory, certs):
+        self.dir = os.path.join(directory, "synapse")
+        os.makedirs(self.dir)
+        self.federation_port = free_port()
+        self.client_port = free_port()
+        self.server_name = f"localhost:{self.federation_port}"
+        self.base_url = f"http://127.0.0.1:{self.client_port}"
+        config = os.path.join(self.dir, "homeserver.yaml")
+        subprocess.run([SYNAPSE_PYTHON, "-m", "synapse.app.homeserver", "--server-name", self.server_name,
+                        "--config-path", config, "--data-directory", self.dir, "--generate-config",
+                        "--report-stats=no"], check=True, capture_output=True, cwd=self.dir)
+        # Later keys win in YAML as Synapse loads it: these replace the generated ones.
+        with open(config, "a") as out:
+            out.write(f"""
+listeners:
+  - port: {self.federation_port}
+    bind_addresses: ['127.0.0.1']
+    type: http
+    tls: true
+    resources: [{{names: [client, federation]}}]
+  - port: {self.client_port}
+    bind_addresses: ['127.0.0.1']
+    type: http
+    tls: false
+    x_forwarded: false
+    resources: [{{names: [client]}}]
+tls_certificate_path: {certs['leaf.crt']}
+tls_private_key_path: {certs['leaf.key']}
+federation_custom_ca_list: [{certs['ca.crt']}]
+ip_range_whitelist: ['127.0.0.0/8']
+federation_ip_range_blacklist: []
+trusted_key_servers: []
+enable_registration: true
+enable_registration_without_verification: true
+bcrypt_rounds: 4
+url_preview_enabled: false
+report_stats: false
+presence:
+  enabled: false
+rc_message: {{per_second: 1000, burst_count: 1000}}
+rc_registration: {{per_second: 1000, burst_count: 1000}}
+rc_login: {{address: {{per_second: 1000, burst_count: 1000}}, account: {{per_second: 1000, burst_count: 1000}}, failed_attempts: {{per_second: 1000, burst_count: 1000}}}}
+rc_joins: {{local: {{per_second: 1000, burst_count: 1000}}, remote: {{per_second: 1000, burst_count: 1000}}}}
+rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_limit: 1000, concurrent: 100}}
+""")
+        self.log = open(os.path.join(self.dir, "stdout.log"), "w")
+        self.process = subprocess.Popen([SYNAPSE_PYTHON, "-m", "synapse.app.homeserver", "-c", config],
+                                        stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("synapse exited: " + self.log_tail())
+            try:
+                if requests.get(self.base_url + "/_matrix/client/versions", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                time.sleep(0.3)
+        raise RuntimeError("synapse did not start within 60 s: " + self.log_tail())
+
+    def log_tail(self):
+        path = os.path.join(self.dir, "homeserver.log")
+        text = open(path).read() if os.path.exists(path) else open(os.path.join(self.dir, "stdout.log")).read()
+        return text[-4000:]
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.log.close()
+
+
+def axon_federating(directory, certs):
+    """An Axon whose federation listener speaks TLS with the test CA's leaf."""
+    federation_port = free_port()
+    server_name = f"localhost:{federation_port}"
+    config = os.path.join(directory, "axon.yaml")
+    with open(config, "w") as out:
+        out.write(f"""
+tls_certificate_path: {certs['leaf.crt']}
+tls_private_key_path: {certs['leaf.key']}
+federation_port: {federation_port}
+federation_custom_ca_file: {certs['ca.crt']}
+federation_ip_range_whitelist: ['127.0.0.0/8']
+federation_ip_range_whitelist_only: true
+""")
+    server = AxonProcess("--no-rate-limits", "--config", config, "--server-name", server_name)
+    server.server_name = server_name
+    return server
+
+
+def register(base_url, name=None):
+    name = name or "u" + uuid.uuid4().hex[:10]
+    body = {"username": name, "password": "interop password", "auth": {"type": "m.login.dummy"}}
+    reply = requests.post(base_url + "/_matrix/client/v3/register", json=body, timeout=30)
+    if reply.status_code == 401:
+        body["auth"]["session"] = reply.json()["session"]
+        reply = requests.post(base_url + "/_matrix/client/v3/register", json=body, timeout=30)
+    reply.raise_for_status()
+    data = reply.json()
+    return data["user_id"], data["access_token"]
+
+
+def call(base_url, method, path, token=None, **kwargs):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.request(method, base_url + path, headers=headers, timeout=60, **kwargs)
+
+
+def new_workspace():
+    return tempfile.mkdtemp(prefix="axon-federation-")

@@ -1,0 +1,59 @@
+"""Axon and a real Synapse on loopback: keys fetched over TLS both ways, X-Matrix signed
+requests both ways (profile queries). Joins and /send follow in the Federation I issue."""
+import shutil
+import urllib.parse
+
+import pytest
+
+from synapse_peer import SynapsePeer, axon_federating, call, make_certificates, new_workspace, register, synapse_available
+
+pytestmark = pytest.mark.skipif(not synapse_available(), reason="Synapse is installed by scripts/test into .venv-synapse")
+
+
+@pytest.fixture(scope="module")
+def peers():
+    workspace = new_workspace()
+    certs = make_certificates(workspace)
+    synapse = SynapsePeer(workspace, certs)
+    axon = None
+    try:
+        axon = axon_federating(workspace, certs)
+        yield axon, synapse
+    finally:
+        if axon:
+            axon.stop()
+        synapse.stop()
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def quoted(user_id):
+    return urllib.parse.quote(user_id, safe="")
+
+
+def test_synapse_reads_an_axon_profile_over_signed_federation(peers):
+    axon, synapse = peers
+    alice, alice_token = register(axon.base_url)
+    assert call(axon.base_url, "PUT", f"/_matrix/client/v3/profile/{quoted(alice)}/displayname", alice_token,
+                json={"displayname": "Alice on Axon"}).status_code == 200
+    _, bob_token = register(synapse.base_url)
+    # Synapse fetches Axon's keys from its TLS listener, then signs a query/profile request.
+    reply = call(synapse.base_url, "GET", f"/_matrix/client/v3/profile/{quoted(alice)}", bob_token)
+    assert reply.status_code == 200, reply.text + "\n" + synapse.log_tail()
+    assert reply.json().get("displayname") == "Alice on Axon"
+
+
+def test_axon_reads_a_synapse_profile_over_signed_federation(peers):
+    axon, synapse = peers
+    bob, bob_token = register(synapse.base_url)
+    assert call(synapse.base_url, "PUT", f"/_matrix/client/v3/profile/{quoted(bob)}/displayname", bob_token,
+                json={"displayname": "Bob on Synapse"}).status_code == 200
+    _, alice_token = register(axon.base_url)
+    # Axon signs the request; Synapse fetches Axon's keys to check it.
+    reply = call(axon.base_url, "GET", f"/_matrix/client/v3/profile/{quoted(bob)}", alice_token)
+    assert reply.status_code == 200, reply.text + "\n" + open(axon.log_path).read()[-3000:]
+    assert reply.json().get("displayname") == "Bob on Synapse"
+    # Axon keeps Synapse's keys: Synapse's own answer on its key endpoint matches what
+    # Axon serves as a notary.
+    notary = call(axon.base_url, "GET", f"/_matrix/key/v2/query/{quoted(synapse.server_name)}")
+    assert notary.status_code == 200
+    assert notary.json()["server_keys"][0]["server_name"] == synapse.server_name
