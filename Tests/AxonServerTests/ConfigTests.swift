@@ -56,3 +56,38 @@ import Testing
         #expect(try AxonConfig.load(file: nil, environment: [:], flags: flags).databaseLocation == .postgres(url: "postgres://u@h/db"))
     }
 }
+
+@Suite struct ListenerConfigTests {
+    func load(_ yaml: String) throws -> AxonConfig {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("axon-\(UUID()).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return try AxonConfig.load(file: path, environment: [:], flags: ConfigOverrides())
+    }
+
+    @Test func defaultListenersFollowTheTLSSettings() throws {
+        let plain = try load("port: 8008\n")
+        #expect(plain.effectiveListeners == [AxonConfig.Listener(bindAddress: "127.0.0.1", port: 8008, resources: AxonConfig.Listener.Resource.allCases)])
+        let tls = try load("tls_certificate_path: /c.pem\ntls_private_key_path: /k.pem\n")
+        #expect(tls.effectiveListeners.count == 2)
+        #expect(tls.effectiveListeners[1] == AxonConfig.Listener(bindAddress: "127.0.0.1", port: 8448, tls: true, resources: [.federation, .keys, .media]))
+    }
+
+    @Test func explicitListenersAndTheirMistakes() throws {
+        let config = try load("""
+            listeners:
+              - port: 8008
+                resources: [client, metrics]
+              - port: 8009
+                bind_address: 127.0.0.2
+                resources: [federation, keys]
+            federation_ip_range_whitelist: ['127.0.0.0/8', '::1/128']
+            """)
+        #expect(config.effectiveListeners.map(\.port) == [8008, 8009])
+        #expect(config.effectiveListeners[1].resources == [.federation, .keys])
+        #expect(throws: ConfigError.self) { try load("listeners:\n  - port: 8448\n    tls: true\n    resources: [federation]\n") }
+        #expect(throws: ConfigError.self) { try load("tls_certificate_path: /c.pem\n") }
+        #expect(throws: ConfigError.self) { try load("federation_ip_range_whitelist: ['127.0.0.0/33']\n") }
+        #expect(throws: (any Error).self) { try load("listeners:\n  - port: 8008\n    resources: [everything]\n") }
+    }
+}
