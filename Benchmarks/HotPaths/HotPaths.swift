@@ -59,6 +59,10 @@ let benchmarks: @Sendable () -> Void = {
     // The most a user may make the server match (issue 11, H3): 500 content rules with
     // 255-byte wildcard patterns that backtrack, against a 64 KiB body. The work budget keeps
     // one member's evaluation bounded; the target is under 5 ms per member.
+    let (largeRoom, forks) = ForkedLargeRoom.make()
+    Benchmark("State resolution v2: two forks of a 1,000-member room", configuration: configuration) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(StateResolution.resolve(forks, graph: largeRoom.graph, version: largeRoom.version)) }
+    }
     Benchmark("Push rules: the worst allowed rule set, one member, 64 KiB body", configuration: configuration) { benchmark in
         var rules = PushRuleSet(userID: "@victim:hs", document: nil)
         let pattern = String(repeating: "*a", count: 126) + "b*"
