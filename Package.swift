@@ -81,7 +81,8 @@ let package = Package(
         ),
         .testTarget(name: "MatrixModelTests", dependencies: ["MatrixModel"]),
         .target(name: "AxonTestSupport", path: "Tests/AxonTestSupport"),
-        .testTarget(name: "AxonStorageTests", dependencies: ["AxonStorage", "AxonTestSupport"]),
+        .testTarget(
+            name: "AxonStorageTests", dependencies: ["AxonStorage", "AxonTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "AxonServerTests",
             dependencies: [

@@ -111,6 +111,8 @@ public protocol RoomWriteTransaction: Sendable {
     @discardableResult
     func append(_ pdu: PDU, transaction: TransactionKey?) async throws -> StoredEvent
     func event(id: String) async throws -> StoredEvent?
+    /// The room's forward extremities (events nothing builds on yet), deepest first.
+    func forwardExtremities() async throws -> [EventReference]
     /// Registers an alias for this room; throws `StorageError.conflict` when it is taken.
     func addAlias(_ alias: String, creator: String) async throws
     /// Replaces a stored event's JSON with its redacted form (and drops it from search and notifications).
@@ -122,6 +124,17 @@ public protocol RoomWriteTransaction: Sendable {
     func pushRules(for userIDs: [String]) async throws -> [String: JSONObject]
     /// Records who an appended event notifies, in the same transaction as the event.
     func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws
+}
+
+/// An event of the room graph and its depth.
+public struct EventReference: Sendable, Equatable {
+    public var eventID: String
+    public var depth: Int64
+
+    public init(eventID: String, depth: Int64) {
+        self.eventID = eventID
+        self.depth = depth
+    }
 }
 
 public struct Direction: Sendable, Equatable {

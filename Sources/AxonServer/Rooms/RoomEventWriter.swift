@@ -42,13 +42,14 @@ struct RoomEventWriter: Sendable {
         var wanted = Set(authKeys + [.create, .joinRules, .powerLevels])
         if let stateKey = template.stateKey { wanted.insert(StateKey(template.type, stateKey)) }
         let state = try await tx.currentStateEvents(Array(wanted))
+        let (prevEvents, depth) = try await Self.prevEvents(in: tx)
         var json: JSONObject = [
             "type": .string(template.type),
             "sender": .string(template.sender),
             "content": template.content,
             "origin_server_ts": .int(now),
-            "depth": .int(room.latestDepth + 1),
-            "prev_events": Self.references(room.latestEventID.map { [$0] } ?? [], version: version),
+            "depth": .int(depth),
+            "prev_events": Self.references(prevEvents, version: version),
             "auth_events": Self.references(authKeys.compactMap { state[$0]?.eventID }, version: version),
             "room_id": .string(room.roomID),
         ]
@@ -69,6 +70,17 @@ struct RoomEventWriter: Sendable {
             try await PushActionRecorder.record(stored, state: state, version: version, in: tx)
         }
         return stored
+    }
+
+    /// Spec: a new event should build on every forward extremity, up to 20 (Axon takes the
+    /// deepest 10, as Synapse does, so a flood of forks cannot bloat every event), and its
+    /// depth is one more than the deepest, capped at 2^63 − 1.
+    static let maxPrevEvents = 10
+
+    static func prevEvents(in tx: any RoomWriteTransaction) async throws -> (ids: [String], depth: Int64) {
+        let extremities = try await tx.forwardExtremities().prefix(maxPrevEvents)
+        let deepest = extremities.map(\.depth).max() ?? 0
+        return (extremities.map(\.eventID), deepest == Int64.max ? Int64.max : deepest + 1)
     }
 
     /// Builds and signs a create event. Its ID (and in v12 the room ID) follows from its hash.

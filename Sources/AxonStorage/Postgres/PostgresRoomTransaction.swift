@@ -73,8 +73,14 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         try await PostgresStorage.events(connection, ids: [id], logger: logger).first
     }
 
+    func forwardExtremities() async throws -> [EventReference] {
+        guard let room else { return [] }
+        return try await PostgresStorage.forwardExtremities(connection, roomID: room.roomID, logger: logger)
+    }
+
     func append(_ pdu: PDU, transaction: TransactionKey?) async throws -> StoredEvent {
         guard var room else { throw StorageError.notFound("room") }
+        let groupBefore = room.currentStateGroup
         var group = room.currentStateGroup
         if let stateKey = pdu.stateKey {
             group = try await newStateGroup(roomID: room.roomID, parent: group, key: StateKey(pdu.type, stateKey), eventID: pdu.eventID)
@@ -101,11 +107,22 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         try await rows(
             """
             INSERT INTO events (event_id, room_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
-                state_group, sender_device, txn_id)
+                state_group, state_group_before, sender_device, txn_id)
             VALUES (\(pdu.eventID), \(room.roomID), \(position), \(pdu.depth), \(pdu.type), \(pdu.stateKey), \(pdu.sender),
-                \(pdu.originServerTS), \(JSON.object(pdu.json).encodedString()), \(stateGroup), \(transaction?.deviceID),
+                \(pdu.originServerTS), \(JSON.object(pdu.json).encodedString()), \(stateGroup), \(groupBefore), \(transaction?.deviceID),
                 \(transaction?.transactionID))
             """)
+        // The graph: its edges, and the event replaces the extremities it builds on.
+        let prevs = pdu.prevEvents
+        if !prevs.isEmpty {
+            try await rows(
+                """
+                INSERT INTO event_edges (event_id, prev_event_id, room_id)
+                SELECT \(pdu.eventID), prev, \(room.roomID) FROM unnest(\(prevs)::TEXT[]) AS prev ON CONFLICT DO NOTHING
+                """)
+            try await rows("DELETE FROM forward_extremities WHERE room_id = \(room.roomID) AND event_id = ANY(\(prevs))")
+        }
+        try await rows("INSERT INTO forward_extremities (room_id, event_id) VALUES (\(room.roomID), \(pdu.eventID))")
         if let relation = pdu.content["m.relates_to"], let parent = relation["event_id"]?.stringValue,
             let relType = relation["rel_type"]?.stringValue
         {

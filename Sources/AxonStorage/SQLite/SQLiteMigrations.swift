@@ -416,6 +416,48 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        // The room as a graph (DESIGN.md "Federation"): prev_events edges, the forward
+        // extremities, and the state before each event. Rooms so far were lines: each event's
+        // one prev is the room's previous event, its state before is that event's state after.
+        migrator.registerMigration("015_event_graph") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE event_edges (
+                        event_id TEXT NOT NULL,
+                        prev_event_id TEXT NOT NULL,
+                        room_id TEXT NOT NULL,
+                        PRIMARY KEY (event_id, prev_event_id)
+                    );
+                    CREATE INDEX event_edges_prev ON event_edges(prev_event_id);
+                    CREATE TABLE forward_extremities (
+                        room_id TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        PRIMARY KEY (room_id, event_id)
+                    );
+                    ALTER TABLE events ADD COLUMN state_group_before INTEGER;
+                    CREATE TABLE event_outliers (
+                        event_id TEXT PRIMARY KEY NOT NULL,
+                        room_id TEXT NOT NULL,
+                        kind TEXT NOT NULL CHECK (kind IN ('outlier', 'rejected', 'soft_failed')),
+                        reason TEXT,
+                        json TEXT NOT NULL,
+                        state_group_before INTEGER,
+                        state_group INTEGER,
+                        received_ts INTEGER NOT NULL
+                    );
+                    CREATE INDEX event_outliers_room ON event_outliers(room_id);
+                    CREATE TEMP TABLE chained AS SELECT event_id, room_id,
+                        LAG(event_id) OVER (PARTITION BY room_id ORDER BY stream_ordering) AS prev_id,
+                        LAG(state_group) OVER (PARTITION BY room_id ORDER BY stream_ordering) AS before
+                        FROM events;
+                    INSERT INTO event_edges (event_id, prev_event_id, room_id)
+                        SELECT event_id, prev_id, room_id FROM chained WHERE prev_id IS NOT NULL;
+                    UPDATE events SET state_group_before = chained.before FROM chained WHERE chained.event_id = events.event_id;
+                    DROP TABLE chained;
+                    INSERT INTO forward_extremities (room_id, event_id)
+                        SELECT room_id, latest_event_id FROM rooms WHERE latest_event_id IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }

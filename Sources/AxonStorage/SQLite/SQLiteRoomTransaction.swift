@@ -66,6 +66,11 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         try await run { db in try SQLiteRoomQueries.events(db, ids: [id]).first }
     }
 
+    func forwardExtremities() async throws -> [EventReference] {
+        guard let room else { return [] }
+        return try await run { db in try SQLiteStorage.forwardExtremities(db, roomID: room.roomID) }
+    }
+
     func append(_ pdu: PDU, transaction: TransactionKey?) async throws -> StoredEvent {
         guard let room else { throw StorageError.notFound("room") }
         let (stored, updated) = try await run { db in try Self.append(pdu, transaction: transaction, room: room, db: db) }
@@ -127,6 +132,7 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
     ) throws -> (StoredEvent, RoomRecord) {
         var room = room
         let position = try SQLiteStorage.nextPosition(db)
+        let groupBefore = room.currentStateGroup
         var group = room.currentStateGroup
         if let stateKey = pdu.stateKey {
             group = try newStateGroup(db, roomID: room.roomID, parent: group, key: StateKey(pdu.type, stateKey), eventID: pdu.eventID)
@@ -151,13 +157,21 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         try db.execute(
             sql: """
                 INSERT INTO events (event_id, room_id, stream_ordering, depth, type, state_key, sender, origin_server_ts,
-                    json, state_group, sender_device, txn_id)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    json, state_group, state_group_before, sender_device, txn_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 pdu.eventID, room.roomID, position, pdu.depth, pdu.type, pdu.stateKey, pdu.sender, pdu.originServerTS,
-                JSON.object(pdu.json).encodedString(), stateGroup, transaction?.deviceID, transaction?.transactionID,
+                JSON.object(pdu.json).encodedString(), stateGroup, groupBefore, transaction?.deviceID, transaction?.transactionID,
             ])
+        // The graph: its edges, and the event replaces the extremities it builds on.
+        for prev in pdu.prevEvents {
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO event_edges (event_id, prev_event_id, room_id) VALUES (?, ?, ?)",
+                arguments: [pdu.eventID, prev, room.roomID])
+            try db.execute(sql: "DELETE FROM forward_extremities WHERE room_id = ? AND event_id = ?", arguments: [room.roomID, prev])
+        }
+        try db.execute(sql: "INSERT INTO forward_extremities (room_id, event_id) VALUES (?, ?)", arguments: [room.roomID, pdu.eventID])
         if let relation = pdu.content["m.relates_to"], let parent = relation["event_id"]?.stringValue,
             let relType = relation["rel_type"]?.stringValue
         {

@@ -1,0 +1,31 @@
+import GRDB
+import MatrixModel
+
+extension SQLiteStorage {
+    public func forwardExtremities(roomID: String) async throws -> [EventReference] {
+        try await read { db in try Self.forwardExtremities(db, roomID: roomID) }
+    }
+
+    static func forwardExtremities(_ db: Database, roomID: String) throws -> [EventReference] {
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT f.event_id, e.depth FROM forward_extremities f JOIN events e ON e.event_id = f.event_id
+                WHERE f.room_id = ? ORDER BY e.depth DESC, e.stream_ordering DESC
+                """,
+            arguments: [roomID]
+        ).map { EventReference(eventID: $0["event_id"], depth: $0["depth"]) }
+    }
+
+    public func prevEvents(of eventID: String) async throws -> [String] {
+        try await read { db in
+            try String.fetchAll(db, sql: "SELECT prev_event_id FROM event_edges WHERE event_id = ? ORDER BY prev_event_id", arguments: [eventID])
+        }
+    }
+
+    public func stateGroupBefore(eventID: String) async throws -> Int64? {
+        try await read { db in
+            try Int64.fetchOne(db, sql: "SELECT state_group_before FROM events WHERE event_id = ?", arguments: [eventID])
+        }
+    }
+}
