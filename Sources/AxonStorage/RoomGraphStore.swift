@@ -10,4 +10,6 @@ public protocol RoomGraphStore {
     /// The snapshot of the state before the event; nil for a create event (no state before it)
     /// or an unknown event.
     func stateGroupBefore(eventID: String) async throws -> Int64?
+    /// Events kept outside the timeline (outliers, rejected, soft-failed); missing IDs are left out.
+    func outliers(ids: [String]) async throws -> [OutlierEvent]
 }

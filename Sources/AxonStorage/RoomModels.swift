@@ -110,6 +110,17 @@ public protocol RoomWriteTransaction: Sendable {
     /// current state, memberships and the room head.
     @discardableResult
     func append(_ pdu: PDU, transaction: TransactionKey?) async throws -> StoredEvent
+    /// Persists an event placed in the graph by the caller (federation): the state before it,
+    /// and the room's new current state when resolution over the extremities decided one.
+    @discardableResult
+    func append(_ pdu: PDU, placement: EventPlacement) async throws -> StoredEvent
+    /// The entries of a snapshot, read inside the transaction.
+    func stateEntries(group: Int64) async throws -> StateMap
+    /// Stores a whole state as a snapshot (a delta over `near` where possible).
+    func snapshot(_ state: StateMap, near parent: Int64?) async throws -> Int64
+    /// Keeps an event outside the timeline: an outlier, or one rejected or soft-failed
+    /// (never shown to clients, never built on), with its states when they were computed.
+    func storeOutlier(_ pdu: PDU, kind: OutlierKind, reason: String?, stateBefore: Int64?, stateAfter: Int64?) async throws
     func event(id: String) async throws -> StoredEvent?
     /// The room's forward extremities (events nothing builds on yet), deepest first.
     func forwardExtremities() async throws -> [EventReference]
@@ -124,6 +135,45 @@ public protocol RoomWriteTransaction: Sendable {
     func pushRules(for userIDs: [String]) async throws -> [String: JSONObject]
     /// Records who an appended event notifies, in the same transaction as the event.
     func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws
+}
+
+public enum OutlierKind: String, Sendable {
+    case outlier
+    case rejected
+    case softFailed = "soft_failed"
+}
+
+/// An event kept outside the timeline.
+public struct OutlierEvent: Sendable, Equatable {
+    public var pdu: PDU
+    public var roomID: String
+    public var kind: OutlierKind
+    public var reason: String?
+
+    public init(pdu: PDU, roomID: String, kind: OutlierKind, reason: String?) {
+        self.pdu = pdu
+        self.roomID = roomID
+        self.kind = kind
+        self.reason = reason
+    }
+}
+
+/// Where an event goes in the room graph.
+public struct EventPlacement: Sendable {
+    /// The snapshot of the state before the event; nil only for a create event.
+    public var stateBefore: Int64?
+    /// The room's current state once the event is in, when resolution over the forward
+    /// extremities decided it; nil when the event was built on the current state and simply
+    /// advances it.
+    public var resolvedCurrentState: StateMap?
+    /// Soft-failed events stay out of the extremities, so local sends never build on them.
+    public var isForwardExtremity: Bool
+
+    public init(stateBefore: Int64?, resolvedCurrentState: StateMap? = nil, isForwardExtremity: Bool = true) {
+        self.stateBefore = stateBefore
+        self.resolvedCurrentState = resolvedCurrentState
+        self.isForwardExtremity = isForwardExtremity
+    }
 }
 
 /// An event of the room graph and its depth.

@@ -27,4 +27,14 @@ extension PostgresStorage {
     public func stateGroupBefore(eventID: String) async throws -> Int64? {
         try await query("SELECT state_group_before FROM events WHERE event_id = \(eventID)").first.flatMap { try $0.decode(Int64?.self) }
     }
+
+    public func outliers(ids: [String]) async throws -> [OutlierEvent] {
+        guard !ids.isEmpty else { return [] }
+        return try await query("SELECT event_id, room_id, kind, reason, json FROM event_outliers WHERE event_id = ANY(\(ids))").map { row in
+            let (eventID, roomID, kind, reason, json) = try row.decode((String, String, String, String?, String).self)
+            return OutlierEvent(
+                pdu: PDU(eventID: eventID, json: try JSON.stored(json).objectValue ?? [:]), roomID: roomID,
+                kind: OutlierKind(rawValue: kind) ?? .outlier, reason: reason)
+        }
+    }
 }

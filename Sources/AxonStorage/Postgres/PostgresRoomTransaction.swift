@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MatrixModel
 import PostgresNIO
@@ -79,16 +80,106 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
     }
 
     func append(_ pdu: PDU, transaction: TransactionKey?) async throws -> StoredEvent {
+        guard let room else { throw StorageError.notFound("room") }
+        return try await append(pdu, transaction: transaction, placement: EventPlacement(stateBefore: room.currentStateGroup))
+    }
+
+    func append(_ pdu: PDU, placement: EventPlacement) async throws -> StoredEvent {
+        try await append(pdu, transaction: nil, placement: placement)
+    }
+
+    func storeOutlier(_ pdu: PDU, kind: OutlierKind, reason: String?, stateBefore: Int64?, stateAfter: Int64?) async throws {
+        guard let room else { throw StorageError.notFound("room") }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await rows(
+            """
+            INSERT INTO event_outliers (event_id, room_id, kind, reason, json, state_group_before, state_group, received_ts)
+            VALUES (\(pdu.eventID), \(room.roomID), \(kind.rawValue), \(reason), \(JSON.object(pdu.json).encodedString()), \(stateBefore),
+                \(stateAfter), \(now))
+            ON CONFLICT (event_id) DO UPDATE SET kind = excluded.kind, reason = excluded.reason,
+                state_group_before = excluded.state_group_before, state_group = excluded.state_group
+            """)
+    }
+
+    func stateEntries(group: Int64) async throws -> StateMap {
+        try await PostgresStorage.stateEntries(connection, group: group, logger: logger)
+    }
+
+    /// A snapshot of a whole state: a delta over `near` when it only adds or replaces
+    /// entries there, a full copy otherwise.
+    func snapshot(_ state: StateMap, near parent: Int64?) async throws -> Int64 {
+        guard let room else { throw StorageError.notFound("room") }
+        if let parent {
+            let base = try await stateEntries(group: parent)
+            if base == state { return parent }
+            let length = try await rows("SELECT chain_length FROM state_groups WHERE id = \(parent)").first?.decode(Int64.self)
+                ?? Int64(Self.maxChainLength)
+            if base.keys.allSatisfy({ state[$0] != nil }), length < Self.maxChainLength {
+                let id = try await rows(
+                    "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (\(room.roomID), \(parent), \(length + 1)) RETURNING id"
+                )[0].decode(Int64.self)
+                for (key, eventID) in state where base[key] != eventID { try await insertEntry(group: id, key: key, eventID: eventID) }
+                return id
+            }
+        }
+        let id = try await rows(
+            "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (\(room.roomID), NULL, 0) RETURNING id")[0].decode(Int64.self)
+        for (key, eventID) in state { try await insertEntry(group: id, key: key, eventID: eventID) }
+        return id
+    }
+
+    /// Makes `resolved` the room's current state; see the SQLite transaction.
+    private func replaceCurrentState(room: RoomRecord, with resolved: StateMap, near: Int64?, position: Int64) async throws -> Int64 {
+        var current: StateMap = [:]
+        for row in try await rows("SELECT type, state_key, event_id FROM current_state WHERE room_id = \(room.roomID)") {
+            let (type, stateKey, eventID) = try row.decode((String, String, String).self)
+            current[StateKey(type, stateKey)] = eventID
+        }
+        for (key, _) in current where resolved[key] == nil {
+            try await rows("DELETE FROM current_state WHERE room_id = \(room.roomID) AND type = \(key.type) AND state_key = \(key.stateKey)")
+            if key.type == "m.room.member" {
+                try await rows("DELETE FROM room_memberships WHERE room_id = \(room.roomID) AND user_id = \(key.stateKey)")
+            }
+        }
+        let changed = resolved.filter { current[$0.key] != $0.value }
+        for (key, eventID) in changed {
+            try await rows(
+                """
+                INSERT INTO current_state (room_id, type, state_key, event_id) VALUES (\(room.roomID), \(key.type), \(key.stateKey), \(eventID))
+                ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id
+                """)
+        }
+        let memberEvents = try await PostgresStorage.events(
+            connection, ids: changed.filter { $0.key.type == "m.room.member" }.map(\.value), logger: logger)
+        for event in memberEvents {
+            guard let membership = event.pdu.membership, let target = event.pdu.stateKey else { continue }
+            try await rows(
+                """
+                INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
+                VALUES (\(room.roomID), \(target), \(membership), \(event.pdu.eventID), \(position), FALSE)
+                ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
+                    event_id = excluded.event_id, stream_ordering = excluded.stream_ordering
+                """)
+            try await PostgresStorage.notify(connection, change: "u \(position) \(target)", logger: logger)
+        }
+        return try await snapshot(resolved, near: near)
+    }
+
+    private func append(_ pdu: PDU, transaction: TransactionKey?, placement: EventPlacement) async throws -> StoredEvent {
         guard var room else { throw StorageError.notFound("room") }
-        let groupBefore = room.currentStateGroup
-        var group = room.currentStateGroup
+        let groupBefore = placement.stateBefore
+        var group = groupBefore
         if let stateKey = pdu.stateKey {
             group = try await newStateGroup(roomID: room.roomID, parent: group, key: StateKey(pdu.type, stateKey), eventID: pdu.eventID)
         }
         guard let stateGroup = group else { throw StorageError.notFound("the room has no state") }
         // Taken last and held until commit: positions become visible in order, across nodes.
         let position = try await PostgresStorage.nextPosition(connection, logger: logger)
-        if let stateKey = pdu.stateKey {
+        var currentGroup = room.currentStateGroup ?? stateGroup
+        if let resolved = placement.resolvedCurrentState {
+            currentGroup = try await replaceCurrentState(room: room, with: resolved, near: stateGroup, position: position)
+        } else if let stateKey = pdu.stateKey {
+            currentGroup = stateGroup
             try await rows(
                 """
                 INSERT INTO current_state (room_id, type, state_key, event_id) VALUES (\(room.roomID), \(pdu.type), \(stateKey), \(pdu.eventID))
@@ -120,9 +211,13 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
                 INSERT INTO event_edges (event_id, prev_event_id, room_id)
                 SELECT \(pdu.eventID), prev, \(room.roomID) FROM unnest(\(prevs)::TEXT[]) AS prev ON CONFLICT DO NOTHING
                 """)
-            try await rows("DELETE FROM forward_extremities WHERE room_id = \(room.roomID) AND event_id = ANY(\(prevs))")
+            if placement.isForwardExtremity {
+                try await rows("DELETE FROM forward_extremities WHERE room_id = \(room.roomID) AND event_id = ANY(\(prevs))")
+            }
         }
-        try await rows("INSERT INTO forward_extremities (room_id, event_id) VALUES (\(room.roomID), \(pdu.eventID))")
+        if placement.isForwardExtremity {
+            try await rows("INSERT INTO forward_extremities (room_id, event_id) VALUES (\(room.roomID), \(pdu.eventID))")
+        }
         if let relation = pdu.content["m.relates_to"], let parent = relation["event_id"]?.stringValue,
             let relType = relation["rel_type"]?.stringValue
         {
@@ -148,11 +243,11 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
                 """)
         }
         room.latestEventID = pdu.eventID
-        room.latestDepth = pdu.depth
-        room.currentStateGroup = stateGroup
+        room.latestDepth = max(room.latestDepth, pdu.depth)
+        room.currentStateGroup = currentGroup
         try await rows(
             """
-            UPDATE rooms SET latest_event_id = \(pdu.eventID), latest_depth = \(pdu.depth), current_state_group = \(stateGroup)
+            UPDATE rooms SET latest_event_id = \(pdu.eventID), latest_depth = \(room.latestDepth), current_state_group = \(currentGroup)
             WHERE room_id = \(room.roomID)
             """)
         try await PostgresStorage.notify(connection, change: "r \(position) \(room.roomID)", logger: logger)

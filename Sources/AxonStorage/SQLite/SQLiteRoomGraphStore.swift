@@ -28,4 +28,17 @@ extension SQLiteStorage {
             try Int64.fetchOne(db, sql: "SELECT state_group_before FROM events WHERE event_id = ?", arguments: [eventID])
         }
     }
+
+    public func outliers(ids: [String]) async throws -> [OutlierEvent] {
+        guard !ids.isEmpty else { return [] }
+        return try await read { db in
+            try ids.compactMap { id in
+                try Row.fetchOne(db, sql: "SELECT * FROM event_outliers WHERE event_id = ?", arguments: [id]).map { row in
+                    OutlierEvent(
+                        pdu: PDU(eventID: row["event_id"], json: try JSON.stored(row["json"]).objectValue ?? [:]), roomID: row["room_id"],
+                        kind: OutlierKind(rawValue: row["kind"]) ?? .outlier, reason: row["reason"])
+                }
+            }
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import MatrixModel
 import Synchronization
@@ -73,9 +74,45 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
 
     func append(_ pdu: PDU, transaction: TransactionKey?) async throws -> StoredEvent {
         guard let room else { throw StorageError.notFound("room") }
-        let (stored, updated) = try await run { db in try Self.append(pdu, transaction: transaction, room: room, db: db) }
+        let placement = EventPlacement(stateBefore: room.currentStateGroup)
+        let (stored, updated) = try await run { db in
+            try Self.append(pdu, transaction: transaction, placement: placement, room: room, db: db)
+        }
         record.withLock { $0 = updated }
         return stored
+    }
+
+    func append(_ pdu: PDU, placement: EventPlacement) async throws -> StoredEvent {
+        guard let room else { throw StorageError.notFound("room") }
+        let (stored, updated) = try await run { db in try Self.append(pdu, transaction: nil, placement: placement, room: room, db: db) }
+        record.withLock { $0 = updated }
+        return stored
+    }
+
+    func storeOutlier(_ pdu: PDU, kind: OutlierKind, reason: String?, stateBefore: Int64?, stateAfter: Int64?) async throws {
+        guard let room else { throw StorageError.notFound("room") }
+        try await run { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO event_outliers (event_id, room_id, kind, reason, json, state_group_before, state_group, received_ts)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (event_id) DO UPDATE SET kind = excluded.kind, reason = excluded.reason,
+                        state_group_before = excluded.state_group_before, state_group = excluded.state_group
+                    """,
+                arguments: [
+                    pdu.eventID, room.roomID, kind.rawValue, reason, JSON.object(pdu.json).encodedString(), stateBefore, stateAfter,
+                    Int64(Date().timeIntervalSince1970 * 1000),
+                ])
+        }
+    }
+
+    func stateEntries(group: Int64) async throws -> StateMap {
+        try await run { db in try SQLiteRoomQueries.stateEntries(db, group: group) }
+    }
+
+    func snapshot(_ state: StateMap, near parent: Int64?) async throws -> Int64 {
+        guard let room else { throw StorageError.notFound("room") }
+        return try await run { db in try Self.snapshot(db, roomID: room.roomID, state: state, near: parent) }
     }
 
     func addAlias(_ alias: String, creator: String) async throws {
@@ -128,14 +165,20 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
     }
 
     private static func append(
-        _ pdu: PDU, transaction: TransactionKey?, room: RoomRecord, db: Database
+        _ pdu: PDU, transaction: TransactionKey?, placement: EventPlacement, room: RoomRecord, db: Database
     ) throws -> (StoredEvent, RoomRecord) {
         var room = room
         let position = try SQLiteStorage.nextPosition(db)
-        let groupBefore = room.currentStateGroup
-        var group = room.currentStateGroup
+        let groupBefore = placement.stateBefore
+        var group = groupBefore
         if let stateKey = pdu.stateKey {
             group = try newStateGroup(db, roomID: room.roomID, parent: group, key: StateKey(pdu.type, stateKey), eventID: pdu.eventID)
+        }
+        var currentGroup = room.currentStateGroup
+        if let resolved = placement.resolvedCurrentState {
+            currentGroup = try replaceCurrentState(db, room: room, with: resolved, near: group, position: position)
+        } else if let stateKey = pdu.stateKey {
+            currentGroup = group
             try db.execute(
                 sql: """
                     INSERT INTO current_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
@@ -154,6 +197,7 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
             }
         }
         guard let stateGroup = group else { throw StorageError.notFound("the room has no state") }
+        if placement.resolvedCurrentState == nil, pdu.stateKey == nil { currentGroup = currentGroup ?? stateGroup }
         try db.execute(
             sql: """
                 INSERT INTO events (event_id, room_id, stream_ordering, depth, type, state_key, sender, origin_server_ts,
@@ -169,9 +213,13 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
             try db.execute(
                 sql: "INSERT OR IGNORE INTO event_edges (event_id, prev_event_id, room_id) VALUES (?, ?, ?)",
                 arguments: [pdu.eventID, prev, room.roomID])
-            try db.execute(sql: "DELETE FROM forward_extremities WHERE room_id = ? AND event_id = ?", arguments: [room.roomID, prev])
+            if placement.isForwardExtremity {
+                try db.execute(sql: "DELETE FROM forward_extremities WHERE room_id = ? AND event_id = ?", arguments: [room.roomID, prev])
+            }
         }
-        try db.execute(sql: "INSERT INTO forward_extremities (room_id, event_id) VALUES (?, ?)", arguments: [room.roomID, pdu.eventID])
+        if placement.isForwardExtremity {
+            try db.execute(sql: "INSERT INTO forward_extremities (room_id, event_id) VALUES (?, ?)", arguments: [room.roomID, pdu.eventID])
+        }
         if let relation = pdu.content["m.relates_to"], let parent = relation["event_id"]?.stringValue,
             let relType = relation["rel_type"]?.stringValue
         {
@@ -196,17 +244,77 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
                 arguments: [transaction.userID, transaction.deviceID, transaction.scope, transaction.transactionID, pdu.eventID])
         }
         room.latestEventID = pdu.eventID
-        room.latestDepth = pdu.depth
-        room.currentStateGroup = stateGroup
+        room.latestDepth = max(room.latestDepth, pdu.depth)
+        room.currentStateGroup = currentGroup
         try db.execute(
             sql: "UPDATE rooms SET latest_event_id = ?, latest_depth = ?, current_state_group = ? WHERE room_id = ?",
-            arguments: [pdu.eventID, pdu.depth, stateGroup, room.roomID])
+            arguments: [pdu.eventID, room.latestDepth, currentGroup, room.roomID])
         let stored = StoredEvent(
             pdu: pdu, roomID: room.roomID, streamPosition: position, stateGroup: stateGroup,
             senderDevice: transaction?.deviceID, transactionID: transaction?.transactionID)
         return (stored, room)
     }
 
+
+    /// Makes `resolved` the room's current state (a resolution over forward extremities):
+    /// changed entries of `current_state` and the memberships they carry are rewritten at
+    /// `position`, so the change reaches `/sync` like any other. Returns its snapshot.
+    private static func replaceCurrentState(_ db: Database, room: RoomRecord, with resolved: StateMap, near: Int64?, position: Int64) throws -> Int64 {
+        var current: StateMap = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT type, state_key, event_id FROM current_state WHERE room_id = ?", arguments: [room.roomID]) {
+            current[StateKey(row["type"], row["state_key"])] = row["event_id"]
+        }
+        for (key, _) in current where resolved[key] == nil {
+            try db.execute(
+                sql: "DELETE FROM current_state WHERE room_id = ? AND type = ? AND state_key = ?", arguments: [room.roomID, key.type, key.stateKey])
+            if key.type == "m.room.member" {
+                try db.execute(sql: "DELETE FROM room_memberships WHERE room_id = ? AND user_id = ?", arguments: [room.roomID, key.stateKey])
+            }
+        }
+        let changed = resolved.filter { current[$0.key] != $0.value }
+        for (key, eventID) in changed {
+            try db.execute(
+                sql: """
+                    INSERT INTO current_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id
+                    """,
+                arguments: [room.roomID, key.type, key.stateKey, eventID])
+        }
+        let memberEvents = try SQLiteRoomQueries.events(db, ids: changed.filter { $0.key.type == "m.room.member" }.map(\.value))
+        for event in memberEvents {
+            guard let membership = event.pdu.membership, let target = event.pdu.stateKey else { continue }
+            try db.execute(
+                sql: """
+                    INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
+                    VALUES (?, ?, ?, ?, ?, 0)
+                    ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
+                        event_id = excluded.event_id, stream_ordering = excluded.stream_ordering
+                    """,
+                arguments: [room.roomID, target, membership, event.pdu.eventID, position])
+        }
+        return try snapshot(db, roomID: room.roomID, state: resolved, near: near)
+    }
+
+    /// A snapshot of a whole state: a delta over `near` when it only adds or replaces
+    /// entries there, a full copy otherwise.
+    static func snapshot(_ db: Database, roomID: String, state: StateMap, near parent: Int64?) throws -> Int64 {
+        if let parent {
+            let base = try SQLiteRoomQueries.stateEntries(db, group: parent)
+            if base == state { return parent }
+            let length = try Int64.fetchOne(db, sql: "SELECT chain_length FROM state_groups WHERE id = ?", arguments: [parent]) ?? Int64(Self.maxChainLength)
+            if base.keys.allSatisfy({ state[$0] != nil }), length < Self.maxChainLength {
+                try db.execute(
+                    sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, ?, ?)", arguments: [roomID, parent, length + 1])
+                let id = db.lastInsertedRowID
+                for (key, eventID) in state where base[key] != eventID { try insertEntry(db, group: id, key: key, eventID: eventID) }
+                return id
+            }
+        }
+        try db.execute(sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, NULL, 0)", arguments: [roomID])
+        let id = db.lastInsertedRowID
+        for (key, eventID) in state { try insertEntry(db, group: id, key: key, eventID: eventID) }
+        return id
+    }
 
     /// A snapshot is a delta over its parent, or a full copy once the chain gets long.
     private static func newStateGroup(_ db: Database, roomID: String, parent: Int64?, key: StateKey, eventID: String) throws -> Int64 {

@@ -1,0 +1,150 @@
+import AxonStorage
+import MatrixModel
+
+/// Places a received PDU in its room's graph (DESIGN.md "Federation"), inside the room's write
+/// transaction, after its format, signatures and hash were checked (`ReceivedPDU`):
+///
+/// 4. auth against its own auth events, 5. auth against the state before it (the resolution
+/// of the states after its prev_events): failing either, it is rejected, kept as such and
+/// never shown or built on; 6. auth against the room's current state: failing that, it is
+/// soft-failed, kept with its state but out of the timeline and the extremities. Otherwise it
+/// joins the timeline, and the room's current state becomes the resolution over the new
+/// forward extremities; what that changes reaches `/sync` at the event's position.
+struct RoomGraph: Sendable {
+    let storage: any Storage
+
+    enum Outcome: Equatable {
+        case accepted(StoredEvent)
+        case rejected(String)
+        case softFailed(String)
+    }
+
+    struct MissingEvents: Error, Equatable {
+        /// prev_events or auth_events this server does not have: the caller fetches them.
+        let ids: [String]
+    }
+
+    func place(_ pdu: PDU, in tx: any RoomWriteTransaction) async throws -> Outcome {
+        guard let room = tx.room else { throw MatrixError.notFound("Unknown room") }
+        let version = room.version
+        if let existing = try await tx.event(id: pdu.eventID) { return .accepted(existing) }
+
+        // 4. Against its own auth events, none of them rejected.
+        let authIDs = pdu.authEvents
+        let authEvents = try await knownEvents(authIDs)
+        let missingAuth = authIDs.filter { authEvents[$0] == nil }
+        guard missingAuth.isEmpty else { throw MissingEvents(ids: missingAuth) }
+        if let rejected = authEvents.values.first(where: { $0.rejected }) {
+            return try await reject(pdu, "its auth event \(rejected.pdu.eventID) was rejected", in: tx)
+        }
+        var authState: [StateKey: PDU] = [:]
+        for event in authEvents.values.map(\.pdu) {
+            if let stateKey = event.stateKey { authState[StateKey(event.type, stateKey)] = event }
+        }
+        if version.roomIDIsCreateEventHash, authState[.create] == nil {
+            // v12 events cite no create event; the room ID names it.
+            authState[.create] = try await storage.currentStateEvent(roomID: room.roomID, key: .create)
+        }
+        if let failure = authFailure(pdu, state: authState, version: version) {
+            return try await reject(pdu, "not allowed by its auth events: \(failure)", in: tx)
+        }
+
+        // 5. Against the state before it.
+        let prevs = pdu.prevEvents
+        let prevEvents = try await storage.events(ids: prevs)
+        let missingPrevs = prevs.filter { id in !prevEvents.contains { $0.pdu.eventID == id } }
+        guard missingPrevs.isEmpty else { throw MissingEvents(ids: missingPrevs) }
+        let (before, beforeGroup) = try await stateAfter(prevEvents, version: version, in: tx)
+        let beforeEvents = try await pdus(before)
+        if let failure = authFailure(pdu, state: beforeEvents, version: version) {
+            return try await reject(pdu, "not allowed by the state before it: \(failure)", in: tx)
+        }
+
+        // 6. Against the current state.
+        let current = try await storage.currentState(roomID: room.roomID)
+        if let failure = authFailure(pdu, state: current, version: version) {
+            let after = try await pdu.stateKey.asyncMap { key in
+                var state = before
+                state[StateKey(pdu.type, key)] = pdu.eventID
+                return try await tx.snapshot(state, near: beforeGroup)
+            }
+            try await tx.storeOutlier(pdu, kind: .softFailed, reason: failure, stateBefore: beforeGroup, stateAfter: after ?? beforeGroup)
+            return .softFailed(failure)
+        }
+
+        // The new current state: advanced by the event when it builds on exactly the one
+        // extremity, resolved over all extremities otherwise.
+        let extremities = try await tx.forwardExtremities().map(\.eventID)
+        var resolved: StateMap?
+        if !(extremities.count == 1 && prevs == extremities) {
+            var after = before
+            if let stateKey = pdu.stateKey { after[StateKey(pdu.type, stateKey)] = pdu.eventID }
+            let others = try await storage.events(ids: extremities.filter { !prevs.contains($0) })
+            var states = [after]
+            for other in others { states.append(try await tx.stateEntries(group: other.stateGroup)) }
+            let graph = try await graph(for: states, adding: pdu)
+            resolved = StateResolution.resolve(states, graph: graph, version: version)
+        }
+        let stored = try await tx.append(pdu, placement: EventPlacement(stateBefore: beforeGroup, resolvedCurrentState: resolved))
+        return .accepted(stored)
+    }
+
+    /// The state before an event with these prev_events, and its snapshot.
+    private func stateAfter(_ prevs: [StoredEvent], version: RoomVersion, in tx: any RoomWriteTransaction) async throws -> (StateMap, Int64?) {
+        guard let first = prevs.first else { return ([:], nil) }
+        if prevs.count == 1 { return (try await tx.stateEntries(group: first.stateGroup), first.stateGroup) }
+        var states: [StateMap] = []
+        for prev in prevs { states.append(try await tx.stateEntries(group: prev.stateGroup)) }
+        let resolved = StateResolution.resolve(states, graph: try await graph(for: states, adding: nil), version: version)
+        return (resolved, try await tx.snapshot(resolved, near: first.stateGroup))
+    }
+
+    /// Every event of the states and their auth chains, for state resolution.
+    private func graph(for states: [StateMap], adding extra: PDU?) async throws -> EventGraph {
+        var graph = EventGraph(events: [:])
+        if let extra { graph.events[extra.eventID] = extra }
+        var pending = Set(states.flatMap(\.values)).union(extra?.authEvents ?? [])
+        while !pending.isEmpty {
+            let batch = Array(pending.prefix(500))
+            pending.subtract(batch)
+            let found = try await knownEvents(batch)
+            for (id, event) in found {
+                graph.events[id] = event.pdu
+                if event.rejected { graph.rejected.insert(id) }
+                for auth in event.pdu.authEvents where graph.events[auth] == nil { pending.insert(auth) }
+            }
+        }
+        return graph
+    }
+
+    /// Events from the timeline or kept outside it, with whether they were rejected.
+    private func knownEvents(_ ids: [String]) async throws -> [String: (pdu: PDU, rejected: Bool)] {
+        var found: [String: (pdu: PDU, rejected: Bool)] = [:]
+        for event in try await storage.events(ids: ids) { found[event.pdu.eventID] = (event.pdu, false) }
+        let rest = ids.filter { found[$0] == nil }
+        for outlier in try await storage.outliers(ids: rest) { found[outlier.pdu.eventID] = (outlier.pdu, outlier.kind == .rejected) }
+        return found
+    }
+
+    private func pdus(_ state: StateMap) async throws -> [StateKey: PDU] {
+        var events: [StateKey: PDU] = [:]
+        let byID = Dictionary(try await storage.events(ids: Array(state.values)).map { ($0.pdu.eventID, $0.pdu) }) { first, _ in first }
+        for (key, id) in state { if let event = byID[id] { events[key] = event } }
+        return events
+    }
+
+    private func authFailure(_ pdu: PDU, state: [StateKey: PDU], version: RoomVersion) -> String? {
+        do {
+            // Signatures (restricted joins included) were checked on receipt.
+            try AuthRules.check(pdu, state: state, version: version, verifySignature: { _, _ in true })
+            return nil
+        } catch {
+            return error.reason
+        }
+    }
+
+    private func reject(_ pdu: PDU, _ reason: String, in tx: any RoomWriteTransaction) async throws -> Outcome {
+        try await tx.storeOutlier(pdu, kind: .rejected, reason: reason, stateBefore: nil, stateAfter: nil)
+        return .rejected(reason)
+    }
+}

@@ -1,0 +1,142 @@
+import AxonStorage
+import Foundation
+import MatrixModel
+import Testing
+
+@testable import AxonServer
+
+/// Remote PDUs placed in a local room's graph: accepted, forked and resolved, rejected, and
+/// soft-failed, as the spec's receipt checks 4–6 order them.
+@Suite struct RoomGraphTests {
+    static let remote = "remote.example"
+    let key = SigningKey.generate(version: "r")
+
+    /// An event of a remote user, built on `prev` and authorised by `state` (the state the
+    /// remote server believes in).
+    func remoteEvent(
+        _ type: String, sender: String, stateKey: String? = nil, content: JSON, prev: [StoredEvent], state: [StateKey: PDU],
+        roomID: String, depth: Int64? = nil
+    ) throws -> PDU {
+        let version = RoomVersion("10")!
+        let keys = AuthRules.authEventKeys(type: type, sender: sender, stateKey: stateKey, content: content, version: version)
+        var json: JSONObject = [
+            "type": .string(type), "sender": .string(sender), "content": content, "room_id": .string(roomID),
+            "origin_server_ts": .int(Int64(Date().timeIntervalSince1970 * 1000)),
+            "depth": .int(depth ?? ((prev.map(\.pdu.depth).max() ?? 0) + 1)),
+            "prev_events": .array(prev.map { .string($0.pdu.eventID) }), "auth_events": .array(keys.compactMap { state[$0]?.eventID }.map(JSON.string)),
+        ]
+        if let stateKey { json["state_key"] = .string(stateKey) }
+        let signed = try EventHashing.hashAndSign(json, version: version, server: Self.remote, key: key)
+        return PDU(eventID: try EventHashing.eventID(signed, version: version), json: signed)
+    }
+
+    func place(_ pdu: PDU, _ server: TestServer, _ roomID: String) async throws -> RoomGraph.Outcome {
+        let graph = RoomGraph(storage: server.server.storage)
+        return try await server.server.storage.writeRoom(roomID: roomID) { tx in try await graph.place(pdu, in: tx) }
+    }
+
+    func head(_ server: TestServer, _ roomID: String) async throws -> StoredEvent {
+        let id = try #require(try await server.server.storage.forwardExtremities(roomID: roomID).first?.eventID)
+        return try #require(try await server.server.storage.event(id: id))
+    }
+
+    @Test func remoteEventsJoinForkResolveAndFail() async throws {
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
+            let storage = server.server.storage
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(alice.token, ["preset": "public_chat", "room_version": "10"])
+            let since = try #require(try await server.sync(alice.token).json["next_batch"]?.stringValue)
+            let bob = "@bob:\(Self.remote)"
+
+            // A remote join on the current head: accepted, and Alice's /sync shows it.
+            let join = try remoteEvent(
+                "m.room.member", sender: bob, stateKey: bob, content: ["membership": "join"], prev: [try await head(server, roomID)],
+                state: try await storage.currentState(roomID: roomID), roomID: roomID)
+            guard case .accepted = try await place(join, server, roomID) else { Issue.record("join not accepted"); return }
+            #expect(try await storage.membership(roomID: roomID, userID: bob)?.membership == "join")
+            let synced = try await server.sync(alice.token, "since=\(since)")
+            #expect(synced.raw.contains(join.eventID))
+
+            // A fork: Alice speaks while Bob, on the same head, sets the topic.
+            let joined = try await head(server, roomID)
+            let stateAtJoin = try await storage.currentState(roomID: roomID)
+            try await server.send(alice.token, roomID, "meanwhile")
+            let topic = try remoteEvent(
+                "m.room.topic", sender: bob, stateKey: "", content: ["topic": "from bob"], prev: [joined], state: stateAtJoin, roomID: roomID)
+            // Bob has power 0 and topics need 50 in a public_chat room: rejected by its state.
+            guard case .rejected = try await place(topic, server, roomID) else { Issue.record("topic not rejected"); return }
+            #expect(try await storage.event(id: topic.eventID) == nil)
+            #expect(try await storage.outliers(ids: [topic.eventID]).first?.kind == .rejected)
+            #expect(try await storage.forwardExtremities(roomID: roomID).count == 1)
+
+            // A message on the older head: accepted, and now two extremities; the next local
+            // send builds on both and the state stays resolved.
+            let message = try remoteEvent(
+                "m.room.message", sender: bob, content: ["msgtype": "m.text", "body": "hello from afar"], prev: [joined], state: stateAtJoin,
+                roomID: roomID)
+            guard case .accepted = try await place(message, server, roomID) else { Issue.record("message not accepted"); return }
+            #expect(try await storage.forwardExtremities(roomID: roomID).count == 2)
+            #expect(server.bodies(try await server.messages(alice.token, roomID)).contains("hello from afar"))
+            let merged = try #require(try await server.send(alice.token, roomID, "merging").json["event_id"]?.stringValue)
+            #expect(Set(try await storage.prevEvents(of: merged)).contains(message.eventID))
+            #expect(try await storage.forwardExtremities(roomID: roomID).map(\.eventID) == [merged])
+
+            // Alice bans Bob; a message Bob built on the state before the ban passes that state
+            // but not the current one: soft-failed, kept out of the timeline and the extremities.
+            _ = try await server.call(.post, server.room(roomID, "/ban"), token: alice.token, json: ["user_id": .string(bob)])
+            let late = try remoteEvent(
+                "m.room.message", sender: bob, content: ["msgtype": "m.text", "body": "am I still here"], prev: [joined], state: stateAtJoin,
+                roomID: roomID)
+            guard case .softFailed = try await place(late, server, roomID) else { Issue.record("late message not soft-failed"); return }
+            #expect(!server.bodies(try await server.messages(alice.token, roomID)).contains("am I still here"))
+            #expect(try await storage.outliers(ids: [late.eventID]).first?.kind == .softFailed)
+            #expect(try await !storage.forwardExtremities(roomID: roomID).map(\.eventID).contains(late.eventID))
+
+            // An event citing a rejected auth event is rejected too.
+            var authState = stateAtJoin
+            authState[StateKey("m.room.topic", "")] = topic
+            let citing = try remoteEvent(
+                "m.room.message", sender: bob, content: ["body": "x"], prev: [joined], state: authState, roomID: roomID)
+            var withRejectedAuth = citing.json
+            withRejectedAuth["auth_events"] = .array((citing.authEvents + [topic.eventID]).map(JSON.string))
+            let resigned = try EventHashing.hashAndSign(withRejectedAuth, version: RoomVersion("10")!, server: Self.remote, key: key)
+            let citingRejected = PDU(eventID: try EventHashing.eventID(resigned, version: RoomVersion("10")!), json: resigned)
+            guard case .rejected(let reason) = try await place(citingRejected, server, roomID) else { Issue.record("not rejected"); return }
+            #expect(reason.contains("rejected"))
+
+            // Unknown prev events are the caller's to fetch.
+            var orphan = message.json
+            orphan["prev_events"] = ["$unknown"]
+            let orphanSigned = try EventHashing.hashAndSign(orphan, version: RoomVersion("10")!, server: Self.remote, key: key)
+            let orphanPDU = PDU(eventID: try EventHashing.eventID(orphanSigned, version: RoomVersion("10")!), json: orphanSigned)
+            await #expect(throws: RoomGraph.MissingEvents(ids: ["$unknown"])) { try await place(orphanPDU, server, roomID) }
+        }
+    }
+
+    @Test func aConcurrentStateChangeIsResolvedIntoCurrentState() async throws {
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
+            let storage = server.server.storage
+            let alice = try await server.register("alice")
+            let bob = "@bob:\(Self.remote)"
+            // Bob gets power to set the topic.
+            let roomID = try await server.createRoom(
+                alice.token, ["preset": "public_chat", "room_version": "10", "power_level_content_override": ["users": [.init(stringLiteral: bob): 50, "@alice:localhost": 100]]])
+            let join = try remoteEvent(
+                "m.room.member", sender: bob, stateKey: bob, content: ["membership": "join"], prev: [try await head(server, roomID)],
+                state: try await storage.currentState(roomID: roomID), roomID: roomID)
+            _ = try await place(join, server, roomID)
+            let joined = try await head(server, roomID)
+            let stateAtJoin = try await storage.currentState(roomID: roomID)
+            let since = try #require(try await server.sync(alice.token).json["next_batch"]?.stringValue)
+            // Alice sends a message (no state change); Bob concurrently sets the topic.
+            try await server.send(alice.token, roomID, "meanwhile")
+            let topic = try remoteEvent(
+                "m.room.topic", sender: bob, stateKey: "", content: ["topic": "from bob"], prev: [joined], state: stateAtJoin, roomID: roomID)
+            guard case .accepted = try await place(topic, server, roomID) else { Issue.record("topic not accepted"); return }
+            #expect(try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.topic", ""))?.eventID == topic.eventID)
+            let state = try await server.call(.get, server.room(roomID, "/state/m.room.topic"), token: alice.token)
+            #expect(state.json["topic"] == "from bob")
+            #expect(try await server.sync(alice.token, "since=\(since)").raw.contains(topic.eventID))
+        }
+    }
+}
