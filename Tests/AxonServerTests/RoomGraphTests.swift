@@ -31,7 +31,7 @@ import Testing
     }
 
     func place(_ pdu: PDU, _ server: TestServer, _ roomID: String) async throws -> RoomGraph.Outcome {
-        let graph = RoomGraph(storage: server.server.storage)
+        let graph = RoomGraph(storage: server.server.storage, serverName: "localhost")
         return try await server.server.storage.writeRoom(roomID: roomID) { tx in try await graph.place(pdu, in: tx) }
     }
 
@@ -77,6 +77,9 @@ import Testing
             guard case .accepted = try await place(message, server, roomID) else { Issue.record("message not accepted"); return }
             #expect(try await storage.forwardExtremities(roomID: roomID).count == 2)
             #expect(server.bodies(try await server.messages(alice.token, roomID)).contains("hello from afar"))
+            // Alice's push rules ran for it: it is among her notifications.
+            let notifications = try await server.call(.get, "/_matrix/client/v3/notifications", token: alice.token)
+            #expect(notifications.raw.contains(message.eventID))
             let merged = try #require(try await server.send(alice.token, roomID, "merging").json["event_id"]?.stringValue)
             #expect(Set(try await storage.prevEvents(of: merged)).contains(message.eventID))
             #expect(try await storage.forwardExtremities(roomID: roomID).map(\.eventID) == [merged])

@@ -12,6 +12,8 @@ import MatrixModel
 /// forward extremities; what that changes reaches `/sync` at the event's position.
 struct RoomGraph: Sendable {
     let storage: any Storage
+    /// This server's name: its users are the ones notified of accepted events.
+    let serverName: String
 
     enum Outcome: Equatable {
         case accepted(StoredEvent)
@@ -86,6 +88,7 @@ struct RoomGraph: Sendable {
             resolved = StateResolution.resolve(states, graph: graph, version: version)
         }
         let stored = try await tx.append(pdu, placement: EventPlacement(stateBefore: beforeGroup, resolvedCurrentState: resolved))
+        try await PushActionRecorder.record(stored, state: beforeEvents, version: version, localServer: serverName, in: tx)
         return .accepted(stored)
     }
 

@@ -32,8 +32,8 @@ enum PushActionRecorder {
 
     /// Decides before the write transaction, from committed state: `event` is the event as
     /// it will be sent (type, sender, content, state_key, room_id).
-    static func decide(event: JSONObject, roomID: String, version: RoomVersion, storage: any Storage) async throws -> Decisions {
-        let members = try await storage.members(roomID: roomID, membership: "join").map(\.userID)
+    static func decide(event: JSONObject, roomID: String, version: RoomVersion, storage: any Storage, localServer: String) async throws -> Decisions {
+        let members = try await storage.members(roomID: roomID, membership: "join").map(\.userID).filter { isLocal($0, localServer) }
         let inputs = try await Self.inputs(
             event: event, members: members, version: version, rules: { try await storage.pushRules(for: $0) },
             state: { try await storage.currentStateEvent(roomID: roomID, key: $0) })
@@ -44,9 +44,9 @@ enum PushActionRecorder {
     /// Decides and records inside the transaction (room creation and upgrades, whose rooms
     /// have only their first few members).
     static func record(
-        _ event: StoredEvent, state: [StateKey: PDU], version: RoomVersion, in tx: any RoomWriteTransaction
+        _ event: StoredEvent, state: [StateKey: PDU], version: RoomVersion, localServer: String, in tx: any RoomWriteTransaction
     ) async throws {
-        let members = try await tx.joinedMembers()
+        let members = try await tx.joinedMembers().filter { isLocal($0, localServer) }
         let inputs = try await Self.inputs(
             event: event.pdu.json, members: members, version: version, rules: { try await tx.pushRules(for: $0) },
             state: { key in
@@ -57,6 +57,11 @@ enum PushActionRecorder {
     }
 
     /// Stores decided outcomes for the persisted event.
+    /// Only this server's users are notified here; remote members' servers do their own.
+    static func isLocal(_ userID: String, _ server: String) -> Bool {
+        UserID(userID)?.server.value == server
+    }
+
     static func record(_ event: StoredEvent, decisions: Decisions, in tx: any RoomWriteTransaction) async throws {
         guard !decisions.actions.isEmpty else { return }
         let threadID = try await thread(of: event.pdu, in: tx)

@@ -67,7 +67,7 @@ struct RoomEventWriter: Sendable {
         if let decisions = template.pushDecisions {
             try await PushActionRecorder.record(stored, decisions: decisions, in: tx)
         } else {
-            try await PushActionRecorder.record(stored, state: state, version: version, in: tx)
+            try await PushActionRecorder.record(stored, state: state, version: version, localServer: serverName.value, in: tx)
         }
         return stored
     }

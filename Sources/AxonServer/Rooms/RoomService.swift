@@ -40,7 +40,8 @@ struct RoomService: Sendable {
                 "room_id": .string(roomID), "origin_server_ts": .int(nowMillis()),
             ]
             if let stateKey = template.stateKey { event["state_key"] = .string(stateKey) }
-            template.pushDecisions = try await PushActionRecorder.decide(event: event, roomID: roomID, version: room.version, storage: storage)
+            template.pushDecisions = try await PushActionRecorder.decide(
+                event: event, roomID: roomID, version: room.version, storage: storage, localServer: serverName.value)
         }
         let prepared = template
         let outcome: Outcome = try await storage.writeRoom(roomID: roomID) { tx in
