@@ -94,6 +94,7 @@ public struct AxonServer: Sendable {
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)
+        context.registerTransactionRoutes(on: routes)
     }
 
     /// Every route served, as (method, pattern).

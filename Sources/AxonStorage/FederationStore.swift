@@ -28,6 +28,10 @@ public protocol FederationStore {
     /// `valid_until_ts`.
     func storeServerKeys(_ keys: ServerKeys) async throws
     func serverKeys(serverName: String) async throws -> [StoredServerKey]
+    /// The answer given to an inbound transaction, so a retried one gets it again unprocessed.
+    func inboundTransactionResponse(origin: String, txnID: String) async throws -> JSON?
+    /// Records a transaction's answer; answers older than a day are forgotten.
+    func saveInboundTransaction(origin: String, txnID: String, response: JSON, now: Int64) async throws
 }
 
 extension ServerKeys {

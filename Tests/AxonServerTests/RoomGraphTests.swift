@@ -143,3 +143,66 @@ import Testing
         }
     }
 }
+
+extension RoomGraphTests {
+    func trust(_ server: TestServer) async throws {
+        let response = try ServerKeys.publish(
+            serverName: Self.remote, key: key, validUntil: Int64(Date().timeIntervalSince1970 * 1000) + 3_600_000)
+        try await server.server.storage.storeServerKeys(try ServerKeys(response: response, expectedServer: Self.remote))
+    }
+
+    func transaction(_ server: TestServer, _ txnID: String, pdus: [PDU], edus: [JSON] = []) async throws -> TestServer.Reply {
+        let uri = "/_matrix/federation/v1/send/\(txnID)"
+        let body: JSON = ["origin": .string(Self.remote), "origin_server_ts": 1, "pdus": .array(pdus.map { .object($0.json) }), "edus": .array(edus)]
+        let header = try XMatrixAuthorization.header(method: "PUT", uri: uri, origin: Self.remote, destination: "localhost", content: body, key: key)
+        return try await server.call(.put, uri, json: body, headers: [.authorization: header])
+    }
+
+    @Test func transactionsDeliverPDUsAndEDUsOnce() async throws {
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
+            try await trust(server)
+            let storage = server.server.storage
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(alice.token, ["preset": "public_chat", "room_version": "10"])
+            let bob = "@bob:\(Self.remote)"
+            let join = try remoteEvent(
+                "m.room.member", sender: bob, stateKey: bob, content: ["membership": "join"], prev: [try await head(server, roomID)],
+                state: try await storage.currentState(roomID: roomID), roomID: roomID)
+            var forged = join.json
+            forged["content"] = ["membership": "join", "displayname": "not what was signed"]
+            forged["origin_server_ts"] = 5
+            let forgedPDU = PDU(eventID: try EventHashing.eventID(forged, version: RoomVersion("10")!), json: forged)
+            let sent = try await transaction(server, "t1", pdus: [join, forgedPDU])
+            #expect(sent.status == 200, "\(sent.raw)")
+            #expect(sent.json["pdus"]?[join.eventID] == [:])
+            #expect(sent.json["pdus"]?[forgedPDU.eventID]?["error"] != nil)
+            #expect(try await storage.membership(roomID: roomID, userID: bob)?.membership == "join")
+            // The same transaction again: the same answer, nothing processed twice.
+            let before = try await storage.currentStreamPosition()
+            #expect(try await transaction(server, "t1", pdus: [join, forgedPDU]).json == sent.json)
+            #expect(try await storage.currentStreamPosition() == before)
+
+            // EDUs: Bob's typing reaches Alice; a typing notice for another server's user does not.
+            let since = try #require(try await server.sync(alice.token).json["next_batch"]?.stringValue)
+            _ = try await transaction(server, "t2", pdus: [], edus: [
+                ["edu_type": "m.typing", "content": ["room_id": .string(roomID), "user_id": .string(bob), "typing": true]],
+                ["edu_type": "m.typing", "content": ["room_id": .string(roomID), "user_id": "@carol:elsewhere.example", "typing": true]],
+            ])
+            let typing = try await server.sync(alice.token, "since=\(since)&timeout=0")
+            let typers = typing.json["rooms"]?["join"]?[roomID]?["ephemeral"]?["events"]?[0]?["content"]?["user_ids"]
+            #expect(typers == [.string(bob)], "\(typing.raw)")
+
+            // Limits, unknown rooms, and the room's server ACL.
+            let tooMany = try await transaction(server, "t3", pdus: Array(repeating: join, count: 51))
+            #expect(tooMany.status == 400)
+            _ = try await server.call(
+                .put, server.room(roomID, "/state/m.room.server_acl"), token: alice.token, json: ["allow": ["*"], "deny": [.string(Self.remote)]])
+            let message = try remoteEvent(
+                "m.room.message", sender: bob, content: ["msgtype": "m.text", "body": "blocked"], prev: [try await head(server, roomID)],
+                state: try await storage.currentState(roomID: roomID), roomID: roomID)
+            let blocked = try await transaction(server, "t4", pdus: [message])
+            #expect(blocked.json["pdus"]?[message.eventID]?["error"]?.stringValue?.contains("ACL") == true)
+            #expect(!server.bodies(try await server.messages(alice.token, roomID)).contains("blocked"))
+        }
+    }
+}

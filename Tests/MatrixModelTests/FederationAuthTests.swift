@@ -59,3 +59,25 @@ import Testing
         #expect(throws: ServerKeys.Problem.unsigned("ed25519:a1")) { try ServerKeys(response: tampered, expectedServer: "hs.example") }
     }
 }
+
+@Suite struct ServerACLTests {
+    @Test func denyBeforeAllowPortsIgnoredAndIPLiterals() throws {
+        let acl = try #require(ServerACL(content: ["allow": ["*"], "deny": ["evil.example", "*.bad.example"], "allow_ip_literals": false]))
+        #expect(acl.allows("good.example"))
+        #expect(acl.allows("good.example:8448"))
+        #expect(!acl.allows("evil.example:1234"))
+        #expect(!acl.allows("sub.bad.example"))
+        #expect(acl.allows("bad.example"))
+        #expect(!acl.allows("1.2.3.4"))
+        #expect(!acl.allows("[::1]:8448"))
+        let narrow = try #require(ServerACL(content: ["allow": ["matrix.?rg", "*.example.com"]]))
+        #expect(narrow.allows("matrix.org"))
+        #expect(!narrow.allows("matrix.organisation"))
+        #expect(narrow.allows("a.b.example.com"))
+        #expect(!narrow.allows("example.com"))
+        #expect(narrow.allows("1.2.3.4") == false)
+        // An ACL with no allow list allows no one.
+        #expect(try #require(ServerACL(content: [:])).allows("anyone.example") == false)
+        #expect(ServerACL(content: nil) == nil)
+    }
+}

@@ -32,24 +32,7 @@ struct RoomGraph: Sendable {
         if let existing = try await tx.event(id: pdu.eventID) { return .accepted(existing) }
 
         // 4. Against its own auth events, none of them rejected.
-        let authIDs = pdu.authEvents
-        let authEvents = try await knownEvents(authIDs)
-        let missingAuth = authIDs.filter { authEvents[$0] == nil }
-        guard missingAuth.isEmpty else { throw MissingEvents(ids: missingAuth) }
-        if let rejected = authEvents.values.first(where: { $0.rejected }) {
-            return try await reject(pdu, "its auth event \(rejected.pdu.eventID) was rejected", in: tx)
-        }
-        var authState: [StateKey: PDU] = [:]
-        for event in authEvents.values.map(\.pdu) {
-            if let stateKey = event.stateKey { authState[StateKey(event.type, stateKey)] = event }
-        }
-        if version.roomIDIsCreateEventHash, authState[.create] == nil {
-            // v12 events cite no create event; the room ID names it.
-            authState[.create] = try await storage.currentStateEvent(roomID: room.roomID, key: .create)
-        }
-        if let failure = authFailure(pdu, state: authState, version: version) {
-            return try await reject(pdu, "not allowed by its auth events: \(failure)", in: tx)
-        }
+        if let failure = try await authEventsFailure(pdu, room: room) { return try await reject(pdu, failure, in: tx) }
 
         // 5. Against the state before it.
         let prevs = pdu.prevEvents
@@ -90,6 +73,38 @@ struct RoomGraph: Sendable {
         let stored = try await tx.append(pdu, placement: EventPlacement(stateBefore: beforeGroup, resolvedCurrentState: resolved))
         try await PushActionRecorder.record(stored, state: beforeEvents, version: version, localServer: serverName, in: tx)
         return .accepted(stored)
+    }
+
+    /// Keeps an event known only from an auth chain: not in the timeline, no state computed,
+    /// but checked against its own auth events like any other (rejected if it fails).
+    func storeOutlier(_ pdu: PDU, in tx: any RoomWriteTransaction) async throws {
+        guard let room = tx.room else { throw MatrixError.notFound("Unknown room") }
+        if let failure = try await authEventsFailure(pdu, room: room) {
+            try await tx.storeOutlier(pdu, kind: .rejected, reason: failure, stateBefore: nil, stateAfter: nil)
+        } else {
+            try await tx.storeOutlier(pdu, kind: .outlier, reason: nil, stateBefore: nil, stateAfter: nil)
+        }
+    }
+
+    /// Why the event fails against its own auth events (nil: it passes); throws when some
+    /// of them are unknown.
+    private func authEventsFailure(_ pdu: PDU, room: RoomRecord) async throws -> String? {
+        let authIDs = pdu.authEvents
+        let authEvents = try await knownEvents(authIDs)
+        let missingAuth = authIDs.filter { authEvents[$0] == nil }
+        guard missingAuth.isEmpty else { throw MissingEvents(ids: missingAuth) }
+        if let rejected = authEvents.values.first(where: { $0.rejected }) {
+            return "its auth event \(rejected.pdu.eventID) was rejected"
+        }
+        var authState: [StateKey: PDU] = [:]
+        for event in authEvents.values.map(\.pdu) {
+            if let stateKey = event.stateKey { authState[StateKey(event.type, stateKey)] = event }
+        }
+        if room.version.roomIDIsCreateEventHash, authState[.create] == nil {
+            // v12 events cite no create event; the room ID names it.
+            authState[.create] = try await storage.currentStateEvent(roomID: room.roomID, key: .create)
+        }
+        return authFailure(pdu, state: authState, version: room.version).map { "not allowed by its auth events: \($0)" }
     }
 
     /// The state before an event with these prev_events, and its snapshot.

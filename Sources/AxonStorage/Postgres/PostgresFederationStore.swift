@@ -30,4 +30,21 @@ extension PostgresStorage {
             return StoredServerKey(serverName: server, keyID: keyID, publicKey: key, validUntil: validUntil, expiredAt: expired, response: object)
         }
     }
+
+    public func inboundTransactionResponse(origin: String, txnID: String) async throws -> JSON? {
+        try await query("SELECT response FROM federation_inbound_transactions WHERE origin = \(origin) AND txn_id = \(txnID)")
+            .first.map { try JSON.stored(try $0.decode(String.self)) }
+    }
+
+    public func saveInboundTransaction(origin: String, txnID: String, response: JSON, now: Int64) async throws {
+        let logger = self.logger
+        try await transaction { connection in
+            try await connection.rows("DELETE FROM federation_inbound_transactions WHERE received_ts < \(now - 86_400_000)", logger: logger)
+            try await connection.rows(
+                """
+                INSERT INTO federation_inbound_transactions (origin, txn_id, response, received_ts)
+                VALUES (\(origin), \(txnID), \(response.encodedString()), \(now)) ON CONFLICT (origin, txn_id) DO NOTHING
+                """, logger: logger)
+        }
+    }
 }

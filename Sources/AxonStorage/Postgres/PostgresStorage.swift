@@ -461,5 +461,16 @@ enum PostgresMigrations {
                 "INSERT INTO forward_extremities (room_id, event_id) SELECT room_id, latest_event_id FROM rooms WHERE latest_event_id IS NOT NULL",
             ]
         ),
+        (
+            "016_inbound_transactions",
+            [
+                """
+                CREATE TABLE federation_inbound_transactions (
+                    origin TEXT NOT NULL, txn_id TEXT NOT NULL, response TEXT NOT NULL, received_ts BIGINT NOT NULL,
+                    PRIMARY KEY (origin, txn_id))
+                """,
+                "CREATE INDEX federation_inbound_transactions_age ON federation_inbound_transactions(received_ts)",
+            ]
+        ),
     ]
 }

@@ -34,4 +34,24 @@ extension SQLiteStorage {
             }
         }
     }
+
+    public func inboundTransactionResponse(origin: String, txnID: String) async throws -> JSON? {
+        try await read { db in
+            try String.fetchOne(
+                db, sql: "SELECT response FROM federation_inbound_transactions WHERE origin = ? AND txn_id = ?", arguments: [origin, txnID]
+            ).map { try JSON.stored($0) }
+        }
+    }
+
+    public func saveInboundTransaction(origin: String, txnID: String, response: JSON, now: Int64) async throws {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM federation_inbound_transactions WHERE received_ts < ?", arguments: [now - 86_400_000])
+            try db.execute(
+                sql: """
+                    INSERT INTO federation_inbound_transactions (origin, txn_id, response, received_ts) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (origin, txn_id) DO NOTHING
+                    """,
+                arguments: [origin, txnID, response.encodedString(), now])
+        }
+    }
 }

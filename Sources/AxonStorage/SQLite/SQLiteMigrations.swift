@@ -458,6 +458,19 @@ enum SQLiteMigrations {
                         SELECT room_id, latest_event_id FROM rooms WHERE latest_event_id IS NOT NULL;
                     """)
         }
+        migrator.registerMigration("016_inbound_transactions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE federation_inbound_transactions (
+                        origin TEXT NOT NULL,
+                        txn_id TEXT NOT NULL,
+                        response TEXT NOT NULL,
+                        received_ts INTEGER NOT NULL,
+                        PRIMARY KEY (origin, txn_id)
+                    );
+                    CREATE INDEX federation_inbound_transactions_age ON federation_inbound_transactions(received_ts);
+                    """)
+        }
         return migrator
     }
 }

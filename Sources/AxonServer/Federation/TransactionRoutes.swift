@@ -1,0 +1,99 @@
+import AxonStorage
+import MatrixModel
+
+/// `PUT /_matrix/federation/v1/send/{txnId}` (spec "Transactions"): at most 50 PDUs and 100
+/// EDUs; each PDU gets a result; a transaction seen before from the same origin is answered
+/// as it was, without processing it again. PDUs are processed in order, each under its
+/// room's write lock (the same lock local sends take).
+extension ServerContext {
+    static let maxTransactionPDUs = 50
+    static let maxTransactionEDUs = 100
+
+    var pduReceiver: PDUReceiver {
+        PDUReceiver(
+            storage: storage, keys: federation.keys, client: federation.client,
+            graph: RoomGraph(storage: storage, serverName: serverName.value), rooms: rooms, logger: logger)
+    }
+
+    func registerTransactionRoutes(on routes: RouteTable) {
+        routes.add(.put, "/_matrix/federation/v1/send/{txnId}", auth: .server) { request in
+            let origin = request.origin ?? ""
+            let txnID = request.parameter("txnId")
+            if let previous = try await storage.inboundTransactionResponse(origin: origin, txnID: txnID) { return .ok(previous) }
+            let body = try request.jsonObject()
+            guard body["pdus"] == nil || body["pdus"]?.arrayValue != nil, body["edus"] == nil || body["edus"]?.arrayValue != nil else {
+                throw MatrixError.badJSON("'pdus' and 'edus' must be arrays")
+            }
+            let pdus = body["pdus"]?.arrayValue ?? []
+            let edus = body["edus"]?.arrayValue ?? []
+            guard pdus.count <= Self.maxTransactionPDUs, edus.count <= Self.maxTransactionEDUs else {
+                throw MatrixError.badJSON("A transaction carries at most \(Self.maxTransactionPDUs) PDUs and \(Self.maxTransactionEDUs) EDUs")
+            }
+            var results = JSONObject()
+            let receiver = pduReceiver
+            for pdu in pdus {
+                guard let object = pdu.objectValue else { continue }
+                let result = await receiver.receive(object, origin: origin)
+                if let eventID = result.eventID { results[eventID] = result.error.map { ["error": .string($0)] } ?? [:] }
+            }
+            for edu in edus {
+                guard let object = edu.objectValue else { continue }
+                await receiveEDU(object, origin: origin)
+            }
+            let response: JSON = ["pdus": .object(results)]
+            try await storage.saveInboundTransaction(origin: origin, txnID: txnID, response: response, now: nowMillis())
+            return .ok(response)
+        }
+    }
+
+    /// Typing notices, read receipts and presence of the origin's own users. Anything else
+    /// (device list updates, to-device messages) is not handled yet and is ignored.
+    func receiveEDU(_ edu: JSONObject, origin: String) async {
+        let content = edu["content"] ?? [:]
+        func isOwn(_ userID: String?) -> Bool { userID.flatMap(UserID.init)?.server.value == origin }
+        func joined(_ userID: String, _ roomID: String) async -> Bool {
+            (try? await storage.membership(roomID: roomID, userID: userID))??.membership == "join"
+        }
+        do {
+            switch edu["edu_type"]?.stringValue {
+            case "m.typing":
+                guard let roomID = content["room_id"]?.stringValue, let userID = content["user_id"]?.stringValue, isOwn(userID),
+                    await joined(userID, roomID), await mayParticipate(origin, roomID: roomID)
+                else { return }
+                let typing = content["typing"]?.boolValue ?? false
+                let position = try await storage.setTyping(roomID: roomID, userID: userID, expiresAt: typing ? nowMillis() + 30_000 : nil)
+                notifier.roomChanged(roomID, position: position)
+            case "m.receipt":
+                for (roomID, byType) in content.objectValue ?? [:] where await mayParticipate(origin, roomID: roomID) {
+                    for (userID, receipt) in byType["m.read"]?.objectValue ?? [:] where isOwn(userID) {
+                        guard await joined(userID, roomID), let eventID = receipt["event_ids"]?.arrayValue?.first?.stringValue else { continue }
+                        let threadID = receipt["data"]?["thread_id"]?.stringValue
+                        let position = try await storage.setReceipt(
+                            Receipt(
+                                roomID: roomID, userID: userID, type: "m.read", threadID: threadID, eventID: eventID,
+                                timestamp: receipt["data"]?["ts"]?.intValue ?? nowMillis()))
+                        notifier.roomChanged(roomID, position: position)
+                    }
+                }
+            case "m.presence":
+                for update in content["push"]?.arrayValue ?? [] {
+                    guard let userID = update["user_id"]?.stringValue, isOwn(userID), let state = update["presence"]?.stringValue,
+                        PresenceService.states.contains(state)
+                    else { continue }
+                    try await presence.set(userID: userID, state: state, statusMessage: update["status_msg"]?.stringValue)
+                }
+            default:
+                return
+            }
+        } catch {
+            logger.info("an EDU could not be applied", metadata: ["origin": "\(origin)", "error": "\(error)"])
+        }
+    }
+
+    /// Whether a server may act in a room: the room is known here and its ACL admits it.
+    func mayParticipate(_ server: String, roomID: String) async -> Bool {
+        guard (try? await storage.room(id: roomID)) != nil else { return false }
+        let content = try? await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.server_acl", ""))?.content
+        return ServerACL(content: content)?.allows(server) ?? true
+    }
+}
