@@ -95,6 +95,7 @@ public struct AxonServer: Sendable {
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)
         context.registerTransactionRoutes(on: routes)
+        context.registerEventReadRoutes(on: routes)
     }
 
     /// Every route served, as (method, pattern).

@@ -206,3 +206,65 @@ extension RoomGraphTests {
         }
     }
 }
+
+extension RoomGraphTests {
+    func signedGet(_ server: TestServer, _ uri: String, origin: String = RoomGraphTests.remote, key signer: SigningKey? = nil) async throws -> TestServer.Reply {
+        let header = try XMatrixAuthorization.header(method: "GET", uri: uri, origin: origin, destination: "localhost", content: nil, key: signer ?? key)
+        return try await server.call(.get, uri, headers: [.authorization: header])
+    }
+
+    @Test func remoteServersReadWhatTheirUsersMaySee() async throws {
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
+            try await trust(server)
+            let storage = server.server.storage
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(
+                alice.token,
+                ["preset": "public_chat", "room_version": "10", "initial_state": [["type": "m.room.history_visibility", "content": ["history_visibility": "joined"]]]])
+            let secret = try #require(try await server.send(alice.token, roomID, "before bob").json["event_id"]?.stringValue)
+            let room = TestServer.path(roomID)
+            // Not yet in the room: nothing is answered.
+            #expect(try await signedGet(server, "/_matrix/federation/v1/event/\(TestServer.path(secret))").status == 403)
+
+            let bob = "@bob:\(Self.remote)"
+            let join = try remoteEvent(
+                "m.room.member", sender: bob, stateKey: bob, content: ["membership": "join"], prev: [try await head(server, roomID)],
+                state: try await storage.currentState(roomID: roomID), roomID: roomID)
+            _ = try await transaction(server, "j1", pdus: [join])
+            let after = try #require(try await server.send(alice.token, roomID, "after bob").json["event_id"]?.stringValue)
+
+            // History from before the join is served redacted ("joined" visibility); later whole.
+            let hidden = try await signedGet(server, "/_matrix/federation/v1/event/\(TestServer.path(secret))")
+            #expect(hidden.status == 200)
+            #expect(hidden.json["pdus"]?[0]?["content"] == [:])
+            let shown = try await signedGet(server, "/_matrix/federation/v1/event/\(TestServer.path(after))")
+            #expect(shown.json["pdus"]?[0]?["content"]?["body"] == "after bob")
+            #expect(shown.json["pdus"]?[0]?["unsigned"] == nil)
+            let joinServed = try await signedGet(server, "/_matrix/federation/v1/event/\(TestServer.path(join.eventID))")
+            #expect(joinServed.json["pdus"]?[0] == .object(join.json))
+
+            // The state at the join is the state before it, with its auth chain.
+            let stateIDs = try await signedGet(server, "/_matrix/federation/v1/state_ids/\(room)?event_id=\(TestServer.path(join.eventID))")
+            let ids = Set(stateIDs.json["pdu_ids"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            #expect(!ids.contains(join.eventID))
+            #expect(ids.contains(try #require(try await storage.currentStateEvent(roomID: roomID, key: .create)).eventID))
+            #expect((stateIDs.json["auth_chain_ids"]?.arrayValue?.count ?? 0) > 0)
+            let state = try await signedGet(server, "/_matrix/federation/v1/state/\(room)?event_id=\(TestServer.path(join.eventID))")
+            #expect(state.json["pdus"]?.arrayValue?.count == ids.count)
+            let auth = try await signedGet(server, "/_matrix/federation/v1/event_auth/\(room)/\(TestServer.path(join.eventID))")
+            #expect((auth.json["auth_chain"]?.arrayValue?.count ?? 0) >= 3)
+
+            // Backfill from the latest event, and the gap between the join and it.
+            let backfill = try await signedGet(server, "/_matrix/federation/v1/backfill/\(room)?v=\(TestServer.path(after))&limit=3")
+            #expect(backfill.json["pdus"]?.arrayValue?.count == 3)
+            #expect(backfill.json["pdus"]?[0]?["content"]?["body"] == "after bob")
+            let uri = "/_matrix/federation/v1/get_missing_events/\(room)"
+            let body: JSON = ["earliest_events": [.string(join.eventID)], "latest_events": [.string(after)], "limit": 10]
+            let header = try XMatrixAuthorization.header(method: "POST", uri: uri, origin: Self.remote, destination: "localhost", content: body, key: key)
+            let missing = try await server.call(.post, uri, json: body, headers: [.authorization: header])
+            #expect(missing.json["events"]?.arrayValue?.isEmpty == true, "\(missing.raw)")
+            let ts = try await signedGet(server, "/_matrix/federation/v1/timestamp_to_event/\(room)?ts=0&dir=f")
+            #expect(ts.json["event_id"] != nil)
+        }
+    }
+}
