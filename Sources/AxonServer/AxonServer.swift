@@ -96,6 +96,7 @@ public struct AxonServer: Sendable {
         context.registerFederationQueryRoutes(on: routes)
         context.registerTransactionRoutes(on: routes)
         context.registerEventReadRoutes(on: routes)
+        context.registerJoinRoutes(on: routes)
     }
 
     /// Every route served, as (method, pattern).

@@ -268,3 +268,44 @@ extension RoomGraphTests {
         }
     }
 }
+
+extension RoomGraphTests {
+    @Test func remoteUsersJoinThroughMakeJoinAndSendJoin() async throws {
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
+            try await trust(server)
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(alice.token, ["preset": "public_chat", "room_version": "11"])
+            let closed = try await server.createRoom(alice.token, ["preset": "private_chat", "room_version": "11"])
+            let bob = "@bob:\(Self.remote)"
+            let room = TestServer.path(roomID)
+            let base = "/_matrix/federation/v1/make_join/\(room)/\(TestServer.path(bob))"
+            #expect(try await signedGet(server, base + "?ver=10").errcode == "M_INCOMPATIBLE_ROOM_VERSION")
+            #expect(try await signedGet(server, "/_matrix/federation/v1/make_join/\(room)/%40carol%3Aelsewhere.example?ver=11").status == 403)
+            #expect(try await signedGet(server, "/_matrix/federation/v1/make_join/\(TestServer.path(closed))/\(TestServer.path(bob))?ver=11").status == 403)
+            let made = try await signedGet(server, base + "?ver=10&ver=11")
+            #expect(made.status == 200, "\(made.raw)")
+            #expect(made.json["room_version"] == "11")
+            let template = try #require(made.json["event"]?.objectValue)
+            let version = RoomVersion("11")!
+            let signed = try EventHashing.hashAndSign(template, version: version, server: Self.remote, key: key)
+            let eventID = try EventHashing.eventID(signed, version: version)
+            let uri = "/_matrix/federation/v2/send_join/\(room)/\(TestServer.path(eventID))"
+            let header = try XMatrixAuthorization.header(
+                method: "PUT", uri: uri, origin: Self.remote, destination: "localhost", content: .object(signed), key: key)
+            let joined = try await server.call(.put, uri, json: .object(signed), headers: [.authorization: header])
+            #expect(joined.status == 200, "\(joined.raw)")
+            #expect(joined.json["members_omitted"] == false)
+            let stateTypes = Set(joined.json["state"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? [])
+            #expect(stateTypes.isSuperset(of: ["m.room.create", "m.room.power_levels", "m.room.join_rules", "m.room.member"]))
+            #expect((joined.json["auth_chain"]?.arrayValue?.count ?? 0) >= 3)
+            #expect(try await server.server.storage.membership(roomID: roomID, userID: bob)?.membership == "join")
+            let members = try await server.call(.get, server.room(roomID, "/joined_members"), token: alice.token)
+            #expect(members.json["joined"]?[bob] != nil)
+            // Sending the join for another event ID than the one in the path is refused.
+            let wrong = "/_matrix/federation/v2/send_join/\(room)/%24other"
+            let wrongHeader = try XMatrixAuthorization.header(
+                method: "PUT", uri: wrong, origin: Self.remote, destination: "localhost", content: .object(signed), key: key)
+            #expect(try await server.call(.put, wrong, json: .object(signed), headers: [.authorization: wrongHeader]).status == 400)
+        }
+    }
+}
