@@ -47,9 +47,10 @@ public struct AxonServer: Sendable {
             storage: storage, accounts: accounts, registrationTokens: config.registrationTokens,
             rateLimiter: config.rateLimitsEnabled ? RateLimiter(settings: config.rateLimits) : nil)
         let notifier = Notifier()
+        let federation = FederationServices(config: config, serverName: serverName, signingKey: signingKey, storage: storage, logger: logger)
         let rooms = RoomService(
             storage: storage, serverName: serverName, writer: RoomEventWriter(serverName: serverName, signingKey: signingKey),
-            visibility: HistoryVisibility(storage: storage), notifier: notifier,
+            visibility: HistoryVisibility(storage: storage), notifier: notifier, federationSender: federation.sender,
             pushGateway: PushGateway(
                 storage: storage, attempts: config.pushRetryAttempts, initialDelay: .milliseconds(config.pushRetryInitialMs),
                 allowPrivateAddresses: config.pushAllowPrivateAddresses, enabled: config.outboundEnabled, caFile: config.pushCAFile,
@@ -58,7 +59,7 @@ public struct AxonServer: Sendable {
             config: config, serverName: serverName, storage: storage, accounts: accounts, uia: uia,
             signingKey: signingKey, rooms: rooms, notifier: notifier,
             presence: PresenceService(storage: storage, notifier: notifier, enabled: config.presenceEnabled),
-            federation: FederationServices(config: config, serverName: serverName, signingKey: signingKey, storage: storage, logger: logger),
+            federation: federation,
             logger: logger)
         routes = RouteTable()
         context.registerDiscoveryRoutes(on: routes, metrics: metrics)
@@ -143,7 +144,7 @@ public struct AxonServer: Sendable {
         responder.federationAuth = context.federation.authenticator
         let services: [any Service] = withServices ? [
             UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier),
-            TypingSweeper(storage: storage, notifier: context.notifier),
+            TypingSweeper(storage: storage, notifier: context.notifier), context.federation.sender,
         ] : []
         return Application(
             responder: responder,

@@ -32,6 +32,42 @@ public protocol FederationStore {
     func inboundTransactionResponse(origin: String, txnID: String) async throws -> JSON?
     /// Records a transaction's answer; answers older than a day are forgotten.
     func saveInboundTransaction(origin: String, txnID: String, response: JSON, now: Int64) async throws
+
+    /// Queues a PDU (by event ID) or an EDU for each destination.
+    func enqueueOutbound(destinations: [String], eventID: String?, edu: JSON?, now: Int64) async throws
+    /// Destinations with something queued whose back-off has passed.
+    func pendingDestinations(now: Int64) async throws -> [String]
+    /// The oldest queued entries of a destination: at most `pdus` PDUs and `edus` EDUs.
+    func outboundBatch(destination: String, pdus: Int, edus: Int) async throws -> OutboundBatch
+    /// Removes sent entries and resets the destination's back-off.
+    func completeOutbound(destination: String, sequences: [Int64]) async throws
+    /// Counts a failure: the destination is retried at `retryAt`. Returns the failures so far.
+    @discardableResult
+    func failOutbound(destination: String, retryAt: Int64) async throws -> Int
+    /// Drops all but the newest `keeping` PDUs of a destination that fell far behind; the
+    /// peer fetches the gap with `/get_missing_events`.
+    func trimOutbound(destination: String, keeping: Int) async throws
+    /// Takes (or renews) the right to send to a destination until `until`: one node at a time.
+    func leaseDestination(_ destination: String, owner: String, now: Int64, until: Int64) async throws -> Bool
+}
+
+public struct OutboundBatch: Sendable, Equatable {
+    public var pdus: [(sequence: Int64, eventID: String)]
+    public var edus: [(sequence: Int64, edu: JSON)]
+    public var total: Int
+
+    public init(pdus: [(sequence: Int64, eventID: String)], edus: [(sequence: Int64, edu: JSON)], total: Int) {
+        self.pdus = pdus
+        self.edus = edus
+        self.total = total
+    }
+
+    public var isEmpty: Bool { pdus.isEmpty && edus.isEmpty }
+    public var sequences: [Int64] { pdus.map(\.sequence) + edus.map(\.sequence) }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.pdus.map(\.sequence) == b.pdus.map(\.sequence) && a.edus.map(\.sequence) == b.edus.map(\.sequence) && a.total == b.total
+    }
 }
 
 extension ServerKeys {

@@ -133,6 +133,9 @@ public protocol RoomWriteTransaction: Sendable {
     func joinedMembers() async throws -> [String]
     /// Stored push rule documents of those of these users who ever changed their rules.
     func pushRules(for userIDs: [String]) async throws -> [String: JSONObject]
+    /// Queues an event for other servers, in the same transaction as the event: a crash after
+    /// the commit still sends it.
+    func enqueueOutbound(eventID: String, destinations: [String]) async throws
     /// Records who an appended event notifies, in the same transaction as the event.
     func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws
 }

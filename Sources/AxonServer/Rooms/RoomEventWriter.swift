@@ -64,6 +64,7 @@ struct RoomEventWriter: Sendable {
         }
         let stored = try await tx.append(
             withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
+        try await tx.enqueueOutbound(eventID: stored.pdu.eventID, destinations: try await Self.destinations(of: stored.pdu, in: tx, except: serverName.value))
         if let decisions = template.pushDecisions {
             try await PushActionRecorder.record(stored, decisions: decisions, in: tx)
         } else {
@@ -81,6 +82,15 @@ struct RoomEventWriter: Sendable {
         let extremities = try await tx.forwardExtremities().prefix(maxPrevEvents)
         let deepest = extremities.map(\.depth).max() ?? 0
         return (extremities.map(\.eventID), deepest == Int64.max ? Int64.max : deepest + 1)
+    }
+
+    /// The servers an event goes to: every server with a member joined to the room (after the
+    /// event), and the server of a membership event's target (a kicked or invited user's).
+    static func destinations(of pdu: PDU, in tx: any RoomWriteTransaction, except own: String) async throws -> [String] {
+        var servers = Set(try await tx.joinedMembers().compactMap { UserID($0)?.server.value })
+        if pdu.type == "m.room.member", let target = pdu.stateKey.flatMap(UserID.init) { servers.insert(target.server.value) }
+        servers.remove(own)
+        return servers.sorted()
     }
 
     /// Builds and signs a create event. Its ID (and in v12 the room ID) follows from its hash.

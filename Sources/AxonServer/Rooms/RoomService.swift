@@ -8,6 +8,8 @@ struct RoomService: Sendable {
     let writer: RoomEventWriter
     let visibility: HistoryVisibility
     let notifier: Notifier
+    /// Woken when an event was queued for other servers.
+    let federationSender: FederationSender
     let pushGateway: PushGateway
 
     var aggregations: BundledAggregations { BundledAggregations(storage: storage, visibility: visibility) }
@@ -73,6 +75,7 @@ struct RoomService: Sendable {
     func notify(_ event: StoredEvent) {
         notifier.roomChanged(event.roomID, position: event.streamPosition)
         pushGateway.eventPersisted(event)
+        federationSender.wake()
         if let target = event.pdu.stateKey, event.pdu.type == "m.room.member" {
             // The target learns of a room they are not yet watching (an invite, a join elsewhere).
             notifier.userChanged(target, position: event.streamPosition)

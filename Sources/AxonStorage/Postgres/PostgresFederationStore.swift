@@ -47,4 +47,80 @@ extension PostgresStorage {
                 """, logger: logger)
         }
     }
+
+    public func enqueueOutbound(destinations: [String], eventID: String?, edu: JSON?, now: Int64) async throws {
+        guard !destinations.isEmpty else { return }
+        let logger = self.logger
+        let text = edu?.encodedString()
+        try await transaction { connection in
+            try await connection.rows(
+                """
+                INSERT INTO federation_outbox (destination, event_id, edu, created_ts)
+                SELECT d, \(eventID), \(text), \(now) FROM unnest(\(destinations)::TEXT[]) AS d
+                """, logger: logger)
+            try await connection.rows(
+                "INSERT INTO federation_destinations (destination) SELECT d FROM unnest(\(destinations)::TEXT[]) AS d ON CONFLICT DO NOTHING",
+                logger: logger)
+        }
+    }
+
+    public func pendingDestinations(now: Int64) async throws -> [String] {
+        try await query(
+            """
+            SELECT d.destination FROM federation_destinations d WHERE d.retry_at <= \(now)
+            AND EXISTS (SELECT 1 FROM federation_outbox o WHERE o.destination = d.destination)
+            """
+        ).map { try $0.decode(String.self) }
+    }
+
+    public func outboundBatch(destination: String, pdus: Int, edus: Int) async throws -> OutboundBatch {
+        let pduRows = try await query(
+            "SELECT seq, event_id FROM federation_outbox WHERE destination = \(destination) AND event_id IS NOT NULL ORDER BY seq LIMIT \(pdus)"
+        ).map { try $0.decode((Int64, String).self) }
+        let eduRows = try await query(
+            "SELECT seq, edu FROM federation_outbox WHERE destination = \(destination) AND edu IS NOT NULL ORDER BY seq LIMIT \(edus)"
+        ).map { row -> (Int64, JSON) in
+            let (seq, text) = try row.decode((Int64, String).self)
+            return (seq, try JSON.stored(text))
+        }
+        let total = try await query("SELECT COUNT(*) FROM federation_outbox WHERE destination = \(destination)")[0].decode(Int64.self)
+        return OutboundBatch(pdus: pduRows.map { ($0.0, $0.1) }, edus: eduRows.map { ($0.0, $0.1) }, total: Int(total))
+    }
+
+    public func completeOutbound(destination: String, sequences: [Int64]) async throws {
+        let logger = self.logger
+        try await transaction { connection in
+            try await connection.rows(
+                "DELETE FROM federation_outbox WHERE destination = \(destination) AND seq = ANY(\(sequences))", logger: logger)
+            try await connection.rows(
+                "UPDATE federation_destinations SET failures = 0, retry_at = 0 WHERE destination = \(destination)", logger: logger)
+        }
+    }
+
+    public func failOutbound(destination: String, retryAt: Int64) async throws -> Int {
+        let rows = try await query(
+            """
+            UPDATE federation_destinations SET failures = failures + 1, retry_at = \(retryAt) WHERE destination = \(destination)
+            RETURNING failures
+            """)
+        return try rows.first.map { Int(try $0.decode(Int32.self)) } ?? 0
+    }
+
+    public func trimOutbound(destination: String, keeping: Int) async throws {
+        try await query(
+            """
+            DELETE FROM federation_outbox WHERE destination = \(destination) AND event_id IS NOT NULL AND seq NOT IN (
+                SELECT seq FROM federation_outbox WHERE destination = \(destination) AND event_id IS NOT NULL ORDER BY seq DESC LIMIT \(keeping))
+            """)
+    }
+
+    public func leaseDestination(_ destination: String, owner: String, now: Int64, until: Int64) async throws -> Bool {
+        let rows = try await query(
+            """
+            UPDATE federation_destinations SET lease_owner = \(owner), lease_until = \(until)
+            WHERE destination = \(destination) AND (lease_owner IS NULL OR lease_owner = \(owner) OR lease_until < \(now))
+            RETURNING destination
+            """)
+        return !rows.isEmpty
+    }
 }

@@ -284,6 +284,17 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         try await PostgresStorage.pushRules(for: userIDs) { try await rows($0) }
     }
 
+    func enqueueOutbound(eventID: String, destinations: [String]) async throws {
+        guard !destinations.isEmpty else { return }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await rows(
+            """
+            INSERT INTO federation_outbox (destination, event_id, created_ts)
+            SELECT d, \(eventID), \(now) FROM unnest(\(destinations)::TEXT[]) AS d
+            """)
+        try await rows("INSERT INTO federation_destinations (destination) SELECT d FROM unnest(\(destinations)::TEXT[]) AS d ON CONFLICT DO NOTHING")
+    }
+
     func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws {
         guard !records.isEmpty else { return }
         try await rows(

@@ -472,5 +472,20 @@ enum PostgresMigrations {
                 "CREATE INDEX federation_inbound_transactions_age ON federation_inbound_transactions(received_ts)",
             ]
         ),
+        (
+            "017_federation_outbox",
+            [
+                """
+                CREATE TABLE federation_outbox (
+                    seq BIGSERIAL PRIMARY KEY, destination TEXT NOT NULL, event_id TEXT, edu TEXT, created_ts BIGINT NOT NULL)
+                """,
+                "CREATE INDEX federation_outbox_destination ON federation_outbox(destination, seq)",
+                """
+                CREATE TABLE federation_destinations (
+                    destination TEXT PRIMARY KEY, failures INTEGER NOT NULL DEFAULT 0, retry_at BIGINT NOT NULL DEFAULT 0,
+                    lease_owner TEXT, lease_until BIGINT NOT NULL DEFAULT 0)
+                """,
+            ]
+        ),
     ]
 }

@@ -54,4 +54,84 @@ extension SQLiteStorage {
                 arguments: [origin, txnID, response.encodedString(), now])
         }
     }
+
+    public func enqueueOutbound(destinations: [String], eventID: String?, edu: JSON?, now: Int64) async throws {
+        guard !destinations.isEmpty else { return }
+        try await write { db in
+            for destination in destinations {
+                try db.execute(
+                    sql: "INSERT INTO federation_outbox (destination, event_id, edu, created_ts) VALUES (?, ?, ?, ?)",
+                    arguments: [destination, eventID, edu?.encodedString(), now])
+                try db.execute(sql: "INSERT OR IGNORE INTO federation_destinations (destination) VALUES (?)", arguments: [destination])
+            }
+        }
+    }
+
+    public func pendingDestinations(now: Int64) async throws -> [String] {
+        try await read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT d.destination FROM federation_destinations d WHERE d.retry_at <= ?
+                    AND EXISTS (SELECT 1 FROM federation_outbox o WHERE o.destination = d.destination)
+                    """,
+                arguments: [now])
+        }
+    }
+
+    public func outboundBatch(destination: String, pdus: Int, edus: Int) async throws -> OutboundBatch {
+        try await read { db in
+            let pduRows = try Row.fetchAll(
+                db, sql: "SELECT seq, event_id FROM federation_outbox WHERE destination = ? AND event_id IS NOT NULL ORDER BY seq LIMIT ?",
+                arguments: [destination, pdus])
+            let eduRows = try Row.fetchAll(
+                db, sql: "SELECT seq, edu FROM federation_outbox WHERE destination = ? AND edu IS NOT NULL ORDER BY seq LIMIT ?",
+                arguments: [destination, edus])
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM federation_outbox WHERE destination = ?", arguments: [destination]) ?? 0
+            return OutboundBatch(
+                pdus: pduRows.map { ($0["seq"], $0["event_id"]) },
+                edus: try eduRows.map { ($0["seq"], try JSON.stored($0["edu"])) }, total: total)
+        }
+    }
+
+    public func completeOutbound(destination: String, sequences: [Int64]) async throws {
+        try await write { db in
+            for sequence in sequences {
+                try db.execute(sql: "DELETE FROM federation_outbox WHERE destination = ? AND seq = ?", arguments: [destination, sequence])
+            }
+            try db.execute(sql: "UPDATE federation_destinations SET failures = 0, retry_at = 0 WHERE destination = ?", arguments: [destination])
+        }
+    }
+
+    public func failOutbound(destination: String, retryAt: Int64) async throws -> Int {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE federation_destinations SET failures = failures + 1, retry_at = ? WHERE destination = ?",
+                arguments: [retryAt, destination])
+            return try Int.fetchOne(db, sql: "SELECT failures FROM federation_destinations WHERE destination = ?", arguments: [destination]) ?? 0
+        }
+    }
+
+    public func trimOutbound(destination: String, keeping: Int) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    DELETE FROM federation_outbox WHERE destination = ? AND event_id IS NOT NULL AND seq NOT IN (
+                        SELECT seq FROM federation_outbox WHERE destination = ? AND event_id IS NOT NULL ORDER BY seq DESC LIMIT ?)
+                    """,
+                arguments: [destination, destination, keeping])
+        }
+    }
+
+    public func leaseDestination(_ destination: String, owner: String, now: Int64, until: Int64) async throws -> Bool {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE federation_destinations SET lease_owner = ?, lease_until = ?
+                    WHERE destination = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)
+                    """,
+                arguments: [owner, until, destination, owner, now])
+            return db.changesCount > 0
+        }
+    }
 }

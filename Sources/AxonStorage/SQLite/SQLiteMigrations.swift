@@ -471,6 +471,28 @@ enum SQLiteMigrations {
                     CREATE INDEX federation_inbound_transactions_age ON federation_inbound_transactions(received_ts);
                     """)
         }
+        // The durable outbound queue (DESIGN.md "Outbound is durable"): PDUs by event ID and
+        // EDUs as rows, per destination, and each destination's back-off and sending lease.
+        migrator.registerMigration("017_federation_outbox") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE federation_outbox (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        destination TEXT NOT NULL,
+                        event_id TEXT,
+                        edu TEXT,
+                        created_ts INTEGER NOT NULL
+                    );
+                    CREATE INDEX federation_outbox_destination ON federation_outbox(destination, seq);
+                    CREATE TABLE federation_destinations (
+                        destination TEXT PRIMARY KEY NOT NULL,
+                        failures INTEGER NOT NULL DEFAULT 0,
+                        retry_at INTEGER NOT NULL DEFAULT 0,
+                        lease_owner TEXT,
+                        lease_until INTEGER NOT NULL DEFAULT 0
+                    );
+                    """)
+        }
         return migrator
     }
 }

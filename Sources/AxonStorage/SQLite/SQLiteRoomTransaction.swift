@@ -147,6 +147,18 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         try await run { db in try SQLiteStorage.pushRules(db, for: userIDs) }
     }
 
+    func enqueueOutbound(eventID: String, destinations: [String]) async throws {
+        guard !destinations.isEmpty else { return }
+        try await run { db in
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for destination in destinations {
+                try db.execute(
+                    sql: "INSERT INTO federation_outbox (destination, event_id, created_ts) VALUES (?, ?, ?)", arguments: [destination, eventID, now])
+                try db.execute(sql: "INSERT OR IGNORE INTO federation_destinations (destination) VALUES (?)", arguments: [destination])
+            }
+        }
+    }
+
     func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws {
         guard !records.isEmpty else { return }
         try await run { db in
