@@ -1,6 +1,7 @@
 """Axon and a real Synapse on loopback: keys fetched over TLS both ways, X-Matrix signed
 requests both ways (profile queries). Joins and /send follow in the Federation I issue."""
 import shutil
+import time
 import urllib.parse
 
 import pytest
@@ -57,3 +58,49 @@ def test_axon_reads_a_synapse_profile_over_signed_federation(peers):
     notary = call(axon.base_url, "GET", f"/_matrix/key/v2/query/{quoted(synapse.server_name)}")
     assert notary.status_code == 200
     assert notary.json()["server_keys"][0]["server_name"] == synapse.server_name
+
+
+def sync_until(base_url, token, predicate, timeout=20):
+    """Long-polls /sync until `predicate(body)` holds; returns the body."""
+    deadline = time.time() + timeout
+    since = None
+    while time.time() < deadline:
+        params = {"timeout": "2000"}
+        if since:
+            params["since"] = since
+        body = call(base_url, "GET", "/_matrix/client/v3/sync", token, params=params).json()
+        if predicate(body):
+            return body
+        since = body.get("next_batch", since)
+    raise AssertionError("condition not met within %s s" % timeout)
+
+
+def timeline_bodies(body, room_id):
+    events = body.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])
+    return [event.get("content", {}).get("body") for event in events]
+
+
+def test_a_synapse_user_joins_an_axon_room_and_messages_flow_both_ways(peers):
+    axon, synapse = peers
+    alice, alice_token = register(axon.base_url)
+    room = call(axon.base_url, "POST", "/_matrix/client/v3/createRoom", alice_token, json={"preset": "public_chat"})
+    assert room.status_code == 200, room.text
+    room_id = room.json()["room_id"]
+    assert call(axon.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/before",
+                alice_token, json={"msgtype": "m.text", "body": "before bob"}).status_code == 200
+    bob, bob_token = register(synapse.base_url)
+    joined = call(synapse.base_url, "POST", f"/_matrix/client/v3/join/{quoted(room_id)}?server_name={quoted(axon.server_name)}",
+                  bob_token, json={})
+    assert joined.status_code == 200, joined.text + "\n" + synapse.log_tail() + open(axon.log_path).read()[-3000:]
+    members = call(axon.base_url, "GET", f"/_matrix/client/v3/rooms/{quoted(room_id)}/joined_members", alice_token).json()
+    assert bob in members["joined"]
+
+    # Axon → Synapse: the durable sender delivers Alice's message to Bob's server.
+    assert call(axon.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/hello",
+                alice_token, json={"msgtype": "m.text", "body": "hello from axon"}).status_code == 200
+    sync_until(synapse.base_url, bob_token, lambda body: "hello from axon" in timeline_bodies(body, room_id))
+
+    # Synapse → Axon: Bob's reply arrives over /send.
+    assert call(synapse.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/reply",
+                bob_token, json={"msgtype": "m.text", "body": "hello from synapse"}).status_code == 200
+    sync_until(axon.base_url, alice_token, lambda body: "hello from synapse" in timeline_bodies(body, room_id))
