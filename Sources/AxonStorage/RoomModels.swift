@@ -133,6 +133,12 @@ public protocol RoomWriteTransaction: Sendable {
     func joinedMembers() async throws -> [String]
     /// Stored push rule documents of those of these users who ever changed their rules.
     func pushRules(for userIDs: [String]) async throws -> [String: JSONObject]
+    /// Stores an event of the room's past (the state a join brought, backfilled history): it
+    /// takes a negative stream position, so it sorts before everything clients have synced
+    /// and never shows up as new, and it changes neither current state nor the extremities.
+    /// Returns false when the event was already stored.
+    @discardableResult
+    func insertHistorical(_ pdu: PDU, stateGroup: Int64) async throws -> Bool
     /// Queues an event for other servers, in the same transaction as the event: a crash after
     /// the commit still sends it.
     func enqueueOutbound(eventID: String, destinations: [String]) async throws

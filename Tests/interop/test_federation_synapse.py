@@ -64,6 +64,7 @@ def sync_until(base_url, token, predicate, timeout=20):
     """Long-polls /sync until `predicate(body)` holds; returns the body."""
     deadline = time.time() + timeout
     since = None
+    body = None
     while time.time() < deadline:
         params = {"timeout": "2000"}
         if since:
@@ -72,7 +73,7 @@ def sync_until(base_url, token, predicate, timeout=20):
         if predicate(body):
             return body
         since = body.get("next_batch", since)
-    raise AssertionError("condition not met within %s s" % timeout)
+    raise AssertionError("condition not met within %s s; last sync: %s" % (timeout, str(body)[:3000]))
 
 
 def timeline_bodies(body, room_id):
@@ -104,3 +105,35 @@ def test_a_synapse_user_joins_an_axon_room_and_messages_flow_both_ways(peers):
     assert call(synapse.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/reply",
                 bob_token, json={"msgtype": "m.text", "body": "hello from synapse"}).status_code == 200
     sync_until(axon.base_url, alice_token, lambda body: "hello from synapse" in timeline_bodies(body, room_id))
+
+
+@pytest.mark.parametrize("version", ["10", "11", "12"])
+def test_an_axon_user_joins_a_synapse_room_and_messages_flow_both_ways(peers, version):
+    axon, synapse = peers
+    bob, bob_token = register(synapse.base_url)
+    room = call(synapse.base_url, "POST", "/_matrix/client/v3/createRoom", bob_token,
+                json={"preset": "public_chat", "room_version": version})
+    assert room.status_code == 200, room.text
+    room_id = room.json()["room_id"]
+    assert call(synapse.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/early",
+                bob_token, json={"msgtype": "m.text", "body": "before alice"}).status_code == 200
+    alice, alice_token = register(axon.base_url)
+    joined = call(axon.base_url, "POST", f"/_matrix/client/v3/join/{quoted(room_id)}?server_name={quoted(synapse.server_name)}",
+                  alice_token, json={})
+    assert joined.status_code == 200, joined.text + "\n" + open(axon.log_path).read()[-3000:]
+    # Alice's client sees the room with its state, Bob among the members.
+    synced = sync_until(axon.base_url, alice_token, lambda body: room_id in body.get("rooms", {}).get("join", {}))
+    members = call(axon.base_url, "GET", f"/_matrix/client/v3/rooms/{quoted(room_id)}/joined_members", alice_token).json()
+    assert bob in members["joined"] and alice in members["joined"]
+    # Synapse knows Alice joined.
+    sync_until(synapse.base_url, bob_token,
+               lambda body: any(event.get("state_key") == alice for event in
+                                body.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])))
+
+    assert call(synapse.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/s1",
+                bob_token, json={"msgtype": "m.text", "body": "welcome alice"}).status_code == 200
+    sync_until(axon.base_url, alice_token, lambda body: "welcome alice" in timeline_bodies(body, room_id))
+    assert call(axon.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/a1",
+                alice_token, json={"msgtype": "m.text", "body": "thanks bob"}).status_code == 200
+    sync_until(synapse.base_url, bob_token, lambda body: "thanks bob" in timeline_bodies(body, room_id))
+    _ = synced

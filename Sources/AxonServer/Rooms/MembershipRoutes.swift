@@ -6,8 +6,12 @@ import MatrixModel
 extension ServerContext {
     func registerMembershipRoutes(on routes: RouteTable) {
         routes.client(.post, "/join/{roomIdOrAlias}", auth: .required(allowGuests: true), rateLimit: .message) { request in
-            let roomID = try await rooms.resolve(request.parameter("roomIdOrAlias"))
-            return try await join(request, roomID: roomID)
+            let target = request.parameter("roomIdOrAlias")
+            if let alias = RoomAlias(target), alias.server != serverName {
+                let (roomID, servers) = try await remoteAlias(target)
+                return try await join(request, roomID: roomID, servers: servers)
+            }
+            return try await join(request, roomID: try await rooms.resolve(target))
         }
         routes.client(.post, "/rooms/{roomId}/join", auth: .required(allowGuests: true), rateLimit: .message) { request in
             try await join(request, roomID: try roomIDParameter(request))
@@ -55,9 +59,26 @@ extension ServerContext {
         }
     }
 
-    private func join(_ request: MatrixRequest, roomID: String) async throws -> MatrixResponse {
+    private func join(_ request: MatrixRequest, roomID: String, servers: [String] = []) async throws -> MatrixResponse {
         let body = try request.jsonObject()
-        if try await storage.room(id: roomID) == nil { throw MatrixError.notFound("Unknown room \(roomID)") }
+        if try await storage.room(id: roomID) == nil {
+            // A room this server is not in: join through the servers named, the alias's, or
+            // the one in the room ID (before v12 room IDs carry a server name).
+            var candidates = (request.query["server_name"] ?? []) + (request.query["via"] ?? []) + servers
+            if let domain = RoomID(roomID)?.server?.value { candidates.append(domain) }
+            candidates = candidates.reduce(into: [String]()) { list, server in
+                if !list.contains(server), server != serverName.value { list.append(server) }
+            }
+            guard !candidates.isEmpty, !request.user.isGuest else { throw MatrixError.notFound("Unknown room \(roomID)") }
+            var extra = body.objectValue ?? [:]
+            for key in ["reason", "third_party_signed", "membership"] { extra[key] = nil }
+            if let reason = try body.optionalString("reason") { extra["reason"] = .string(reason) }
+            if let profile = try await storage.account(userID: request.user.userID)?.profile {
+                for key in ["displayname", "avatar_url"] where extra[key] == nil { extra[key] = profile[key] }
+            }
+            _ = try await RemoteJoin(context: self).join(roomID: roomID, userID: request.user.userID, servers: candidates, extraContent: extra)
+            return .ok(["room_id": .string(roomID)])
+        }
         if request.user.isGuest,
             try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.guest_access", ""))?
                 .content["guest_access"]?.stringValue != "can_join"
@@ -71,6 +92,22 @@ extension ServerContext {
             roomID: roomID, sender: request.user.userID, target: request.user.userID, membership: "join",
             reason: try body.optionalString("reason"), extra: extra)
         return .ok(["room_id": .string(roomID)])
+    }
+
+    /// A remote alias, from its server (`/query/directory`).
+    private func remoteAlias(_ alias: String) async throws -> (String, [String]) {
+        guard let server = RoomAlias(alias)?.server.value else { throw MatrixError.invalidParam("Invalid room alias") }
+        let response: FederationClient.Response
+        do {
+            response = try await federation.client.request(
+                .GET, destination: server, path: "/_matrix/federation/v1/query/directory?room_alias=" + PercentEncoding.queryValue(alias))
+        } catch {
+            throw MatrixError(502, "M_UNKNOWN", "Could not reach \(server)")
+        }
+        guard response.status == 200, let roomID = response.json["room_id"]?.stringValue, RoomID(roomID) != nil else {
+            throw MatrixError.notFound("Room alias \(alias) not found")
+        }
+        return (roomID, (response.json["servers"]?.arrayValue ?? []).compactMap(\.stringValue) + [server])
     }
 
     /// invite, kick and ban name a target user in the body.

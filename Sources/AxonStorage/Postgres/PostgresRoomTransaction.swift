@@ -129,7 +129,7 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
     }
 
     /// Makes `resolved` the room's current state; see the SQLite transaction.
-    private func replaceCurrentState(room: RoomRecord, with resolved: StateMap, near: Int64?, position: Int64) async throws -> Int64 {
+    private func replaceCurrentState(room: RoomRecord, with resolved: StateMap, near: Int64?, position: Int64, appending pdu: PDU) async throws -> Int64 {
         var current: StateMap = [:]
         for row in try await rows("SELECT type, state_key, event_id FROM current_state WHERE room_id = \(room.roomID)") {
             let (type, stateKey, eventID) = try row.decode((String, String, String).self)
@@ -149,14 +149,16 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
                 ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id
                 """)
         }
+        // The event being appended is not stored yet: its own membership comes from it.
         let memberEvents = try await PostgresStorage.events(
-            connection, ids: changed.filter { $0.key.type == "m.room.member" }.map(\.value), logger: logger)
+            connection, ids: changed.filter { $0.key.type == "m.room.member" }.map(\.value), logger: logger).map(\.pdu)
+            + (changed.values.contains(pdu.eventID) && pdu.membership != nil ? [pdu] : [])
         for event in memberEvents {
-            guard let membership = event.pdu.membership, let target = event.pdu.stateKey else { continue }
+            guard let membership = event.membership, let target = event.stateKey else { continue }
             try await rows(
                 """
                 INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
-                VALUES (\(room.roomID), \(target), \(membership), \(event.pdu.eventID), \(position), FALSE)
+                VALUES (\(room.roomID), \(target), \(membership), \(event.eventID), \(position), FALSE)
                 ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
                     event_id = excluded.event_id, stream_ordering = excluded.stream_ordering
                 """)
@@ -177,7 +179,7 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         let position = try await PostgresStorage.nextPosition(connection, logger: logger)
         var currentGroup = room.currentStateGroup ?? stateGroup
         if let resolved = placement.resolvedCurrentState {
-            currentGroup = try await replaceCurrentState(room: room, with: resolved, near: stateGroup, position: position)
+            currentGroup = try await replaceCurrentState(room: room, with: resolved, near: stateGroup, position: position, appending: pdu)
         } else if let stateKey = pdu.stateKey {
             currentGroup = stateGroup
             try await rows(
@@ -282,6 +284,29 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
 
     func pushRules(for userIDs: [String]) async throws -> [String: JSONObject] {
         try await PostgresStorage.pushRules(for: userIDs) { try await rows($0) }
+    }
+
+    func insertHistorical(_ pdu: PDU, stateGroup: Int64) async throws -> Bool {
+        guard let room else { throw StorageError.notFound("room") }
+        guard try await rows("SELECT 1 FROM events WHERE event_id = \(pdu.eventID)").isEmpty else { return false }
+        // A sequence, because room writers of different rooms run at once here.
+        let position = try await rows("SELECT -nextval('historical_positions')")[0].decode(Int64.self)
+        try await rows(
+            """
+            INSERT INTO events (event_id, room_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
+                state_group, state_group_before)
+            VALUES (\(pdu.eventID), \(room.roomID), \(position), \(pdu.depth), \(pdu.type), \(pdu.stateKey), \(pdu.sender),
+                \(pdu.originServerTS), \(JSON.object(pdu.json).encodedString()), \(stateGroup), \(stateGroup))
+            """)
+        let prevs = pdu.prevEvents
+        if !prevs.isEmpty {
+            try await rows(
+                """
+                INSERT INTO event_edges (event_id, prev_event_id, room_id)
+                SELECT \(pdu.eventID), prev, \(room.roomID) FROM unnest(\(prevs)::TEXT[]) AS prev ON CONFLICT DO NOTHING
+                """)
+        }
+        return true
     }
 
     func enqueueOutbound(eventID: String, destinations: [String]) async throws {

@@ -487,5 +487,6 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        ("018_historical_positions", ["CREATE SEQUENCE historical_positions START 1"]),
     ]
 }

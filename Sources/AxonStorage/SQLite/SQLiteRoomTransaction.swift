@@ -147,6 +147,32 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         try await run { db in try SQLiteStorage.pushRules(db, for: userIDs) }
     }
 
+    func insertHistorical(_ pdu: PDU, stateGroup: Int64) async throws -> Bool {
+        guard let room else { throw StorageError.notFound("room") }
+        return try await run { db in
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM events WHERE event_id = ?", arguments: [pdu.eventID]) == nil else { return false }
+            // Writes are serialised on SQLite, so the next position below the lowest is free.
+            let lowest = try Int64.fetchOne(db, sql: "SELECT MIN(stream_ordering) FROM events") ?? 0
+            let position = min(lowest, 0) - 1
+            try db.execute(
+                sql: """
+                    INSERT INTO events (event_id, room_id, stream_ordering, depth, type, state_key, sender, origin_server_ts,
+                        json, state_group, state_group_before)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    pdu.eventID, room.roomID, position, pdu.depth, pdu.type, pdu.stateKey, pdu.sender, pdu.originServerTS,
+                    JSON.object(pdu.json).encodedString(), stateGroup, stateGroup,
+                ])
+            for prev in pdu.prevEvents {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO event_edges (event_id, prev_event_id, room_id) VALUES (?, ?, ?)",
+                    arguments: [pdu.eventID, prev, room.roomID])
+            }
+            return true
+        }
+    }
+
     func enqueueOutbound(eventID: String, destinations: [String]) async throws {
         guard !destinations.isEmpty else { return }
         try await run { db in
@@ -188,7 +214,7 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         }
         var currentGroup = room.currentStateGroup
         if let resolved = placement.resolvedCurrentState {
-            currentGroup = try replaceCurrentState(db, room: room, with: resolved, near: group, position: position)
+            currentGroup = try replaceCurrentState(db, room: room, with: resolved, near: group, position: position, appending: pdu)
         } else if let stateKey = pdu.stateKey {
             currentGroup = group
             try db.execute(
@@ -271,7 +297,9 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
     /// Makes `resolved` the room's current state (a resolution over forward extremities):
     /// changed entries of `current_state` and the memberships they carry are rewritten at
     /// `position`, so the change reaches `/sync` like any other. Returns its snapshot.
-    private static func replaceCurrentState(_ db: Database, room: RoomRecord, with resolved: StateMap, near: Int64?, position: Int64) throws -> Int64 {
+    private static func replaceCurrentState(
+        _ db: Database, room: RoomRecord, with resolved: StateMap, near: Int64?, position: Int64, appending pdu: PDU
+    ) throws -> Int64 {
         var current: StateMap = [:]
         for row in try Row.fetchAll(db, sql: "SELECT type, state_key, event_id FROM current_state WHERE room_id = ?", arguments: [room.roomID]) {
             current[StateKey(row["type"], row["state_key"])] = row["event_id"]
@@ -292,9 +320,11 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
                     """,
                 arguments: [room.roomID, key.type, key.stateKey, eventID])
         }
-        let memberEvents = try SQLiteRoomQueries.events(db, ids: changed.filter { $0.key.type == "m.room.member" }.map(\.value))
+        // The event being appended is not stored yet: its own membership comes from it.
+        let memberEvents = try SQLiteRoomQueries.events(db, ids: changed.filter { $0.key.type == "m.room.member" }.map(\.value)).map(\.pdu)
+            + (changed.values.contains(pdu.eventID) && pdu.membership != nil ? [pdu] : [])
         for event in memberEvents {
-            guard let membership = event.pdu.membership, let target = event.pdu.stateKey else { continue }
+            guard let membership = event.membership, let target = event.stateKey else { continue }
             try db.execute(
                 sql: """
                     INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
@@ -302,7 +332,7 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
                     ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
                         event_id = excluded.event_id, stream_ordering = excluded.stream_ordering
                     """,
-                arguments: [room.roomID, target, membership, event.pdu.eventID, position])
+                arguments: [room.roomID, target, membership, event.eventID, position])
         }
         return try snapshot(db, roomID: room.roomID, state: resolved, near: near)
     }
