@@ -10,6 +10,9 @@ public protocol RoomGraphStore {
     /// The snapshot of the state before the event; nil for a create event (no state before it)
     /// or an unknown event.
     func stateGroupBefore(eventID: String) async throws -> Int64?
+    /// Events the room's stored events name as prev_events but this server does not have:
+    /// where backfilling continues.
+    func backwardExtremities(roomID: String, limit: Int) async throws -> [String]
     /// Events kept outside the timeline (outliers, rejected, soft-failed); missing IDs are left out.
     func outliers(ids: [String]) async throws -> [OutlierEvent]
 }

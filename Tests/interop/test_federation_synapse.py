@@ -106,6 +106,11 @@ def test_a_synapse_user_joins_an_axon_room_and_messages_flow_both_ways(peers):
                 bob_token, json={"msgtype": "m.text", "body": "hello from synapse"}).status_code == 200
     sync_until(axon.base_url, alice_token, lambda body: "hello from synapse" in timeline_bodies(body, room_id))
 
+    # Synapse backfills Axon's history from before Bob's join (Axon answers /backfill).
+    history = call(synapse.base_url, "GET", f"/_matrix/client/v3/rooms/{quoted(room_id)}/messages", bob_token,
+                   params={"dir": "b", "limit": "50"}).json()
+    assert "before bob" in [event.get("content", {}).get("body") for event in history.get("chunk", [])], history
+
 
 @pytest.mark.parametrize("version", ["10", "11", "12"])
 def test_an_axon_user_joins_a_synapse_room_and_messages_flow_both_ways(peers, version):
@@ -137,3 +142,17 @@ def test_an_axon_user_joins_a_synapse_room_and_messages_flow_both_ways(peers, ve
                 alice_token, json={"msgtype": "m.text", "body": "thanks bob"}).status_code == 200
     sync_until(synapse.base_url, bob_token, lambda body: "thanks bob" in timeline_bodies(body, room_id))
     _ = synced
+
+    # History from before Alice's join comes by backfill when her client pages back.
+    history = call(axon.base_url, "GET", f"/_matrix/client/v3/rooms/{quoted(room_id)}/messages", alice_token,
+                   params={"dir": "b", "limit": "50"}).json()
+    bodies = [event.get("content", {}).get("body") for event in history.get("chunk", [])]
+    assert "before alice" in bodies, history
+    assert bodies.index("thanks bob") < bodies.index("welcome alice") < bodies.index("before alice")
+    assert any(event.get("type") == "m.room.create" for event in history["chunk"])
+
+    # Leaving is an ordinary event over /send.
+    assert call(axon.base_url, "POST", f"/_matrix/client/v3/rooms/{quoted(room_id)}/leave", alice_token, json={}).status_code == 200
+    sync_until(synapse.base_url, bob_token,
+               lambda body: any(event.get("state_key") == alice and event.get("content", {}).get("membership") == "leave"
+                                for event in body.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])))

@@ -86,6 +86,19 @@ struct RoomGraph: Sendable {
         }
     }
 
+    /// Whether a piece of history passes against its own auth events; a failing one is kept
+    /// as rejected. Events citing auth events this server lacks are left out.
+    func passesAuthEvents(_ pdu: PDU, in tx: any RoomWriteTransaction) async throws -> Bool {
+        guard let room = tx.room else { return false }
+        do {
+            guard let failure = try await authEventsFailure(pdu, room: room) else { return true }
+            try await tx.storeOutlier(pdu, kind: .rejected, reason: failure, stateBefore: nil, stateAfter: nil)
+            return false
+        } catch is MissingEvents {
+            return false
+        }
+    }
+
     /// Why the event fails against its own auth events (nil: it passes); throws when some
     /// of them are unknown.
     private func authEventsFailure(_ pdu: PDU, room: RoomRecord) async throws -> String? {

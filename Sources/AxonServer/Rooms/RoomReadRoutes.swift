@@ -123,8 +123,12 @@ extension ServerContext {
             // arrives later.
             start = try await storage.roomEvents(roomID: roomID, from: nil, direction: .backward, limit: 1).first.map(RoomGap.after) ?? .beginning
         }
-        let page = try await readPage(
+        var page = try await readPage(
             roomID: roomID, userID: userID, from: start, to: to, direction: direction, limit: limit, filter: filter)
+        // Paging back past what this server has: ask a server in the room for older history.
+        if direction == .backward, page.events.count < limit, access.cap == nil, await Backfill(context: self).fetchOlder(roomID: roomID) > 0 {
+            page = try await readPage(roomID: roomID, userID: userID, from: start, to: to, direction: direction, limit: limit, filter: filter)
+        }
         var response: JSONObject = [
             "start": .string(request.query("from") ?? start.token),
             "chunk": .array(try await rooms.aggregations.clientEvents(page.events, viewer: request.user)),

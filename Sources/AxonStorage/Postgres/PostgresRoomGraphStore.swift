@@ -37,4 +37,13 @@ extension PostgresStorage {
                 kind: OutlierKind(rawValue: kind) ?? .outlier, reason: reason)
         }
     }
+
+    public func backwardExtremities(roomID: String, limit: Int) async throws -> [String] {
+        try await query(
+            """
+            SELECT DISTINCT x.prev_event_id FROM event_edges x WHERE x.room_id = \(roomID)
+            AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = x.prev_event_id) LIMIT \(limit)
+            """
+        ).map { try $0.decode(String.self) }
+    }
 }

@@ -41,4 +41,16 @@ extension SQLiteStorage {
             }
         }
     }
+
+    public func backwardExtremities(roomID: String, limit: Int) async throws -> [String] {
+        try await read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT x.prev_event_id FROM event_edges x WHERE x.room_id = ?
+                    AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = x.prev_event_id) LIMIT ?
+                    """,
+                arguments: [roomID, limit])
+        }
+    }
 }

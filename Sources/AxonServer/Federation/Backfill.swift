@@ -1,0 +1,59 @@
+import AxonStorage
+import MatrixModel
+
+/// History from before this server joined a room (spec "Backfilling and retrieving missing
+/// events"): asked of a server in the room with `/backfill` from the events this server lacks,
+/// each event checked like any received PDU and stored as the room's past (negative stream
+/// positions: it never shows up as new in `/sync`; `/messages` orders by depth).
+struct Backfill: Sendable {
+    let context: ServerContext
+    static let pageSize = 50
+
+    /// Fetches one page of older history; returns how many events were stored.
+    func fetchOlder(roomID: String) async -> Int {
+        let storage = context.storage
+        do {
+            guard let room = try await storage.room(id: roomID) else { return 0 }
+            let missing = try await storage.backwardExtremities(roomID: roomID, limit: 20)
+            guard !missing.isEmpty else { return 0 }
+            let servers = Set(try await storage.members(roomID: roomID, membership: "join").compactMap { UserID($0.userID)?.server.value })
+                .subtracting([context.serverName.value]).sorted()
+            guard let earliest = try await storage.roomEvents(roomID: roomID, from: nil, direction: .forward, limit: 1).first else { return 0 }
+            let query = missing.map { "v=" + PercentEncoding.component($0) }.joined(separator: "&")
+            let receiver = context.pduReceiver
+            for server in servers where context.federation.client.mayFederate(with: server) {
+                guard
+                    let response = try? await context.federation.client.request(
+                        .GET, destination: server,
+                        path: "/_matrix/federation/v1/backfill/\(PercentEncoding.component(roomID))?\(query)&limit=\(Self.pageSize)"),
+                    response.status == 200
+                else { continue }
+                var checked: [PDU] = []
+                for json in (response.json["pdus"]?.arrayValue ?? []).prefix(Self.pageSize) {
+                    guard let object = json.objectValue,
+                        let pdu = try? await receiver.verified(try ReceivedPDU.parse(object, version: room.version, roomID: roomID), version: room.version)
+                    else { continue }
+                    checked.append(pdu)
+                }
+                let graph = receiver.graph
+                let events = checked.sorted { $0.depth < $1.depth }
+                // Stored with the state of the earliest event this server has: the state its
+                // history visibility is judged by until that history's own state is known.
+                let group = earliest.stateGroup
+                let stored = try await storage.writeRoom(roomID: roomID) { tx -> Int in
+                    var count = 0
+                    for pdu in events {
+                        if try await graph.passesAuthEvents(pdu, in: tx) {
+                            if try await tx.insertHistorical(pdu, stateGroup: group) { count += 1 }
+                        }
+                    }
+                    return count
+                }
+                return stored
+            }
+        } catch {
+            context.logger.info("backfill failed", metadata: ["room_id": "\(roomID)", "error": "\(error)"])
+        }
+        return 0
+    }
+}
