@@ -36,8 +36,8 @@ def make_certificates(directory):
 
 
 class SynapsePeer:
-    def __init__(self, directory, certs):
-        self.dir = os.path.join(directory, "synapse")
+    def __init__(self, directory, certs, name="synapse"):
+        self.dir = os.path.join(directory, name)
         os.makedirs(self.dir)
         self.federation_port = free_port()
         self.client_port = free_port()
@@ -79,6 +79,7 @@ rc_message: {{per_second: 1000, burst_count: 1000}}
 rc_registration: {{per_second: 1000, burst_count: 1000}}
 rc_login: {{address: {{per_second: 1000, burst_count: 1000}}, account: {{per_second: 1000, burst_count: 1000}}, failed_attempts: {{per_second: 1000, burst_count: 1000}}}}
 rc_joins: {{local: {{per_second: 1000, burst_count: 1000}}, remote: {{per_second: 1000, burst_count: 1000}}}}
+rc_joins_per_room: {{per_second: 1000, burst_count: 1000}}
 rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_limit: 1000, concurrent: 100}}
 """)
         self.log = open(os.path.join(self.dir, "stdout.log"), "w")

@@ -39,19 +39,43 @@ struct RoomGraph: Sendable {
         let prevEvents = try await storage.events(ids: prevs)
         let missingPrevs = prevs.filter { id in !prevEvents.contains { $0.pdu.eventID == id } }
         guard missingPrevs.isEmpty else { throw MissingEvents(ids: missingPrevs) }
-        let (before, beforeGroup) = try await stateAfter(prevEvents, version: version, in: tx)
-        let beforeEvents = try await pdus(before)
+        // Only the keys the auth rules read are loaded; the whole state only when it must be
+        // resolved or snapshotted.
+        var needed = Set(
+            AuthRules.authEventKeys(type: pdu.type, sender: pdu.sender, stateKey: pdu.stateKey, content: pdu.content, version: version)
+                + [.create, .powerLevels, .joinRules, .member(pdu.sender)])
+        if let stateKey = pdu.stateKey { needed.insert(StateKey(pdu.type, stateKey)) }
+        let keys = Array(needed)
+        var before: StateMap?
+        let beforeGroup: Int64?
+        var beforeEvents: [StateKey: PDU] = [:]
+        if prevEvents.count == 1, let prev = prevEvents.first {
+            beforeGroup = prev.stateGroup
+            for key in keys { beforeEvents[key] = try await storage.stateEvent(group: prev.stateGroup, key: key) }
+        } else {
+            let (resolvedBefore, group) = try await stateAfter(prevEvents, version: version, in: tx)
+            before = resolvedBefore
+            beforeGroup = group
+            beforeEvents = try await pdus(resolvedBefore.filter { needed.contains($0.key) })
+        }
         if let failure = authFailure(pdu, state: beforeEvents, version: version) {
             return try await reject(pdu, "not allowed by the state before it: \(failure)", in: tx)
         }
+        func fullBefore() async throws -> StateMap {
+            if let before { return before }
+            let loaded = try await beforeGroup.asyncMap { try await tx.stateEntries(group: $0) } ?? [:]
+            before = loaded
+            return loaded
+        }
 
         // 6. Against the current state.
-        let current = try await storage.currentState(roomID: room.roomID)
+        let current = try await tx.currentStateEvents(keys)
         if let failure = authFailure(pdu, state: current, version: version) {
-            let after = try await pdu.stateKey.asyncMap { key in
-                var state = before
+            var after: Int64?
+            if let key = pdu.stateKey {
+                var state = try await fullBefore()
                 state[StateKey(pdu.type, key)] = pdu.eventID
-                return try await tx.snapshot(state, near: beforeGroup)
+                after = try await tx.snapshot(state, near: beforeGroup)
             }
             try await tx.storeOutlier(pdu, kind: .softFailed, reason: failure, stateBefore: beforeGroup, stateAfter: after ?? beforeGroup)
             return .softFailed(failure)
@@ -62,7 +86,7 @@ struct RoomGraph: Sendable {
         let extremities = try await tx.forwardExtremities().map(\.eventID)
         var resolved: StateMap?
         if !(extremities.count == 1 && prevs == extremities) {
-            var after = before
+            var after = try await fullBefore()
             if let stateKey = pdu.stateKey { after[StateKey(pdu.type, stateKey)] = pdu.eventID }
             let others = try await storage.events(ids: extremities.filter { !prevs.contains($0) })
             var states = [after]
