@@ -95,6 +95,7 @@ public struct AxonServer: Sendable {
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)
+        context.registerDirectoryQueryRoute(on: routes)
         context.registerTransactionRoutes(on: routes)
         context.registerEventReadRoutes(on: routes)
         context.registerJoinRoutes(on: routes)

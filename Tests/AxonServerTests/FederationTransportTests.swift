@@ -64,6 +64,20 @@ import Testing
         }
     }
 
+    @Test func localAliasesAreAnsweredToOtherServers() async throws {
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
+            try await trustRemote(server)
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(alice.token, ["preset": "public_chat", "room_alias_name": "lobby"])
+            let uri = "/_matrix/federation/v1/query/directory?room_alias=%23lobby%3Alocalhost"
+            let answer = try await server.call(.get, uri, headers: try signed("GET", uri))
+            #expect(answer.json["room_id"] == .string(roomID))
+            #expect(answer.json["servers"] == ["localhost"])
+            let missing = "/_matrix/federation/v1/query/directory?room_alias=%23nothing%3Alocalhost"
+            #expect(try await server.call(.get, missing, headers: try signed("GET", missing)).status == 404)
+        }
+    }
+
     @Test func theDomainWhitelistIsAFence() async throws {
         try await TestServer.run(configure: {
             $0.outboundEnabled = false

@@ -29,3 +29,47 @@ import Testing
         #expect(try await store.serverKeys(serverName: "other.example").isEmpty)
     }
 }
+
+@Suite struct FederationOutboxTests {
+    @Test(arguments: Backend.allCases)
+    func theOutboxQueuesBatchesLeasesAndCatchesUp(backend: Backend) async throws {
+        let db = try await backend.makeStorage()
+        defer { db.cleanup() }
+        let store = db.storage
+        for index in 0..<60 { try await store.enqueueOutbound(destinations: ["a.example", "b.example"], eventID: "$e\(index)", edu: nil, now: 1) }
+        try await store.enqueueOutbound(destinations: ["a.example"], eventID: nil, edu: ["edu_type": "m.typing", "content": [:]], now: 1)
+        #expect(Set(try await store.pendingDestinations(now: 1)) == ["a.example", "b.example"])
+        let batch = try await store.outboundBatch(destination: "a.example", pdus: 50, edus: 100)
+        #expect(batch.pdus.map(\.eventID) == (0..<50).map { "$e\($0)" })
+        #expect(batch.edus.count == 1)
+        #expect(batch.total == 61)
+        try await store.completeOutbound(destination: "a.example", sequences: batch.sequences)
+        #expect(try await store.outboundBatch(destination: "a.example", pdus: 50, edus: 100).pdus.map(\.eventID) == (50..<60).map { "$e\($0)" })
+        // A failure holds the destination back until its retry time.
+        #expect(try await store.failOutbound(destination: "b.example", retryAt: 100) == 1)
+        #expect(try await store.pendingDestinations(now: 99) == ["a.example"])
+        #expect(Set(try await store.pendingDestinations(now: 100)) == ["a.example", "b.example"])
+        // Far behind: only the newest PDUs are kept.
+        try await store.trimOutbound(destination: "b.example", keeping: 5)
+        #expect(try await store.outboundBatch(destination: "b.example", pdus: 50, edus: 100).pdus.map(\.eventID) == (55..<60).map { "$e\($0)" })
+        // One node at a time: a lease is exclusive until it runs out, renewable by its owner.
+        #expect(try await store.leaseDestination("a.example", owner: "n1", now: 10, until: 20))
+        #expect(try await !store.leaseDestination("a.example", owner: "n2", now: 15, until: 25))
+        #expect(try await store.leaseDestination("a.example", owner: "n1", now: 15, until: 30))
+        #expect(try await store.leaseDestination("a.example", owner: "n2", now: 31, until: 40))
+    }
+
+    @Test(arguments: Backend.allCases)
+    func inboundTransactionsAreRemembered(backend: Backend) async throws {
+        let db = try await backend.makeStorage()
+        defer { db.cleanup() }
+        let store = db.storage
+        #expect(try await store.inboundTransactionResponse(origin: "o.example", txnID: "t") == nil)
+        try await store.saveInboundTransaction(origin: "o.example", txnID: "t", response: ["pdus": [:]], now: 1_000)
+        #expect(try await store.inboundTransactionResponse(origin: "o.example", txnID: "t") == ["pdus": [:]])
+        #expect(try await store.inboundTransactionResponse(origin: "p.example", txnID: "t") == nil)
+        // A day later the answer is forgotten when the next one is saved.
+        try await store.saveInboundTransaction(origin: "o.example", txnID: "u", response: [:], now: 1_000 + 86_400_001)
+        #expect(try await store.inboundTransactionResponse(origin: "o.example", txnID: "t") == nil)
+    }
+}

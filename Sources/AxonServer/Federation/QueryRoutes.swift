@@ -1,7 +1,7 @@
 import AxonStorage
 import MatrixModel
 
-/// Spec server-server "Querying for information": profiles of local users.
+/// Spec server-server "Querying for information": profiles of local users, local aliases.
 extension ServerContext {
     func registerFederationQueryRoutes(on routes: RouteTable) {
         routes.add(.get, "/_matrix/federation/v1/query/profile", auth: .server) { request in
@@ -17,6 +17,20 @@ extension ServerContext {
                 return .ok([.init(stringLiteral: field): value])
             }
             return .ok(.object(account.profile))
+        }
+    }
+
+    func registerDirectoryQueryRoute(on routes: RouteTable) {
+        routes.add(.get, "/_matrix/federation/v1/query/directory", auth: .server) { request in
+            guard let alias = request.query("room_alias") else { throw MatrixError.missingParam("Missing 'room_alias'") }
+            guard let parsed = RoomAlias(alias), parsed.server == serverName else {
+                throw MatrixError.invalidParam("\(alias) is not an alias of this server")
+            }
+            guard let target = try await storage.aliasTarget(alias) else { throw MatrixError.notFound("Room alias \(alias) not found") }
+            // This server first, then every other server with a member joined.
+            let others = Set(try await storage.members(roomID: target.roomID, membership: "join").compactMap { UserID($0.userID)?.server.value })
+                .subtracting([serverName.value]).sorted()
+            return .ok(["room_id": .string(target.roomID), "servers": .array(([serverName.value] + others).map(JSON.string))])
         }
     }
 
