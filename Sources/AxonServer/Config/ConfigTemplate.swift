@@ -74,8 +74,32 @@ extension AxonConfig {
         # An extra CA certificate (PEM file) push gateways may be signed by, besides the
         # system's trusted roots.
         # push_ca_file: "/etc/axon/push-ca.pem"
-        # Set to false and the server contacts no other host (push gateways; federation later).
+        # Set to false and the server contacts no other host (push gateways, federation).
         outbound_enabled: true
+
+        # Federation. With a certificate and key (PEM), a TLS listener on federation_port
+        # serves federation, keys and media; without, serve /_matrix/federation and
+        # /_matrix/key behind a TLS-terminating reverse proxy on the main listener.
+        # tls_certificate_path: "/etc/axon/fullchain.pem"
+        # tls_private_key_path: "/etc/axon/privkey.pem"
+        federation_port: 8448
+        # Or say exactly which listener serves what (resources: client, federation, keys,
+        # media, metrics), as Synapse's listeners do:
+        # listeners:
+        #   - {port: 8008, bind_address: "127.0.0.1", resources: [client, media, metrics]}
+        #   - {port: 8448, bind_address: "0.0.0.0", tls: true, resources: [federation, keys, media]}
+        # Only these servers may federate with this one (unset: all).
+        # federation_domain_whitelist: ["example.com", "matrix.org"]
+        # Servers asked for other servers' keys when those cannot be reached themselves.
+        trusted_key_servers: []
+        # An extra CA (PEM) remote servers' certificates may be signed by, besides the system
+        # roots; turning verification off is for test networks only.
+        # federation_custom_ca_file: "/etc/axon/federation-ca.pem"
+        federation_verify_tls: true
+        # Internal networks (loopback, private, link-local) are never contacted unless listed
+        # here; with federation_ip_range_whitelist_only, nothing outside the list is.
+        federation_ip_range_whitelist: []
+        federation_ip_range_whitelist_only: false
 
         # Connections with no complete request, a stalled body, or idle between requests
         # are closed after this many seconds (long polls in progress are not idle).
