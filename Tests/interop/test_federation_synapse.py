@@ -143,6 +143,13 @@ def test_an_axon_user_joins_a_synapse_room_and_messages_flow_both_ways(peers, ve
     sync_until(synapse.base_url, bob_token, lambda body: "thanks bob" in timeline_bodies(body, room_id))
     _ = synced
 
+    # Typing notices go out as EDUs.
+    assert call(axon.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/typing/{quoted(alice)}", alice_token,
+                json={"typing": True, "timeout": 20000}).status_code == 200
+    sync_until(synapse.base_url, bob_token, lambda body: any(
+        alice in event.get("content", {}).get("user_ids", [])
+        for event in body.get("rooms", {}).get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", [])))
+
     # History from before Alice's join comes by backfill when her client pages back.
     history = call(axon.base_url, "GET", f"/_matrix/client/v3/rooms/{quoted(room_id)}/messages", alice_token,
                    params={"dir": "b", "limit": "50"}).json()

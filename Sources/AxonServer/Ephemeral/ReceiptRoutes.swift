@@ -41,6 +41,10 @@ extension ServerContext {
             notifier.userChanged(userID, position: position)
         } else {
             notifier.roomChanged(roomID, position: position)
+            var data: JSONObject = ["ts": .int(nowMillis())]
+            if let threadID { data["thread_id"] = .string(threadID) }
+            let receipt: JSON = ["m.read": [.init(stringLiteral: userID): ["event_ids": [.string(eventID)], "data": .object(data)]]]
+            try await sendEDU("m.receipt", content: [.init(stringLiteral: roomID): receipt], roomID: roomID)
         }
     }
 }

@@ -27,6 +27,8 @@ extension ServerContext {
             let position = try await storage.setTyping(
                 roomID: roomID, userID: request.user.userID, expiresAt: typing ? nowMillis() + timeout : nil)
             notifier.roomChanged(roomID, position: position)
+            try await sendEDU(
+                "m.typing", content: ["room_id": .string(roomID), "user_id": .string(request.user.userID), "typing": .bool(typing)], roomID: roomID)
             return .empty
         }
     }

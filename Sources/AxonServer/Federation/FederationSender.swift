@@ -42,7 +42,11 @@ final class FederationSender: Service, Sendable {
     }
 
     func run() async throws {
-        guard client.config.outboundEnabled else { return }
+        guard client.config.outboundEnabled else {
+            // Nothing to send, but a service that returns early stops the whole server.
+            try await gracefulShutdown()
+            return
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 while !Task.isCancelled {
