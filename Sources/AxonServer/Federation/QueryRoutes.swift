@@ -36,6 +36,7 @@ extension ServerContext {
 
     /// A remote user's profile, from their server.
     func remoteProfile(of userID: UserID) async throws -> JSONObject {
+        guard federation.client.mayFederate(with: userID.server.value) else { throw MatrixError.notFound("Profile not found") }
         let path = "/_matrix/federation/v1/query/profile?user_id=" + PercentEncoding.queryValue(userID.description)
         let response: FederationClient.Response
         do {

@@ -18,8 +18,11 @@ struct RemoteJoin: Sendable {
     static var versionQuery: String { RoomVersion.supported.map { "ver=" + PercentEncoding.component($0.identifier) }.joined(separator: "&") }
 
     func join(roomID: String, userID: String, servers: [String], extraContent: JSONObject) async throws -> String {
+        let reachable = servers.filter(client.mayFederate)
+        // Federation off, or only servers outside the whitelist: the room cannot be found.
+        guard !reachable.isEmpty else { throw MatrixError.notFound("No server this one federates with can join \(roomID)") }
         var lastError = "no server to join through"
-        for server in servers where client.mayFederate(with: server) {
+        for server in reachable {
             do {
                 return try await join(roomID: roomID, userID: userID, via: server, extraContent: extraContent)
             } catch let error as MatrixError where error.status == 403 {
@@ -74,6 +77,8 @@ struct RemoteJoin: Sendable {
         else { throw Failure(message: "the join template is not a join of \(userID) to \(roomID)") }
         var content = extraContent
         content["membership"] = "join"
+        // Only the resident may name who authorised a restricted join, never the client.
+        content["join_authorised_via_users_server"] = nil
         if let via = template["content"]?["join_authorised_via_users_server"]?.stringValue, UserID(via) != nil {
             content["join_authorised_via_users_server"] = .string(via)
         }

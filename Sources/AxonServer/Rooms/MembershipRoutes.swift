@@ -97,6 +97,7 @@ extension ServerContext {
     /// A remote alias, from its server (`/query/directory`).
     private func remoteAlias(_ alias: String) async throws -> (String, [String]) {
         guard let server = RoomAlias(alias)?.server.value else { throw MatrixError.invalidParam("Invalid room alias") }
+        guard federation.client.mayFederate(with: server) else { throw MatrixError.notFound("Room alias \(alias) not found") }
         let response: FederationClient.Response
         do {
             response = try await federation.client.request(
