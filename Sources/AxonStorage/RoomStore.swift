@@ -1,6 +1,17 @@
 import MatrixModel
 
 extension RoomStore {
+    /// Servers with a user joined to the room, except `excluding` (this server), sorted.
+    public func joinedServers(roomID: String, excluding: String) async throws -> [String] {
+        Set(try await members(roomID: roomID, membership: "join").compactMap { UserID($0.userID)?.server.value })
+            .subtracting([excluding]).sorted()
+    }
+
+    /// The room's `m.room.server_acl`, nil when it has none.
+    public func serverACL(roomID: String) async throws -> ServerACL? {
+        ServerACL(content: try await currentStateEvent(roomID: roomID, key: StateKey("m.room.server_acl", ""))?.content)
+    }
+
     public func currentState(roomID: String) async throws -> [StateKey: PDU] {
         var state: [StateKey: PDU] = [:]
         for event in try await currentStateEvents(roomID: roomID) { state[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu }

@@ -13,15 +13,16 @@ struct Backfill: Sendable {
     func fetchOlder(roomID: String) async -> Int {
         let storage = context.storage
         do {
-            guard let room = try await storage.room(id: roomID) else { return 0 }
+            // Rooms only this server is in (most /messages calls) stop here, before any scan.
+            let servers = try await storage.joinedServers(roomID: roomID, excluding: context.serverName.value)
+                .filter(context.federation.client.mayFederate)
+            guard !servers.isEmpty, let room = try await storage.room(id: roomID) else { return 0 }
             let missing = try await storage.backwardExtremities(roomID: roomID, limit: 20)
             guard !missing.isEmpty else { return 0 }
-            let servers = Set(try await storage.members(roomID: roomID, membership: "join").compactMap { UserID($0.userID)?.server.value })
-                .subtracting([context.serverName.value]).sorted()
             guard let earliest = try await storage.roomEvents(roomID: roomID, from: nil, direction: .forward, limit: 1).first else { return 0 }
             let query = missing.map { "v=" + PercentEncoding.component($0) }.joined(separator: "&")
             let receiver = context.pduReceiver
-            for server in servers where context.federation.client.mayFederate(with: server) {
+            for server in servers {
                 guard
                     let response = try? await context.federation.client.request(
                         .GET, destination: server,

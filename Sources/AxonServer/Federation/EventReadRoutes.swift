@@ -73,18 +73,8 @@ extension ServerContext {
         routes.add(.get, "/_matrix/federation/v1/timestamp_to_event/{roomId}", auth: .server) { request in
             let roomID = try roomIDParameter(request)
             try await visibility.requireParticipant(request.origin ?? "", roomID: roomID)
-            guard let ts = request.query("ts").flatMap(Int64.init) else { throw MatrixError.missingParam("Missing or invalid 'ts'") }
-            guard let dir = request.query("dir"), dir == "f" || dir == "b" else { throw MatrixError.invalidParam("'dir' must be 'f' or 'b'") }
-            var cursor: TopologicalPosition? = nil
-            for _ in 0..<50 {
-                let page = try await storage.roomEvents(roomID: roomID, from: cursor, direction: dir == "f" ? .forward : .backward, limit: 200)
-                guard let last = page.last else { break }
-                if let match = page.first(where: { dir == "f" ? $0.pdu.originServerTS >= ts : $0.pdu.originServerTS <= ts }) {
-                    return .ok(["event_id": .string(match.pdu.eventID), "origin_server_ts": .int(match.pdu.originServerTS)])
-                }
-                cursor = TopologicalPosition(depth: last.pdu.depth, stream: last.streamPosition)
-            }
-            throw MatrixError.notFound("No event found \(dir == "f" ? "after" : "before") \(ts)")
+            // Servers in the room see its whole timeline (redacted where hidden), so every event counts.
+            return try await nearestEvent(request, roomID: roomID) { $0 }
         }
     }
 

@@ -121,9 +121,8 @@ extension ServerContext {
         let outcome = try await storage.writeRoom(roomID: roomID) { tx in try await receiver.graph.place(join, in: tx) }
         guard case .accepted(let stored) = outcome else { throw MatrixError.forbidden("The join was not accepted: \(outcome)") }
         // The resident passes the join on to the room's other servers.
-        let others = Set(try await storage.members(roomID: roomID, membership: "join").compactMap { UserID($0.userID)?.server.value })
-            .subtracting([origin, serverName.value])
-        try await storage.enqueueOutbound(destinations: others.sorted(), eventID: stored.pdu.eventID, edu: nil, now: nowMillis())
+        let others = try await storage.joinedServers(roomID: roomID, excluding: serverName.value).filter { $0 != origin }
+        try await storage.enqueueOutbound(destinations: others, eventID: stored.pdu.eventID, edu: nil, now: nowMillis())
         rooms.notify(stored)
         let stateBefore = try await storage.stateGroupBefore(eventID: stored.pdu.eventID).asyncMap { try await storage.state(group: $0) } ?? [:]
         let state = Array(stateBefore.values)

@@ -5,11 +5,10 @@ import MatrixModel
 /// read receipts), through the same durable queue as PDUs.
 extension ServerContext {
     func sendEDU(_ type: String, content: JSON, roomID: String) async throws {
-        let servers = Set(try await storage.members(roomID: roomID, membership: "join").compactMap { UserID($0.userID)?.server.value })
-            .subtracting([serverName.value])
+        let servers = try await storage.joinedServers(roomID: roomID, excluding: serverName.value)
         guard !servers.isEmpty else { return }
         try await storage.enqueueOutbound(
-            destinations: servers.sorted(), eventID: nil, edu: ["edu_type": .string(type), "content": content], now: nowMillis())
+            destinations: servers, eventID: nil, edu: ["edu_type": .string(type), "content": content], now: nowMillis())
         federation.sender.wake()
     }
 }

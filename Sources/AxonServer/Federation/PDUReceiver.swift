@@ -35,7 +35,7 @@ struct PDUReceiver: Sendable {
             let version = room.version
             let pdu = try ReceivedPDU.parse(json, version: version, roomID: roomID)
             eventID = pdu.eventID
-            if let acl = ServerACL(content: try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.server_acl", ""))?.content),
+            if let acl = try await storage.serverACL(roomID: roomID),
                 !acl.allows(origin) || !(UserID(pdu.sender).map { acl.allows($0.server.value) } ?? false)
             {
                 return Result(eventID: pdu.eventID, error: "the room's server ACL forbids this server")

@@ -28,8 +28,7 @@ extension ServerContext {
             }
             guard let target = try await storage.aliasTarget(alias) else { throw MatrixError.notFound("Room alias \(alias) not found") }
             // This server first, then every other server with a member joined.
-            let others = Set(try await storage.members(roomID: target.roomID, membership: "join").compactMap { UserID($0.userID)?.server.value })
-                .subtracting([serverName.value]).sorted()
+            let others = try await storage.joinedServers(roomID: target.roomID, excluding: serverName.value)
             return .ok(["room_id": .string(target.roomID), "servers": .array(([serverName.value] + others).map(JSON.string))])
         }
     }

@@ -93,7 +93,6 @@ extension ServerContext {
     /// Whether a server may act in a room: the room is known here and its ACL admits it.
     func mayParticipate(_ server: String, roomID: String) async -> Bool {
         guard (try? await storage.room(id: roomID)) != nil else { return false }
-        let content = try? await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.server_acl", ""))?.content
-        return ServerACL(content: content)?.allows(server) ?? true
+        return (try? await storage.serverACL(roomID: roomID))??.allows(server) ?? true
     }
 }

@@ -235,16 +235,25 @@ extension ServerContext {
 
     private func timestampToEvent(_ request: MatrixRequest) async throws -> MatrixResponse {
         let roomID = try roomIDParameter(request)
+        _ = try await rooms.readAccess(roomID: roomID, userID: request.user.userID)
+        return try await nearestEvent(request, roomID: roomID) { page in
+            try await rooms.visibility.filter(page, roomID: roomID, userID: request.user.userID)
+        }
+    }
+
+    /// `timestamp_to_event` for clients and servers alike: the first event at or after (`f`)
+    /// or at or before (`b`) `ts` among those `visible` keeps, scanning at most 10,000.
+    func nearestEvent(
+        _ request: MatrixRequest, roomID: String, visible: ([StoredEvent]) async throws -> [StoredEvent]
+    ) async throws -> MatrixResponse {
         guard let ts = request.query("ts").flatMap(Int64.init) else { throw MatrixError.missingParam("Missing or invalid 'ts'") }
         guard let dir = request.query("dir"), dir == "f" || dir == "b" else { throw MatrixError.invalidParam("'dir' must be 'f' or 'b'") }
-        _ = try await rooms.readAccess(roomID: roomID, userID: request.user.userID)
         var cursor: TopologicalPosition? = nil
         let direction: Direction = dir == "f" ? .forward : .backward
         for _ in 0..<50 {
             let page = try await storage.roomEvents(roomID: roomID, from: cursor, direction: direction, limit: 200)
             guard let last = page.last else { break }
-            let visible = try await rooms.visibility.filter(page, roomID: roomID, userID: request.user.userID)
-            let match = visible.first { dir == "f" ? $0.pdu.originServerTS >= ts : $0.pdu.originServerTS <= ts }
+            let match = try await visible(page).first { dir == "f" ? $0.pdu.originServerTS >= ts : $0.pdu.originServerTS <= ts }
             if let match {
                 return .ok(["event_id": .string(match.pdu.eventID), "origin_server_ts": .int(match.pdu.originServerTS)])
             }
