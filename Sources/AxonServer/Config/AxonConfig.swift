@@ -87,6 +87,9 @@ public struct AxonConfig: Sendable, Equatable {
     public var federationIPAllowlistOnly = false
     /// Notaries asked for keys when the server itself cannot be reached: server names.
     public var trustedKeyServers: [String] = []
+    /// Nameservers asked for SRV records in server discovery ("ip" or "ip:port"); unset: the
+    /// system's (`/etc/resolv.conf`).
+    public var federationDNSServers: [String]?
 
     public struct Listener: Sendable, Equatable, Decodable {
         public enum Resource: String, Sendable, Decodable, CaseIterable {
@@ -234,6 +237,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var federationIPAllowlist: [String]?
     public var federationIPAllowlistOnly: Bool?
     public var trustedKeyServers: [String]?
+    public var federationDNSServers: [String]?
 
     public init() {}
 
@@ -291,6 +295,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case federationIPAllowlist = "federation_ip_range_whitelist"
         case federationIPAllowlistOnly = "federation_ip_range_whitelist_only"
         case trustedKeyServers = "trusted_key_servers"
+        case federationDNSServers = "federation_dns_servers"
     }
 
     public static func fromYAML(_ text: String) throws -> ConfigOverrides {
@@ -360,6 +365,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.federationIPAllowlist = value(.federationIPAllowlist).map { $0.split(separator: ",").map(String.init) }
         overrides.federationIPAllowlistOnly = try bool(.federationIPAllowlistOnly)
         overrides.trustedKeyServers = value(.trustedKeyServers).map { $0.split(separator: ",").map(String.init) }
+        overrides.federationDNSServers = value(.federationDNSServers).map { $0.split(separator: ",").map(String.init) }
         return overrides
     }
 
@@ -411,6 +417,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let federationVerifyTLS { config.federationVerifyTLS = federationVerifyTLS }
         if let federationIPAllowlist { config.federationIPAllowlist = federationIPAllowlist }
         if let trustedKeyServers { config.trustedKeyServers = trustedKeyServers }
+        if let federationDNSServers { config.federationDNSServers = federationDNSServers }
         if let federationIPAllowlistOnly { config.federationIPAllowlistOnly = federationIPAllowlistOnly }
     }
 

@@ -92,6 +92,8 @@ extension AxonConfig {
         # federation_domain_whitelist: ["example.com", "matrix.org"]
         # Servers asked for other servers' keys when those cannot be reached themselves.
         trusted_key_servers: []
+        # Nameservers asked for _matrix-fed._tcp SRV records (unset: /etc/resolv.conf's).
+        # federation_dns_servers: ["127.0.0.1:53"]
         # An extra CA (PEM) remote servers' certificates may be signed by, besides the system
         # roots; turning verification off is for test networks only.
         # federation_custom_ca_file: "/etc/axon/federation-ca.pem"

@@ -50,7 +50,8 @@ final class FederationClient: Sendable {
         if !config.federationVerifyTLS { tls.certificateVerification = .none }
         self.tls = tls
         let holder = WellKnownFetcher()
-        discovery = ServerDiscovery { host in await holder.fetch(host) }
+        let srv = SRVResolver(nameservers: SRVResolver.nameservers(configured: config.federationDNSServers))
+        discovery = ServerDiscovery(fetchWellKnown: { host in await holder.fetch(host) }, lookupSRV: { name in await srv.lookup(name) })
         holder.client.withLock { $0 = self }
     }
 
@@ -85,8 +86,8 @@ final class FederationClient: Sendable {
         _ method: HTTPMethod, target: FederationDestination, path: String, headers: HTTPHeaders, body: JSON?, timeout: Duration,
         maxBytes: Int = FederationClient.maxResponseBytes
     ) async throws -> Response {
-        let client = try await pinnedClient(for: target.host)
-        let host = target.host.hasPrefix("[") ? target.host : (target.host.contains(":") ? "[\(target.host)]" : target.host)
+        let client = try await pinnedClient(resolving: target.host, as: target.tlsName)
+        let host = target.tlsName.hasPrefix("[") ? target.tlsName : (target.tlsName.contains(":") ? "[\(target.tlsName)]" : target.tlsName)
         var request = HTTPClientRequest(url: "https://\(host):\(target.port)\(path)")
         request.method = method
         request.headers = headers
@@ -100,7 +101,9 @@ final class FederationClient: Sendable {
         return Response(status: Int(response.status.code), json: json, headers: response.headers)
     }
 
-    private func pinnedClient(for host: String) async throws -> HTTPClient {
+    /// A client whose connections to `name` (the URL host: SNI and certificate name) go to a
+    /// checked address of `host` (the name itself, or the SRV target it delegates to).
+    private func pinnedClient(resolving host: String, as name: String) async throws -> HTTPClient {
         guard let addresses = try await PushDestination.resolve(host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))),
             !addresses.isEmpty
         else { throw Failure("\(host) does not resolve") }
@@ -110,7 +113,7 @@ final class FederationClient: Sendable {
         }
         guard let address = allowed.first else { throw Failure("\(host) resolves only to internal addresses") }
         let literal = Self.text(address)
-        let key = host + "|" + literal
+        let key = name + "|" + literal
         return clients.withLock { clients in
             if let existing = clients[key] { return existing }
             if clients.count >= Self.maxClients, let (oldKey, old) = clients.first {
@@ -120,7 +123,7 @@ final class FederationClient: Sendable {
             var configuration = HTTPClient.Configuration(
                 tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(60)),
                 connectionPool: .init(idleTimeout: .seconds(90)))
-            if IPRange.bytes(host) == nil { configuration.dnsOverride = [host: literal] }
+            if IPRange.bytes(name) == nil { configuration.dnsOverride = [name: literal] }
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             clients[key] = client
             return client
