@@ -49,6 +49,9 @@ public protocol FederationStore {
     func trimOutbound(destination: String, keeping: Int) async throws
     /// Takes (or renews) the right to send to a destination until `until`: one node at a time.
     func leaseDestination(_ destination: String, owner: String, now: Int64, until: Int64) async throws -> Bool
+    /// Gives the lease up (when the owner has nothing more to send, or stops), so another
+    /// node, or this one after a restart, need not wait for it to run out.
+    func releaseDestination(_ destination: String, owner: String) async throws
 }
 
 public struct OutboundBatch: Sendable, Equatable {

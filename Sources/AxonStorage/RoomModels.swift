@@ -122,6 +122,10 @@ public protocol RoomWriteTransaction: Sendable {
     /// (never shown to clients, never built on), with its states when they were computed.
     func storeOutlier(_ pdu: PDU, kind: OutlierKind, reason: String?, stateBefore: Int64?, stateAfter: Int64?) async throws
     func event(id: String) async throws -> StoredEvent?
+    /// Timeline events and events kept outside it, as of this transaction: what an event
+    /// checked later in the same transaction may cite.
+    func events(ids: [String]) async throws -> [StoredEvent]
+    func outliers(ids: [String]) async throws -> [OutlierEvent]
     /// The room's forward extremities (events nothing builds on yet), deepest first.
     func forwardExtremities() async throws -> [EventReference]
     /// Registers an alias for this room; throws `StorageError.conflict` when it is taken.
@@ -158,12 +162,16 @@ public struct OutlierEvent: Sendable, Equatable {
     public var roomID: String
     public var kind: OutlierKind
     public var reason: String?
+    /// The state after it, when known (soft-failed events, and outliers whose state was
+    /// fetched to place events built on them).
+    public var stateGroup: Int64?
 
-    public init(pdu: PDU, roomID: String, kind: OutlierKind, reason: String?) {
+    public init(pdu: PDU, roomID: String, kind: OutlierKind, reason: String?, stateGroup: Int64? = nil) {
         self.pdu = pdu
         self.roomID = roomID
         self.kind = kind
         self.reason = reason
+        self.stateGroup = stateGroup
     }
 }
 

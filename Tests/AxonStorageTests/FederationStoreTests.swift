@@ -57,6 +57,11 @@ import Testing
         #expect(try await !store.leaseDestination("a.example", owner: "n2", now: 15, until: 25))
         #expect(try await store.leaseDestination("a.example", owner: "n1", now: 15, until: 30))
         #expect(try await store.leaseDestination("a.example", owner: "n2", now: 31, until: 40))
+        // Released, it is free at once; only its owner can release it.
+        try await store.releaseDestination("a.example", owner: "n1")
+        #expect(try await !store.leaseDestination("a.example", owner: "n3", now: 32, until: 50))
+        try await store.releaseDestination("a.example", owner: "n2")
+        #expect(try await store.leaseDestination("a.example", owner: "n3", now: 32, until: 50))
     }
 
     @Test(arguments: Backend.allCases)

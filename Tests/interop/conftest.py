@@ -35,11 +35,14 @@ class AxonProcess:
         if own_database and os.environ.get("AXON_TEST_STORAGE") == "postgres":
             self.database = create_postgres_database()
             extra_args = (*extra_args, "--database", self.database)
-        args = [self.binary, "serve", "--port", str(self.port), "--data-dir", self.data_dir,
-                "--enable-registration", "--bcrypt-cost", "4",
-                "--registration-shared-secret", SHARED_SECRET, *extra_args]
+        self.args = [self.binary, "serve", "--port", str(self.port), "--data-dir", self.data_dir,
+                     "--enable-registration", "--bcrypt-cost", "4",
+                     "--registration-shared-secret", SHARED_SECRET, *extra_args]
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        self._start()
+
+    def _start(self):
+        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -55,12 +58,23 @@ class AxonProcess:
         if self.process.poll() is not None:
             self.log.close()
             return
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=20)
+        self._terminate()
         self.log.close()
-        assert code == 0, f"axon exited with {code}: {open(self.log_path).read()[-2000:]}"
         if self.database:
             drop_postgres_database(self.database)
+
+    def _terminate(self):
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=20)
+        assert code == 0, f"axon exited with {code}: {open(self.log_path).read()[-2000:]}"
+
+    def restart(self, downtime=None):
+        """Stops the server cleanly and starts it again on the same data, ports and database;
+        `downtime` runs while it is down."""
+        self._terminate()
+        if downtime:
+            downtime()
+        self._start()
 
 
 def create_postgres_database():

@@ -81,9 +81,18 @@ rc_login: {{address: {{per_second: 1000, burst_count: 1000}}, account: {{per_sec
 rc_joins: {{local: {{per_second: 1000, burst_count: 1000}}, remote: {{per_second: 1000, burst_count: 1000}}}}
 rc_joins_per_room: {{per_second: 1000, burst_count: 1000}}
 rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_limit: 1000, concurrent: 100}}
+# A peer that was down is retried within a second, not after Synapse's default 10 minutes.
+federation:
+  destination_min_retry_interval: 500
+  destination_retry_multiplier: 1
+  destination_max_retry_interval: 1000
 """)
+        self.config = config
         self.log = open(os.path.join(self.dir, "stdout.log"), "w")
-        self.process = subprocess.Popen([SYNAPSE_PYTHON, "-m", "synapse.app.homeserver", "-c", config],
+        self._start()
+
+    def _start(self):
+        self.process = subprocess.Popen([SYNAPSE_PYTHON, "-m", "synapse.app.homeserver", "-c", self.config],
                                         stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -106,6 +115,13 @@ rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_li
             self.process.terminate()
             self.process.wait(timeout=30)
         self.log.close()
+
+    def restart(self):
+        """A restart forgets Synapse's in-memory outbound queues: afterwards it catches a peer up
+        with the newest event of each room only."""
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self._start()
 
 
 def axon_federating(directory, certs):

@@ -163,3 +163,75 @@ def test_an_axon_user_joins_a_synapse_room_and_messages_flow_both_ways(peers, ve
     sync_until(synapse.base_url, bob_token,
                lambda body: any(event.get("state_key") == alice and event.get("content", {}).get("membership") == "leave"
                                 for event in body.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])))
+
+
+def room_state(base_url, token, room_id, event_type):
+    return call(base_url, "GET", f"/_matrix/client/v3/rooms/{quoted(room_id)}/state/{event_type}", token)
+
+
+def test_axon_catches_up_after_an_outage_across_a_gap_too_big_to_fetch(peers):
+    """While Axon is down, Bob changes the topic and sends more than /get_missing_events may
+    fetch, and Synapse restarts (forgetting its queue). Back up, Axon hears Synapse's catch-up
+    (the newest event only), bridges the gap by the state at its far side (/state_ids), shows
+    the new message and the topic, and pages back into the gap by backfill."""
+    axon, synapse = peers
+    bob, bob_token = register(synapse.base_url)
+    room_id = call(synapse.base_url, "POST", "/_matrix/client/v3/createRoom", bob_token,
+                   json={"preset": "public_chat"}).json()["room_id"]
+    alice, alice_token = register(axon.base_url)
+    joined = call(axon.base_url, "POST", f"/_matrix/client/v3/join/{quoted(room_id)}?server_name={quoted(synapse.server_name)}",
+                  alice_token, json={})
+    assert joined.status_code == 200, joined.text
+    sync_until(synapse.base_url, bob_token,
+               lambda body: any(event.get("state_key") == alice for event in
+                                body.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])))
+
+    def bob_talks_while_axon_is_down():
+        assert call(synapse.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/state/m.room.topic",
+                    bob_token, json={"topic": "set while Axon was down"}).status_code == 200
+        for index in range(80):
+            assert call(synapse.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/gap{index}",
+                        bob_token, json={"msgtype": "m.text", "body": f"gap {index}"}).status_code == 200
+        synapse.restart()
+
+    axon.restart(downtime=bob_talks_while_axon_is_down)
+    # Synapse retries a peer that was down when it next has something to send.
+    deadline = time.time() + 60
+    seen = False
+    attempt = 0
+    while time.time() < deadline and not seen:
+        attempt += 1
+        assert call(synapse.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/after{attempt}",
+                    bob_token, json={"msgtype": "m.text", "body": "after the outage"}).status_code == 200
+        try:
+            sync_until(axon.base_url, alice_token, lambda body: "after the outage" in timeline_bodies(body, room_id), timeout=8)
+            seen = True
+        except AssertionError:
+            pass
+    assert seen, open(axon.log_path).read()[-4000:]
+    assert "bridged a gap by its state" in open(axon.log_path).read()
+    topic = room_state(axon.base_url, alice_token, room_id, "m.room.topic")
+    assert topic.status_code == 200 and topic.json()["topic"] == "set while Axon was down", topic.text
+
+    # Alice answers; Synapse accepts an event built on the bridged graph.
+    assert call(axon.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/back",
+                alice_token, json={"msgtype": "m.text", "body": "I am back"}).status_code == 200
+    try:
+        sync_until(synapse.base_url, bob_token, lambda body: "I am back" in timeline_bodies(body, room_id))
+    except AssertionError:
+        raise AssertionError(synapse.log_tail() + "\n--- axon\n" + open(axon.log_path).read()[-3000:])
+
+    # Paging back reaches into the gap (backfilled from Synapse).
+    bodies = []
+    token = None
+    for _ in range(10):
+        params = {"dir": "b", "limit": "30"}
+        if token:
+            params["from"] = token
+        page = call(axon.base_url, "GET", f"/_matrix/client/v3/rooms/{quoted(room_id)}/messages", alice_token, params=params).json()
+        bodies += [event.get("content", {}).get("body") for event in page.get("chunk", [])]
+        token = page.get("end")
+        if "gap 0" in bodies or not token:
+            break
+    assert "gap 0" in bodies and "gap 79" in bodies, str(bodies) + open(axon.log_path).read()[-3000:]
+    assert bodies.index("gap 79") < bodies.index("gap 0")

@@ -9,15 +9,25 @@ struct Backfill: Sendable {
     let context: ServerContext
     static let pageSize = 50
 
-    /// Fetches one page of older history; returns how many events were stored.
-    func fetchOlder(roomID: String) async -> Int {
+    /// Fetches one page of older history for a `/messages` page going backwards: from the
+    /// events this page's events build on but this server lacks (a gap inside the history it
+    /// has, e.g. one bridged by its state), else, when the page came back short, from anywhere
+    /// the room's history is missing. Returns how many events were stored.
+    func fetchOlder(roomID: String, before page: [StoredEvent], pageIsShort: Bool) async -> Int {
         let storage = context.storage
         do {
             // Rooms only this server is in (most /messages calls) stop here, before any scan.
             let servers = try await storage.joinedServers(roomID: roomID, excluding: context.serverName.value)
                 .filter(context.federation.client.mayFederate)
             guard !servers.isEmpty, let room = try await storage.room(id: roomID) else { return 0 }
-            let missing = try await storage.backwardExtremities(roomID: roomID, limit: 20)
+            let inPage = Set(page.map(\.pdu.eventID))
+            let cited = Array(Set(page.flatMap(\.pdu.prevEvents)).subtracting(inPage))
+            let stored = Set(try await storage.events(ids: cited).map(\.pdu.eventID))
+            var missing = Array(cited.filter { !stored.contains($0) }.prefix(20))
+            if missing.isEmpty {
+                guard pageIsShort else { return 0 }
+                missing = try await storage.backwardExtremities(roomID: roomID, limit: 20)
+            }
             guard !missing.isEmpty else { return 0 }
             guard let earliest = try await storage.roomEvents(roomID: roomID, from: nil, direction: .forward, limit: 1).first else { return 0 }
             let query = missing.map { "v=" + PercentEncoding.component($0) }.joined(separator: "&")

@@ -77,8 +77,14 @@ final class FederationSender: Service, Sendable {
         }
     }
 
-    /// Sends the destination's queue until it is empty or a transaction fails.
+    /// Sends the destination's queue until it is empty or a transaction fails, then gives
+    /// the lease up.
     func drain(_ destination: String) async {
+        await sendQueue(destination)
+        try? await storage.releaseDestination(destination, owner: node)
+    }
+
+    private func sendQueue(_ destination: String) async {
         do {
             while true {
                 let now = nowMillis()

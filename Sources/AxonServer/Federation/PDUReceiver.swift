@@ -24,6 +24,8 @@ struct PDUReceiver: Sendable {
 
     final class Budget: @unchecked Sendable {
         var remaining: Int
+        /// Gaps bridged by fetching the state at their far side (`/state_ids`), at most.
+        var stateFetches = 1
         init(_ remaining: Int) { self.remaining = remaining }
     }
 
@@ -81,9 +83,18 @@ struct PDUReceiver: Sendable {
                 return nil
             }
         } catch let missing as RoomGraph.MissingEvents {
-            guard attempt == 0, budget.remaining > 0 else { return "missing events: \(missing.ids.joined(separator: ", "))" }
-            try await fill(missing.ids, for: pdu, roomID: roomID, origin: origin, budget: budget)
-            return try await place(pdu, roomID: roomID, origin: origin, budget: budget, attempt: 1)
+            if attempt == 0, budget.remaining > 0 {
+                try await fill(missing.ids, for: pdu, roomID: roomID, origin: origin, budget: budget)
+                return try await place(pdu, roomID: roomID, origin: origin, budget: budget, attempt: 1)
+            }
+            // A gap too big for /get_missing_events: its far side is placed by its state.
+            let prevs = missing.ids.filter(pdu.prevEvents.contains)
+            if attempt < 2, !prevs.isEmpty, budget.stateFetches > 0 {
+                budget.stateFetches -= 1
+                for prev in prevs.prefix(2) { try await fetchState(at: prev, roomID: roomID, origin: origin) }
+                return try await place(pdu, roomID: roomID, origin: origin, budget: budget, attempt: 2)
+            }
+            return "missing events: \(missing.ids.joined(separator: ", "))"
         }
     }
 

@@ -32,13 +32,14 @@ struct RoomGraph: Sendable {
         if let existing = try await tx.event(id: pdu.eventID) { return .accepted(existing) }
 
         // 4. Against its own auth events, none of them rejected.
-        if let failure = try await authEventsFailure(pdu, room: room) { return try await reject(pdu, failure, in: tx) }
+        if let failure = try await authEventsFailure(pdu, room: room, in: tx) { return try await reject(pdu, failure, in: tx) }
 
         // 5. Against the state before it.
         let prevs = pdu.prevEvents
-        let prevEvents = try await storage.events(ids: prevs)
-        let missingPrevs = prevs.filter { id in !prevEvents.contains { $0.pdu.eventID == id } }
+        let prevGroups = try await statesAfter(prevs, in: tx)
+        let missingPrevs = prevs.filter { prevGroups[$0] == nil }
         guard missingPrevs.isEmpty else { throw MissingEvents(ids: missingPrevs) }
+        let prevStateGroups = prevs.compactMap { prevGroups[$0] }
         // Only the keys the auth rules read are loaded; the whole state only when it must be
         // resolved or snapshotted.
         var needed = Set(
@@ -49,14 +50,14 @@ struct RoomGraph: Sendable {
         var before: StateMap?
         let beforeGroup: Int64?
         var beforeEvents: [StateKey: PDU] = [:]
-        if prevEvents.count == 1, let prev = prevEvents.first {
-            beforeGroup = prev.stateGroup
-            for key in keys { beforeEvents[key] = try await storage.stateEvent(group: prev.stateGroup, key: key) }
+        if prevStateGroups.count == 1, let prevGroup = prevStateGroups.first {
+            beforeGroup = prevGroup
+            for key in keys { beforeEvents[key] = try await storage.stateEvent(group: prevGroup, key: key) }
         } else {
-            let (resolvedBefore, group) = try await stateAfter(prevEvents, version: version, in: tx)
+            let (resolvedBefore, group) = try await stateAfter(prevStateGroups, version: version, in: tx)
             before = resolvedBefore
             beforeGroup = group
-            beforeEvents = try await pdus(resolvedBefore.filter { needed.contains($0.key) })
+            beforeEvents = try await pdus(resolvedBefore.filter { needed.contains($0.key) }, in: tx)
         }
         if let failure = authFailure(pdu, state: beforeEvents, version: version) {
             return try await reject(pdu, "not allowed by the state before it: \(failure)", in: tx)
@@ -88,10 +89,10 @@ struct RoomGraph: Sendable {
         if !(extremities.count == 1 && prevs == extremities) {
             var after = try await fullBefore()
             if let stateKey = pdu.stateKey { after[StateKey(pdu.type, stateKey)] = pdu.eventID }
-            let others = try await storage.events(ids: extremities.filter { !prevs.contains($0) })
+            let others = try await tx.events(ids: extremities.filter { !prevs.contains($0) })
             var states = [after]
             for other in others { states.append(try await tx.stateEntries(group: other.stateGroup)) }
-            let graph = try await graph(for: states, adding: pdu)
+            let graph = try await graph(for: states, adding: pdu, in: tx)
             resolved = StateResolution.resolve(states, graph: graph, version: version)
         }
         let stored = try await tx.append(pdu, placement: EventPlacement(stateBefore: beforeGroup, resolvedCurrentState: resolved))
@@ -103,11 +104,49 @@ struct RoomGraph: Sendable {
     /// but checked against its own auth events like any other (rejected if it fails).
     func storeOutlier(_ pdu: PDU, in tx: any RoomWriteTransaction) async throws {
         guard let room = tx.room else { throw MatrixError.notFound("Unknown room") }
-        if let failure = try await authEventsFailure(pdu, room: room) {
+        if let failure = try await authEventsFailure(pdu, room: room, in: tx) {
             try await tx.storeOutlier(pdu, kind: .rejected, reason: failure, stateBefore: nil, stateAfter: nil)
         } else {
             try await tx.storeOutlier(pdu, kind: .outlier, reason: nil, stateBefore: nil, stateAfter: nil)
         }
+    }
+
+    /// Stores the far side of a gap as the room's past with the state a resident said it had,
+    /// so later events can be placed on it: checked against its auth events and that state
+    /// like any event (kept as rejected if it fails either). The state's events must be known;
+    /// those known only as outliers join the past too, so current state can name them. A
+    /// state without a create event is refused. Returns whether the event was stored.
+    @discardableResult
+    func storeGapEdge(_ pdu: PDU, stateBefore stateIDs: [String], in tx: any RoomWriteTransaction) async throws -> Bool {
+        guard let room = tx.room else { throw MatrixError.notFound("Unknown room") }
+        if let failure = try await authEventsFailure(pdu, room: room, in: tx) {
+            _ = try await reject(pdu, failure, in: tx)
+            return false
+        }
+        var state = StateMap()
+        var events: [StateKey: PDU] = [:]
+        for (id, event) in try await knownEvents(stateIDs, in: tx) where !event.rejected {
+            guard let stateKey = event.pdu.stateKey else { continue }
+            let key = StateKey(event.pdu.type, stateKey)
+            state[key] = id
+            events[key] = event.pdu
+        }
+        guard state[.create] != nil else { return false }
+        if let failure = authFailure(pdu, state: events, version: room.version) {
+            _ = try await reject(pdu, "not allowed by the state before it: \(failure)", in: tx)
+            return false
+        }
+        let before = try await tx.snapshot(state, near: nil)
+        for event in events.values.sorted(by: { $0.depth < $1.depth }) {
+            _ = try await tx.insertHistorical(event, stateGroup: before)
+        }
+        var after = before
+        if let stateKey = pdu.stateKey {
+            state[StateKey(pdu.type, stateKey)] = pdu.eventID
+            after = try await tx.snapshot(state, near: before)
+        }
+        _ = try await tx.insertHistorical(pdu, stateGroup: after)
+        return true
     }
 
     /// Whether a piece of history passes against its own auth events; a failing one is kept
@@ -115,7 +154,7 @@ struct RoomGraph: Sendable {
     func passesAuthEvents(_ pdu: PDU, in tx: any RoomWriteTransaction) async throws -> Bool {
         guard let room = tx.room else { return false }
         do {
-            guard let failure = try await authEventsFailure(pdu, room: room) else { return true }
+            guard let failure = try await authEventsFailure(pdu, room: room, in: tx) else { return true }
             try await tx.storeOutlier(pdu, kind: .rejected, reason: failure, stateBefore: nil, stateAfter: nil)
             return false
         } catch is MissingEvents {
@@ -125,9 +164,9 @@ struct RoomGraph: Sendable {
 
     /// Why the event fails against its own auth events (nil: it passes); throws when some
     /// of them are unknown.
-    private func authEventsFailure(_ pdu: PDU, room: RoomRecord) async throws -> String? {
+    private func authEventsFailure(_ pdu: PDU, room: RoomRecord, in tx: any RoomWriteTransaction) async throws -> String? {
         let authIDs = pdu.authEvents
-        let authEvents = try await knownEvents(authIDs)
+        let authEvents = try await knownEvents(authIDs, in: tx)
         let missingAuth = authIDs.filter { authEvents[$0] == nil }
         guard missingAuth.isEmpty else { throw MissingEvents(ids: missingAuth) }
         if let rejected = authEvents.values.first(where: { $0.rejected }) {
@@ -139,30 +178,44 @@ struct RoomGraph: Sendable {
         }
         if room.version.roomIDIsCreateEventHash, authState[.create] == nil {
             // v12 events cite no create event; the room ID names it.
-            authState[.create] = try await storage.currentStateEvent(roomID: room.roomID, key: .create)
+            let createID = "$" + room.roomID.dropFirst()
+            authState[.create] = try await knownEvents([createID], in: tx)[createID]?.pdu
         }
         return authFailure(pdu, state: authState, version: room.version).map { "not allowed by its auth events: \($0)" }
     }
 
-    /// The state before an event with these prev_events, and its snapshot.
-    private func stateAfter(_ prevs: [StoredEvent], version: RoomVersion, in tx: any RoomWriteTransaction) async throws -> (StateMap, Int64?) {
-        guard let first = prevs.first else { return ([:], nil) }
-        if prevs.count == 1 { return (try await tx.stateEntries(group: first.stateGroup), first.stateGroup) }
+    /// The state groups after each of these events, for those that may be built on: timeline
+    /// events, and events kept outside it whose state is known (soft-failed ones, and the
+    /// far side of a gap fetched with `/state_ids`). Rejected events never are.
+    private func statesAfter(_ ids: [String], in tx: any RoomWriteTransaction) async throws -> [String: Int64] {
+        var groups: [String: Int64] = [:]
+        for event in try await tx.events(ids: ids) { groups[event.pdu.eventID] = event.stateGroup }
+        let rest = ids.filter { groups[$0] == nil }
+        for outlier in try await tx.outliers(ids: rest) where outlier.kind != .rejected {
+            if let group = outlier.stateGroup { groups[outlier.pdu.eventID] = group }
+        }
+        return groups
+    }
+
+    /// The state before an event whose prev_events have these states after them, and its snapshot.
+    private func stateAfter(_ prevGroups: [Int64], version: RoomVersion, in tx: any RoomWriteTransaction) async throws -> (StateMap, Int64?) {
+        guard let first = prevGroups.first else { return ([:], nil) }
+        if prevGroups.count == 1 { return (try await tx.stateEntries(group: first), first) }
         var states: [StateMap] = []
-        for prev in prevs { states.append(try await tx.stateEntries(group: prev.stateGroup)) }
-        let resolved = StateResolution.resolve(states, graph: try await graph(for: states, adding: nil), version: version)
-        return (resolved, try await tx.snapshot(resolved, near: first.stateGroup))
+        for group in prevGroups { states.append(try await tx.stateEntries(group: group)) }
+        let resolved = StateResolution.resolve(states, graph: try await graph(for: states, adding: nil, in: tx), version: version)
+        return (resolved, try await tx.snapshot(resolved, near: first))
     }
 
     /// Every event of the states and their auth chains, for state resolution.
-    private func graph(for states: [StateMap], adding extra: PDU?) async throws -> EventGraph {
+    private func graph(for states: [StateMap], adding extra: PDU?, in tx: any RoomWriteTransaction) async throws -> EventGraph {
         var graph = EventGraph(events: [:])
         if let extra { graph.events[extra.eventID] = extra }
         var pending = Set(states.flatMap(\.values)).union(extra?.authEvents ?? [])
         while !pending.isEmpty {
             let batch = Array(pending.prefix(500))
             pending.subtract(batch)
-            let found = try await knownEvents(batch)
+            let found = try await knownEvents(batch, in: tx)
             for (id, event) in found {
                 graph.events[id] = event.pdu
                 if event.rejected { graph.rejected.insert(id) }
@@ -173,17 +226,17 @@ struct RoomGraph: Sendable {
     }
 
     /// Events from the timeline or kept outside it, with whether they were rejected.
-    private func knownEvents(_ ids: [String]) async throws -> [String: (pdu: PDU, rejected: Bool)] {
+    private func knownEvents(_ ids: [String], in tx: any RoomWriteTransaction) async throws -> [String: (pdu: PDU, rejected: Bool)] {
         var found: [String: (pdu: PDU, rejected: Bool)] = [:]
-        for event in try await storage.events(ids: ids) { found[event.pdu.eventID] = (event.pdu, false) }
+        for event in try await tx.events(ids: ids) { found[event.pdu.eventID] = (event.pdu, false) }
         let rest = ids.filter { found[$0] == nil }
-        for outlier in try await storage.outliers(ids: rest) { found[outlier.pdu.eventID] = (outlier.pdu, outlier.kind == .rejected) }
+        for outlier in try await tx.outliers(ids: rest) { found[outlier.pdu.eventID] = (outlier.pdu, outlier.kind == .rejected) }
         return found
     }
 
-    private func pdus(_ state: StateMap) async throws -> [StateKey: PDU] {
+    private func pdus(_ state: StateMap, in tx: any RoomWriteTransaction) async throws -> [StateKey: PDU] {
         var events: [StateKey: PDU] = [:]
-        let byID = Dictionary(try await storage.events(ids: Array(state.values)).map { ($0.pdu.eventID, $0.pdu) }) { first, _ in first }
+        let byID = Dictionary(try await tx.events(ids: Array(state.values)).map { ($0.pdu.eventID, $0.pdu) }) { first, _ in first }
         for (key, id) in state { if let event = byID[id] { events[key] = event } }
         return events
     }

@@ -126,7 +126,9 @@ extension ServerContext {
         var page = try await readPage(
             roomID: roomID, userID: userID, from: start, to: to, direction: direction, limit: limit, filter: filter)
         // Paging back past what this server has: ask a server in the room for older history.
-        if direction == .backward, page.events.count < limit, access.cap == nil, await Backfill(context: self).fetchOlder(roomID: roomID) > 0 {
+        if direction == .backward, access.cap == nil,
+            await Backfill(context: self).fetchOlder(roomID: roomID, before: page.events, pageIsShort: page.events.count < limit) > 0
+        {
             page = try await readPage(roomID: roomID, userID: userID, from: start, to: to, direction: direction, limit: limit, filter: filter)
         }
         var response: JSONObject = [

@@ -123,4 +123,9 @@ extension PostgresStorage {
             """)
         return !rows.isEmpty
     }
+
+    public func releaseDestination(_ destination: String, owner: String) async throws {
+        _ = try await query(
+            "UPDATE federation_destinations SET lease_owner = NULL, lease_until = 0 WHERE destination = \(destination) AND lease_owner = \(owner)")
+    }
 }

@@ -29,12 +29,19 @@ extension PostgresStorage {
     }
 
     public func outliers(ids: [String]) async throws -> [OutlierEvent] {
+        let logger = self.logger
+        return try await withConnection { try await Self.outliers($0, ids: ids, logger: logger) }
+    }
+
+    static func outliers(_ connection: PostgresConnection, ids: [String], logger: Logger) async throws -> [OutlierEvent] {
         guard !ids.isEmpty else { return [] }
-        return try await query("SELECT event_id, room_id, kind, reason, json FROM event_outliers WHERE event_id = ANY(\(ids))").map { row in
-            let (eventID, roomID, kind, reason, json) = try row.decode((String, String, String, String?, String).self)
+        return try await connection.rows(
+            "SELECT event_id, room_id, kind, reason, json, state_group FROM event_outliers WHERE event_id = ANY(\(ids))", logger: logger
+        ).map { row in
+            let (eventID, roomID, kind, reason, json, stateGroup) = try row.decode((String, String, String, String?, String, Int64?).self)
             return OutlierEvent(
                 pdu: PDU(eventID: eventID, json: try JSON.stored(json).objectValue ?? [:]), roomID: roomID,
-                kind: OutlierKind(rawValue: kind) ?? .outlier, reason: reason)
+                kind: OutlierKind(rawValue: kind) ?? .outlier, reason: reason, stateGroup: stateGroup)
         }
     }
 

@@ -74,6 +74,14 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         try await PostgresStorage.events(connection, ids: [id], logger: logger).first
     }
 
+    func events(ids: [String]) async throws -> [StoredEvent] {
+        try await PostgresStorage.events(connection, ids: ids, logger: logger)
+    }
+
+    func outliers(ids: [String]) async throws -> [OutlierEvent] {
+        try await PostgresStorage.outliers(connection, ids: ids, logger: logger)
+    }
+
     func forwardExtremities() async throws -> [EventReference] {
         guard let room else { return [] }
         return try await PostgresStorage.forwardExtremities(connection, roomID: room.roomID, logger: logger)

@@ -134,4 +134,12 @@ extension SQLiteStorage {
             return db.changesCount > 0
         }
     }
+
+    public func releaseDestination(_ destination: String, owner: String) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "UPDATE federation_destinations SET lease_owner = NULL, lease_until = 0 WHERE destination = ? AND lease_owner = ?",
+                arguments: [destination, owner])
+        }
+    }
 }

@@ -31,13 +31,15 @@ extension SQLiteStorage {
 
     public func outliers(ids: [String]) async throws -> [OutlierEvent] {
         guard !ids.isEmpty else { return [] }
-        return try await read { db in
-            try ids.compactMap { id in
-                try Row.fetchOne(db, sql: "SELECT * FROM event_outliers WHERE event_id = ?", arguments: [id]).map { row in
-                    OutlierEvent(
-                        pdu: PDU(eventID: row["event_id"], json: try JSON.stored(row["json"]).objectValue ?? [:]), roomID: row["room_id"],
-                        kind: OutlierKind(rawValue: row["kind"]) ?? .outlier, reason: row["reason"])
-                }
+        return try await read { db in try Self.outliers(db, ids: ids) }
+    }
+
+    static func outliers(_ db: Database, ids: [String]) throws -> [OutlierEvent] {
+        try ids.compactMap { id in
+            try Row.fetchOne(db, sql: "SELECT * FROM event_outliers WHERE event_id = ?", arguments: [id]).map { row in
+                OutlierEvent(
+                    pdu: PDU(eventID: row["event_id"], json: try JSON.stored(row["json"]).objectValue ?? [:]), roomID: row["room_id"],
+                    kind: OutlierKind(rawValue: row["kind"]) ?? .outlier, reason: row["reason"], stateGroup: row["state_group"])
             }
         }
     }

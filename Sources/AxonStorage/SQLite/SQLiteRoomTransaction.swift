@@ -67,6 +67,14 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         try await run { db in try SQLiteRoomQueries.events(db, ids: [id]).first }
     }
 
+    func events(ids: [String]) async throws -> [StoredEvent] {
+        try await run { db in try SQLiteRoomQueries.events(db, ids: ids) }
+    }
+
+    func outliers(ids: [String]) async throws -> [OutlierEvent] {
+        try await run { db in try SQLiteStorage.outliers(db, ids: ids) }
+    }
+
     func forwardExtremities() async throws -> [EventReference] {
         guard let room else { return [] }
         return try await run { db in try SQLiteStorage.forwardExtremities(db, roomID: room.roomID) }
