@@ -124,11 +124,12 @@ federation:
         self._start()
 
 
-def axon_federating(directory, certs):
-    """An Axon whose federation listener speaks TLS with the test CA's leaf."""
+def axon_federating(directory, certs, *extra_args, server_name=None, own_database=True):
+    """An Axon whose federation listener speaks TLS with the test CA's leaf. Another node of
+    the same server passes its `server_name` (and database and signing key in `extra_args`)."""
     federation_port = free_port()
-    server_name = f"localhost:{federation_port}"
-    config = os.path.join(directory, "axon.yaml")
+    server_name = server_name or f"localhost:{federation_port}"
+    config = os.path.join(directory, f"axon-{federation_port}.yaml")
     with open(config, "w") as out:
         out.write(f"""
 tls_certificate_path: {certs['leaf.crt']}
@@ -138,7 +139,8 @@ federation_custom_ca_file: {certs['ca.crt']}
 federation_ip_range_whitelist: ['127.0.0.0/8']
 federation_ip_range_whitelist_only: true
 """)
-    server = AxonProcess("--no-rate-limits", "--config", config, "--server-name", server_name)
+    server = AxonProcess("--no-rate-limits", "--config", config, "--server-name", server_name, *extra_args,
+                         own_database=own_database)
     server.server_name = server_name
     return server
 
