@@ -4,7 +4,7 @@ run, the time for an Axon user to join Synapse rooms of 1 and 100 members, and i
 throughput (a burst of messages from a Synapse user until Axon's client sees the last),
 with Axon's CPU time for it. Run from the repository root:
 
-    .venv/bin/python Benchmarks/federation_bench.py [--members 100] [--messages 200]
+    .venv/bin/python Benchmarks/federation_bench.py [--members 100,1000] [--messages 200]
 
 AXON_BIN picks the binary (default: the debug build). Bounded: every wait has a deadline.
 """
@@ -69,7 +69,7 @@ def cpu_seconds(pid):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--members", type=int, default=100)
+    parser.add_argument("--members", default="100,1000", help="room sizes to join, besides 1")
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--samples", type=int, default=20)
     args = parser.parse_args()
@@ -92,8 +92,9 @@ def main():
         for label, (median, worst) in results.items():
             print(f"latency {label}: median {median:.1f} ms, max {worst:.1f} ms over {args.samples}")
 
-        # Joining Synapse rooms of 1 and N members.
-        for members in (1, args.members):
+        # Joining Synapse rooms of 1 and N members; Synapse B joins the same room next, for
+        # the same run's Synapse↔Synapse figure.
+        for members in [1] + [int(size) for size in args.members.split(",")]:
             room_id = call(first.base_url, "POST", "/_matrix/client/v3/createRoom", s_token, json={"preset": "public_chat"}).json()["room_id"]
             for _ in range(members - 1):
                 _, token = register(first.base_url)
@@ -103,7 +104,14 @@ def main():
             joined = call(axon.base_url, "POST", f"/_matrix/client/v3/join/{quoted(room_id)}?server_name={quoted(first.server_name)}",
                           joiner, json={})
             assert joined.status_code == 200, joined.text
-            print(f"join a Synapse room of {members} member(s): {(time.perf_counter() - started) * 1000:.0f} ms")
+            axon_ms = (time.perf_counter() - started) * 1000
+            _, peer_joiner = register(second.base_url)
+            started = time.perf_counter()
+            joined = call(second.base_url, "POST", f"/_matrix/client/v3/join/{quoted(room_id)}?server_name={quoted(first.server_name)}",
+                          peer_joiner, json={})
+            assert joined.status_code == 200, joined.text
+            synapse_ms = (time.perf_counter() - started) * 1000
+            print(f"join a Synapse room of {members} member(s): Axon {axon_ms:.0f} ms, Synapse {synapse_ms:.0f} ms")
 
         # Inbound burst: Synapse sends, Axon's client waits for the last.
         since = sync_token(axon.base_url, a_token)

@@ -235,3 +235,32 @@ def test_axon_catches_up_after_an_outage_across_a_gap_too_big_to_fetch(peers):
             break
     assert "gap 0" in bodies and "gap 79" in bodies, str(bodies) + open(axon.log_path).read()[-3000:]
     assert bodies.index("gap 79") < bodies.index("gap 0")
+
+
+def test_backfilled_history_is_judged_by_the_state_it_was_sent_in(peers):
+    """History sent while the room's history was shared stays visible to a later member after
+    the room turned to joined-only: each backfilled event carries its own state, not the
+    state at the join."""
+    axon, synapse = peers
+    bob, bob_token = register(synapse.base_url)
+    room_id = call(synapse.base_url, "POST", "/_matrix/client/v3/createRoom", bob_token,
+                   json={"preset": "public_chat"}).json()["room_id"]
+    def send(body, txn):
+        assert call(synapse.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/send/m.room.message/{txn}",
+                    bob_token, json={"msgtype": "m.text", "body": body}).status_code == 200
+    # More than one backfill page (50) of shared history, so the page Alice gets first starts
+    # in the middle of it: its state must be asked for, not taken from the room's beginning.
+    for index in range(60):
+        send(f"shared {index}", f"s{index}")
+    send("said while history was shared", "h1")
+    assert call(synapse.base_url, "PUT", f"/_matrix/client/v3/rooms/{quoted(room_id)}/state/m.room.history_visibility",
+                bob_token, json={"history_visibility": "joined"}).status_code == 200
+    send("said while history was for members only", "h2")
+    alice, alice_token = register(axon.base_url)
+    assert call(axon.base_url, "POST", f"/_matrix/client/v3/join/{quoted(room_id)}?server_name={quoted(synapse.server_name)}",
+                alice_token, json={}).status_code == 200
+    history = call(axon.base_url, "GET", f"/_matrix/client/v3/rooms/{quoted(room_id)}/messages", alice_token,
+                   params={"dir": "b", "limit": "50"}).json()
+    bodies = [event.get("content", {}).get("body") for event in history.get("chunk", [])]
+    assert "said while history was shared" in bodies, history
+    assert "said while history was for members only" not in bodies, history

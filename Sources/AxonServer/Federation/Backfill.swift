@@ -48,15 +48,39 @@ struct Backfill: Sendable {
                 }
                 let graph = receiver.graph
                 let events = checked.sorted { $0.depth < $1.depth }
-                // Stored with the state of the earliest event this server has: the state its
-                // history visibility is judged by until that history's own state is known.
-                let group = earliest.stateGroup
+                guard let oldest = events.first else { continue }
+                // Each event is stored with its own state, so history visibility judges it by
+                // the room as it was: the state before the oldest (asked of the server), then
+                // walked forward. Failing that, the state of the earliest event this server has.
+                let remote = oldest.type == "m.room.create" ? nil : try? await receiver.remoteState(at: oldest.eventID, roomID: roomID, version: room.version, origin: server)
+                let pageIDs = Set(events.map(\.eventID))
+                let fallback = earliest.stateGroup
                 let stored = try await storage.writeRoom(roomID: roomID) { tx -> Int in
+                    var state: StateMap?
+                    var group = fallback
+                    if oldest.type == "m.room.create" {
+                        // Nothing is before the create event.
+                        state = [:]
+                        group = try await tx.snapshot([:], near: nil)
+                    } else if let remote {
+                        for pdu in remote.fetched.values.sorted(by: { $0.depth < $1.depth }) where !pageIDs.contains(pdu.eventID) {
+                            try? await graph.storeOutlier(pdu, in: tx)
+                        }
+                        let (map, known) = try await graph.stateMap(of: remote.stateIDs, in: tx)
+                        if map[.create] != nil {
+                            state = map
+                            group = try await graph.storeAsPast(state: map, events: known.filter { !pageIDs.contains($0.value.eventID) }, in: tx)
+                        }
+                    }
                     var count = 0
                     for pdu in events {
-                        if try await graph.passesAuthEvents(pdu, in: tx) {
-                            if try await tx.insertHistorical(pdu, stateGroup: group) { count += 1 }
+                        guard try await graph.passesAuthEvents(pdu, in: tx) else { continue }
+                        if var current = state, let stateKey = pdu.stateKey {
+                            current[StateKey(pdu.type, stateKey)] = pdu.eventID
+                            group = try await tx.snapshot(current, near: group)
+                            state = current
                         }
+                        if try await tx.insertHistorical(pdu, stateGroup: group) { count += 1 }
                     }
                     return count
                 }

@@ -13,9 +13,17 @@ extension PDUReceiver {
     /// State and auth chain entries accepted from one answer.
     static let maxStateEntries = 100_000
 
-    func fetchState(at eventID: String, roomID: String, origin: String) async throws {
-        guard let room = try await storage.room(id: roomID) else { return }
-        let version = room.version
+    /// The state at an event (before it) as a resident tells it, with the events of it and
+    /// of its auth chain this server lacks, fetched and checked (not stored yet). `including`
+    /// event IDs are fetched too when unknown.
+    struct RemoteState: Sendable {
+        var stateIDs: [String]
+        var fetched: [String: PDU]
+    }
+
+    func remoteState(at eventID: String, roomID: String, version: RoomVersion, origin: String, including extra: [String] = []) async throws
+        -> RemoteState
+    {
         let roomPath = PercentEncoding.component(roomID)
         let query = "?event_id=" + PercentEncoding.component(eventID)
         let ids = try await client.request(.GET, destination: origin, path: "/_matrix/federation/v1/state_ids/\(roomPath)\(query)")
@@ -24,7 +32,7 @@ extension PDUReceiver {
             stateIDs.count + chainIDs.count <= Self.maxStateEntries
         else { throw FederationClient.Failure("\(origin) did not say the state at \(eventID)") }
 
-        let wanted = Array(Set(stateIDs + chainIDs + [eventID]))
+        let wanted = Array(Set(stateIDs + chainIDs + extra))
         var known = Set(try await storage.events(ids: wanted).map(\.pdu.eventID))
         known.formUnion(try await storage.outliers(ids: wanted.filter { !known.contains($0) }).map(\.pdu.eventID))
         let missing = Set(wanted.filter { !known.contains($0) })
@@ -41,12 +49,18 @@ extension PDUReceiver {
             for json in (state.json["auth_chain"]?.arrayValue ?? []) + (state.json["pdus"]?.arrayValue ?? []) { await accept(json) }
         }
         for id in missing where fetched[id] == nil {
-            if fetched.count > Self.singleFetchLimit, id != eventID { continue }
+            if fetched.count > Self.singleFetchLimit, !extra.contains(id) { continue }
             let response = try await client.request(.GET, destination: origin, path: "/_matrix/federation/v1/event/" + PercentEncoding.component(id))
             if let json = response.json["pdus"]?.arrayValue?.first { await accept(json) }
         }
+        return RemoteState(stateIDs: stateIDs, fetched: fetched)
+    }
 
-        let events = fetched
+    func fetchState(at eventID: String, roomID: String, origin: String) async throws {
+        guard let room = try await storage.room(id: roomID) else { return }
+        let remote = try await remoteState(at: eventID, roomID: roomID, version: room.version, origin: origin, including: [eventID])
+        let stateIDs = remote.stateIDs
+        let events = remote.fetched
         let stored = try await storage.writeRoom(roomID: roomID) { tx -> Bool in
             // The auth chain and the state first, oldest first, each checked against its own
             // auth events; then the far side itself, against them and that state.

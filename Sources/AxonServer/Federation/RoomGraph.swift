@@ -123,6 +123,25 @@ struct RoomGraph: Sendable {
             _ = try await reject(pdu, failure, in: tx)
             return false
         }
+        var (state, events) = try await stateMap(of: stateIDs, in: tx)
+        guard state[.create] != nil else { return false }
+        if let failure = authFailure(pdu, state: events, version: room.version) {
+            _ = try await reject(pdu, "not allowed by the state before it: \(failure)", in: tx)
+            return false
+        }
+        let before = try await storeAsPast(state: state, events: events, in: tx)
+        var after = before
+        if let stateKey = pdu.stateKey {
+            state[StateKey(pdu.type, stateKey)] = pdu.eventID
+            after = try await tx.snapshot(state, near: before)
+        }
+        _ = try await tx.insertHistorical(pdu, stateGroup: after)
+        return true
+    }
+
+    /// A state a resident named by event IDs, from the events this server knows (rejected
+    /// ones left out).
+    func stateMap(of stateIDs: [String], in tx: any RoomWriteTransaction) async throws -> (StateMap, [StateKey: PDU]) {
         var state = StateMap()
         var events: [StateKey: PDU] = [:]
         for (id, event) in try await knownEvents(stateIDs, in: tx) where !event.rejected {
@@ -131,22 +150,17 @@ struct RoomGraph: Sendable {
             state[key] = id
             events[key] = event.pdu
         }
-        guard state[.create] != nil else { return false }
-        if let failure = authFailure(pdu, state: events, version: room.version) {
-            _ = try await reject(pdu, "not allowed by the state before it: \(failure)", in: tx)
-            return false
-        }
-        let before = try await tx.snapshot(state, near: nil)
+        return (state, events)
+    }
+
+    /// Snapshots a state of the room's past; its events known only as outliers join the
+    /// past too (they are history, and reads of a state load its events from there).
+    func storeAsPast(state: StateMap, events: [StateKey: PDU], near parent: Int64? = nil, in tx: any RoomWriteTransaction) async throws -> Int64 {
+        let group = try await tx.snapshot(state, near: parent)
         for event in events.values.sorted(by: { $0.depth < $1.depth }) {
-            _ = try await tx.insertHistorical(event, stateGroup: before)
+            _ = try await tx.insertHistorical(event, stateGroup: group)
         }
-        var after = before
-        if let stateKey = pdu.stateKey {
-            state[StateKey(pdu.type, stateKey)] = pdu.eventID
-            after = try await tx.snapshot(state, near: before)
-        }
-        _ = try await tx.insertHistorical(pdu, stateGroup: after)
-        return true
+        return group
     }
 
     /// Whether a piece of history passes against its own auth events; a failing one is kept
