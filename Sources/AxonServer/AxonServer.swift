@@ -99,6 +99,7 @@ public struct AxonServer: Sendable {
         context.registerTransactionRoutes(on: routes)
         context.registerEventReadRoutes(on: routes)
         context.registerJoinRoutes(on: routes)
+        context.registerInviteRoutes(on: routes)
     }
 
     /// Every route served, as (method, pattern).

@@ -60,10 +60,10 @@ def test_axon_reads_a_synapse_profile_over_signed_federation(peers):
     assert notary.json()["server_keys"][0]["server_name"] == synapse.server_name
 
 
-def sync_until(base_url, token, predicate, timeout=20):
-    """Long-polls /sync until `predicate(body)` holds; returns the body."""
+def sync_until(base_url, token, predicate, timeout=20, since=None):
+    """Long-polls /sync (from `since`, or an initial sync) until `predicate(body)` holds;
+    returns the body."""
     deadline = time.time() + timeout
-    since = None
     body = None
     while time.time() < deadline:
         params = {"timeout": "2000"}

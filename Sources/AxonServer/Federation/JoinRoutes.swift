@@ -1,11 +1,12 @@
 import AxonStorage
 import MatrixModel
 
-/// Joining an Axon room from another server (spec "Joining Rooms", resident side):
-/// `make_join` hands out a template built on the room's current extremities, `send_join`
-/// (v1 and v2) takes the signed join through the same checks as any received PDU and answers
-/// with the full state before it and the auth chain. For restricted rooms the template names
-/// a local user who may invite, and Axon signs the join itself.
+/// Joining, leaving and knocking on an Axon room from another server (spec "Joining Rooms",
+/// "Leaving Rooms", "Knocking upon a room", resident side): `make_*` hands out a template
+/// built on the room's current extremities, `send_*` takes the signed event through the same
+/// checks as any received PDU; `send_join` (v1 and v2) answers with the full state before it
+/// and the auth chain, `send_knock` with the room's stripped state. For restricted rooms the
+/// join template names a local user who may invite, and Axon signs the join itself.
 extension ServerContext {
     func registerJoinRoutes(on routes: RouteTable) {
         routes.add(.get, "/_matrix/federation/v1/make_join/{roomId}/{userId}", auth: .server) { request in
@@ -18,27 +19,57 @@ extension ServerContext {
         routes.add(.put, "/_matrix/federation/v2/send_join/{roomId}/{eventId}", auth: .server) { request in
             .ok(try await sendJoin(request))
         }
+        // Leaving (rejecting an invite, retracting a knock) and knocking, the same way.
+        routes.add(.get, "/_matrix/federation/v1/make_leave/{roomId}/{userId}", auth: .server) { request in
+            try await makeMembership(request, "leave")
+        }
+        routes.add(.put, "/_matrix/federation/v1/send_leave/{roomId}/{eventId}", auth: .server) { request in
+            _ = try await acceptMembership(request, "leave")
+            return .ok([200, [:]])
+        }
+        routes.add(.put, "/_matrix/federation/v2/send_leave/{roomId}/{eventId}", auth: .server) { request in
+            _ = try await acceptMembership(request, "leave")
+            return .ok([:])
+        }
+        routes.add(.get, "/_matrix/federation/v1/make_knock/{roomId}/{userId}", auth: .server) { request in
+            try await makeMembership(request, "knock")
+        }
+        routes.add(.put, "/_matrix/federation/v1/send_knock/{roomId}/{eventId}", auth: .server) { request in
+            let knock = try await acceptMembership(request, "knock")
+            let state = try await rooms.strippedStateEvents(group: knock.stateGroup, sender: knock.pdu.sender).filter { $0.eventID != knock.pdu.eventID }
+            return .ok(["knock_room_state": .array(state.map { .object(ServerVisibility.federationForm($0).json) })])
+        }
     }
 
     private func makeJoin(_ request: MatrixRequest) async throws -> MatrixResponse {
+        try await makeMembership(request, "join")
+    }
+
+    /// `make_join`, `make_leave`, `make_knock`: a template built on the room's current
+    /// extremities, refused now if the current state would refuse the event.
+    private func makeMembership(_ request: MatrixRequest, _ membership: String) async throws -> MatrixResponse {
         let roomID = try roomIDParameter(request)
         let userID = request.parameter("userId")
         let origin = request.origin ?? ""
-        guard UserID(userID)?.server.value == origin else { throw MatrixError.forbidden("\(origin) may only join its own users") }
-        guard let room = try await storage.room(id: roomID) else { throw MatrixError.notFound("Unknown room") }
+        guard UserID(userID)?.server.value == origin else { throw MatrixError.forbidden("\(origin) may only \(membership) for its own users") }
+        guard let room = try await storage.room(id: roomID), try await RemoteMembership.hasState(roomID: roomID, storage: storage) else {
+            throw MatrixError.notFound("Unknown room")
+        }
         guard await mayParticipate(origin, roomID: roomID) else { throw MatrixError.forbidden("The room's server ACL forbids \(origin)") }
-        let supported = request.query["ver"] ?? ["1"]
-        guard supported.contains(room.version.identifier) else {
-            throw MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", "This room's version is not supported by \(origin)", extra: [
-                "room_version": .string(room.version.identifier)
-            ])
+        if membership != "leave" {
+            let supported = request.query["ver"] ?? ["1"]
+            guard supported.contains(room.version.identifier) else {
+                throw MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", "This room's version is not supported by \(origin)", extra: [
+                    "room_version": .string(room.version.identifier)
+                ])
+            }
         }
         let template = try await storage.writeRoom(roomID: roomID) { tx -> JSONObject in
-            var content: JSONObject = ["membership": "join"]
+            var content: JSONObject = ["membership": .string(membership)]
             let state = try await tx.currentStateEvents([.joinRules, .powerLevels, .create, .member(userID)])
             let rule = state[.joinRules]?.content["join_rule"]?.stringValue
             let current = state[.member(userID)]?.membership
-            if rule == "restricted" || rule == "knock_restricted", current != "join", current != "invite" {
+            if membership == "join", rule == "restricted" || rule == "knock_restricted", current != "join", current != "invite" {
                 content["join_authorised_via_users_server"] = .string(try await authoriser(for: userID, tx: tx, state: state, room: room))
             }
             let keys = AuthRules.authEventKeys(type: "m.room.member", sender: userID, stateKey: userID, content: .object(content), version: room.version)
@@ -59,7 +90,7 @@ extension ServerContext {
             do {
                 try AuthRules.check(pdu, state: fullState, version: room.version, verifySignature: { _, _ in true })
             } catch {
-                throw MatrixError.forbidden("You are not allowed to join this room: \(error)")
+                throw MatrixError.forbidden("You are not allowed to \(membership) in this room: \(error)")
             }
             return event
         }
@@ -87,43 +118,7 @@ extension ServerContext {
     }
 
     private func sendJoin(_ request: MatrixRequest) async throws -> JSON {
-        let roomID = try roomIDParameter(request)
-        let origin = request.origin ?? ""
-        guard let room = try await storage.room(id: roomID) else { throw MatrixError.notFound("Unknown room") }
-        guard await mayParticipate(origin, roomID: roomID) else { throw MatrixError.forbidden("The room's server ACL forbids \(origin)") }
-        let body = try request.jsonObject()
-        guard let object = body.objectValue else { throw MatrixError.badJSON("The join event must be an object") }
-        var pdu: PDU
-        do {
-            pdu = try ReceivedPDU.parse(object, version: room.version, roomID: roomID)
-        } catch {
-            throw MatrixError.badJSON(error.description)
-        }
-        guard pdu.eventID == request.parameter("eventId") else { throw MatrixError.badJSON("The event ID does not match the event") }
-        guard pdu.type == "m.room.member", pdu.membership == "join", pdu.stateKey == pdu.sender,
-            UserID(pdu.sender)?.server.value == origin
-        else { throw MatrixError.badJSON("Not a join of a user of \(origin)") }
-        // A restricted join names a user of ours: the resident signs it as the spec requires.
-        if let via = pdu.content["join_authorised_via_users_server"]?.stringValue {
-            guard UserID(via)?.server == serverName else { throw MatrixError.forbidden("The join is authorised by another server") }
-            var signed = pdu.json
-            let redactedSignature = try JSONSigning.sign(Redaction.redact(pdu.json, version: room.version), server: serverName.value, key: signingKey)
-            signed["signatures"] = redactedSignature["signatures"]
-            pdu = PDU(eventID: pdu.eventID, json: signed)
-        }
-        let receiver = pduReceiver
-        do {
-            pdu = try await receiver.verified(pdu, version: room.version)
-        } catch let failure as ReceivedPDU.Failure {
-            throw MatrixError.forbidden(failure.description)
-        }
-        let join = pdu
-        let outcome = try await storage.writeRoom(roomID: roomID) { tx in try await receiver.graph.place(join, in: tx) }
-        guard case .accepted(let stored) = outcome else { throw MatrixError.forbidden("The join was not accepted: \(outcome)") }
-        // The resident passes the join on to the room's other servers.
-        let others = try await storage.joinedServers(roomID: roomID, excluding: serverName.value).filter { $0 != origin }
-        try await storage.enqueueOutbound(destinations: others, eventID: stored.pdu.eventID, edu: nil, now: nowMillis())
-        rooms.notify(stored)
+        let stored = try await acceptMembership(request, "join")
         let stateBefore = try await storage.stateGroupBefore(eventID: stored.pdu.eventID).asyncMap { try await storage.state(group: $0) } ?? [:]
         let state = Array(stateBefore.values)
         let chain = try await AuthChains(storage: storage).chain(of: state + [stored.pdu])
@@ -134,5 +129,47 @@ extension ServerContext {
             "event": .object(ServerVisibility.federationForm(stored.pdu).json),
             "members_omitted": false,
         ]
+    }
+
+    /// `send_join`, `send_leave`, `send_knock`: the signed event of a user of the origin goes
+    /// through the same checks as any received PDU, then to the room's other servers.
+    private func acceptMembership(_ request: MatrixRequest, _ membership: String) async throws -> StoredEvent {
+        let roomID = try roomIDParameter(request)
+        let origin = request.origin ?? ""
+        guard let room = try await storage.room(id: roomID), try await RemoteMembership.hasState(roomID: roomID, storage: storage) else {
+            throw MatrixError.notFound("Unknown room")
+        }
+        guard await mayParticipate(origin, roomID: roomID) else { throw MatrixError.forbidden("The room's server ACL forbids \(origin)") }
+        let body = try request.jsonObject()
+        guard let object = body.objectValue else { throw MatrixError.badJSON("The join event must be an object") }
+        var pdu: PDU
+        do {
+            pdu = try ReceivedPDU.parse(object, version: room.version, roomID: roomID)
+        } catch {
+            throw MatrixError.badJSON(error.description)
+        }
+        guard pdu.eventID == request.parameter("eventId") else { throw MatrixError.badJSON("The event ID does not match the event") }
+        guard pdu.type == "m.room.member", pdu.membership == membership, pdu.stateKey == pdu.sender,
+            UserID(pdu.sender)?.server.value == origin
+        else { throw MatrixError.badJSON("Not a \(membership) of a user of \(origin)") }
+        // A restricted join names a user of ours: the resident signs it as the spec requires.
+        if membership == "join", let via = pdu.content["join_authorised_via_users_server"]?.stringValue {
+            guard UserID(via)?.server == serverName else { throw MatrixError.forbidden("The join is authorised by another server") }
+            pdu = try countersigned(pdu, version: room.version)
+        }
+        let receiver = pduReceiver
+        do {
+            pdu = try await receiver.verified(pdu, version: room.version)
+        } catch let failure as ReceivedPDU.Failure {
+            throw MatrixError.forbidden(failure.description)
+        }
+        let event = pdu
+        let outcome = try await storage.writeRoom(roomID: roomID) { tx in try await receiver.graph.place(event, in: tx) }
+        guard case .accepted(let stored) = outcome else { throw MatrixError.forbidden("The \(membership) was not accepted: \(outcome)") }
+        // The resident passes the event on to the room's other servers.
+        let others = try await storage.joinedServers(roomID: roomID, excluding: serverName.value).filter { $0 != origin }
+        try await storage.enqueueOutbound(destinations: others, eventID: stored.pdu.eventID, edu: nil, now: nowMillis())
+        rooms.notify(stored)
+        return stored
     }
 }

@@ -46,7 +46,8 @@ struct RemoteJoin: Sendable {
         guard let version = RoomVersion(made.json["room_version"]?.stringValue ?? "1") else {
             throw Failure(message: "unsupported room version")
         }
-        let event = try rebuild(template, roomID: roomID, userID: userID, version: version, extraContent: extraContent)
+        let event = try MembershipTemplate.rebuild(
+            template, membership: "join", roomID: roomID, userID: userID, version: version, content: extraContent, context: context)
         let eventID = try EventHashing.eventID(event, version: version)
         let sent = try await client.request(
             .PUT, destination: server,
@@ -63,34 +64,6 @@ struct RemoteJoin: Sendable {
         return try await persist(
             join: PDU(eventID: eventID, json: joinJSON), state: sent.json["state"]?.arrayValue ?? [], authChain: sent.json["auth_chain"]?.arrayValue ?? [],
             roomID: roomID, version: version)
-    }
-
-    /// The template's graph position is taken (prev_events, auth_events, depth); everything
-    /// else is set here, and the template must describe exactly this user's join.
-    private func rebuild(_ template: JSONObject, roomID: String, userID: String, version: RoomVersion, extraContent: JSONObject) throws -> JSONObject {
-        guard template["type"]?.stringValue == "m.room.member", template["state_key"]?.stringValue == userID,
-            template["sender"]?.stringValue == userID, template["room_id"]?.stringValue == roomID,
-            template["content"]?["membership"]?.stringValue == "join",
-            let prev = template["prev_events"]?.arrayValue, let auth = template["auth_events"]?.arrayValue,
-            prev.count <= ReceivedPDU.maxPrevEvents, auth.count <= ReceivedPDU.maxAuthEvents,
-            let depth = template["depth"]?.intValue, depth > 0
-        else { throw Failure(message: "the join template is not a join of \(userID) to \(roomID)") }
-        var content = extraContent
-        content["membership"] = "join"
-        // Only the resident may name who authorised a restricted join, never the client.
-        content["join_authorised_via_users_server"] = nil
-        if let via = template["content"]?["join_authorised_via_users_server"]?.stringValue, UserID(via) != nil {
-            content["join_authorised_via_users_server"] = .string(via)
-        }
-        var event: JSONObject = [
-            "type": "m.room.member", "state_key": .string(userID), "sender": .string(userID), "room_id": .string(roomID),
-            "content": .object(content), "origin_server_ts": .int(nowMillis()), "depth": .int(depth),
-            "prev_events": .array(prev), "auth_events": .array(auth),
-        ]
-        if version.eventIDFormat == .serverScoped {
-            event["event_id"] = .string("$" + RandomString.alphanumeric(18) + ":" + context.serverName.value)
-        }
-        return try EventHashing.hashAndSign(event, version: version, server: context.serverName.value, key: context.signingKey)
     }
 
     /// Checks every returned event, stores state and auth chain as the room's past, and the

@@ -17,8 +17,30 @@ extension ServerContext {
             try await join(request, roomID: try roomIDParameter(request))
         }
         routes.client(.post, "/knock/{roomIdOrAlias}", rateLimit: .message) { request in
-            let roomID = try await rooms.resolve(request.parameter("roomIdOrAlias"))
+            let target = request.parameter("roomIdOrAlias")
+            var roomID: String
+            var servers: [String] = []
+            if let alias = RoomAlias(target), alias.server != serverName {
+                (roomID, servers) = try await remoteAlias(target)
+            } else {
+                roomID = try await rooms.resolve(target)
+            }
             let body = try request.jsonObject()
+            if try await !RemoteMembership.hasState(roomID: roomID, storage: storage) {
+                // Knocking on a room only other servers have: through the servers named.
+                servers = (request.query["server_name"] ?? []) + (request.query["via"] ?? []) + servers
+                if let domain = RoomID(roomID)?.server?.value { servers.append(domain) }
+                servers = servers.reduce(into: [String]()) { list, server in
+                    if !list.contains(server), server != serverName.value { list.append(server) }
+                }
+                var content: JSONObject = [:]
+                if let reason = try body.optionalString("reason") { content["reason"] = .string(reason) }
+                if let profile = try await storage.account(userID: request.user.userID)?.profile {
+                    for key in ["displayname", "avatar_url"] { content[key] = profile[key] }
+                }
+                _ = try await RemoteMembership(context: self).knock(roomID: roomID, userID: request.user.userID, servers: servers, content: content)
+                return .ok(["room_id": .string(roomID)])
+            }
             _ = try await rooms.setMembership(
                 roomID: roomID, sender: request.user.userID, target: request.user.userID, membership: "knock",
                 reason: try body.optionalString("reason"))
@@ -30,6 +52,16 @@ extension ServerContext {
         routes.client(.post, "/rooms/{roomId}/leave", auth: .required(allowGuests: true), rateLimit: .message) { request in
             let roomID = try roomIDParameter(request)
             let body = try request.jsonObject()
+            if try await !RemoteMembership.hasState(roomID: roomID, storage: storage),
+                let membership = try await storage.membership(roomID: roomID, userID: request.user.userID),
+                ["invite", "knock"].contains(membership.membership)
+            {
+                // Rejecting an invite or retracting a knock in a room only other servers have.
+                _ = try await RemoteMembership(context: self).leave(
+                    roomID: roomID, userID: request.user.userID, servers: try await residentServers(roomID: roomID, membership: membership),
+                    reason: try body.optionalString("reason"))
+                return .empty
+            }
             _ = try await rooms.setMembership(
                 roomID: roomID, sender: request.user.userID, target: request.user.userID, membership: "leave",
                 reason: try body.optionalString("reason"))
@@ -59,13 +91,32 @@ extension ServerContext {
         }
     }
 
+    /// Servers that can answer for a room this server knows only a membership in: the one
+    /// whose user sent the invite (or that took the knock), then the room ID's.
+    private func residentServers(roomID: String, membership: Membership?) async throws -> [String] {
+        var servers: [String] = []
+        if let membership, let event = try await storage.event(id: membership.eventID) {
+            let sender = event.pdu.sender
+            if let server = UserID(sender)?.server.value, server != serverName.value { servers.append(server) }
+            for stripped in RemoteMembership.shownState(of: event.pdu) {
+                if let server = stripped["sender"]?.stringValue.flatMap(UserID.init)?.server.value, !servers.contains(server),
+                    server != serverName.value
+                {
+                    servers.append(server)
+                }
+            }
+        }
+        if let domain = RoomID(roomID)?.server?.value, !servers.contains(domain), domain != serverName.value { servers.append(domain) }
+        return servers
+    }
+
     private func join(_ request: MatrixRequest, roomID: String, servers: [String] = []) async throws -> MatrixResponse {
         let body = try request.jsonObject()
-        if try await storage.room(id: roomID) == nil {
-            // A room this server is not in: join through the servers named, the alias's, or
-            // the one in the room ID (before v12 room IDs carry a server name).
+        if try await !RemoteMembership.hasState(roomID: roomID, storage: storage) {
+            // A room this server is not in: join through the servers named, the alias's, the
+            // inviter's, or the one in the room ID (before v12 room IDs carry a server name).
             var candidates = (request.query["server_name"] ?? []) + (request.query["via"] ?? []) + servers
-            if let domain = RoomID(roomID)?.server?.value { candidates.append(domain) }
+            candidates += try await residentServers(roomID: roomID, membership: try await storage.membership(roomID: roomID, userID: request.user.userID))
             candidates = candidates.reduce(into: [String]()) { list, server in
                 if !list.contains(server), server != serverName.value { list.append(server) }
             }
@@ -131,9 +182,18 @@ extension ServerContext {
             // A kick would turn the ban into a leave, lifting it: unbanning is its own act.
             guard current != "ban" else { throw MatrixError.forbidden("\(target) is banned: unban them instead") }
         }
+        var countersign: (@Sendable (PDU) async throws -> PDU)?
+        if membership == "invite", let server = UserID(target)?.server, server != serverName, let room = try await storage.room(id: roomID) {
+            // The invitee's server signs the invite before it is stored (spec "Inviting to a room").
+            let shown = try await room.currentStateGroup.asyncMap {
+                try await rooms.strippedStateEvents(group: $0, sender: request.user.userID)
+            } ?? []
+            let inviter = RemoteInvite(context: self)
+            countersign = { pdu in try await inviter.countersign(pdu, version: room.version, roomState: shown) }
+        }
         _ = try await rooms.setMembership(
             roomID: roomID, sender: request.user.userID, target: target, membership: membership,
-            reason: try body.optionalString("reason"))
+            reason: try body.optionalString("reason"), countersign: countersign)
         return .empty
     }
 }

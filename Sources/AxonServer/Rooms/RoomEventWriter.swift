@@ -11,6 +11,9 @@ struct EventTemplate: Sendable {
     var redacts: String?
     /// Members' push outcomes decided before the write transaction (`PushActionRecorder.decide`).
     var pushDecisions: PushActionRecorder.Decisions?
+    /// Another server's signature the event needs before it may be stored (an invite of a
+    /// remote user is signed by the invitee's server first); called with the checked event.
+    var countersign: (@Sendable (PDU) async throws -> PDU)?
 
     init(type: String, stateKey: String? = nil, sender: String, content: JSON, redacts: String? = nil) {
         self.type = type
@@ -55,13 +58,14 @@ struct RoomEventWriter: Sendable {
         ]
         if let stateKey = template.stateKey { json["state_key"] = .string(stateKey) }
         if let redacts = template.redacts, !version.redactsInContent { json["redacts"] = .string(redacts) }
-        let pdu = try sign(json, version: version)
+        var pdu = try sign(json, version: version)
         try Self.checkSize(pdu)
         do {
             try AuthRules.check(pdu, state: state, version: version, verifySignature: { verifyOwnSignature($0, server: $1, version: version) })
         } catch {
             throw MatrixError.forbidden(error.reason)
         }
+        if let countersign = template.countersign { pdu = try await countersign(pdu) }
         let stored = try await tx.append(
             withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
         try await tx.enqueueOutbound(eventID: stored.pdu.eventID, destinations: try await Self.destinations(of: stored.pdu, in: tx, except: serverName.value))
@@ -88,7 +92,10 @@ struct RoomEventWriter: Sendable {
     /// event), and the server of a membership event's target (a kicked or invited user's).
     static func destinations(of pdu: PDU, in tx: any RoomWriteTransaction, except own: String) async throws -> [String] {
         var servers = Set(try await tx.joinedMembers().compactMap { UserID($0)?.server.value })
-        if pdu.type == "m.room.member", let target = pdu.stateKey.flatMap(UserID.init) { servers.insert(target.server.value) }
+        // An invitee's server was handed the invite directly (`/invite`).
+        if pdu.type == "m.room.member", pdu.membership != "invite", let target = pdu.stateKey.flatMap(UserID.init) {
+            servers.insert(target.server.value)
+        }
         servers.remove(own)
         return servers.sorted()
     }

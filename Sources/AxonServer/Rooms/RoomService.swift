@@ -124,7 +124,8 @@ struct RoomService: Sendable {
     /// never taken from a client; it is set here, and only after the restricted room's allow
     /// conditions were checked for this user.
     func setMembership(
-        roomID: String, sender: String, target: String, membership: String, reason: String?, extra: JSONObject = [:]
+        roomID: String, sender: String, target: String, membership: String, reason: String?, extra: JSONObject = [:],
+        countersign: (@Sendable (PDU) async throws -> PDU)? = nil
     ) async throws -> String {
         guard try await storage.room(id: roomID) != nil else { throw MatrixError.notFound("Unknown room \(roomID)") }
         var content = extra
@@ -143,8 +144,9 @@ struct RoomService: Sendable {
             if content["displayname"] == nil, let name = profile["displayname"] { content["displayname"] = name }
             if content["avatar_url"] == nil, let avatar = profile["avatar_url"] { content["avatar_url"] = avatar }
         }
-        return try await send(
-            roomID: roomID, EventTemplate(type: "m.room.member", stateKey: target, sender: sender, content: .object(content)))
+        var template = EventTemplate(type: "m.room.member", stateKey: target, sender: sender, content: .object(content))
+        template.countersign = countersign
+        return try await send(roomID: roomID, template)
     }
 
     /// Guests may stay only while the room lets them join (spec "Guest access"): when
@@ -191,6 +193,9 @@ struct RoomService: Sendable {
     /// Leaves (or rejects, or withdraws a knock from) every room the user is in.
     func leaveAll(userID: String, reason: String) async throws {
         for membership in try await storage.memberships(userID: userID) where ["join", "invite", "knock"].contains(membership.membership) {
+            // An invite to a room this server has no state of is answered on the inviter's
+            // server (make_leave); deactivation does not wait on another server.
+            guard try await RemoteMembership.hasState(roomID: membership.roomID, storage: storage) else { continue }
             _ = try await setMembership(roomID: membership.roomID, sender: userID, target: userID, membership: "leave", reason: reason)
         }
     }

@@ -128,7 +128,7 @@ struct SyncService: Sendable {
                     !ignored.contains(event.pdu.sender)
                 else { continue }
                 let key = membership.membership == "invite" ? "invite_state" : "knock_state"
-                let stripped = try await strippedState(event)
+                let stripped = try await rooms.strippedState(event)
                 let entry: JSON = [.init(stringLiteral: key): ["events": .array(stripped)]]
                 if membership.membership == "invite" { invite[roomID] = entry } else { knock[roomID] = entry }
             default:
@@ -368,24 +368,6 @@ struct SyncService: Sendable {
             summary["m.heroes"] = .array(candidates.prefix(5).map { .string($0.userID) })
         }
         return .object(summary)
-    }
-
-    /// Stripped state for an invite or knock: the room's name, avatar, rules and the
-    /// membership event itself.
-    func strippedState(_ membershipEvent: StoredEvent) async throws -> [JSON] {
-        let keys: [StateKey] = [
-            .create, .joinRules, StateKey("m.room.name", ""), StateKey("m.room.avatar", ""),
-            StateKey("m.room.canonical_alias", ""), StateKey("m.room.encryption", ""), StateKey("m.room.topic", ""),
-            .member(membershipEvent.pdu.sender),
-        ]
-        var events: [JSON] = []
-        for key in keys {
-            if let pdu = try await storage.stateEvent(group: membershipEvent.stateGroup, key: key), pdu.eventID != membershipEvent.pdu.eventID {
-                events.append(ClientEventFormat.stripped(pdu))
-            }
-        }
-        events.append(ClientEventFormat.stripped(membershipEvent.pdu))
-        return events
     }
 
     /// One `m.receipt` event for the room; private receipts only for their owner.
