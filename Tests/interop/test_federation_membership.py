@@ -164,3 +164,48 @@ def test_knocks_are_let_in_both_ways(peers, version):
     sync_until(synapse.base_url, bob_token, lambda body: invited(body, axon_room))
     assert call(synapse.base_url, "POST", f"/_matrix/client/v3/join/{quoted(axon_room)}", bob_token, json={}).status_code == 200
     sync_until(axon.base_url, alice_token, lambda body: membership_in_timeline(body, axon_room, bob, "join"))
+
+
+def test_remote_kicks_and_bans_reach_sync(peers):
+    axon, synapse = peers
+    bob, bob_token = register(synapse.base_url)
+    alice, alice_token = register(axon.base_url)
+    room_id = create(synapse.base_url, bob_token, "11", preset="public_chat")
+    assert call(axon.base_url, "POST", f"/_matrix/client/v3/join/{quoted(room_id)}?server_name={quoted(synapse.server_name)}",
+                alice_token, json={}).status_code == 200
+    seen = sync_until(axon.base_url, alice_token, lambda body: room_id in body.get("rooms", {}).get("join", {}))
+    assert call(synapse.base_url, "POST", f"/_matrix/client/v3/rooms/{quoted(room_id)}/ban", bob_token,
+                json={"user_id": alice, "reason": "testing bans"}).status_code == 200
+    body = sync_until(axon.base_url, alice_token, lambda body: left(body, room_id), since=seen["next_batch"])
+    events = body["rooms"]["leave"][room_id]["timeline"]["events"]
+    assert any(event.get("state_key") == alice and event["content"].get("membership") == "ban" for event in events), events
+    # Banned, she cannot join again.
+    again = call(axon.base_url, "POST", f"/_matrix/client/v3/join/{quoted(room_id)}?server_name={quoted(synapse.server_name)}",
+                 alice_token, json={})
+    assert again.status_code == 403, again.text
+
+
+@pytest.mark.parametrize("upgrader", ["axon", "synapse"])
+def test_room_upgrades_are_followed_across_servers(peers, upgrader):
+    axon, synapse = peers
+    bob, bob_token = register(synapse.base_url)
+    alice, alice_token = register(axon.base_url)
+    owner, owner_token, other, other_token, owner_server = (
+        (axon, alice_token, synapse, bob_token, axon.server_name) if upgrader == "axon"
+        else (synapse, bob_token, axon, alice_token, synapse.server_name))
+    room_id = create(owner.base_url, owner_token, "10", preset="public_chat")
+    assert call(other.base_url, "POST", f"/_matrix/client/v3/join/{quoted(room_id)}?server_name={quoted(owner_server)}",
+                other_token, json={}).status_code == 200
+    upgraded = call(owner.base_url, "POST", f"/_matrix/client/v3/rooms/{quoted(room_id)}/upgrade", owner_token, json={"new_version": "12"})
+    assert upgraded.status_code == 200, upgraded.text
+    new_room = upgraded.json()["replacement_room"]
+    # The other side sees the tombstone in the old room and follows it.
+    def tombstoned(body):
+        events = body.get("rooms", {}).get("join", {}).get(room_id, {}).get("timeline", {}).get("events", [])
+        return any(event.get("type") == "m.room.tombstone" and event["content"].get("replacement_room") == new_room for event in events)
+    sync_until(other.base_url, other_token, tombstoned)
+    joined = call(other.base_url, "POST", f"/_matrix/client/v3/join/{quoted(new_room)}?server_name={quoted(owner_server)}",
+                  other_token, json={})
+    assert joined.status_code == 200, joined.text
+    create_event = call(other.base_url, "GET", f"/_matrix/client/v3/rooms/{quoted(new_room)}/state/m.room.create", other_token).json()
+    assert create_event.get("predecessor", {}).get("room_id") == room_id, create_event

@@ -64,7 +64,15 @@ struct PDUReceiver: Sendable {
             }
         }
         try ReceivedPDU.verifySignatures(pdu, version: version) { found[$0]?[$1] }
-        return ReceivedPDU.applyingHashCheck(pdu, version: version).pdu
+        // `unsigned` is covered by neither hash nor signature: what another server put there
+        // (a claimed prev_content, say) is not kept; Axon computes its own.
+        var checked = ReceivedPDU.applyingHashCheck(pdu, version: version).pdu
+        if checked.json["unsigned"] != nil {
+            var json = checked.json
+            json["unsigned"] = nil
+            checked = PDU(eventID: checked.eventID, json: json)
+        }
+        return checked
     }
 
     /// Places the event, filling gaps first when it names events this server lacks.

@@ -95,7 +95,8 @@ struct RoomGraph: Sendable {
             let graph = try await graph(for: states, adding: pdu, in: tx)
             resolved = StateResolution.resolve(states, graph: graph, version: version)
         }
-        let stored = try await tx.append(pdu, placement: EventPlacement(stateBefore: beforeGroup, resolvedCurrentState: resolved))
+        let shown = RoomEventWriter.withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { beforeEvents[StateKey(pdu.type, $0)] })
+        let stored = try await tx.append(shown, placement: EventPlacement(stateBefore: beforeGroup, resolvedCurrentState: resolved))
         try await PushActionRecorder.record(stored, state: beforeEvents, version: version, localServer: serverName, in: tx)
         return .accepted(stored)
     }

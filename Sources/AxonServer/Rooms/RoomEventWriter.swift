@@ -67,7 +67,7 @@ struct RoomEventWriter: Sendable {
         }
         if let countersign = template.countersign { pdu = try await countersign(pdu) }
         let stored = try await tx.append(
-            withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
+            Self.withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
         try await tx.enqueueOutbound(eventID: stored.pdu.eventID, destinations: try await Self.destinations(of: stored.pdu, in: tx, except: serverName.value))
         if let decisions = template.pushDecisions {
             try await PushActionRecorder.record(stored, decisions: decisions, in: tx)
@@ -171,7 +171,8 @@ struct RoomEventWriter: Sendable {
 
     /// Records the content this state event replaces in `unsigned` (not covered by hashes or
     /// signatures), so clients get `prev_content` without another lookup.
-    private func withPreviousContent(_ pdu: PDU, replacing previous: PDU?) -> PDU {
+    /// `unsigned` as clients see it: what the event replaced (the visibility rules read it too).
+    static func withPreviousContent(_ pdu: PDU, replacing previous: PDU?) -> PDU {
         guard let previous else { return pdu }
         var json = pdu.json
         var unsigned = json["unsigned"]?.objectValue ?? [:]
