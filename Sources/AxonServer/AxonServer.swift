@@ -49,7 +49,7 @@ public struct AxonServer: Sendable {
         let notifier = Notifier()
         let federation = FederationServices(config: config, serverName: serverName, signingKey: signingKey, storage: storage, logger: logger)
         let rooms = RoomService(
-            storage: storage, serverName: serverName, writer: RoomEventWriter(serverName: serverName, signingKey: signingKey),
+            storage: storage, serverName: serverName, writer: RoomEventWriter(serverName: serverName, signingKey: signingKey, remoteInvites: RemoteInvite(federation: federation)),
             visibility: HistoryVisibility(storage: storage), notifier: notifier, federationSender: federation.sender,
             pushGateway: PushGateway(
                 storage: storage, attempts: config.pushRetryAttempts, initialDelay: .milliseconds(config.pushRetryInitialMs),
@@ -100,6 +100,7 @@ public struct AxonServer: Sendable {
         context.registerEventReadRoutes(on: routes)
         context.registerJoinRoutes(on: routes)
         context.registerInviteRoutes(on: routes)
+        context.registerFederationKeyRoutes(on: routes)
     }
 
     /// Every route served, as (method, pattern).

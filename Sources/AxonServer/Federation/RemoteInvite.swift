@@ -6,12 +6,12 @@ import MatrixModel
 /// PDUs, v1.16); the answer must be the same event with a valid signature of that server
 /// added, and only then is it stored and sent to the room's servers.
 struct RemoteInvite: Sendable {
-    let context: ServerContext
+    let federation: FederationServices
 
     func countersign(_ pdu: PDU, version: RoomVersion, roomState: [PDU]) async throws -> PDU {
         guard let invitee = pdu.stateKey.flatMap(UserID.init), let roomID = pdu.roomID else { throw MatrixError.invalidParam("Not an invite") }
         let server = invitee.server.value
-        guard context.federation.client.mayFederate(with: server) else {
+        guard federation.client.mayFederate(with: server) else {
             throw MatrixError.forbidden("This server does not federate with \(server)")
         }
         let body: JSON = [
@@ -20,7 +20,7 @@ struct RemoteInvite: Sendable {
         ]
         let response: FederationClient.Response
         do {
-            response = try await context.federation.client.request(
+            response = try await federation.client.request(
                 .PUT, destination: server,
                 path: "/_matrix/federation/v2/invite/\(PercentEncoding.component(roomID))/\(PercentEncoding.component(pdu.eventID))", body: body)
         } catch {
@@ -43,7 +43,7 @@ struct RemoteInvite: Sendable {
         let redacted = Redaction.redact(json, version: version)
         var valid = false
         for keyID in theirs.keys.prefix(4) {
-            if let key = try await context.federation.keys.publicKey(server: server, keyID: keyID, at: nowMillis(), enforceValidity: false),
+            if let key = try await federation.keys.publicKey(server: server, keyID: keyID, at: nowMillis(), enforceValidity: false),
                 JSONSigning.verify(redacted, server: server, keyID: keyID, publicKey: key)
             {
                 valid = true

@@ -46,8 +46,8 @@ extension ServerContext {
         }
     }
 
-    /// Typing notices, read receipts and presence of the origin's own users. Anything else
-    /// (device list updates, to-device messages) is not handled yet and is ignored.
+    /// Typing notices, read receipts, presence, to-device messages and device-list and
+    /// signing-key updates, each only of the origin's own users. Other EDU types are ignored.
     func receiveEDU(_ edu: JSONObject, origin: String) async {
         let content = edu["content"] ?? [:]
         func isOwn(_ userID: String?) -> Bool { userID.flatMap(UserID.init)?.server.value == origin }
@@ -82,6 +82,29 @@ extension ServerContext {
                     else { continue }
                     try await presence.set(userID: userID, state: state, statusMessage: update["status_msg"]?.stringValue)
                 }
+            case "m.direct_to_device":
+                // Once per (sender, message_id): a transaction sent again delivers nothing twice.
+                guard let sender = content["sender"]?.stringValue, isOwn(sender), let type = content["type"]?.stringValue,
+                    let messageID = content["message_id"]?.stringValue, let messages = content["messages"]?.objectValue
+                else { return }
+                var recipients: [ToDeviceRecipient] = []
+                for (userID, devices) in messages where UserID(userID)?.server == serverName {
+                    for (deviceID, message) in devices.objectValue ?? [:] {
+                        guard case .object = message else { continue }
+                        recipients.append(ToDeviceRecipient(userID: userID, deviceID: deviceID, content: message))
+                    }
+                }
+                guard !recipients.isEmpty, recipients.count <= Self.maxToDeviceRecipients else { return }
+                if let sent = try await storage.sendToDevice(
+                    sender: sender, senderDevice: "federation", transactionID: messageID, type: type, recipients: recipients)
+                {
+                    for user in sent.users { notifier.userChanged(user, position: sent.position) }
+                }
+            case "m.device_list_update", "m.signing_key_update":
+                // The user's devices or cross-signing keys changed: local clients sharing a
+                // room with them re-query (`device_lists.changed`); keys are asked fresh then.
+                guard let userID = content["user_id"]?.stringValue, isOwn(userID) else { return }
+                try await announceDeviceListChange(userID, at: try await storage.markDeviceListChanged(userID: userID))
             default:
                 return
             }

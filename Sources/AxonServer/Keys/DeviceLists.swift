@@ -46,8 +46,21 @@ extension ServerContext {
     func announceDeviceListChange(_ userID: String, at position: Int64?) async throws {
         guard let position else { return }
         notifier.userChanged(userID, position: position)
+        var servers = Set<String>()
+        let local = UserID(userID)?.server == serverName
         for membership in try await storage.memberships(userID: userID) where membership.membership == "join" {
             notifier.roomChanged(membership.roomID, position: position)
+            if local { servers.formUnion(try await storage.joinedServers(roomID: membership.roomID, excluding: serverName.value)) }
         }
+        // Servers sharing a room with a local user hear of it (`m.device_list_update`). No
+        // `prev_id` is given, so they fetch the whole list again (`/user/devices`): always
+        // right, whatever they missed.
+        let reachable = servers.filter(federation.client.mayFederate)
+        guard !reachable.isEmpty else { return }
+        let device = try await storage.devices(userID: userID).first?.deviceID ?? ""
+        let content: JSON = ["user_id": .string(userID), "device_id": .string(device), "stream_id": .int(position), "prev_id": []]
+        try await storage.enqueueOutbound(
+            destinations: reachable.sorted(), eventID: nil, edu: ["edu_type": "m.device_list_update", "content": content], now: nowMillis())
+        federation.sender.wake()
     }
 }

@@ -31,29 +31,27 @@ extension ServerContext {
         routes.client(.post, "/keys/query") { request in
             let body = try request.jsonObject()
             guard let wanted = body["device_keys"]?.objectValue else { throw MatrixError.badJSON("'device_keys' must be an object") }
-            return .ok(.object(try await queryKeys(wanted, requester: request.user.userID)))
+            let timeout = Duration.milliseconds(min(max(body["timeout"]?.intValue ?? 10_000, 1_000), 30_000))
+            return .ok(.object(try await queryKeys(wanted, requester: request.user.userID, timeout: timeout)))
         }
         routes.client(.post, "/keys/claim") { request in
             let body = try request.jsonObject()
             guard let wanted = body["one_time_keys"]?.objectValue else { throw MatrixError.badJSON("'one_time_keys' must be an object") }
             var claimed = JSONObject()
             var failures = JSONObject()
+            var remote: [String: JSONObject] = [:]
             for (userID, devices) in wanted {
                 guard let devices = devices.objectValue else { throw MatrixError.badJSON("one_time_keys.\(userID) must be an object") }
                 let server = try server(of: userID)
                 guard server == serverName else {
-                    failures[server.value] = ["errcode": "M_UNRECOGNIZED", "error": "Federation is not supported"]
+                    remote[server.value, default: [:]][userID] = .object(devices)
                     continue
                 }
-                var byDevice = JSONObject()
-                for (deviceID, algorithm) in devices {
-                    guard let algorithm = algorithm.stringValue else { throw MatrixError.badJSON("Algorithms must be strings") }
-                    if let key = try await storage.claimKey(userID: userID, deviceID: deviceID, algorithm: algorithm) {
-                        byDevice[deviceID] = [key.keyID: key.key]
-                    }
-                }
+                let byDevice = try await claimLocalKeys(userID: userID, devices: devices)
                 if !byDevice.isEmpty { claimed[userID] = .object(byDevice) }
             }
+            let timeout = Duration.milliseconds(min(max(body["timeout"]?.intValue ?? 10_000, 1_000), 30_000))
+            try await RemoteKeys(context: self).claim(remote, timeout: timeout, claimed: &claimed, failures: &failures)
             return .ok(["one_time_keys": .object(claimed), "failures": .object(failures)])
         }
         routes.client(.get, "/keys/changes") { request in
@@ -66,6 +64,18 @@ extension ServerContext {
         }
     }
 
+    /// One local user's one-time (or fallback) keys, one per device asked for.
+    func claimLocalKeys(userID: String, devices: JSONObject) async throws -> JSONObject {
+        var byDevice = JSONObject()
+        for (deviceID, algorithm) in devices {
+            guard let algorithm = algorithm.stringValue else { throw MatrixError.badJSON("Algorithms must be strings") }
+            if let key = try await storage.claimKey(userID: userID, deviceID: deviceID, algorithm: algorithm) {
+                byDevice[deviceID] = [key.keyID: key.key]
+            }
+        }
+        return byDevice
+    }
+
     /// The user's server when the ID is well-formed, else a 400 naming it.
     private func server(of userID: String) throws(MatrixError) -> ServerName {
         guard let parsed = UserID(userID) else { throw MatrixError.invalidParam("'\(userID)' is not a user ID") }
@@ -73,45 +83,46 @@ extension ServerContext {
     }
 
     /// `/keys/query`: device keys with the signatures others uploaded for them, and
-    /// cross-signing keys (the user-signing key only for its owner).
-    private func queryKeys(_ wanted: JSONObject, requester: String) async throws -> JSONObject {
-        var deviceKeys = JSONObject()
-        var masterKeys = JSONObject()
-        var selfSigningKeys = JSONObject()
-        var userSigningKeys = JSONObject()
-        var failures = JSONObject()
+    /// cross-signing keys (the user-signing key only for its owner); users of other servers
+    /// are asked of their servers (`/user/keys/query`), which appear in `failures` only when
+    /// they could not be reached.
+    private func queryKeys(_ wanted: JSONObject, requester: String, timeout: Duration) async throws -> JSONObject {
+        var result = KeyQueryResult()
+        var remote: [String: JSONObject] = [:]
         for (userID, devices) in wanted {
             guard let devices = devices.arrayValue else { throw MatrixError.badJSON("device_keys.\(userID) must be a list of device IDs") }
             let server = try server(of: userID)
             guard server == serverName else {
-                failures[server.value] = ["errcode": "M_UNRECOGNIZED", "error": "Federation is not supported"]
+                remote[server.value, default: [:]][userID] = .array(devices)
                 continue
             }
-            let deviceIDs = devices.compactMap(\.stringValue)
-            let signatures = try await storage.keySignatures(targetUserID: userID)
-            var byDevice = JSONObject()
-            for stored in try await storage.deviceKeys(userID: userID, deviceIDs: deviceIDs.isEmpty ? nil : deviceIDs) {
-                var keys = Self.addingSignatures(stored.keys, signatures.filter { $0.targetKeyID == stored.deviceID })
-                var unsigned = keys["unsigned"]?.objectValue ?? [:]
-                if let name = stored.displayName { unsigned["device_display_name"] = .string(name) }
-                keys["unsigned"] = .object(unsigned)
-                byDevice[stored.deviceID] = .object(keys)
-            }
-            deviceKeys[userID] = .object(byDevice)
-            let crossSigning = try await storage.crossSigningKeys(userID: userID)
-            if let master = crossSigning["master"] {
-                // Signatures by other users' user-signing keys are for those users' eyes only.
-                let target = CrossSigningKey(master)?.publicKeyBase64
-                let visible = signatures.filter { $0.targetKeyID == target && ($0.signerUserID == userID || $0.signerUserID == requester) }
-                masterKeys[userID] = .object(Self.addingSignatures(master, visible))
-            }
-            if let selfSigning = crossSigning["self_signing"] { selfSigningKeys[userID] = .object(selfSigning) }
-            if userID == requester, let userSigning = crossSigning["user_signing"] { userSigningKeys[userID] = .object(userSigning) }
+            try await localKeys(userID: userID, deviceIDs: devices.compactMap(\.stringValue), requester: requester, into: &result)
         }
-        return [
-            "device_keys": .object(deviceKeys), "master_keys": .object(masterKeys), "self_signing_keys": .object(selfSigningKeys),
-            "user_signing_keys": .object(userSigningKeys), "failures": .object(failures),
-        ]
+        try await RemoteKeys(context: self).query(remote, timeout: timeout, into: &result)
+        return result.json
+    }
+
+    /// One local user's keys, as `/keys/query` and `/user/keys/query` answer them.
+    func localKeys(userID: String, deviceIDs: [String], requester: String, into result: inout KeyQueryResult) async throws {
+        let signatures = try await storage.keySignatures(targetUserID: userID)
+        var byDevice = JSONObject()
+        for stored in try await storage.deviceKeys(userID: userID, deviceIDs: deviceIDs.isEmpty ? nil : deviceIDs) {
+            var keys = Self.addingSignatures(stored.keys, signatures.filter { $0.targetKeyID == stored.deviceID })
+            var unsigned = keys["unsigned"]?.objectValue ?? [:]
+            if let name = stored.displayName { unsigned["device_display_name"] = .string(name) }
+            keys["unsigned"] = .object(unsigned)
+            byDevice[stored.deviceID] = .object(keys)
+        }
+        result.deviceKeys[userID] = .object(byDevice)
+        let crossSigning = try await storage.crossSigningKeys(userID: userID)
+        if let master = crossSigning["master"] {
+            // Signatures by other users' user-signing keys are for those users' eyes only.
+            let target = CrossSigningKey(master)?.publicKeyBase64
+            let visible = signatures.filter { $0.targetKeyID == target && ($0.signerUserID == userID || $0.signerUserID == requester) }
+            result.masterKeys[userID] = .object(Self.addingSignatures(master, visible))
+        }
+        if let selfSigning = crossSigning["self_signing"] { result.selfSigningKeys[userID] = .object(selfSigning) }
+        if userID == requester, let userSigning = crossSigning["user_signing"] { result.userSigningKeys[userID] = .object(userSigning) }
     }
 
     static func addingSignatures(_ object: JSONObject, _ signatures: [KeySignature]) -> JSONObject {

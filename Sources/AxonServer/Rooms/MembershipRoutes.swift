@@ -182,18 +182,9 @@ extension ServerContext {
             // A kick would turn the ban into a leave, lifting it: unbanning is its own act.
             guard current != "ban" else { throw MatrixError.forbidden("\(target) is banned: unban them instead") }
         }
-        var countersign: (@Sendable (PDU) async throws -> PDU)?
-        if membership == "invite", let server = UserID(target)?.server, server != serverName, let room = try await storage.room(id: roomID) {
-            // The invitee's server signs the invite before it is stored (spec "Inviting to a room").
-            let shown = try await room.currentStateGroup.asyncMap {
-                try await rooms.strippedStateEvents(group: $0, sender: request.user.userID)
-            } ?? []
-            let inviter = RemoteInvite(context: self)
-            countersign = { pdu in try await inviter.countersign(pdu, version: room.version, roomState: shown) }
-        }
         _ = try await rooms.setMembership(
             roomID: roomID, sender: request.user.userID, target: target, membership: membership,
-            reason: try body.optionalString("reason"), countersign: countersign)
+            reason: try body.optionalString("reason"))
         return .empty
     }
 }

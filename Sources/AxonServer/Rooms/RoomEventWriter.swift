@@ -11,9 +11,6 @@ struct EventTemplate: Sendable {
     var redacts: String?
     /// Members' push outcomes decided before the write transaction (`PushActionRecorder.decide`).
     var pushDecisions: PushActionRecorder.Decisions?
-    /// Another server's signature the event needs before it may be stored (an invite of a
-    /// remote user is signed by the invitee's server first); called with the checked event.
-    var countersign: (@Sendable (PDU) async throws -> PDU)?
 
     init(type: String, stateKey: String? = nil, sender: String, content: JSON, redacts: String? = nil) {
         self.type = type
@@ -31,6 +28,9 @@ struct EventTemplate: Sendable {
 struct RoomEventWriter: Sendable {
     let serverName: ServerName
     let signingKey: SigningKey
+    /// Invites of users of other servers are signed by their server before they are stored
+    /// (spec "Inviting to a room"): every invite, whichever route made it.
+    var remoteInvites: RemoteInvite?
 
     func append(
         _ template: EventTemplate, in tx: any RoomWriteTransaction, transaction: TransactionKey? = nil,
@@ -65,7 +65,14 @@ struct RoomEventWriter: Sendable {
         } catch {
             throw MatrixError.forbidden(error.reason)
         }
-        if let countersign = template.countersign { pdu = try await countersign(pdu) }
+        if pdu.type == "m.room.member", pdu.membership == "invite", let invitee = pdu.stateKey.flatMap(UserID.init),
+            invitee.server != serverName
+        {
+            guard let remoteInvites else { throw MatrixError.forbidden("This server does not federate") }
+            var shown = try await tx.currentStateEvents(RoomService.strippedStateKeys(sender: pdu.sender))
+            shown[.member(invitee.description)] = nil
+            pdu = try await remoteInvites.countersign(pdu, version: version, roomState: shown.values.sorted { $0.depth < $1.depth })
+        }
         let stored = try await tx.append(
             Self.withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
         try await tx.enqueueOutbound(eventID: stored.pdu.eventID, destinations: try await Self.destinations(of: stored.pdu, in: tx, except: serverName.value))

@@ -124,8 +124,7 @@ struct RoomService: Sendable {
     /// never taken from a client; it is set here, and only after the restricted room's allow
     /// conditions were checked for this user.
     func setMembership(
-        roomID: String, sender: String, target: String, membership: String, reason: String?, extra: JSONObject = [:],
-        countersign: (@Sendable (PDU) async throws -> PDU)? = nil
+        roomID: String, sender: String, target: String, membership: String, reason: String?, extra: JSONObject = [:]
     ) async throws -> String {
         guard try await storage.room(id: roomID) != nil else { throw MatrixError.notFound("Unknown room \(roomID)") }
         var content = extra
@@ -144,9 +143,8 @@ struct RoomService: Sendable {
             if content["displayname"] == nil, let name = profile["displayname"] { content["displayname"] = name }
             if content["avatar_url"] == nil, let avatar = profile["avatar_url"] { content["avatar_url"] = avatar }
         }
-        var template = EventTemplate(type: "m.room.member", stateKey: target, sender: sender, content: .object(content))
-        template.countersign = countersign
-        return try await send(roomID: roomID, template)
+        return try await send(
+            roomID: roomID, EventTemplate(type: "m.room.member", stateKey: target, sender: sender, content: .object(content)))
     }
 
     /// Guests may stay only while the room lets them join (spec "Guest access"): when

@@ -4,14 +4,17 @@ import MatrixModel
 extension RoomService {
     /// The state an invite or knock shows (spec "Stripped state"): the room's create event,
     /// name, avatar, rules, encryption and the inviter's membership, as of a state group.
-    func strippedStateEvents(group: Int64, sender: String) async throws -> [PDU] {
-        let keys: [StateKey] = [
+    static func strippedStateKeys(sender: String) -> [StateKey] {
+        [
             .create, .joinRules, StateKey("m.room.name", ""), StateKey("m.room.avatar", ""),
             StateKey("m.room.canonical_alias", ""), StateKey("m.room.encryption", ""), StateKey("m.room.topic", ""),
             .member(sender),
         ]
+    }
+
+    func strippedStateEvents(group: Int64, sender: String) async throws -> [PDU] {
         var events: [PDU] = []
-        for key in keys {
+        for key in Self.strippedStateKeys(sender: sender) {
             if let pdu = try await storage.stateEvent(group: group, key: key) { events.append(pdu) }
         }
         return events
