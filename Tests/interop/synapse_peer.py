@@ -6,6 +6,7 @@ port (`localhost:<port>`), so neither does well-known or SRV lookups, and both a
 127.0.0.0/8. The facts behind each setting are in ../shared/FEDERATION-TESTING.md.
 """
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -164,3 +165,20 @@ def call(base_url, method, path, token=None, **kwargs):
 
 def new_workspace():
     return tempfile.mkdtemp(prefix="axon-federation-")
+
+
+def axon_and_synapse():
+    """One Axon and one Synapse federating in a fresh workspace, for a module's fixture;
+    both are stopped and the workspace removed afterwards."""
+    workspace = new_workspace()
+    certs = make_certificates(workspace)
+    synapse = SynapsePeer(workspace, certs)
+    axon = None
+    try:
+        axon = axon_federating(workspace, certs)
+        yield axon, synapse
+    finally:
+        if axon:
+            axon.stop()
+        synapse.stop()
+        shutil.rmtree(workspace, ignore_errors=True)

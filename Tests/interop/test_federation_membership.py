@@ -5,7 +5,7 @@ import urllib.parse
 
 import pytest
 
-from synapse_peer import SynapsePeer, axon_federating, call, make_certificates, new_workspace, register, synapse_available
+from synapse_peer import SynapsePeer, axon_and_synapse, axon_federating, call, make_certificates, new_workspace, register, synapse_available
 from test_federation_synapse import sync_until, timeline_bodies
 
 pytestmark = pytest.mark.skipif(not synapse_available(), reason="Synapse is installed by scripts/test into .venv-synapse")
@@ -15,18 +15,7 @@ VERSIONS = ["10", "11", "12"]
 
 @pytest.fixture(scope="module")
 def peers():
-    workspace = new_workspace()
-    certs = make_certificates(workspace)
-    synapse = SynapsePeer(workspace, certs)
-    axon = None
-    try:
-        axon = axon_federating(workspace, certs)
-        yield axon, synapse
-    finally:
-        if axon:
-            axon.stop()
-        synapse.stop()
-        shutil.rmtree(workspace, ignore_errors=True)
+    yield from axon_and_synapse()
 
 
 def quoted(value):
