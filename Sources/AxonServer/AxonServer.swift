@@ -58,7 +58,9 @@ public struct AxonServer: Sendable {
         context = ServerContext(
             config: config, serverName: serverName, storage: storage, accounts: accounts, uia: uia,
             signingKey: signingKey, rooms: rooms, notifier: notifier,
-            presence: PresenceService(storage: storage, notifier: notifier, enabled: config.presenceEnabled),
+            presence: PresenceService(
+                storage: storage, notifier: notifier, enabled: config.presenceEnabled, serverName: serverName,
+                federationSender: config.outboundEnabled ? federation.sender : nil),
             federation: federation,
             logger: logger)
         routes = RouteTable()

@@ -146,6 +146,11 @@ public protocol KeyStore: Sendable {
     func sendToDevice(
         sender: String, senderDevice: String, transactionID: String, type: String, recipients: [ToDeviceRecipient]
     ) async throws -> (position: Int64, users: Set<String>)?
+    /// The same for a message another server relayed (`m.direct_to_device`): nil when that
+    /// sender's `message_id` was delivered before.
+    func receiveToDevice(
+        sender: String, messageID: String, type: String, recipients: [ToDeviceRecipient]
+    ) async throws -> (position: Int64, users: Set<String>)?
     /// Deletes the device's to-device messages at or before `acknowledged` and reads, in one
     /// go, what a sync response needs of keys and devices (one hop instead of six per sync).
     func syncKeyState(

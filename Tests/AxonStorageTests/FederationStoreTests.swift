@@ -78,3 +78,25 @@ import Testing
         #expect(try await store.inboundTransactionResponse(origin: "o.example", txnID: "t") == nil)
     }
 }
+
+@Suite struct RemoteToDeviceTests {
+    @Test(arguments: Backend.allCases)
+    func aRelayedMessageIsDeliveredOncePerSenderAndMessageID(backend: Backend) async throws {
+        let db = try await backend.makeStorage()
+        defer { db.cleanup() }
+        let store = db.storage
+        try await store.createAccount(
+            Account(userID: "@alice:hs", passwordHash: "hash", isGuest: false, createdAt: 1, profile: [:]),
+            session: NewSession(device: Device(userID: "@alice:hs", deviceID: "D1", displayName: nil), tokenHash: "t1", createdAt: 1, ip: "127.0.0.1"))
+        let recipients = [ToDeviceRecipient(userID: "@alice:hs", deviceID: "*", content: ["k": "v"])]
+        // The sender has no device here: relayed messages are remembered by message ID.
+        let first = try await store.receiveToDevice(sender: "@bob:remote.example", messageID: "m1", type: "m.room.encrypted", recipients: recipients)
+        #expect(first?.users == ["@alice:hs"])
+        #expect(try await store.receiveToDevice(sender: "@bob:remote.example", messageID: "m1", type: "m.room.encrypted", recipients: recipients) == nil)
+        // Another sender may use the same ID.
+        #expect(try await store.receiveToDevice(sender: "@carol:remote.example", messageID: "m1", type: "m.room.encrypted", recipients: recipients) != nil)
+        let pending = try await store.syncKeyState(
+            userID: "@alice:hs", deviceID: "D1", acknowledged: nil, since: nil, upTo: try await store.currentStreamPosition(), toDeviceLimit: 10)
+        #expect(pending.toDevice.map(\.sender) == ["@bob:remote.example", "@carol:remote.example"])
+    }
+}

@@ -8,6 +8,11 @@ struct PresenceService: Sendable {
     let storage: any Storage
     let notifier: Notifier
     let enabled: Bool
+    let serverName: ServerName
+    /// Other servers hear of a local user's presence (an `m.presence` EDU) when its state or
+    /// status message changes, and only the servers of users sharing a joined room with
+    /// them; a client's once-a-minute activity refresh is not sent.
+    var federationSender: FederationSender?
     static let idleAfterMs: Int64 = 5 * 60 * 1000
     static let offlineAfterMs: Int64 = 30 * 60 * 1000
     /// A syncing client refreshes its last-active time at most this often.
@@ -16,10 +21,33 @@ struct PresenceService: Sendable {
 
     func set(userID: String, state: String, statusMessage: String?) async throws {
         guard enabled else { return }
+        let previous = try await storage.presence(userID: userID)
         let peers = Set(try await storage.roomPeers(userID: userID) + [userID])
+        let now = nowMillis()
         let position = try await storage.setPresence(
-            userID: userID, state: state, statusMessage: statusMessage, lastActive: nowMillis(), notify: Array(peers))
+            userID: userID, state: state, statusMessage: statusMessage, lastActive: now, notify: Array(peers))
         for peer in peers { notifier.userChanged(peer, position: position) }
+        guard let federationSender, UserID(userID)?.server == serverName,
+            previous?.state != state || previous?.statusMessage != statusMessage
+        else { return }
+        let servers = Set(peers.compactMap { UserID($0)?.server }).subtracting([serverName]).map(\.value).sorted()
+        guard !servers.isEmpty else { return }
+        var update: JSONObject = [
+            "user_id": .string(userID), "presence": .string(state), "last_active_ago": 0, "currently_active": .bool(state == "online"),
+        ]
+        if let statusMessage { update["status_msg"] = .string(statusMessage) }
+        try await storage.enqueueOutbound(
+            destinations: servers, eventID: nil, edu: ["edu_type": "m.presence", "content": ["push": [.object(update)]]], now: now)
+        federationSender.wake()
+    }
+
+    /// A remote user's presence is kept only while they share a joined room with a local
+    /// user: another server cannot fill the table with users nobody here can see.
+    func setRemote(userID: String, state: String, statusMessage: String?) async throws {
+        guard enabled else { return }
+        let peers = try await storage.roomPeers(userID: userID)
+        guard peers.contains(where: { UserID($0)?.server == serverName }) else { return }
+        try await set(userID: userID, state: state, statusMessage: statusMessage)
     }
 
     /// `set_presence` on /sync: records the state, and activity once a minute at most.
@@ -76,9 +104,8 @@ extension ServerContext {
         }
         routes.client(.get, "/presence/{userId}/status", auth: .required(allowGuests: true)) { request in
             let userID = request.parameter("userId")
-            guard UserID(userID) != nil, try await storage.account(userID: userID) != nil else {
-                throw MatrixError.notFound("Unknown user")
-            }
+            guard let user = UserID(userID) else { throw MatrixError.notFound("Unknown user") }
+            if user.server == serverName, try await storage.account(userID: userID) == nil { throw MatrixError.notFound("Unknown user") }
             if userID != request.user.userID, try await !storage.roomPeers(userID: request.user.userID).contains(userID) {
                 throw MatrixError.forbidden("You do not share a room with \(userID)")
             }

@@ -92,15 +92,34 @@ final class KeyRing: Sendable {
             }
         }
         guard !fetched.isEmpty else { return false }
-        do {
-            for keys in fetched { try await storage.storeServerKeys(keys) }
-            cache.withLock { $0[server] = nil }
-            lastAttempt.withLock { $0[server] = nil }
-            return true
-        } catch {
-            logger.error("storing server keys failed", metadata: ["server": "\(server)", "error": "\(error)"])
-            return false
+        // Usable at once from memory; written to the database on a task of its own, because
+        // a caller may hold the database writer (an invite countersigned inside the room's
+        // write transaction), and waiting for the write there would never end.
+        let stored = (try? await known(server)) ?? []
+        cache.withLock { cache in cache[server] = Self.merge(stored, fetched.flatMap(\.storedKeys)) }
+        lastAttempt.withLock { $0[server] = nil }
+        let storage = storage, logger = logger
+        Task.detached {
+            do {
+                for keys in fetched { try await storage.storeServerKeys(keys) }
+            } catch {
+                logger.error("storing server keys failed", metadata: ["server": "\(server)", "error": "\(error)"])
+            }
         }
+        return true
+    }
+
+    /// Keys by ID, each with the latest `valid_until_ts` seen (as the database keeps them).
+    static func merge(_ known: [StoredServerKey], _ fetched: [StoredServerKey]) -> [StoredServerKey] {
+        var byID: [String: StoredServerKey] = [:]
+        for key in known + fetched {
+            if let existing = byID[key.keyID], existing.validUntil > key.validUntil {
+                byID[key.keyID]?.expiredAt = key.expiredAt
+            } else {
+                byID[key.keyID] = key
+            }
+        }
+        return byID.keys.sorted().compactMap { byID[$0] }
     }
 
     /// A notary's answer counts only when the server signed it itself and the notary

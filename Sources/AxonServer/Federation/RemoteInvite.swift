@@ -7,6 +7,8 @@ import MatrixModel
 /// added, and only then is it stored and sent to the room's servers.
 struct RemoteInvite: Sendable {
     let federation: FederationServices
+    /// Short: the caller holds the room's writer (and, on SQLite, the database's) meanwhile.
+    static let timeout: Duration = .seconds(15)
 
     func countersign(_ pdu: PDU, version: RoomVersion, roomState: [PDU]) async throws -> PDU {
         guard let invitee = pdu.stateKey.flatMap(UserID.init), let roomID = pdu.roomID else { throw MatrixError.invalidParam("Not an invite") }
@@ -22,7 +24,8 @@ struct RemoteInvite: Sendable {
         do {
             response = try await federation.client.request(
                 .PUT, destination: server,
-                path: "/_matrix/federation/v2/invite/\(PercentEncoding.component(roomID))/\(PercentEncoding.component(pdu.eventID))", body: body)
+                path: "/_matrix/federation/v2/invite/\(PercentEncoding.component(roomID))/\(PercentEncoding.component(pdu.eventID))", body: body,
+                timeout: Self.timeout)
         } catch {
             throw MatrixError(502, "M_UNKNOWN", "Could not reach \(server) to invite \(invitee): \(error)")
         }

@@ -80,7 +80,7 @@ extension ServerContext {
                     guard let userID = update["user_id"]?.stringValue, isOwn(userID), let state = update["presence"]?.stringValue,
                         PresenceService.states.contains(state)
                     else { continue }
-                    try await presence.set(userID: userID, state: state, statusMessage: update["status_msg"]?.stringValue)
+                    try await presence.setRemote(userID: userID, state: state, statusMessage: update["status_msg"]?.stringValue)
                 }
             case "m.direct_to_device":
                 // Once per (sender, message_id): a transaction sent again delivers nothing twice.
@@ -95,8 +95,7 @@ extension ServerContext {
                     }
                 }
                 guard !recipients.isEmpty, recipients.count <= Self.maxToDeviceRecipients else { return }
-                if let sent = try await storage.sendToDevice(
-                    sender: sender, senderDevice: "federation", transactionID: messageID, type: type, recipients: recipients)
+                if let sent = try await storage.receiveToDevice(sender: sender, messageID: messageID, type: type, recipients: recipients)
                 {
                     for user in sent.users { notifier.userChanged(user, position: sent.position) }
                 }

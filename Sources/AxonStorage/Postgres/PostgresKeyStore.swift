@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MatrixModel
 import PostgresNIO
@@ -220,21 +221,44 @@ extension PostgresStorage {
                 ON CONFLICT DO NOTHING RETURNING txn_id
                 """, logger: logger)
             guard !fresh.isEmpty else { return nil }
-            let position = try await Self.nextPosition(connection, logger: logger)
-            var users = Set<String>()
-            for recipient in recipients {
-                let reached = try await connection.rows(
-                    """
-                    INSERT INTO to_device_messages (user_id, device_id, stream_ordering, sender, type, content)
-                    SELECT user_id, device_id, \(position), \(sender), \(type), \(recipient.content.encodedString()) FROM devices
-                    WHERE user_id = \(recipient.userID) AND (\(recipient.deviceID) = '*' OR device_id = \(recipient.deviceID))
-                    ON CONFLICT DO NOTHING RETURNING user_id
-                    """, logger: logger)
-                if !reached.isEmpty { users.insert(recipient.userID) }
-            }
-            for user in users { try await Self.notify(connection, change: "u \(position) \(user)", logger: logger) }
-            return (position, users)
+            return try await Self.deliverToDevice(connection, sender: sender, type: type, recipients: recipients, logger: logger)
         }
+    }
+
+    public func receiveToDevice(
+        sender: String, messageID: String, type: String, recipients: [ToDeviceRecipient]
+    ) async throws -> (position: Int64, users: Set<String>)? {
+        let logger = self.logger
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        return try await transaction { connection in
+            try await connection.rows("DELETE FROM remote_to_device_ids WHERE received_ts < \(now - 7 * 86_400_000)", logger: logger)
+            let fresh = try await connection.rows(
+                """
+                INSERT INTO remote_to_device_ids (sender, message_id, received_ts) VALUES (\(sender), \(messageID), \(now))
+                ON CONFLICT DO NOTHING RETURNING message_id
+                """, logger: logger)
+            guard !fresh.isEmpty else { return nil }
+            return try await Self.deliverToDevice(connection, sender: sender, type: type, recipients: recipients, logger: logger)
+        }
+    }
+
+    private static func deliverToDevice(
+        _ connection: PostgresConnection, sender: String, type: String, recipients: [ToDeviceRecipient], logger: Logger
+    ) async throws -> (position: Int64, users: Set<String>) {
+        let position = try await nextPosition(connection, logger: logger)
+        var users = Set<String>()
+        for recipient in recipients {
+            let reached = try await connection.rows(
+                """
+                INSERT INTO to_device_messages (user_id, device_id, stream_ordering, sender, type, content)
+                SELECT user_id, device_id, \(position), \(sender), \(type), \(recipient.content.encodedString()) FROM devices
+                WHERE user_id = \(recipient.userID) AND (\(recipient.deviceID) = '*' OR device_id = \(recipient.deviceID))
+                ON CONFLICT DO NOTHING RETURNING user_id
+                """, logger: logger)
+            if !reached.isEmpty { users.insert(recipient.userID) }
+        }
+        for user in users { try await notify(connection, change: "u \(position) \(user)", logger: logger) }
+        return (position, users)
     }
 
     public func syncKeyState(

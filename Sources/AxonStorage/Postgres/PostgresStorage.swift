@@ -488,5 +488,15 @@ enum PostgresMigrations {
             ]
         ),
         ("018_historical_positions", ["CREATE SEQUENCE historical_positions START 1"]),
+        (
+            "019_remote_to_device_ids",
+            [
+                """
+                CREATE TABLE remote_to_device_ids (
+                    sender TEXT NOT NULL, message_id TEXT NOT NULL, received_ts BIGINT NOT NULL, PRIMARY KEY (sender, message_id))
+                """,
+                "CREATE INDEX remote_to_device_ids_age ON remote_to_device_ids(received_ts)",
+            ]
+        ),
     ]
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import MatrixModel
 
@@ -205,34 +206,54 @@ extension SQLiteStorage {
         sender: String, senderDevice: String, transactionID: String, type: String, recipients: [ToDeviceRecipient]
     ) async throws -> (position: Int64, users: Set<String>)? {
         try await write { db in
-            let seen = try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM to_device_transactions WHERE user_id = ? AND device_id = ? AND txn_id = ?",
-                arguments: [sender, senderDevice, transactionID]) ?? false
-            if seen { return nil }
             try db.execute(
-                sql: "INSERT INTO to_device_transactions (user_id, device_id, txn_id) VALUES (?, ?, ?)",
+                sql: "INSERT INTO to_device_transactions (user_id, device_id, txn_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 arguments: [sender, senderDevice, transactionID])
-            let position = try Self.nextPosition(db)
-            var users = Set<String>()
-            for recipient in recipients {
-                let devices =
-                    recipient.deviceID == "*"
-                    ? try String.fetchAll(db, sql: "SELECT device_id FROM devices WHERE user_id = ?", arguments: [recipient.userID])
-                    : try String.fetchAll(
-                        db, sql: "SELECT device_id FROM devices WHERE user_id = ? AND device_id = ?",
-                        arguments: [recipient.userID, recipient.deviceID])
-                for device in devices {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO to_device_messages (user_id, device_id, stream_ordering, sender, type, content)
-                            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                            """,
-                        arguments: [recipient.userID, device, position, sender, type, recipient.content.encodedString()])
-                    users.insert(recipient.userID)
-                }
-            }
-            return (position, users)
+            guard db.changesCount > 0 else { return nil }
+            return try Self.deliverToDevice(db, sender: sender, type: type, recipients: recipients)
         }
+    }
+
+    public func receiveToDevice(
+        sender: String, messageID: String, type: String, recipients: [ToDeviceRecipient]
+    ) async throws -> (position: Int64, users: Set<String>)? {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        return try await write { db in
+            // A week is far longer than any server retries a transaction.
+            try db.execute(sql: "DELETE FROM remote_to_device_ids WHERE received_ts < ?", arguments: [now - Self.remoteMessageIDRetention])
+            try db.execute(
+                sql: "INSERT INTO remote_to_device_ids (sender, message_id, received_ts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                arguments: [sender, messageID, now])
+            guard db.changesCount > 0 else { return nil }
+            return try Self.deliverToDevice(db, sender: sender, type: type, recipients: recipients)
+        }
+    }
+
+    static let remoteMessageIDRetention: Int64 = 7 * 86_400_000
+
+    private static func deliverToDevice(
+        _ db: Database, sender: String, type: String, recipients: [ToDeviceRecipient]
+    ) throws -> (position: Int64, users: Set<String>) {
+        let position = try nextPosition(db)
+        var users = Set<String>()
+        for recipient in recipients {
+            let devices =
+                recipient.deviceID == "*"
+                ? try String.fetchAll(db, sql: "SELECT device_id FROM devices WHERE user_id = ?", arguments: [recipient.userID])
+                : try String.fetchAll(
+                    db, sql: "SELECT device_id FROM devices WHERE user_id = ? AND device_id = ?",
+                    arguments: [recipient.userID, recipient.deviceID])
+            for device in devices {
+                try db.execute(
+                    sql: """
+                        INSERT INTO to_device_messages (user_id, device_id, stream_ordering, sender, type, content)
+                        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                        """,
+                    arguments: [recipient.userID, device, position, sender, type, recipient.content.encodedString()])
+                users.insert(recipient.userID)
+            }
+        }
+        return (position, users)
     }
 
     public func syncKeyState(

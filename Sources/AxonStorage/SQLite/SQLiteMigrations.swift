@@ -493,6 +493,19 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        // Message IDs of to-device messages other servers relayed: each is delivered once.
+        migrator.registerMigration("019_remote_to_device_ids") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE remote_to_device_ids (
+                        sender TEXT NOT NULL,
+                        message_id TEXT NOT NULL,
+                        received_ts INTEGER NOT NULL,
+                        PRIMARY KEY (sender, message_id)
+                    );
+                    CREATE INDEX remote_to_device_ids_age ON remote_to_device_ids(received_ts);
+                    """)
+        }
         return migrator
     }
 }
