@@ -98,6 +98,8 @@ public struct AxonServer: Sendable {
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)
         context.registerDirectoryQueryRoute(on: routes)
+        context.registerOpenIDUserInfoRoute(on: routes)
+        context.registerThirdPartyInviteRoutes(on: routes)
         context.registerTransactionRoutes(on: routes)
         context.registerEventReadRoutes(on: routes)
         context.registerJoinRoutes(on: routes)

@@ -50,6 +50,33 @@ public struct ThumbnailRecord: Sendable, Equatable {
     }
 }
 
+/// Media of another server, fetched once and served from here after that: the original
+/// (`variant` "") or one thumbnail size ("320x240-scale").
+public struct RemoteMediaRecord: Sendable, Equatable {
+    public var origin: String
+    public var mediaID: String
+    public var variant: String
+    public var contentType: String?
+    public var filename: String?
+    public var sha256: String
+    public var size: Int64
+    public var fetchedAt: Int64
+
+    public init(
+        origin: String, mediaID: String, variant: String, contentType: String?, filename: String?, sha256: String, size: Int64,
+        fetchedAt: Int64
+    ) {
+        self.origin = origin
+        self.mediaID = mediaID
+        self.variant = variant
+        self.contentType = contentType
+        self.filename = filename
+        self.sha256 = sha256
+        self.size = size
+        self.fetchedAt = fetchedAt
+    }
+}
+
 public enum MediaCompletion: Sendable, Equatable {
     case completed
     case notFound
@@ -70,4 +97,7 @@ public protocol MediaStore: Sendable {
     ) async throws -> MediaCompletion
     func thumbnail(mediaID: String, width: Int, height: Int, method: String) async throws -> ThumbnailRecord?
     func saveThumbnail(_ thumbnail: ThumbnailRecord) async throws
+    func remoteMedia(origin: String, mediaID: String, variant: String) async throws -> RemoteMediaRecord?
+    /// Stores (or replaces) a fetched copy.
+    func saveRemoteMedia(_ record: RemoteMediaRecord) async throws
 }

@@ -120,9 +120,14 @@ federation:
     def restart(self):
         """A restart forgets Synapse's in-memory outbound queues: afterwards it catches a peer up
         with the newest event of each room only."""
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        self.pause()
         self._start()
+
+    def pause(self):
+        """Stops the process only (the log stays open): `restart()` brings it back."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
 
 
 def axon_federating(directory, certs, *extra_args, server_name=None, own_database=True):

@@ -90,6 +90,9 @@ public struct AxonConfig: Sendable, Equatable {
     /// Nameservers asked for SRV records in server discovery ("ip" or "ip:port"); unset: the
     /// system's (`/etc/resolv.conf`).
     public var federationDNSServers: [String]?
+    /// Served at `/.well-known/matrix/policy_server` when this host runs a policy server
+    /// (spec "Policy Servers"); unset, that URI answers 404.
+    public var policyServerPublicKeys: [String: String]?
 
     public struct Listener: Sendable, Equatable, Decodable {
         public enum Resource: String, Sendable, Decodable, CaseIterable {
@@ -238,6 +241,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var federationIPAllowlistOnly: Bool?
     public var trustedKeyServers: [String]?
     public var federationDNSServers: [String]?
+    public var policyServerPublicKeys: [String: String]?
 
     public init() {}
 
@@ -296,6 +300,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case federationIPAllowlistOnly = "federation_ip_range_whitelist_only"
         case trustedKeyServers = "trusted_key_servers"
         case federationDNSServers = "federation_dns_servers"
+        case policyServerPublicKeys = "policy_server_public_keys"
     }
 
     public static func fromYAML(_ text: String) throws -> ConfigOverrides {
@@ -418,6 +423,12 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let federationIPAllowlist { config.federationIPAllowlist = federationIPAllowlist }
         if let trustedKeyServers { config.trustedKeyServers = trustedKeyServers }
         if let federationDNSServers { config.federationDNSServers = federationDNSServers }
+        if let policyServerPublicKeys {
+            guard policyServerPublicKeys["ed25519"] != nil else {
+                throw ConfigError("policy_server_public_keys must contain an 'ed25519' key")
+            }
+            config.policyServerPublicKeys = policyServerPublicKeys
+        }
         if let federationIPAllowlistOnly { config.federationIPAllowlistOnly = federationIPAllowlistOnly }
     }
 

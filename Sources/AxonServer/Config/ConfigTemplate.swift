@@ -92,6 +92,9 @@ extension AxonConfig {
         # federation_domain_whitelist: ["example.com", "matrix.org"]
         # Servers asked for other servers' keys when those cannot be reached themselves.
         trusted_key_servers: []
+        # Public keys of a policy server run for this host, served at
+        # /.well-known/matrix/policy_server (unset: that URI answers 404).
+        # policy_server_public_keys: {ed25519: "<unpadded base64 key>"}
         # Nameservers asked for _matrix-fed._tcp SRV records (unset: /etc/resolv.conf's).
         # federation_dns_servers: ["127.0.0.1:53"]
         # An extra CA (PEM) remote servers' certificates may be signed by, besides the system

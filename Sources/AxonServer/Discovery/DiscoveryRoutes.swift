@@ -11,6 +11,10 @@ extension ServerContext {
         routes.add(.get, "/.well-known/matrix/client", auth: .none) { _ in
             .ok(["m.homeserver": ["base_url": .string(config.baseURL)]])
         }
+        routes.add(.get, "/.well-known/matrix/policy_server", auth: .none) { _ in
+            guard let keys = config.policyServerPublicKeys else { throw MatrixError.notFound("This server runs no policy server") }
+            return .ok(["public_keys": .object(JSONObject(keys.mapValues(JSON.string)))])
+        }
         routes.client(.get, "/capabilities", auth: .required(allowGuests: true)) { _ in
             .ok(["capabilities": capabilities])
         }

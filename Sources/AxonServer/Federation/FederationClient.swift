@@ -86,19 +86,55 @@ final class FederationClient: Sendable {
         _ method: HTTPMethod, target: FederationDestination, path: String, headers: HTTPHeaders, body: JSON?, timeout: Duration,
         maxBytes: Int = FederationClient.maxResponseBytes
     ) async throws -> Response {
-        let client = try await pinnedClient(resolving: target.host, as: target.tlsName)
-        let host = target.tlsName.hasPrefix("[") ? target.tlsName : (target.tlsName.contains(":") ? "[\(target.tlsName)]" : target.tlsName)
-        var request = HTTPClientRequest(url: "https://\(host):\(target.port)\(path)")
+        var request = HTTPClientRequest(url: Self.url(target, path: path))
         request.method = method
         request.headers = headers
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body.encodedBytes()))
         }
-        let response = try await client.execute(request, timeout: .init(timeout))
+        let response = try await execute(request, target: target, timeout: timeout)
         let bytes = try await response.body.collect(upTo: maxBytes)
         let json = bytes.readableBytes == 0 ? JSON.object([:]) : (try? JSONParser.parse(bytes.readableBytesView)) ?? .null
         return Response(status: Int(response.status.code), json: json, headers: response.headers)
+    }
+
+    /// A signed GET whose body the caller reads as it arrives (media, which can be large).
+    func streamingGET(destination: String, path: String, timeout: Duration) async throws -> HTTPClientResponse {
+        guard let name = ServerName(destination) else { throw Failure("'\(destination)' is not a server name") }
+        guard mayFederate(with: destination) else { throw Failure("federation with \(destination) is not allowed") }
+        let target = await discovery.destination(for: name)
+        var request = HTTPClientRequest(url: Self.url(target, path: path))
+        request.headers.add(name: "Host", value: target.hostHeader)
+        request.headers.add(
+            name: "Authorization",
+            value: try XMatrixAuthorization.header(method: "GET", uri: path, origin: serverName.value, destination: destination, content: nil, key: signingKey))
+        return try await execute(request, target: target, timeout: timeout)
+    }
+
+    /// An unsigned GET of an https URL another server pointed at (a media `Location`), under
+    /// the same address rules as every federation request.
+    func fetchURL(_ url: String, timeout: Duration) async throws -> HTTPClientResponse {
+        guard let components = URLComponents(string: url), components.scheme == "https", let host = components.host, !host.isEmpty else {
+            throw Failure("\(url) is not an https URL")
+        }
+        let port = components.port ?? 443
+        let target = FederationDestination(host: host, port: port, hostHeader: port == 443 ? host : "\(host):\(port)", tlsName: host)
+        var path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+        if let query = components.percentEncodedQuery { path += "?" + query }
+        var request = HTTPClientRequest(url: Self.url(target, path: path))
+        request.headers.add(name: "Host", value: target.hostHeader)
+        return try await execute(request, target: target, timeout: timeout)
+    }
+
+    private func execute(_ request: HTTPClientRequest, target: FederationDestination, timeout: Duration) async throws -> HTTPClientResponse {
+        let client = try await pinnedClient(resolving: target.host, as: target.tlsName)
+        return try await client.execute(request, timeout: .init(timeout))
+    }
+
+    private static func url(_ target: FederationDestination, path: String) -> String {
+        let host = target.tlsName.hasPrefix("[") ? target.tlsName : (target.tlsName.contains(":") ? "[\(target.tlsName)]" : target.tlsName)
+        return "https://\(host):\(target.port)\(path)"
     }
 
     /// A client whose connections to `name` (the URL host: SNI and certificate name) go to a

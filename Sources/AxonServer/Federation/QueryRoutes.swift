@@ -20,6 +20,31 @@ extension ServerContext {
         }
     }
 
+    /// A third party (an integration manager) checks an OpenID token a client gave it; the
+    /// request is not signed (spec: the token is the credential), and says only whose it is.
+    func registerOpenIDUserInfoRoute(on routes: RouteTable) {
+        routes.add(.get, "/_matrix/federation/v1/openid/userinfo", auth: .none) { request in
+            guard let token = request.query("access_token"), !token.isEmpty else {
+                throw MatrixError(401, "M_UNKNOWN_TOKEN", "Missing 'access_token'")
+            }
+            guard let userID = try await storage.openIDTokenUser(tokenHash: Authenticator.hash(token: token), now: nowMillis()) else {
+                throw MatrixError(401, "M_UNKNOWN_TOKEN", "The OpenID token is unknown or has expired")
+            }
+            return .ok(["sub": .string(userID)])
+        }
+    }
+
+    /// Third-party invites need 3PIDs bound through an identity server; this server binds
+    /// none, so the exchange and the identity server's callback are refused plainly.
+    func registerThirdPartyInviteRoutes(on routes: RouteTable) {
+        routes.add(.put, "/_matrix/federation/v1/exchange_third_party_invite/{roomId}", auth: .server) { _ in
+            throw MatrixError.forbidden("This server does not support third-party invites")
+        }
+        routes.add(.put, "/_matrix/federation/v1/3pid/onbind", auth: .none) { _ in
+            throw MatrixError.forbidden("This server binds no third-party identifiers")
+        }
+    }
+
     func registerDirectoryQueryRoute(on routes: RouteTable) {
         routes.add(.get, "/_matrix/federation/v1/query/directory", auth: .server) { request in
             guard let alias = request.query("room_alias") else { throw MatrixError.missingParam("Missing 'room_alias'") }

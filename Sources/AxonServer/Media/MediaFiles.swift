@@ -74,14 +74,18 @@ struct MediaFiles: Sendable {
 
     /// The file as a streamed response body.
     func stream(_ sha256: String) -> ResponseBody {
-        let path = FilePath(self.path(sha256))
-        return ResponseBody { writer in
-            try await FileSystem.shared.withFileHandle(forReadingAt: path) { handle in
-                for try await chunk in handle.readChunks(in: 0..., chunkLength: .kibibytes(128)) {
-                    try await writer.write(chunk)
-                }
-            }
+        ResponseBody { writer in
+            try await write(sha256, to: &writer)
             try await writer.finish(nil)
+        }
+    }
+
+    /// The file's bytes into a response body being written, in 128 KiB chunks.
+    func write(_ sha256: String, to writer: inout any ResponseBodyWriter) async throws {
+        try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path(sha256))) { handle in
+            for try await chunk in handle.readChunks(in: 0..., chunkLength: .kibibytes(128)) {
+                try await writer.write(chunk)
+            }
         }
     }
 

@@ -7,6 +7,7 @@ import MatrixModel
 /// The content repository (spec authed-content-repo.yaml, content-repo.yaml): uploads
 /// (direct, or `/create` then `PUT`), authenticated downloads and thumbnails, and the
 /// deprecated unauthenticated endpoints, which the media freeze turns off by default.
+/// Media of other servers is fetched over federation and cached (`RemoteMedia`).
 /// `preview_url` is not built (it needs outbound HTTP with SSRF protection) and answers
 /// `M_UNRECOGNIZED`.
 extension ServerContext {
@@ -24,6 +25,9 @@ extension ServerContext {
 
     func registerMediaRoutes(on routes: RouteTable) {
         let files = MediaFiles(root: (config.dataDirectory as NSString).appendingPathComponent("media"))
+        let remote = RemoteMedia(
+            storage: storage, client: federation.client, files: files, maxBytes: Int64(config.maxUploadBytes), logger: logger)
+        registerFederationMediaRoutes(on: routes, files: files)
         routes.add(.post, "/_matrix/media/v3/upload", streamsBody: true) { request in
             let mediaID = RandomString.alphanumeric(24)
             let stored = try await receiveUpload(request, files: files)
@@ -73,12 +77,25 @@ extension ServerContext {
             for suffix in ["", "/{fileName}"] {
                 routes.add(.get, prefix + "/download/{serverName}/{mediaId}" + suffix, auth: auth) { request in
                     try Self.checkFreeze(authenticated: authenticated, serve: config.serveUnauthenticatedMedia)
+                    if let origin = try Self.remoteOrigin(request, own: serverName) {
+                        let record = try await remote.original(origin: origin, mediaID: request.parameter("mediaId"))
+                        return Self.serve(
+                            sha256: record.sha256, size: record.size, contentType: record.contentType,
+                            fileName: request.optionalParameter("fileName") ?? record.filename, files: files)
+                    }
                     let record = try await uploadedMedia(request)
                     return try await download(record, fileName: request.optionalParameter("fileName"), files: files)
                 }
             }
             routes.add(.get, prefix + "/thumbnail/{serverName}/{mediaId}", auth: auth) { request in
                 try Self.checkFreeze(authenticated: authenticated, serve: config.serveUnauthenticatedMedia)
+                if let origin = try Self.remoteOrigin(request, own: serverName) {
+                    let wanted = try Self.thumbnailRequest(request)
+                    let size = Thumbnailer.standardSize(width: wanted.width, height: wanted.height)
+                    let record = try await remote.thumbnail(
+                        origin: origin, mediaID: request.parameter("mediaId"), width: size.width, height: size.height, method: wanted.method.rawValue)
+                    return Self.serve(sha256: record.sha256, size: record.size, contentType: record.contentType, fileName: nil, files: files)
+                }
                 return try await thumbnail(request, files: files)
             }
         }
@@ -113,9 +130,9 @@ extension ServerContext {
     }
 
     /// The media record once uploaded, waiting up to `timeout_ms` for a pending upload.
-    private func uploadedMedia(_ request: MatrixRequest) async throws -> MediaRecord {
-        guard request.parameter("serverName") == serverName.value else {
-            throw MatrixError.notFound("Media from other servers is not available: this server does not federate")
+    func uploadedMedia(_ request: MatrixRequest) async throws -> MediaRecord {
+        guard request.optionalParameter("serverName").map({ $0 == serverName.value }) ?? true else {
+            throw MatrixError.notFound("Media not found")
         }
         let mediaID = request.parameter("mediaId")
         let wait = min(max(request.query("timeout_ms").flatMap { Int64($0) } ?? 20_000, 0), Self.maxDownloadWaitMs)
@@ -132,22 +149,50 @@ extension ServerContext {
         }
     }
 
+    /// The media's server when it is another one; `allow_remote=false` (legacy endpoints)
+    /// refuses those.
+    private static func remoteOrigin(_ request: MatrixRequest, own: ServerName) throws -> String? {
+        let origin = request.parameter("serverName")
+        guard origin != own.value else { return nil }
+        guard ServerName(origin) != nil else { throw MatrixError.notFound("'\(origin)' is not a server name") }
+        if request.query("allow_remote") == "false" { throw MatrixError.notFound("Remote media was not asked for (allow_remote=false)") }
+        return origin
+    }
+
     private func download(_ record: MediaRecord, fileName: String?, files: MediaFiles) async throws -> MatrixResponse {
         guard let sha256 = record.sha256 else { throw MatrixError.notFound("Media not found") }
-        let type = record.contentType ?? "application/octet-stream"
+        return Self.serve(sha256: sha256, size: record.size, contentType: record.contentType, fileName: fileName ?? record.filename, files: files)
+    }
+
+    private static func serve(sha256: String, size: Int64, contentType: String?, fileName: String?, files: MediaFiles) -> MatrixResponse {
+        let type = contentType ?? "application/octet-stream"
         var response = MatrixResponse(status: .ok, json: [:])
-        response.body = .stream(files.stream(sha256), contentType: type, length: record.size)
-        response.headers = Self.mediaHeaders(contentType: type, fileName: fileName ?? record.filename)
+        response.body = .stream(files.stream(sha256), contentType: type, length: size)
+        response.headers = mediaHeaders(contentType: type, fileName: fileName)
         return response
     }
 
-    private func thumbnail(_ request: MatrixRequest, files: MediaFiles) async throws -> MatrixResponse {
+    static func thumbnailRequest(_ request: MatrixRequest) throws -> (width: Int, height: Int, method: Thumbnailer.Method) {
         guard let width = request.query("width").flatMap({ Int($0) }), let height = request.query("height").flatMap({ Int($0) }),
             width > 0, height > 0
         else { throw MatrixError.invalidParam("'width' and 'height' must be positive integers") }
         guard let method = Thumbnailer.Method(rawValue: request.query("method") ?? "scale") else {
             throw MatrixError.invalidParam("'method' must be 'crop' or 'scale'")
         }
+        return (width, height, method)
+    }
+
+    private func thumbnail(_ request: MatrixRequest, files: MediaFiles) async throws -> MatrixResponse {
+        let thumbnail = try await localThumbnail(request, files: files)
+        var response = MatrixResponse(status: .ok, json: [:])
+        response.body = .stream(files.stream(thumbnail.sha256), contentType: thumbnail.contentType, length: thumbnail.size)
+        response.headers = Self.mediaHeaders(contentType: thumbnail.contentType, fileName: nil)
+        return response
+    }
+
+    /// A thumbnail of local media, made once per standard size and method.
+    func localThumbnail(_ request: MatrixRequest, files: MediaFiles) async throws -> ThumbnailRecord {
+        let (width, height, method) = try Self.thumbnailRequest(request)
         let record = try await uploadedMedia(request)
         guard let sha256 = record.sha256 else { throw MatrixError.notFound("Media not found") }
         let size = Thumbnailer.standardSize(width: width, height: height)
@@ -168,10 +213,7 @@ extension ServerContext {
             thumbnail = record
         }
         guard let thumbnail else { throw MatrixError.notFound("Media not found") }
-        var response = MatrixResponse(status: .ok, json: [:])
-        response.body = .stream(files.stream(thumbnail.sha256), contentType: thumbnail.contentType, length: thumbnail.size)
-        response.headers = Self.mediaHeaders(contentType: thumbnail.contentType, fileName: nil)
-        return response
+        return thumbnail
     }
 
     /// Headers that keep served media from acting as a page of this origin.

@@ -73,4 +73,29 @@ extension PostgresStorage {
             ON CONFLICT DO NOTHING
             """)
     }
+
+    public func remoteMedia(origin: String, mediaID: String, variant: String) async throws -> RemoteMediaRecord? {
+        try await query(
+            """
+            SELECT content_type, filename, sha256, size, fetched_ts FROM remote_media
+            WHERE origin = \(origin) AND media_id = \(mediaID) AND variant = \(variant)
+            """
+        ).first.map { row in
+            let (type, filename, sha256, size, fetched) = try row.decode((String?, String?, String, Int64, Int64).self)
+            return RemoteMediaRecord(
+                origin: origin, mediaID: mediaID, variant: variant, contentType: type, filename: filename, sha256: sha256, size: size,
+                fetchedAt: fetched)
+        }
+    }
+
+    public func saveRemoteMedia(_ record: RemoteMediaRecord) async throws {
+        try await query(
+            """
+            INSERT INTO remote_media (origin, media_id, variant, content_type, filename, sha256, size, fetched_ts)
+            VALUES (\(record.origin), \(record.mediaID), \(record.variant), \(record.contentType), \(record.filename), \(record.sha256),
+                \(record.size), \(record.fetchedAt))
+            ON CONFLICT (origin, media_id, variant) DO UPDATE SET content_type = excluded.content_type,
+                filename = excluded.filename, sha256 = excluded.sha256, size = excluded.size, fetched_ts = excluded.fetched_ts
+            """)
+    }
 }

@@ -498,5 +498,15 @@ enum PostgresMigrations {
                 "CREATE INDEX remote_to_device_ids_age ON remote_to_device_ids(received_ts)",
             ]
         ),
+        (
+            "020_remote_media",
+            [
+                """
+                CREATE TABLE remote_media (
+                    origin TEXT NOT NULL, media_id TEXT NOT NULL, variant TEXT NOT NULL, content_type TEXT, filename TEXT,
+                    sha256 TEXT NOT NULL, size BIGINT NOT NULL, fetched_ts BIGINT NOT NULL, PRIMARY KEY (origin, media_id, variant))
+                """
+            ]
+        ),
     ]
 }

@@ -75,4 +75,32 @@ extension SQLiteStorage {
                 ])
         }
     }
+
+    public func remoteMedia(origin: String, mediaID: String, variant: String) async throws -> RemoteMediaRecord? {
+        try await read { db in
+            try Row.fetchOne(
+                db, sql: "SELECT * FROM remote_media WHERE origin = ? AND media_id = ? AND variant = ?", arguments: [origin, mediaID, variant]
+            ).map { row in
+                RemoteMediaRecord(
+                    origin: row["origin"], mediaID: row["media_id"], variant: row["variant"], contentType: row["content_type"],
+                    filename: row["filename"], sha256: row["sha256"], size: row["size"], fetchedAt: row["fetched_ts"])
+            }
+        }
+    }
+
+    public func saveRemoteMedia(_ record: RemoteMediaRecord) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO remote_media (origin, media_id, variant, content_type, filename, sha256, size, fetched_ts)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (origin, media_id, variant) DO UPDATE SET content_type = excluded.content_type,
+                        filename = excluded.filename, sha256 = excluded.sha256, size = excluded.size, fetched_ts = excluded.fetched_ts
+                    """,
+                arguments: [
+                    record.origin, record.mediaID, record.variant, record.contentType, record.filename, record.sha256, record.size,
+                    record.fetchedAt,
+                ])
+        }
+    }
 }

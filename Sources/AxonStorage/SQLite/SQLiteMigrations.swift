@@ -506,6 +506,23 @@ enum SQLiteMigrations {
                     CREATE INDEX remote_to_device_ids_age ON remote_to_device_ids(received_ts);
                     """)
         }
+        // Other servers' media, cached: the original and each thumbnail size fetched.
+        migrator.registerMigration("020_remote_media") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE remote_media (
+                        origin TEXT NOT NULL,
+                        media_id TEXT NOT NULL,
+                        variant TEXT NOT NULL,
+                        content_type TEXT,
+                        filename TEXT,
+                        sha256 TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        fetched_ts INTEGER NOT NULL,
+                        PRIMARY KEY (origin, media_id, variant)
+                    );
+                    """)
+        }
         return migrator
     }
 }
