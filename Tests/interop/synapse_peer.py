@@ -75,7 +75,9 @@ bcrypt_rounds: 4
 url_preview_enabled: false
 report_stats: false
 presence:
-  enabled: false
+  enabled: true
+allow_public_rooms_over_federation: true
+room_list_publication_rules: [{{action: allow}}]
 rc_message: {{per_second: 1000, burst_count: 1000}}
 rc_registration: {{per_second: 1000, burst_count: 1000}}
 rc_login: {{address: {{per_second: 1000, burst_count: 1000}}, account: {{per_second: 1000, burst_count: 1000}}, failed_attempts: {{per_second: 1000, burst_count: 1000}}}}

@@ -1,5 +1,7 @@
+import Foundation
 import AxonStorage
 import MatrixModel
+import NIOHTTP1
 
 /// Room aliases, the published room directory and `publicRooms`.
 extension ServerContext {
@@ -21,9 +23,16 @@ extension ServerContext {
         }
         routes.client(.get, "/directory/room/{roomAlias}", auth: .none) { request in
             let alias = request.parameter("roomAlias")
-            guard RoomAlias(alias) != nil else { throw MatrixError.invalidParam("Invalid room alias") }
+            guard let parsed = RoomAlias(alias) else { throw MatrixError.invalidParam("Invalid room alias") }
+            if parsed.server != serverName {
+                let (roomID, servers) = try await remoteAlias(alias)
+                var unique: [String] = []
+                for server in servers where !unique.contains(server) { unique.append(server) }
+                return .ok(["room_id": .string(roomID), "servers": .array(unique.map(JSON.string))])
+            }
             guard let target = try await storage.aliasTarget(alias) else { throw MatrixError.notFound("Room alias \(alias) not found") }
-            return .ok(["room_id": .string(target.roomID), "servers": [.string(serverName.value)]])
+            let others = try await storage.joinedServers(roomID: target.roomID, excluding: serverName.value)
+            return .ok(["room_id": .string(target.roomID), "servers": .array(([serverName.value] + others).map(JSON.string))])
         }
         routes.client(.delete, "/directory/room/{roomAlias}") { request in
             let alias = try localAlias(request)
@@ -62,14 +71,58 @@ extension ServerContext {
             return .empty
         }
         routes.client(.get, "/publicRooms", auth: .none) { request in
-            try await publicRooms(limit: request.query("limit").flatMap(Int.init), since: request.query("since"), search: nil)
+            if let server = try remoteDirectoryServer(request) {
+                return try await remotePublicRooms(server: server, method: .GET, query: request.query, body: nil)
+            }
+            return try await publicRooms(limit: request.query("limit").flatMap(Int.init), since: request.query("since"), search: nil)
         }
         routes.client(.post, "/publicRooms") { request in
             let body = try request.jsonObject()
-            let limit = body.optional("limit")?.intValue.map(Int.init)
-            let search = try body.optionalObject("filter")?.optionalString("generic_search_term")
-            return try await publicRooms(limit: limit, since: try body.optionalString("since"), search: search)
+            if let server = try remoteDirectoryServer(request) {
+                return try await remotePublicRooms(server: server, method: .POST, query: [:], body: body)
+            }
+            return try await publicRooms(body)
         }
+        // Another server's users browsing this server's directory (`?server=` on their side).
+        routes.add(.get, "/_matrix/federation/v1/publicRooms", auth: .server) { request in
+            try await publicRooms(limit: request.query("limit").flatMap(Int.init), since: request.query("since"), search: nil)
+        }
+        routes.add(.post, "/_matrix/federation/v1/publicRooms", auth: .server) { request in
+            try await publicRooms(try request.jsonObject())
+        }
+    }
+
+    private func publicRooms(_ body: JSON) async throws -> MatrixResponse {
+        let limit = body.optional("limit")?.intValue.map(Int.init)
+        let search = try body.optionalObject("filter")?.optionalString("generic_search_term")
+        return try await publicRooms(limit: limit, since: try body.optionalString("since"), search: search)
+    }
+
+    /// `?server=` naming another server: its directory is asked over federation.
+    private func remoteDirectoryServer(_ request: MatrixRequest) throws -> String? {
+        guard let server = request.query("server"), server != serverName.value else { return nil }
+        guard ServerName(server) != nil else { throw MatrixError.invalidParam("'\(server)' is not a server name") }
+        return server
+    }
+
+    private func remotePublicRooms(server: String, method: HTTPMethod, query: [String: [String]], body: JSON?) async throws -> MatrixResponse {
+        guard federation.client.mayFederate(with: server) else { throw MatrixError.forbidden("This server does not federate with \(server)") }
+        // Only the paging and filter parameters travel; `server` itself is ours.
+        var forwarded: [String] = []
+        for name in ["limit", "since", "include_all_networks", "third_party_instance_id"] {
+            if let value = query[name]?.last { forwarded.append(name + "=" + PercentEncoding.queryValue(value)) }
+        }
+        let path = "/_matrix/federation/v1/publicRooms" + (forwarded.isEmpty ? "" : "?" + forwarded.joined(separator: "&"))
+        let response: FederationClient.Response
+        do {
+            response = try await federation.client.request(method, destination: server, path: path, body: body, timeout: .seconds(20))
+        } catch {
+            throw MatrixError(502, "M_UNKNOWN", "Could not reach \(server): \(error)")
+        }
+        guard response.status == 200, case .object(let answer) = response.json, answer["chunk"]?.arrayValue != nil else {
+            throw MatrixError(502, "M_UNKNOWN", "\(server) did not answer with a room directory (HTTP \(response.status))")
+        }
+        return .ok(.object(answer))
     }
 
     /// Directory pages use offset tokens (`p12`, `h40`). Offsets come from clients: a negative

@@ -146,7 +146,7 @@ extension ServerContext {
     }
 
     /// A remote alias, from its server (`/query/directory`).
-    private func remoteAlias(_ alias: String) async throws -> (String, [String]) {
+    func remoteAlias(_ alias: String) async throws -> (String, [String]) {
         guard let server = RoomAlias(alias)?.server.value else { throw MatrixError.invalidParam("Invalid room alias") }
         guard federation.client.mayFederate(with: server) else { throw MatrixError.notFound("Room alias \(alias) not found") }
         let response: FederationClient.Response
