@@ -100,6 +100,7 @@ public struct AxonServer: Sendable {
         context.registerDirectoryQueryRoute(on: routes)
         context.registerOpenIDUserInfoRoute(on: routes)
         context.registerThirdPartyInviteRoutes(on: routes)
+        context.registerFederationHierarchyRoutes(on: routes)
         context.registerTransactionRoutes(on: routes)
         context.registerEventReadRoutes(on: routes)
         context.registerJoinRoutes(on: routes)

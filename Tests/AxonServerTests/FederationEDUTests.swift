@@ -209,3 +209,27 @@ import Testing
         func makeAsyncIterator() -> AsyncIterator { AsyncIterator(rest: pieces) }
     }
 }
+
+extension FederationServiceTests {
+    @Test func otherServersSeeOnlyPreviewableRoomsOfASpace() async throws {
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
+            try await graph.trust(server)
+            let alice = try await server.register("alice")
+            let space = try await server.createRoom(alice.token, ["preset": "public_chat", "creation_content": ["type": "m.space"]])
+            let open = try await server.createRoom(alice.token, ["preset": "public_chat", "name": "open"])
+            let closed = try await server.createRoom(alice.token, ["preset": "private_chat", "name": "closed"])
+            for child in [open, closed] {
+                _ = try await server.call(
+                    .put, server.room(space, "/state/m.space.child/\(TestServer.path(child))"), token: alice.token, json: ["via": ["localhost"]])
+            }
+            let answer = try await graph.signedGet(server, "/_matrix/federation/v1/hierarchy/\(TestServer.path(space))")
+            #expect(answer.status == 200, "\(answer.raw)")
+            #expect(answer.json["room"]?["room_type"] == "m.space")
+            #expect(answer.json["children"]?.arrayValue?.map { $0["room_id"] } == [.string(open)])
+            #expect(answer.json["inaccessible_children"] == [.string(closed)])
+            // The private room itself is not shown to a server with nobody in it.
+            let hidden = try await graph.signedGet(server, "/_matrix/federation/v1/hierarchy/\(TestServer.path(closed))")
+            #expect(hidden.status == 404 && hidden.errcode == "M_NOT_FOUND")
+        }
+    }
+}

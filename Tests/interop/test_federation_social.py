@@ -155,3 +155,42 @@ def test_presence_both_ways(peers):
     sync_until(axon.base_url, alice_token, presence_of(bob, "on synapse"))
     shown = ok(call(axon.base_url, "GET", f"/_matrix/client/v3/presence/{quoted(bob)}/status", alice_token))
     assert shown["presence"] == "online" and shown["status_msg"] == "on synapse"
+
+
+def space_with_child(base, token, server_name, version):
+    space = ok(call(base, "POST", "/_matrix/client/v3/createRoom", token,
+                    json={"preset": "public_chat", "room_version": version, "name": "A space",
+                          "creation_content": {"type": "m.space"}}))["room_id"]
+    child = ok(call(base, "POST", "/_matrix/client/v3/createRoom", token,
+                    json={"preset": "public_chat", "room_version": version, "name": "A child", "topic": "inside"}))["room_id"]
+    ok(call(base, "PUT", f"/_matrix/client/v3/rooms/{quoted(space)}/state/m.space.child/{quoted(child)}", token,
+            json={"via": [server_name], "suggested": True}))
+    return space, child
+
+
+@pytest.mark.parametrize("version", ["10", "11"])
+def test_remote_spaces_and_room_summaries(peers, version):
+    # Room IDs of version 12 name no server: a space there is found only through a known
+    # member server (the via of a parent), so the root is asked on the versions that name one.
+    axon, synapse = peers
+    alice, alice_token = register(axon.base_url)
+    bob, bob_token = register(synapse.base_url)
+
+    space, child = space_with_child(synapse.base_url, bob_token, synapse.server_name, version)
+    seen = ok(call(axon.base_url, "GET", f"/_matrix/client/v1/rooms/{quoted(space)}/hierarchy", alice_token))
+    rooms = {room["room_id"]: room for room in seen["rooms"]}
+    assert set(rooms) == {space, child}, seen
+    assert rooms[space]["room_type"] == "m.space" and rooms[child]["topic"] == "inside"
+    assert [state["state_key"] for state in rooms[space]["children_state"]] == [child]
+    assert all("allowed_room_ids" not in room for room in seen["rooms"])
+    summary = ok(call(axon.base_url, "GET", f"/_matrix/client/v1/room_summary/{quoted(child)}", alice_token,
+                      params={"via": synapse.server_name}))
+    assert summary["room_id"] == child and summary["name"] == "A child" and summary["membership"] == "leave"
+    assert summary.get("room_version") == version
+
+    # And Synapse asks Axon's /_matrix/federation/v1/hierarchy for the child it does not have
+    # (Synapse shows a space only to its members, so Bob joins the space first).
+    space, child = space_with_child(axon.base_url, alice_token, axon.server_name, version)
+    ok(call(synapse.base_url, "POST", f"/_matrix/client/v3/join/{quoted(space)}", bob_token, params={"server_name": axon.server_name}, json={}))
+    theirs = ok(call(synapse.base_url, "GET", f"/_matrix/client/v1/rooms/{quoted(space)}/hierarchy", bob_token))
+    assert {room["room_id"] for room in theirs["rooms"]} == {space, child}, theirs

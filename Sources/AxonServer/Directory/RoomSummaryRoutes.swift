@@ -7,9 +7,31 @@ import MatrixModel
 extension ServerContext {
     func registerRoomSummaryRoutes(on routes: RouteTable) {
         routes.add(.get, "/_matrix/client/v1/room_summary/{roomIdOrAlias}", auth: .optional) { request in
-            let roomID = try await rooms.resolve(request.parameter("roomIdOrAlias"))
+            let target = request.parameter("roomIdOrAlias")
+            var via = request.query["via"] ?? []
+            let roomID: String
+            if target.hasPrefix("#"), let alias = RoomAlias(target), alias.server != serverName {
+                let resolved = try await remoteAlias(target)
+                roomID = resolved.0
+                via += resolved.1
+            } else {
+                roomID = try await rooms.resolve(target)
+            }
             let state = try await storage.currentState(roomID: roomID)
-            guard !state.isEmpty, try await canPreview(state: state, userID: request.owner?.userID) else {
+            if state.isEmpty {
+                // A room only other servers have: their summary, if this user may see it.
+                guard let remote = await remoteHierarchy(
+                    roomID: roomID, servers: Self.candidateServers(roomID: roomID, via: via), userID: request.owner?.userID,
+                    suggestedOnly: false)
+                else { throw MatrixError.notFound("Room not found or not previewable") }
+                var summary = Self.clientChunk(remote.room)
+                summary["children_state"] = nil
+                if let userID = request.owner?.userID {
+                    summary["membership"] = .string(try await storage.membership(roomID: roomID, userID: userID)?.membership ?? "leave")
+                }
+                return .ok(.object(summary))
+            }
+            guard try await canPreview(state: state, userID: request.owner?.userID) else {
                 throw MatrixError.notFound("Room not found or not previewable")
             }
             var summary = try await chunk(roomID: roomID, state: state)
@@ -60,6 +82,13 @@ extension ServerContext {
         return entry
     }
 
+    /// A federation chunk as clients see it: `allowed_room_ids` is for servers only.
+    static func clientChunk(_ chunk: JSONObject) -> JSONObject {
+        var chunk = chunk
+        chunk["allowed_room_ids"] = nil
+        return chunk
+    }
+
     private func hierarchy(_ request: MatrixRequest) async throws -> MatrixResponse {
         let rootID = try roomIDParameter(request)
         let userID = request.user.userID
@@ -72,18 +101,42 @@ extension ServerContext {
         }
         let offset = try Self.pageOffset(request.query("from"), prefix: "h")
         let rootState = try await storage.currentState(roomID: rootID)
-        guard !rootState.isEmpty, try await canPreview(state: rootState, userID: userID) else {
+        let rootVisible = try await rootState.isEmpty ? true : canPreview(state: rootState, userID: userID)
+        guard rootVisible else {
             throw MatrixError.forbidden("You cannot see this space")
         }
         // Breadth-first over m.space.child events, skipping rooms seen before and rooms the
         // user may not preview.
-        var queue: [(roomID: String, depth: Int)] = [(rootID, 0)]
+        var queue: [(roomID: String, depth: Int, via: [String])] = [(rootID, 0, [])]
         var seen: Set<String> = [rootID]
         var entries: [JSON] = []
+        // Rooms this server does not have are asked of servers in the room: their answers
+        // carry the next level's chunks too, so one request covers a room and its children.
+        var remoteChunks: [String: JSONObject] = [:]
+        var remoteRequests = 0
         while !queue.isEmpty, entries.count < offset + limit + 1 {
-            let (roomID, depth) = queue.removeFirst()
+            let (roomID, depth, via) = queue.removeFirst()
             let state = roomID == rootID ? rootState : try await storage.currentState(roomID: roomID)
-            guard !state.isEmpty, try await canPreview(state: state, userID: userID) else { continue }
+            if state.isEmpty {
+                var remote = remoteChunks[roomID]
+                if remote == nil, remoteRequests < Self.maxRemoteHierarchyRequests {
+                    remoteRequests += 1
+                    if let answer = await remoteHierarchy(
+                        roomID: roomID, servers: Self.candidateServers(roomID: roomID, via: via), userID: userID, suggestedOnly: suggestedOnly)
+                    {
+                        remote = answer.room
+                        for child in answer.children { if let id = child["room_id"]?.stringValue { remoteChunks[id] = child } }
+                    }
+                }
+                guard let remote else { continue }
+                for child in remote["children_state"]?.arrayValue ?? [] {
+                    guard let childID = child["state_key"]?.stringValue, depth < maxDepth, seen.insert(childID).inserted else { continue }
+                    queue.append((childID, depth + 1, (child["content"]?["via"]?.arrayValue ?? []).compactMap(\.stringValue)))
+                }
+                entries.append(.object(Self.clientChunk(remote)))
+                continue
+            }
+            guard try await canPreview(state: state, userID: userID) else { continue }
             var children: [JSON] = []
             for (key, event) in state where key.type == "m.space.child" {
                 guard event.content["via"]?.arrayValue?.isEmpty == false else { continue }
@@ -92,13 +145,14 @@ extension ServerContext {
                 stripped["origin_server_ts"] = .int(event.originServerTS)
                 children.append(stripped)
                 if depth < maxDepth, seen.insert(key.stateKey).inserted {
-                    queue.append((key.stateKey, depth + 1))
+                    queue.append((key.stateKey, depth + 1, (event.content["via"]?.arrayValue ?? []).compactMap(\.stringValue)))
                 }
             }
             var entry = try await chunk(roomID: roomID, state: state)
             entry["children_state"] = .array(children)
             entries.append(.object(entry))
         }
+        if rootState.isEmpty, entries.isEmpty { throw MatrixError.notFound("No server in the room could show this space") }
         var response: JSONObject = ["rooms": .array(Array(entries.dropFirst(offset).prefix(limit)))]
         if entries.count > offset + limit { response["next_batch"] = .string("h\(offset + limit)") }
         return .ok(.object(response))
