@@ -38,7 +38,8 @@ import Testing
     }
 
     @Test func uploadAndAuthenticatedDownload() async throws {
-        try await TestServer.run { server in
+        // Not federating: another server's media is not found (and nothing leaves the machine).
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
             let alice = try await server.register("alice")
             let bob = try await server.register("bob")
             let uploaded = try await upload(server, alice.token, Self.png)
