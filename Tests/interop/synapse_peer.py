@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import uuid
 
 import requests
@@ -168,6 +169,11 @@ def register(base_url, name=None):
 def call(base_url, method, path, token=None, **kwargs):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.request(method, base_url + path, headers=headers, timeout=60, **kwargs)
+
+
+def quoted(value):
+    """A path segment: every reserved character percent-encoded."""
+    return urllib.parse.quote(value, safe="")
 
 
 def new_workspace():

@@ -1,11 +1,10 @@
 """Invites, rejections and knocks between Axon and a real Synapse, both directions, on room
 versions 10–12 (Federation II, "Membership")."""
 import shutil
-import urllib.parse
 
 import pytest
 
-from synapse_peer import SynapsePeer, axon_and_synapse, axon_federating, call, make_certificates, new_workspace, register, synapse_available
+from synapse_peer import SynapsePeer, axon_and_synapse, axon_federating, call, make_certificates, new_workspace, quoted, register, synapse_available
 from test_federation_synapse import sync_until, timeline_bodies
 
 pytestmark = pytest.mark.skipif(not synapse_available(), reason="Synapse is installed by scripts/test into .venv-synapse")
@@ -16,10 +15,6 @@ VERSIONS = ["10", "11", "12"]
 @pytest.fixture(scope="module")
 def peers():
     yield from axon_and_synapse()
-
-
-def quoted(value):
-    return urllib.parse.quote(value, safe="")
 
 
 def invited(body, room_id):

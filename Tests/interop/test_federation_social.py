@@ -2,12 +2,11 @@
 joins by a remote alias, display names in member events, the other server's room directory
 (/publicRooms?server=), and typing notices, read receipts and presence both ways."""
 import time
-import urllib.parse
 import uuid
 
 import pytest
 
-from synapse_peer import axon_and_synapse, call, register, synapse_available
+from synapse_peer import axon_and_synapse, call, quoted, register, synapse_available
 from test_federation_synapse import sync_until
 
 pytestmark = pytest.mark.skipif(not synapse_available(), reason="Synapse is installed by scripts/test into .venv-synapse")
@@ -18,10 +17,6 @@ VERSIONS = ["10", "11", "12"]
 @pytest.fixture(scope="module")
 def peers():
     yield from axon_and_synapse()
-
-
-def quoted(value):
-    return urllib.parse.quote(value, safe="")
 
 
 def ok(reply):
