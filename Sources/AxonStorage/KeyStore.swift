@@ -40,6 +40,22 @@ public struct MembershipChange: Sendable, Equatable {
     public var membership: String
 }
 
+/// The keys of a remote user whose device list this server tracks (they share a room with a
+/// local user): `device_keys` by device, `master_key`, `self_signing_key`, as their server
+/// gave them, and the `stream_id` of the last device-list update applied (nil when the copy
+/// came from `/user/keys/query`, which has none).
+public struct RemoteDeviceList: Sendable, Equatable {
+    public var userID: String
+    public var streamID: Int64?
+    public var keys: JSONObject
+
+    public init(userID: String, streamID: Int64?, keys: JSONObject) {
+        self.userID = userID
+        self.streamID = streamID
+        self.keys = keys
+    }
+}
+
 public struct ToDeviceMessage: Sendable, Equatable {
     public var sender: String
     public var type: String
@@ -151,6 +167,9 @@ public protocol KeyStore: Sendable {
     func receiveToDevice(
         sender: String, messageID: String, type: String, recipients: [ToDeviceRecipient]
     ) async throws -> (position: Int64, users: Set<String>)?
+    func remoteDeviceList(userID: String) async throws -> RemoteDeviceList?
+    func saveRemoteDeviceList(_ list: RemoteDeviceList) async throws
+    func deleteRemoteDeviceList(userID: String) async throws
     /// Deletes the device's to-device messages at or before `acknowledged` and reads, in one
     /// go, what a sync response needs of keys and devices (one hop instead of six per sync).
     func syncKeyState(

@@ -233,3 +233,67 @@ extension FederationServiceTests {
         }
     }
 }
+
+extension FederationEDUTests {
+    func deviceKeys(_ user: String, _ device: String) -> JSON {
+        ["user_id": .string(user), "device_id": .string(device), "algorithms": ["m.olm.v1.curve25519-aes-sha2"], "keys": [.init(stringLiteral: "ed25519:\(device)"): "k"], "signatures": [:]]
+    }
+
+    func query(_ server: TestServer, _ token: String, _ user: String) async throws -> JSON {
+        try await server.call(.post, "/_matrix/client/v3/keys/query", token: token, json: ["device_keys": [.init(stringLiteral: user): []]]).json
+    }
+
+    /// No other server is reachable here: whatever `/keys/query` answers for Bob without a
+    /// failure came from the cached device list.
+    @Test func trackedRemoteDeviceListsAreCachedAndFollowUpdatesInOrder() async throws {
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
+            let (alice, roomID, bob) = try await sharedRoom(server)
+            let storage = server.server.storage
+            try await storage.saveRemoteDeviceList(
+                RemoteDeviceList(userID: bob, streamID: 5, keys: ["device_keys": ["B1": deviceKeys(bob, "B1")], "master_key": ["usage": ["master"]]]))
+            let cached = try await query(server, alice.token, bob)
+            #expect(cached["device_keys"]?[bob]?.objectValue?.keys.map { $0 } == ["B1"], "\(cached)")
+            #expect(cached["master_keys"]?[bob] == ["usage": ["master"]])
+            #expect(cached["failures"] == [:])
+
+            // In order (prev_id names the last applied): a new device is added, then one removed.
+            try await edus(server, "u1", [[
+                "edu_type": "m.device_list_update",
+                "content": ["user_id": .string(bob), "device_id": "B2", "stream_id": 6, "prev_id": [5], "keys": deviceKeys(bob, "B2"), "device_display_name": "phone"],
+            ]])
+            try await edus(server, "u2", [[
+                "edu_type": "m.device_list_update", "content": ["user_id": .string(bob), "device_id": "B1", "stream_id": 7, "prev_id": [6], "deleted": true],
+            ]])
+            let updated = try await query(server, alice.token, bob)
+            #expect(updated["device_keys"]?[bob]?.objectValue?.keys.map { $0 } == ["B2"], "\(updated)")
+            #expect(updated["device_keys"]?[bob]?["B2"]?["unsigned"]?["device_display_name"] == "phone")
+            // Keys filed under another device's name are not taken: the list is asked for
+            // again (which cannot happen here), and the copy dropped meanwhile.
+            try await edus(server, "u3", [[
+                "edu_type": "m.device_list_update",
+                "content": ["user_id": .string(bob), "device_id": "B3", "stream_id": 8, "prev_id": [7], "keys": deviceKeys(bob, "B9")],
+            ]])
+
+            #expect(try await storage.remoteDeviceList(userID: bob) == nil)
+            try await storage.saveRemoteDeviceList(RemoteDeviceList(userID: bob, streamID: 8, keys: ["device_keys": ["B2": deviceKeys(bob, "B2")]]))
+            #expect(try await query(server, alice.token, bob)["failures"] == [:])
+
+            // A gap (prev_id 100 was never seen): the list is fetched again, which cannot
+            // happen here, so the copy is dropped and Bob's server is named in failures.
+            try await edus(server, "u4", [[
+                "edu_type": "m.device_list_update", "content": ["user_id": .string(bob), "device_id": "B2", "stream_id": 101, "prev_id": [100], "deleted": true],
+            ]])
+            #expect(try await storage.remoteDeviceList(userID: bob) == nil)
+            #expect(try await query(server, alice.token, bob)["failures"]?[RoomGraphTests.remote] != nil)
+
+            // A user who no longer shares a room is not answered from an old copy.
+            try await storage.saveRemoteDeviceList(RemoteDeviceList(userID: bob, streamID: 1, keys: ["device_keys": ["B1": deviceKeys(bob, "B1")]]))
+            let leave = try graph.remoteEvent(
+                "m.room.member", sender: bob, stateKey: bob, content: ["membership": "leave"], prev: [try await graph.head(server, roomID)],
+                state: try await storage.currentState(roomID: roomID), roomID: roomID)
+            #expect(try await graph.transaction(server, "leave", pdus: [leave]).status == 200)
+            #expect(try await query(server, alice.token, bob)["failures"]?[RoomGraphTests.remote] != nil)
+            #expect(try await storage.remoteDeviceList(userID: bob) == nil)
+        }
+    }
+}

@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+import requests
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, MegolmEvent, RoomMessageText
 
 from synapse_peer import axon_and_synapse, synapse_available
@@ -90,6 +91,17 @@ async def conversation(axon, synapse, version):
         assert not bodies(back, room, MegolmEvent)
         # The room key came over federation once: one olm message from Bob reached Alice.
         assert len([event for event in arrived if event.sender == bob.user_id]) == 1, arrived
+
+        # Bob's device list is tracked (he shares a room with Alice): with Synapse down, Axon
+        # still answers his keys, from its copy, and names no failure.
+        synapse.pause()
+        try:
+            keys = requests.post(axon.base_url + "/_matrix/client/v3/keys/query", json={"device_keys": {bob.user_id: []}},
+                                 headers={"Authorization": f"Bearer {alice.access_token}"}, timeout=30).json()
+        finally:
+            synapse.restart()
+        assert bob.device_id in keys["device_keys"].get(bob.user_id, {}), keys
+        assert keys["failures"] == {}, keys
     finally:
         await alice.close()
         await bob.close()

@@ -24,28 +24,57 @@ struct KeyQueryResult: Sendable {
 struct RemoteKeys: Sendable {
     let context: ServerContext
 
+    /// Tracked users (sharing a room with a local user) are answered from their cached device
+    /// list when there is one; the rest are asked, tracked users for all their devices so the
+    /// copy kept is whole.
     func query(_ byServer: [String: JSONObject], timeout: Duration, into result: inout KeyQueryResult) async throws {
-        for (server, answer) in await ask(byServer, path: "/_matrix/federation/v1/user/keys/query", key: "device_keys", timeout: timeout) {
+        let lists = RemoteDeviceLists(context: context)
+        var toAsk: [String: JSONObject] = [:]
+        var wantedDevices: [String: [String]] = [:]
+        for (server, users) in byServer {
+            for (userID, devices) in users {
+                let wanted = devices.arrayValue?.compactMap(\.stringValue) ?? []
+                if let cached = try await lists.cached(userID) {
+                    Self.fill(&result, userID: userID, keys: cached.keys, devices: wanted)
+                    continue
+                }
+                let tracked = try await lists.isTracked(userID)
+                toAsk[server, default: [:]][userID] = tracked ? [] : devices
+                wantedDevices[userID] = wanted
+            }
+        }
+        for (server, answer) in await ask(toAsk, path: "/_matrix/federation/v1/user/keys/query", key: "device_keys", timeout: timeout) {
             guard let answer else {
                 result.failures[server] = ["errcode": "M_UNKNOWN", "error": .string("\(server) could not be reached")]
                 continue
             }
             for (userID, devices) in answer["device_keys"]?.objectValue ?? [:] where Self.belongs(userID, to: server) {
+                guard let wanted = wantedDevices[userID] else { continue }
                 // Each device's keys must name the user and device they are filed under.
                 var checked = JSONObject()
                 for (deviceID, keys) in devices.objectValue ?? [:]
                 where keys["user_id"]?.stringValue == userID && keys["device_id"]?.stringValue == deviceID {
                     checked[deviceID] = keys
                 }
-                result.deviceKeys[userID] = .object(checked)
-            }
-            for (userID, key) in answer["master_keys"]?.objectValue ?? [:] where Self.belongs(userID, to: server) {
-                result.masterKeys[userID] = key
-            }
-            for (userID, key) in answer["self_signing_keys"]?.objectValue ?? [:] where Self.belongs(userID, to: server) {
-                result.selfSigningKeys[userID] = key
+                let master = answer["master_keys"]?[userID]
+                let selfSigning = answer["self_signing_keys"]?[userID]
+                try await lists.remember(userID, devices: checked, master: master, selfSigning: selfSigning)
+                Self.fill(&result, userID: userID, keys: RemoteDeviceLists.keys(devices: checked, master: master, selfSigning: selfSigning), devices: wanted)
             }
         }
+    }
+
+    /// One user's entries from a device list, only the devices asked for (all when none are).
+    static func fill(_ result: inout KeyQueryResult, userID: String, keys: JSONObject, devices wanted: [String]) {
+        var devices = keys["device_keys"]?.objectValue ?? [:]
+        if !wanted.isEmpty {
+            var chosen = JSONObject()
+            for id in wanted { if let keys = devices[id] { chosen[id] = keys } }
+            devices = chosen
+        }
+        result.deviceKeys[userID] = .object(devices)
+        if let master = keys["master_key"] { result.masterKeys[userID] = master }
+        if let selfSigning = keys["self_signing_key"] { result.selfSigningKeys[userID] = selfSigning }
     }
 
     func claim(_ byServer: [String: JSONObject], timeout: Duration, claimed: inout JSONObject, failures: inout JSONObject) async throws {

@@ -100,9 +100,16 @@ extension ServerContext {
                     for user in sent.users { notifier.userChanged(user, position: sent.position) }
                 }
             case "m.device_list_update", "m.signing_key_update":
-                // The user's devices or cross-signing keys changed: local clients sharing a
-                // room with them re-query (`device_lists.changed`); keys are asked fresh then.
+                // The user's devices or cross-signing keys changed: the cached copy follows
+                // (`RemoteDeviceLists`), and local clients sharing a room with them re-query
+                // (`device_lists.changed`).
                 guard let userID = content["user_id"]?.stringValue, isOwn(userID) else { return }
+                let lists = RemoteDeviceLists(context: self)
+                if edu["edu_type"] == "m.device_list_update" {
+                    try await lists.apply(content, origin: origin)
+                } else {
+                    try await lists.forget(userID)
+                }
                 try await announceDeviceListChange(userID, at: try await storage.markDeviceListChanged(userID: userID))
             default:
                 return

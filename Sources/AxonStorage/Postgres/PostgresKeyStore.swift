@@ -242,6 +242,25 @@ extension PostgresStorage {
         }
     }
 
+    public func remoteDeviceList(userID: String) async throws -> RemoteDeviceList? {
+        try await query("SELECT stream_id, keys FROM remote_device_lists WHERE user_id = \(userID)").first.map { row in
+            let (streamID, keys) = try row.decode((Int64?, String).self)
+            return RemoteDeviceList(userID: userID, streamID: streamID, keys: (try? JSONParser.parse(keys))?.objectValue ?? [:])
+        }
+    }
+
+    public func saveRemoteDeviceList(_ list: RemoteDeviceList) async throws {
+        try await query(
+            """
+            INSERT INTO remote_device_lists (user_id, stream_id, keys) VALUES (\(list.userID), \(list.streamID), \(JSON.object(list.keys).encodedString()))
+            ON CONFLICT (user_id) DO UPDATE SET stream_id = excluded.stream_id, keys = excluded.keys
+            """)
+    }
+
+    public func deleteRemoteDeviceList(userID: String) async throws {
+        try await query("DELETE FROM remote_device_lists WHERE user_id = \(userID)")
+    }
+
     private static func deliverToDevice(
         _ connection: PostgresConnection, sender: String, type: String, recipients: [ToDeviceRecipient], logger: Logger
     ) async throws -> (position: Int64, users: Set<String>) {

@@ -508,5 +508,6 @@ enum PostgresMigrations {
                 """
             ]
         ),
+        ("021_remote_device_lists", ["CREATE TABLE remote_device_lists (user_id TEXT PRIMARY KEY, stream_id BIGINT, keys TEXT NOT NULL)"]),
     ]
 }

@@ -229,6 +229,30 @@ extension SQLiteStorage {
         }
     }
 
+    public func remoteDeviceList(userID: String) async throws -> RemoteDeviceList? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT stream_id, keys FROM remote_device_lists WHERE user_id = ?", arguments: [userID]).map { row in
+                RemoteDeviceList(
+                    userID: userID, streamID: row["stream_id"], keys: (try? JSONParser.parse(row["keys"] as String))?.objectValue ?? [:])
+            }
+        }
+    }
+
+    public func saveRemoteDeviceList(_ list: RemoteDeviceList) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO remote_device_lists (user_id, stream_id, keys) VALUES (?, ?, ?)
+                    ON CONFLICT (user_id) DO UPDATE SET stream_id = excluded.stream_id, keys = excluded.keys
+                    """,
+                arguments: [list.userID, list.streamID, JSON.object(list.keys).encodedString()])
+        }
+    }
+
+    public func deleteRemoteDeviceList(userID: String) async throws {
+        try await write { db in try db.execute(sql: "DELETE FROM remote_device_lists WHERE user_id = ?", arguments: [userID]) }
+    }
+
     static let remoteMessageIDRetention: Int64 = 7 * 86_400_000
 
     private static func deliverToDevice(

@@ -523,6 +523,17 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        // Keys of remote users whose device lists are tracked, kept until an update says otherwise.
+        migrator.registerMigration("021_remote_device_lists") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE remote_device_lists (
+                        user_id TEXT PRIMARY KEY NOT NULL,
+                        stream_id INTEGER,
+                        keys TEXT NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }
