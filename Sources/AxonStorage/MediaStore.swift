@@ -100,4 +100,8 @@ public protocol MediaStore: Sendable {
     func remoteMedia(origin: String, mediaID: String, variant: String) async throws -> RemoteMediaRecord?
     /// Stores (or replaces) a fetched copy.
     func saveRemoteMedia(_ record: RemoteMediaRecord) async throws
+    /// A URL preview made for this time bucket (`/preview_url`), if any.
+    func urlPreview(url: String, bucket: Int64) async throws -> JSONObject?
+    /// Keeps a preview; previews of buckets older than `olderThan` are dropped.
+    func saveURLPreview(url: String, bucket: Int64, preview: JSONObject, olderThan: Int64) async throws
 }

@@ -41,8 +41,12 @@ class AxonProcess:
         self.log = open(self.log_path, "w")
         self._start()
 
+    # URL previews may reach loopback only: no name a test (or a page) supplies can send a
+    # packet off this machine.
+    FENCE = {"AXON_URL_PREVIEW_IP_RANGE_WHITELIST": "127.0.0.0/8", "AXON_URL_PREVIEW_IP_RANGE_WHITELIST_ONLY": "true"}
+
     def _start(self):
-        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **self.FENCE})
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.process.poll() is not None:

@@ -93,6 +93,12 @@ public struct AxonConfig: Sendable, Equatable {
     /// Served at `/.well-known/matrix/policy_server` when this host runs a policy server
     /// (spec "Policy Servers"); unset, that URI answers 404.
     public var policyServerPublicKeys: [String: String]?
+    /// URL previews (`/preview_url`): fetched under the same address rules as federation —
+    /// internal addresses only inside `url_preview_ip_range_whitelist`, and with `_only`
+    /// nothing outside it.
+    public var urlPreviewEnabled = true
+    public var urlPreviewIPAllowlist: [String] = []
+    public var urlPreviewIPAllowlistOnly = false
 
     public struct Listener: Sendable, Equatable, Decodable {
         public enum Resource: String, Sendable, Decodable, CaseIterable {
@@ -242,6 +248,9 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var trustedKeyServers: [String]?
     public var federationDNSServers: [String]?
     public var policyServerPublicKeys: [String: String]?
+    public var urlPreviewEnabled: Bool?
+    public var urlPreviewIPAllowlist: [String]?
+    public var urlPreviewIPAllowlistOnly: Bool?
 
     public init() {}
 
@@ -301,6 +310,9 @@ public struct ConfigOverrides: Sendable, Decodable {
         case trustedKeyServers = "trusted_key_servers"
         case federationDNSServers = "federation_dns_servers"
         case policyServerPublicKeys = "policy_server_public_keys"
+        case urlPreviewEnabled = "url_preview_enabled"
+        case urlPreviewIPAllowlist = "url_preview_ip_range_whitelist"
+        case urlPreviewIPAllowlistOnly = "url_preview_ip_range_whitelist_only"
     }
 
     public static func fromYAML(_ text: String) throws -> ConfigOverrides {
@@ -371,6 +383,9 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.federationIPAllowlistOnly = try bool(.federationIPAllowlistOnly)
         overrides.trustedKeyServers = value(.trustedKeyServers).map { $0.split(separator: ",").map(String.init) }
         overrides.federationDNSServers = value(.federationDNSServers).map { $0.split(separator: ",").map(String.init) }
+        overrides.urlPreviewEnabled = try bool(.urlPreviewEnabled)
+        overrides.urlPreviewIPAllowlist = value(.urlPreviewIPAllowlist).map { $0.split(separator: ",").map(String.init) }
+        overrides.urlPreviewIPAllowlistOnly = try bool(.urlPreviewIPAllowlistOnly)
         return overrides
     }
 
@@ -423,6 +438,14 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let federationIPAllowlist { config.federationIPAllowlist = federationIPAllowlist }
         if let trustedKeyServers { config.trustedKeyServers = trustedKeyServers }
         if let federationDNSServers { config.federationDNSServers = federationDNSServers }
+        if let urlPreviewEnabled { config.urlPreviewEnabled = urlPreviewEnabled }
+        if let urlPreviewIPAllowlist {
+            guard urlPreviewIPAllowlist.allSatisfy({ IPRange($0) != nil }) else {
+                throw ConfigError("url_preview_ip_range_whitelist entries must be addresses or CIDR ranges")
+            }
+            config.urlPreviewIPAllowlist = urlPreviewIPAllowlist
+        }
+        if let urlPreviewIPAllowlistOnly { config.urlPreviewIPAllowlistOnly = urlPreviewIPAllowlistOnly }
         if let policyServerPublicKeys {
             guard policyServerPublicKeys["ed25519"] != nil else {
                 throw ConfigError("policy_server_public_keys must contain an 'ed25519' key")

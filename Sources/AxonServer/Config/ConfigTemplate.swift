@@ -95,6 +95,11 @@ extension AxonConfig {
         # Public keys of a policy server run for this host, served at
         # /.well-known/matrix/policy_server (unset: that URI answers 404).
         # policy_server_public_keys: {ed25519: "<unpadded base64 key>"}
+        # URL previews fetch the pages users link to. Internal addresses (loopback, private,
+        # link-local) are refused unless listed; with _only, nothing outside the list is used.
+        url_preview_enabled: true
+        # url_preview_ip_range_whitelist: ["192.168.1.0/24"]
+        # url_preview_ip_range_whitelist_only: false
         # Nameservers asked for _matrix-fed._tcp SRV records (unset: /etc/resolv.conf's).
         # federation_dns_servers: ["127.0.0.1:53"]
         # An extra CA (PEM) remote servers' certificates may be signed by, besides the system

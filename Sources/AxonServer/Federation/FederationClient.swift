@@ -31,11 +31,7 @@ final class FederationClient: Sendable {
     let signingKey: SigningKey
     let config: AxonConfig
     let logger: Logger
-    private let allowedRanges: [IPRange]
-    private let tls: TLSConfiguration
-    /// One HTTP client per pinned (name, address): its pool keeps connections to that peer.
-    private let clients = Mutex([String: HTTPClient]())
-    static let maxClients = 512
+    private let pinned: PinnedClients
     static let maxResponseBytes = 64 * 1024 * 1024
     let discovery: ServerDiscovery
 
@@ -44,11 +40,12 @@ final class FederationClient: Sendable {
         self.signingKey = signingKey
         self.config = config
         self.logger = logger
-        allowedRanges = config.federationIPAllowlist.compactMap(IPRange.init)
         var tls = TLSConfiguration.makeClientConfiguration()
         if let ca = config.federationCAFile { tls.additionalTrustRoots = [.file(ca)] }
         if !config.federationVerifyTLS { tls.certificateVerification = .none }
-        self.tls = tls
+        pinned = PinnedClients(
+            tls: tls, allowedRanges: config.federationIPAllowlist.compactMap(IPRange.init), allowlistOnly: config.federationIPAllowlistOnly,
+            readTimeout: .seconds(60))
         let holder = WellKnownFetcher()
         let srv = SRVResolver(nameservers: SRVResolver.nameservers(configured: config.federationDNSServers))
         discovery = ServerDiscovery(fetchWellKnown: { host in await holder.fetch(host) }, lookupSRV: { name in await srv.lookup(name) })
@@ -140,30 +137,7 @@ final class FederationClient: Sendable {
     /// A client whose connections to `name` (the URL host: SNI and certificate name) go to a
     /// checked address of `host` (the name itself, or the SRV target it delegates to).
     private func pinnedClient(resolving host: String, as name: String) async throws -> HTTPClient {
-        guard let addresses = try await PushDestination.resolve(host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))),
-            !addresses.isEmpty
-        else { throw Failure("\(host) does not resolve") }
-        let allowed = addresses.filter { address in
-            let listed = allowedRanges.contains { $0.contains(address) }
-            return listed || (!config.federationIPAllowlistOnly && !PushDestination.isInternal(address))
-        }
-        guard let address = allowed.first else { throw Failure("\(host) resolves only to internal addresses") }
-        let literal = Self.text(address)
-        let key = name + "|" + literal
-        return clients.withLock { clients in
-            if let existing = clients[key] { return existing }
-            if clients.count >= Self.maxClients, let (oldKey, old) = clients.first {
-                clients[oldKey] = nil
-                old.shutdown { _ in }
-            }
-            var configuration = HTTPClient.Configuration(
-                tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .seconds(60)),
-                connectionPool: .init(idleTimeout: .seconds(90)))
-            if IPRange.bytes(name) == nil { configuration.dnsOverride = [name: literal] }
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            clients[key] = client
-            return client
-        }
+        try await pinned.client(resolving: host, as: name)
     }
 
     static func text(_ address: [UInt8]) -> String {

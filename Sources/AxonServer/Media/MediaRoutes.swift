@@ -7,9 +7,8 @@ import MatrixModel
 /// The content repository (spec authed-content-repo.yaml, content-repo.yaml): uploads
 /// (direct, or `/create` then `PUT`), authenticated downloads and thumbnails, and the
 /// deprecated unauthenticated endpoints, which the media freeze turns off by default.
-/// Media of other servers is fetched over federation and cached (`RemoteMedia`).
-/// `preview_url` is not built (it needs outbound HTTP with SSRF protection) and answers
-/// `M_UNRECOGNIZED`.
+/// Media of other servers is fetched over federation and cached (`RemoteMedia`); URL
+/// previews are made by `URLPreviewer` (with `url_preview_enabled` and outbound traffic on).
 extension ServerContext {
     static let maxPendingUploads = 50
     static let pendingUploadLifetimeMs: Int64 = 24 * 3600 * 1000
@@ -28,6 +27,20 @@ extension ServerContext {
         let remote = RemoteMedia(
             storage: storage, client: federation.client, files: files, maxBytes: Int64(config.maxUploadBytes), logger: logger)
         registerFederationMediaRoutes(on: routes, files: files)
+        if config.urlPreviewEnabled, config.outboundEnabled {
+            let previewer = URLPreviewer(storage: storage, files: files, config: config, serverName: serverName)
+            for path in ["/_matrix/client/v1/media/preview_url", "/_matrix/media/v3/preview_url"] {
+                routes.add(.get, path) { request in
+                    guard let url = request.query("url"), !url.isEmpty else { throw MatrixError.missingParam("Missing 'url'") }
+                    guard url.utf8.count <= 2048 else { throw MatrixError.invalidParam("'url' is too long") }
+                    let ts = try request.query("ts").map { text throws(MatrixError) in
+                        guard let value = Int64(text) else { throw MatrixError.invalidParam("'ts' must be an integer") }
+                        return value
+                    }
+                    return .ok(.object(try await previewer.preview(url: url, at: ts, userID: request.user.userID)))
+                }
+            }
+        }
         routes.add(.post, "/_matrix/media/v3/upload", streamsBody: true) { request in
             let mediaID = RandomString.alphanumeric(24)
             let stored = try await receiveUpload(request, files: files)

@@ -98,4 +98,18 @@ extension PostgresStorage {
                 filename = excluded.filename, sha256 = excluded.sha256, size = excluded.size, fetched_ts = excluded.fetched_ts
             """)
     }
+
+    public func urlPreview(url: String, bucket: Int64) async throws -> JSONObject? {
+        try await query("SELECT preview FROM url_previews WHERE url = \(url) AND bucket = \(bucket)").first
+            .flatMap { try? JSONParser.parse(try $0.decode(String.self)).objectValue }
+    }
+
+    public func saveURLPreview(url: String, bucket: Int64, preview: JSONObject, olderThan: Int64) async throws {
+        try await query("DELETE FROM url_previews WHERE bucket < \(olderThan)")
+        try await query(
+            """
+            INSERT INTO url_previews (url, bucket, preview) VALUES (\(url), \(bucket), \(JSON.object(preview).encodedString()))
+            ON CONFLICT (url, bucket) DO UPDATE SET preview = excluded.preview
+            """)
+    }
 }

@@ -509,5 +509,12 @@ enum PostgresMigrations {
             ]
         ),
         ("021_remote_device_lists", ["CREATE TABLE remote_device_lists (user_id TEXT PRIMARY KEY, stream_id BIGINT, keys TEXT NOT NULL)"]),
+        (
+            "022_url_previews",
+            [
+                "CREATE TABLE url_previews (url TEXT NOT NULL, bucket BIGINT NOT NULL, preview TEXT NOT NULL, PRIMARY KEY (url, bucket))",
+                "CREATE INDEX url_previews_bucket ON url_previews(bucket)",
+            ]
+        ),
     ]
 }

@@ -103,4 +103,23 @@ extension SQLiteStorage {
                 ])
         }
     }
+
+    public func urlPreview(url: String, bucket: Int64) async throws -> JSONObject? {
+        try await read { db in
+            try String.fetchOne(db, sql: "SELECT preview FROM url_previews WHERE url = ? AND bucket = ?", arguments: [url, bucket])
+                .flatMap { try? JSONParser.parse($0).objectValue }
+        }
+    }
+
+    public func saveURLPreview(url: String, bucket: Int64, preview: JSONObject, olderThan: Int64) async throws {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM url_previews WHERE bucket < ?", arguments: [olderThan])
+            try db.execute(
+                sql: """
+                    INSERT INTO url_previews (url, bucket, preview) VALUES (?, ?, ?)
+                    ON CONFLICT (url, bucket) DO UPDATE SET preview = excluded.preview
+                    """,
+                arguments: [url, bucket, JSON.object(preview).encodedString()])
+        }
+    }
 }

@@ -534,6 +534,19 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        // URL previews, one per URL and hour (`/preview_url`).
+        migrator.registerMigration("022_url_previews") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE url_previews (
+                        url TEXT NOT NULL,
+                        bucket INTEGER NOT NULL,
+                        preview TEXT NOT NULL,
+                        PRIMARY KEY (url, bucket)
+                    );
+                    CREATE INDEX url_previews_bucket ON url_previews(bucket);
+                    """)
+        }
         return migrator
     }
 }
