@@ -49,7 +49,9 @@ public struct AxonServer: Sendable {
         let notifier = Notifier()
         let federation = FederationServices(config: config, serverName: serverName, signingKey: signingKey, storage: storage, logger: logger)
         let rooms = RoomService(
-            storage: storage, serverName: serverName, writer: RoomEventWriter(serverName: serverName, signingKey: signingKey, remoteInvites: RemoteInvite(federation: federation)),
+            storage: storage, serverName: serverName, writer: RoomEventWriter(
+                serverName: serverName, signingKey: signingKey, remoteInvites: RemoteInvite(federation: federation),
+                policy: RoomPolicy(storage: storage, client: federation.client)),
             visibility: HistoryVisibility(storage: storage), notifier: notifier, federationSender: federation.sender,
             pushGateway: PushGateway(
                 storage: storage, attempts: config.pushRetryAttempts, initialDelay: .milliseconds(config.pushRetryInitialMs),

@@ -297,3 +297,57 @@ extension FederationEDUTests {
         }
     }
 }
+
+/// A room naming a policy server (`m.room.policy`, via a server with a joined member): events
+/// without its signature are soft-failed when they arrive, and local ones are refused when it
+/// cannot be asked.
+@Suite struct PolicyServerTests {
+    let edu = FederationEDUTests()
+    var graph: RoomGraphTests { edu.graph }
+    let policyKey = SigningKey.generate(version: "policy_server")
+
+    func withPolicySignature(_ pdu: PDU) throws -> PDU {
+        let redacted = Redaction.redact(pdu.json, version: RoomVersion("10")!)
+        let signed = try JSONSigning.sign(redacted, server: RoomGraphTests.remote, key: policyKey)
+        var json = pdu.json
+        var signatures = json["signatures"]?.objectValue ?? [:]
+        var theirs = signatures[RoomGraphTests.remote]?.objectValue ?? [:]
+        theirs["ed25519:policy_server"] = signed["signatures"]?[RoomGraphTests.remote]?["ed25519:policy_server"]
+        signatures[RoomGraphTests.remote] = .object(theirs)
+        json["signatures"] = .object(signatures)
+        return PDU(eventID: pdu.eventID, json: json)
+    }
+
+    @Test func eventsWithoutThePolicyServersSignatureAreNotRecommended() async throws {
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
+            let (alice, roomID, bob) = try await edu.sharedRoom(server)
+            let storage = server.server.storage
+            let publicKey = UnpaddedBase64.encode(Array(policyKey.privateKey.publicKey.rawRepresentation))
+            let set = try await server.call(
+                .put, server.room(roomID, "/state/m.room.policy"), token: alice.token,
+                json: ["via": .string(RoomGraphTests.remote), "public_keys": ["ed25519": .string(publicKey)]])
+            #expect(set.status == 200, "\(set.raw)")
+
+            func message(_ body: String) async throws -> PDU {
+                try graph.remoteEvent(
+                    "m.room.message", sender: bob, content: ["msgtype": "m.text", "body": .string(body)], prev: [try await graph.head(server, roomID)],
+                    state: try await storage.currentState(roomID: roomID), roomID: roomID)
+            }
+            let signed = try withPolicySignature(try await message("recommended"))
+            #expect(try await graph.transaction(server, "p1", pdus: [signed]).json["pdus"]?[signed.eventID] == [:])
+            let unsigned = try await message("not recommended")
+            // Soft-failed: the sending server hears nothing of it; clients never see it.
+            #expect(try await graph.transaction(server, "p2", pdus: [unsigned]).json["pdus"]?[unsigned.eventID] == [:])
+            let bodies = server.bodies(try await server.messages(alice.token, roomID))
+            #expect(bodies.contains("recommended") && !bodies.contains("not recommended"), "\(bodies)")
+
+            // Alice's own message cannot be signed (the policy server is unreachable from here).
+            let refused = try await server.send(alice.token, roomID, "mine")
+            #expect(refused.status == 403 && refused.errcode == "M_FORBIDDEN", "\(refused.raw)")
+            // The policy state event itself needs no signature.
+            let cleared = try await server.call(.put, server.room(roomID, "/state/m.room.policy"), token: alice.token, json: [:])
+            #expect(cleared.status == 200, "\(cleared.raw)")
+            #expect(try await server.send(alice.token, roomID, "now free").status == 200)
+        }
+    }
+}

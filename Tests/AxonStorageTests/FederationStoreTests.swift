@@ -100,3 +100,57 @@ import Testing
         #expect(pending.toDevice.map(\.sender) == ["@bob:remote.example", "@carol:remote.example"])
     }
 }
+
+@Suite struct RemoteCacheStoreTests {
+    @Test(arguments: Backend.allCases)
+    func remoteMediaIsKeptPerOriginIDAndVariant(backend: Backend) async throws {
+        let db = try await backend.makeStorage()
+        defer { db.cleanup() }
+        let store = db.storage
+        let original = RemoteMediaRecord(
+            origin: "o.example", mediaID: "m", variant: "", contentType: "image/png", filename: "a.png", sha256: "aa", size: 3, fetchedAt: 1)
+        try await store.saveRemoteMedia(original)
+        var thumbnail = original
+        thumbnail.variant = "32x32-crop"
+        thumbnail.sha256 = "bb"
+        try await store.saveRemoteMedia(thumbnail)
+        #expect(try await store.remoteMedia(origin: "o.example", mediaID: "m", variant: "") == original)
+        #expect(try await store.remoteMedia(origin: "o.example", mediaID: "m", variant: "32x32-crop")?.sha256 == "bb")
+        #expect(try await store.remoteMedia(origin: "p.example", mediaID: "m", variant: "") == nil)
+        var refetched = original
+        refetched.sha256 = "cc"
+        refetched.filename = nil
+        try await store.saveRemoteMedia(refetched)
+        #expect(try await store.remoteMedia(origin: "o.example", mediaID: "m", variant: "") == refetched)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func urlPreviewsArePerBucketAndOldOnesGo(backend: Backend) async throws {
+        let db = try await backend.makeStorage()
+        defer { db.cleanup() }
+        let store = db.storage
+        try await store.saveURLPreview(url: "https://a.example/", bucket: 10, preview: ["og:title": "old"], olderThan: 0)
+        try await store.saveURLPreview(url: "https://a.example/", bucket: 11, preview: ["og:title": "new"], olderThan: 0)
+        #expect(try await store.urlPreview(url: "https://a.example/", bucket: 10) == ["og:title": "old"])
+        #expect(try await store.urlPreview(url: "https://a.example/", bucket: 12) == nil)
+        try await store.saveURLPreview(url: "https://b.example/", bucket: 40, preview: [:], olderThan: 11)
+        #expect(try await store.urlPreview(url: "https://a.example/", bucket: 10) == nil)
+        #expect(try await store.urlPreview(url: "https://a.example/", bucket: 11) == ["og:title": "new"])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func remoteDeviceListsAreReplacedAndDeleted(backend: Backend) async throws {
+        let db = try await backend.makeStorage()
+        defer { db.cleanup() }
+        let store = db.storage
+        #expect(try await store.remoteDeviceList(userID: "@b:o.example") == nil)
+        let list = RemoteDeviceList(userID: "@b:o.example", streamID: nil, keys: ["device_keys": ["D": ["k": "v"]]])
+        try await store.saveRemoteDeviceList(list)
+        #expect(try await store.remoteDeviceList(userID: "@b:o.example") == list)
+        let newer = RemoteDeviceList(userID: "@b:o.example", streamID: 9, keys: ["device_keys": [:]])
+        try await store.saveRemoteDeviceList(newer)
+        #expect(try await store.remoteDeviceList(userID: "@b:o.example") == newer)
+        try await store.deleteRemoteDeviceList(userID: "@b:o.example")
+        #expect(try await store.remoteDeviceList(userID: "@b:o.example") == nil)
+    }
+}

@@ -14,6 +14,7 @@ struct PDUReceiver: Sendable {
     let graph: RoomGraph
     let rooms: RoomService
     let logger: Logger
+    var policy: RoomPolicy { RoomPolicy(storage: storage, client: client) }
     /// Events fetched to fill gaps for one received PDU, at most.
     static let fetchBudget = 50
 
@@ -42,8 +43,17 @@ struct PDUReceiver: Sendable {
             {
                 return Result(eventID: pdu.eventID, error: "the room's server ACL forbids this server")
             }
-            let checked = try await verified(pdu, version: version)
-            return Result(eventID: pdu.eventID, error: try await place(checked, roomID: roomID, origin: origin, budget: budget))
+            var checked = try await verified(pdu, version: version)
+            var notRecommended: String?
+            if !RoomPolicy.isExempt(checked) {
+                switch await policy.check(checked, server: try await policy.policyServer(roomID: roomID), version: version) {
+                case .recommended(let signed): checked = signed
+                case .notRecommended(let error): notRecommended = error.message
+                }
+            }
+            return Result(
+                eventID: pdu.eventID,
+                error: try await place(checked, roomID: roomID, origin: origin, budget: budget, notRecommended: notRecommended))
         } catch let failure as ReceivedPDU.Failure {
             return Result(eventID: eventID, error: failure.description)
         } catch {
@@ -76,9 +86,11 @@ struct PDUReceiver: Sendable {
     }
 
     /// Places the event, filling gaps first when it names events this server lacks.
-    private func place(_ pdu: PDU, roomID: String, origin: String, budget: Budget, attempt: Int = 0) async throws -> String? {
+    private func place(
+        _ pdu: PDU, roomID: String, origin: String, budget: Budget, attempt: Int = 0, notRecommended: String? = nil
+    ) async throws -> String? {
         do {
-            let outcome = try await storage.writeRoom(roomID: roomID) { tx in try await graph.place(pdu, in: tx) }
+            let outcome = try await storage.writeRoom(roomID: roomID) { tx in try await graph.place(pdu, in: tx, notRecommended: notRecommended) }
             switch outcome {
             case .accepted(let stored):
                 rooms.notify(stored)
@@ -93,14 +105,14 @@ struct PDUReceiver: Sendable {
         } catch let missing as RoomGraph.MissingEvents {
             if attempt == 0, budget.remaining > 0 {
                 try await fill(missing.ids, for: pdu, roomID: roomID, origin: origin, budget: budget)
-                return try await place(pdu, roomID: roomID, origin: origin, budget: budget, attempt: 1)
+                return try await place(pdu, roomID: roomID, origin: origin, budget: budget, attempt: 1, notRecommended: notRecommended)
             }
             // A gap too big for /get_missing_events: its far side is placed by its state.
             let prevs = missing.ids.filter(pdu.prevEvents.contains)
             if attempt < 2, !prevs.isEmpty, budget.stateFetches > 0 {
                 budget.stateFetches -= 1
                 for prev in prevs.prefix(2) { try await fetchState(at: prev, roomID: roomID, origin: origin) }
-                return try await place(pdu, roomID: roomID, origin: origin, budget: budget, attempt: 2)
+                return try await place(pdu, roomID: roomID, origin: origin, budget: budget, attempt: 2, notRecommended: notRecommended)
             }
             return "missing events: \(missing.ids.joined(separator: ", "))"
         }

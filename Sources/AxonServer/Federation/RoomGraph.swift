@@ -26,7 +26,9 @@ struct RoomGraph: Sendable {
         let ids: [String]
     }
 
-    func place(_ pdu: PDU, in tx: any RoomWriteTransaction) async throws -> Outcome {
+    /// `notRecommended`: the room's policy server did not sign it (`RoomPolicy`); an event that
+    /// passes the auth rules is then soft-failed.
+    func place(_ pdu: PDU, in tx: any RoomWriteTransaction, notRecommended: String? = nil) async throws -> Outcome {
         guard let room = tx.room else { throw MatrixError.notFound("Unknown room") }
         let version = room.version
         if let existing = try await tx.event(id: pdu.eventID) { return .accepted(existing) }
@@ -69,9 +71,9 @@ struct RoomGraph: Sendable {
             return loaded
         }
 
-        // 6. Against the current state.
+        // 6. Against the current state (and the room's policy server).
         let current = try await tx.currentStateEvents(keys)
-        if let failure = authFailure(pdu, state: current, version: version) {
+        if let failure = notRecommended.map({ "not recommended by the room's policy server: \($0)" }) ?? authFailure(pdu, state: current, version: version) {
             var after: Int64?
             if let key = pdu.stateKey {
                 var state = try await fullBefore()

@@ -31,6 +31,8 @@ struct RoomEventWriter: Sendable {
     /// Invites of users of other servers are signed by their server before they are stored
     /// (spec "Inviting to a room"): every invite, whichever route made it.
     var remoteInvites: RemoteInvite?
+    /// In a room with a policy server, local events go out only with its signature.
+    var policy: RoomPolicy?
 
     func append(
         _ template: EventTemplate, in tx: any RoomWriteTransaction, transaction: TransactionKey? = nil,
@@ -72,6 +74,15 @@ struct RoomEventWriter: Sendable {
             var shown = try await tx.currentStateEvents(RoomService.strippedStateKeys(sender: pdu.sender))
             shown[.member(invitee.description)] = nil
             pdu = try await remoteInvites.countersign(pdu, version: version, roomState: shown.values.sorted { $0.depth < $1.depth })
+        }
+        if let policy, !RoomPolicy.isExempt(pdu),
+            let policyEvent = try await tx.currentStateEvents([StateKey("m.room.policy", "")]).values.first
+        {
+            let joined = Set(try await tx.joinedMembers().compactMap { UserID($0)?.server.value })
+            switch await policy.check(pdu, server: RoomPolicy.server(state: policyEvent, joinedServers: joined), version: version) {
+            case .recommended(let signed): pdu = signed
+            case .notRecommended(let error): throw error
+            }
         }
         let stored = try await tx.append(
             Self.withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
