@@ -78,6 +78,7 @@ extension RoomService {
             guard let stored = try await persistNewRoom(roomID: roomID, create: create, events: events, request: request, creator: creator.userID)
             else { continue }
             stored.forEach(notify)
+            try await inviteRemoteUsers(request, roomID: roomID, inviter: creator.userID)
             return roomID
         }
         throw MatrixError.unknown("Could not allocate a room ID", status: 500)
@@ -115,6 +116,14 @@ extension RoomService {
     }
 
     struct RoomIDTaken: Error {}
+
+    private func inviteRemoteUsers(_ request: CreateRoomRequest, roomID: String, inviter: String) async throws {
+        for invite in request.invites where UserID(invite).map({ $0.server != serverName }) ?? false {
+            try await setMembership(
+                roomID: roomID, sender: inviter, target: invite, membership: "invite", reason: nil,
+                extra: request.isDirect ? ["is_direct": true] : [:])
+        }
+    }
 
     /// The create event and room ID of a new room. In v12 the room ID is the create event's
     /// hash, so two identical requests in the same millisecond would collide: a later
@@ -181,7 +190,9 @@ extension RoomService {
         if let topic = request.topic {
             state("m.room.topic", ["topic": .string(topic), "m.topic": [["mimetype": "text/plain", "body": .string(topic)]]])
         }
-        for invite in request.invites where invite != creator {
+        // Users of other servers are invited once the room exists (`inviteRemoteUsers`), so
+        // their servers are not asked while the new room's writer is held.
+        for invite in request.invites where invite != creator && UserID(invite)?.server == serverName {
             var content: JSONObject = ["membership": "invite"]
             if request.isDirect { content["is_direct"] = true }
             state("m.room.member", key: invite, .object(content))

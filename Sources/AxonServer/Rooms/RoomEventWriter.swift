@@ -34,11 +34,85 @@ struct RoomEventWriter: Sendable {
     /// In a room with a policy server, local events go out only with its signature.
     var policy: RoomPolicy?
 
+    /// What an event needs from other servers before it may be stored: the invitee's server's
+    /// signature on an invite of a remote user (with the stripped state it is shown), and the
+    /// room's policy server's signature.
+    struct ExternalSignatures: Sendable {
+        var inviteState: [PDU]?
+        var policyServer: RoomPolicy.Server?
+        var isEmpty: Bool { inviteState == nil && policyServer == nil }
+    }
+
+    /// The event was drafted on extremities that have moved since: draft it again.
+    struct StaleDraft: Error {}
+
+    /// Builds, checks and stores the event in one go. Signatures other servers must add are
+    /// asked for here, inside the transaction; `RoomService.send` asks for them beforehand
+    /// instead (`draft`, `signExternally`, then `append` with `presigned`), so the writer is
+    /// not held while another server answers.
     func append(
         _ template: EventTemplate, in tx: any RoomWriteTransaction, transaction: TransactionKey? = nil,
-        now: Int64 = nowMillis()
+        now: Int64 = nowMillis(), presigned: PDU? = nil
     ) async throws -> StoredEvent {
-        guard let room = tx.room else { throw MatrixError.notFound("Unknown room") }
+        guard let room = tx.room else { throw MatrixError.forbidden("Unknown room") }
+        var (pdu, state) = try await build(template, in: tx, now: now, presigned: presigned)
+        if presigned == nil {
+            let needs = try await externalSignatures(pdu, in: tx)
+            if !needs.isEmpty { pdu = try await signExternally(pdu, needs: needs, version: room.version) }
+        }
+        let stored = try await tx.append(
+            Self.withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
+        try await tx.enqueueOutbound(eventID: stored.pdu.eventID, destinations: try await Self.destinations(of: stored.pdu, in: tx, except: serverName.value))
+        if let decisions = template.pushDecisions {
+            try await PushActionRecorder.record(stored, decisions: decisions, in: tx)
+        } else {
+            try await PushActionRecorder.record(stored, state: state, version: room.version, localServer: serverName.value, in: tx)
+        }
+        return stored
+    }
+
+    /// The signed and checked event, not stored, and what it still needs from other servers.
+    func draft(_ template: EventTemplate, in tx: any RoomWriteTransaction) async throws -> (PDU, ExternalSignatures) {
+        let (pdu, _) = try await build(template, in: tx, now: nowMillis(), presigned: nil)
+        return (pdu, try await externalSignatures(pdu, in: tx))
+    }
+
+    func externalSignatures(_ pdu: PDU, in tx: any RoomWriteTransaction) async throws -> ExternalSignatures {
+        var needs = ExternalSignatures()
+        if pdu.type == "m.room.member", pdu.membership == "invite", let invitee = pdu.stateKey.flatMap(UserID.init), invitee.server != serverName {
+            var shown = try await tx.currentStateEvents(RoomService.strippedStateKeys(sender: pdu.sender))
+            shown[.member(invitee.description)] = nil
+            needs.inviteState = shown.values.sorted { $0.depth < $1.depth }
+        }
+        if policy != nil, !RoomPolicy.isExempt(pdu), let policyEvent = try await tx.currentStateEvents([StateKey("m.room.policy", "")]).values.first {
+            let joined = Set(try await tx.joinedMembers().compactMap { UserID($0)?.server.value })
+            needs.policyServer = RoomPolicy.server(state: policyEvent, joinedServers: joined)
+        }
+        return needs
+    }
+
+    /// Asks the invitee's server and the policy server; no transaction is needed.
+    func signExternally(_ pdu: PDU, needs: ExternalSignatures, version: RoomVersion) async throws -> PDU {
+        var pdu = pdu
+        if let inviteState = needs.inviteState {
+            guard let remoteInvites else { throw MatrixError.forbidden("This server does not federate") }
+            pdu = try await remoteInvites.countersign(pdu, version: version, roomState: inviteState)
+        }
+        if let server = needs.policyServer, let policy {
+            switch await policy.check(pdu, server: server, version: version) {
+            case .recommended(let signed): pdu = signed
+            case .notRecommended(let error): throw error
+            }
+        }
+        return pdu
+    }
+
+    /// The event built on the current extremities and state, signed, and checked against the
+    /// auth rules; a `presigned` draft is taken only if it still builds on the same extremities.
+    private func build(
+        _ template: EventTemplate, in tx: any RoomWriteTransaction, now: Int64, presigned: PDU?
+    ) async throws -> (PDU, [StateKey: PDU]) {
+        guard let room = tx.room else { throw MatrixError.forbidden("Unknown room") }
         try Self.checkKeys(type: template.type, stateKey: template.stateKey)
         let version = room.version
         let authKeys = AuthRules.authEventKeys(
@@ -48,51 +122,32 @@ struct RoomEventWriter: Sendable {
         if let stateKey = template.stateKey { wanted.insert(StateKey(template.type, stateKey)) }
         let state = try await tx.currentStateEvents(Array(wanted))
         let (prevEvents, depth) = try await Self.prevEvents(in: tx)
-        var json: JSONObject = [
-            "type": .string(template.type),
-            "sender": .string(template.sender),
-            "content": template.content,
-            "origin_server_ts": .int(now),
-            "depth": .int(depth),
-            "prev_events": Self.references(prevEvents, version: version),
-            "auth_events": Self.references(authKeys.compactMap { state[$0]?.eventID }, version: version),
-            "room_id": .string(room.roomID),
-        ]
-        if let stateKey = template.stateKey { json["state_key"] = .string(stateKey) }
-        if let redacts = template.redacts, !version.redactsInContent { json["redacts"] = .string(redacts) }
-        var pdu = try sign(json, version: version)
+        let pdu: PDU
+        if let presigned {
+            guard presigned.prevEvents == prevEvents else { throw StaleDraft() }
+            pdu = presigned
+        } else {
+            var json: JSONObject = [
+                "type": .string(template.type),
+                "sender": .string(template.sender),
+                "content": template.content,
+                "origin_server_ts": .int(now),
+                "depth": .int(depth),
+                "prev_events": Self.references(prevEvents, version: version),
+                "auth_events": Self.references(authKeys.compactMap { state[$0]?.eventID }, version: version),
+                "room_id": .string(room.roomID),
+            ]
+            if let stateKey = template.stateKey { json["state_key"] = .string(stateKey) }
+            if let redacts = template.redacts, !version.redactsInContent { json["redacts"] = .string(redacts) }
+            pdu = try sign(json, version: version)
+        }
         try Self.checkSize(pdu)
         do {
             try AuthRules.check(pdu, state: state, version: version, verifySignature: { verifyOwnSignature($0, server: $1, version: version) })
         } catch {
             throw MatrixError.forbidden(error.reason)
         }
-        if pdu.type == "m.room.member", pdu.membership == "invite", let invitee = pdu.stateKey.flatMap(UserID.init),
-            invitee.server != serverName
-        {
-            guard let remoteInvites else { throw MatrixError.forbidden("This server does not federate") }
-            var shown = try await tx.currentStateEvents(RoomService.strippedStateKeys(sender: pdu.sender))
-            shown[.member(invitee.description)] = nil
-            pdu = try await remoteInvites.countersign(pdu, version: version, roomState: shown.values.sorted { $0.depth < $1.depth })
-        }
-        if let policy, !RoomPolicy.isExempt(pdu),
-            let policyEvent = try await tx.currentStateEvents([StateKey("m.room.policy", "")]).values.first
-        {
-            let joined = Set(try await tx.joinedMembers().compactMap { UserID($0)?.server.value })
-            switch await policy.check(pdu, server: RoomPolicy.server(state: policyEvent, joinedServers: joined), version: version) {
-            case .recommended(let signed): pdu = signed
-            case .notRecommended(let error): throw error
-            }
-        }
-        let stored = try await tx.append(
-            Self.withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
-        try await tx.enqueueOutbound(eventID: stored.pdu.eventID, destinations: try await Self.destinations(of: stored.pdu, in: tx, except: serverName.value))
-        if let decisions = template.pushDecisions {
-            try await PushActionRecorder.record(stored, decisions: decisions, in: tx)
-        } else {
-            try await PushActionRecorder.record(stored, state: state, version: version, localServer: serverName.value, in: tx)
-        }
-        return stored
+        return (pdu, state)
     }
 
     /// Spec: a new event should build on every forward extremity, up to 20 (Axon takes the

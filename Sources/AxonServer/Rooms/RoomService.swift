@@ -30,10 +30,6 @@ struct RoomService: Sendable {
     /// Sends an event through the pipeline, idempotently when a transaction key is given.
     @discardableResult
     func send(roomID: String, _ template: EventTemplate, transaction: TransactionKey? = nil) async throws -> String {
-        enum Outcome: Sendable {
-            case sent(StoredEvent)
-            case alreadySent(String)
-        }
         let writer = self.writer
         var template = template
         if let room = try await storage.room(id: roomID) {
@@ -46,17 +42,70 @@ struct RoomService: Sendable {
                 event: event, roomID: roomID, version: room.version, storage: storage, localServer: serverName.value)
         }
         let prepared = template
-        let outcome: Outcome = try await storage.writeRoom(roomID: roomID) { tx in
+        @Sendable func earlier(_ tx: any RoomWriteTransaction) async throws -> String? {
             guard tx.room != nil else { throw MatrixError.forbidden("You are not in room \(roomID)") }
-            if let transaction, let earlier = try await tx.eventIDForTransaction(transaction) { return .alreadySent(earlier) }
+            if let transaction, let earlier = try await tx.eventIDForTransaction(transaction) { return earlier }
             // Setting state to exactly what the same sender already set makes no new event
             // (as Synapse does): clients retry joins and re-send unchanged settings.
             if let stateKey = prepared.stateKey, let current = try await tx.currentStateEvent(StateKey(prepared.type, stateKey)),
                 current.sender == prepared.sender, current.content == prepared.content
             {
-                return .alreadySent(current.eventID)
+                return current.eventID
             }
-            let event = try await writer.append(prepared, in: tx, transaction: transaction)
+            return nil
+        }
+        // Signatures other servers must add (a remote invitee's, a policy server's) are asked
+        // for between two short transactions, not while the writer is held; a draft overtaken
+        // by other events meanwhile is drafted again, and after that signed inside the writer.
+        if try await needsExternalSignatures(prepared, roomID: roomID) {
+            enum Draft: Sendable {
+                case draft(PDU, RoomEventWriter.ExternalSignatures, RoomVersion)
+                case alreadySent(String)
+            }
+            for _ in 0..<Self.draftAttempts {
+                let drafted: Draft = try await storage.writeRoom(roomID: roomID) { tx in
+                    if let eventID = try await earlier(tx) { return .alreadySent(eventID) }
+                    let (pdu, needs) = try await writer.draft(prepared, in: tx)
+                    return .draft(pdu, needs, tx.room!.version)
+                }
+                guard case .draft(let pdu, let needs, let version) = drafted else {
+                    if case .alreadySent(let eventID) = drafted { return eventID }
+                    break
+                }
+                let signed = try await writer.signExternally(pdu, needs: needs, version: version)
+                do {
+                    return try await store(roomID: roomID, prepared, transaction: transaction, presigned: signed, earlier: earlier)
+                } catch is RoomEventWriter.StaleDraft {
+                    continue
+                }
+            }
+        }
+        return try await store(roomID: roomID, prepared, transaction: transaction, presigned: nil, earlier: earlier)
+    }
+
+    static let draftAttempts = 3
+
+    private func needsExternalSignatures(_ template: EventTemplate, roomID: String) async throws -> Bool {
+        if template.type == "m.room.member", template.content["membership"] == "invite", let target = template.stateKey.flatMap(UserID.init),
+            target.server != serverName
+        {
+            return true
+        }
+        return try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.policy", "")) != nil
+    }
+
+    private func store(
+        roomID: String, _ prepared: EventTemplate, transaction: TransactionKey?, presigned: PDU?,
+        earlier: @escaping @Sendable (any RoomWriteTransaction) async throws -> String?
+    ) async throws -> String {
+        enum Outcome: Sendable {
+            case sent(StoredEvent)
+            case alreadySent(String)
+        }
+        let writer = self.writer
+        let outcome: Outcome = try await storage.writeRoom(roomID: roomID) { tx in
+            if let eventID = try await earlier(tx) { return .alreadySent(eventID) }
+            let event = try await writer.append(prepared, in: tx, transaction: transaction, presigned: presigned)
             try await Self.applyRedaction(event, in: tx)
             return .sent(event)
         }
