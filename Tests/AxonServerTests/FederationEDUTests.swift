@@ -351,3 +351,34 @@ extension FederationEDUTests {
         }
     }
 }
+
+extension FederationEDUTests {
+    /// Outbound EDUs are queued for the servers sharing a room; this server may connect to
+    /// nothing (allow-list only, empty), so they stay in the queue to be read.
+    @Test func crossSigningKeysGoToServersSharingARoom() async throws {
+        try await TestServer.run(configure: {
+            $0.federationIPAllowlistOnly = true
+            $0.federationIPAllowlist = []
+        }) { server in
+            let (alice, _, _) = try await sharedRoom(server)
+            let master = CrossSigningPair()
+            let selfSigning = CrossSigningPair()
+            let userSigning = CrossSigningPair()
+            let uploaded = try await server.call(
+                .post, "/_matrix/client/v3/keys/device_signing/upload", token: alice.token,
+                json: [
+                    "master_key": .object(master.object(user: alice.userID, usage: "master")),
+                    "self_signing_key": .object(selfSigning.object(user: alice.userID, usage: "self_signing", signedBy: master.key)),
+                    "user_signing_key": .object(userSigning.object(user: alice.userID, usage: "user_signing", signedBy: master.key)),
+                ])
+            #expect(uploaded.status == 200, "\(uploaded.raw)")
+            let queued = try await server.server.storage.outboundBatch(destination: RoomGraphTests.remote, pdus: 0, edus: 100).edus.map(\.edu)
+            let update = try #require(queued.first { $0["edu_type"] == "m.signing_key_update" })
+            #expect(update["content"]?["user_id"] == .string(alice.userID))
+            #expect(update["content"]?["master_key"] == .object(master.object(user: alice.userID, usage: "master")))
+            #expect(update["content"]?["self_signing_key"] != nil)
+            #expect(update["content"]?["user_signing_key"] == nil, "the user-signing key is private")
+            #expect(queued.contains { $0["edu_type"] == "m.device_list_update" })
+        }
+    }
+}

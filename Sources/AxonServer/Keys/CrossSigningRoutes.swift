@@ -39,6 +39,8 @@ extension ServerContext {
             }
             let position = try await storage.setCrossSigningKeys(userID: userID, keys: uploaded.mapValues(\.json))
             try await announceDeviceListChange(userID, at: position)
+            try await announceSigningKeys(
+                userID, master: uploaded["master"].map { .object($0.json) }, selfSigning: uploaded["self_signing"].map { .object($0.json) })
             return .empty
         }
         routes.client(.post, "/keys/signatures/upload", alsoUnstable: true) { request in

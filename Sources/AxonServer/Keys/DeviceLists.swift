@@ -46,8 +46,8 @@ extension ServerContext {
     func announceDeviceListChange(_ userID: String, at position: Int64?) async throws {
         guard let position else { return }
         notifier.userChanged(userID, position: position)
-        var servers = Set<String>()
         let local = UserID(userID)?.server == serverName
+        var servers = Set<String>()
         for membership in try await storage.memberships(userID: userID) where membership.membership == "join" {
             notifier.roomChanged(membership.roomID, position: position)
             if local { servers.formUnion(try await storage.joinedServers(roomID: membership.roomID, excluding: serverName.value)) }
@@ -55,12 +55,30 @@ extension ServerContext {
         // Servers sharing a room with a local user hear of it (`m.device_list_update`). No
         // `prev_id` is given, so they fetch the whole list again (`/user/devices`): always
         // right, whatever they missed.
-        let reachable = servers.filter(federation.client.mayFederate)
-        guard !reachable.isEmpty else { return }
         let device = try await storage.devices(userID: userID).first?.deviceID ?? ""
         let content: JSON = ["user_id": .string(userID), "device_id": .string(device), "stream_id": .int(position), "prev_id": []]
+        try await sendUserEDU("m.device_list_update", content: content, to: servers)
+    }
+
+    /// A local user's new master or self-signing key, for the servers sharing a room with
+    /// them (`m.signing_key_update`); the user-signing key stays private.
+    func announceSigningKeys(_ userID: String, master: JSON?, selfSigning: JSON?) async throws {
+        guard master != nil || selfSigning != nil else { return }
+        var servers = Set<String>()
+        for membership in try await storage.memberships(userID: userID) where membership.membership == "join" {
+            servers.formUnion(try await storage.joinedServers(roomID: membership.roomID, excluding: serverName.value))
+        }
+        var content: JSONObject = ["user_id": .string(userID)]
+        if let master { content["master_key"] = master }
+        if let selfSigning { content["self_signing_key"] = selfSigning }
+        try await sendUserEDU("m.signing_key_update", content: .object(content), to: servers)
+    }
+
+    private func sendUserEDU(_ type: String, content: JSON, to servers: Set<String>) async throws {
+        let reachable = servers.filter(federation.client.mayFederate)
+        guard !reachable.isEmpty else { return }
         try await storage.enqueueOutbound(
-            destinations: reachable.sorted(), eventID: nil, edu: ["edu_type": "m.device_list_update", "content": content], now: nowMillis())
+            destinations: reachable.sorted(), eventID: nil, edu: ["edu_type": .string(type), "content": content], now: nowMillis())
         federation.sender.wake()
     }
 }
