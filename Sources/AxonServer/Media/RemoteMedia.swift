@@ -97,9 +97,9 @@ struct RemoteMedia: Sendable {
     /// A server that does not answer in time is a gateway timeout; anything else a bad gateway.
     static func failure(_ origin: String, _ error: Error) -> MatrixError {
         if let client = error as? HTTPClientError, client == .deadlineExceeded || client == .readTimeout || client == .connectTimeout {
-            return MatrixError(504, "M_UNKNOWN", "\(origin) did not answer the media request in time")
+            return MatrixError(504, "M_UNKNOWN", "\(origin) did not answer in time")
         }
-        return MatrixError(502, "M_UNKNOWN", "Could not fetch the media from \(origin): \(error)")
+        return MatrixError(502, "M_UNKNOWN", "Could not fetch from \(origin): \(error)")
     }
 
     /// `filename*=utf-8''…` (percent-encoded), preferred, or `filename="…"`.

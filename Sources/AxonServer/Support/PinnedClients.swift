@@ -15,6 +15,10 @@ final class PinnedClients: Sendable {
         let description: String
     }
 
+    struct Unresolvable: Error, CustomStringConvertible {
+        let description: String
+    }
+
     private let tls: TLSConfiguration
     private let allowedRanges: [IPRange]
     private let allowlistOnly: Bool
@@ -50,7 +54,7 @@ final class PinnedClients: Sendable {
             // A name that could only be refused is not looked up at all.
             guard !allowlistOnly || !allowedRanges.isEmpty else { throw Refused(description: "\(host) is not an allowed address") }
             guard let resolved = try await PushDestination.resolve(bare), !resolved.isEmpty else {
-                throw Refused(description: "\(host) does not resolve")
+                throw Unresolvable(description: "\(host) does not resolve")
             }
             addresses = resolved
         }
