@@ -96,6 +96,7 @@ public struct AxonServer: Sendable {
         context.registerToDeviceRoutes(on: routes)
         context.registerMediaRoutes(on: routes)
         context.registerAdminRoutes(on: routes)
+        context.registerAdminUserRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)

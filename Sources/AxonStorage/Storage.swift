@@ -22,7 +22,7 @@ public struct ContentReport: Sendable, Equatable {
     }
 }
 
-public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore, MediaStore, FederationStore, RoomGraphStore {
+public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore, MediaStore, FederationStore, RoomGraphStore, AdminStore {
     func saveReport(_ report: ContentReport) async throws
     func reports() async throws -> [ContentReport]
 

@@ -26,10 +26,7 @@ extension ServerContext {
             let body = try request.jsonObject()
             let erase = try body.optionalBool("erase") ?? false
             try await uia.require(passwordRequirement("account/deactivate", request), body: body)
-            try await rooms.leaveAll(userID: request.user.userID, reason: "Account deactivated")
-            try await announceDeviceListChange(
-                request.user.userID, at: try await storage.deactivateAccount(userID: request.user.userID, erase: erase))
-            logger.info("deactivated user", metadata: ["user_id": "\(request.user.userID)"])
+            try await deactivate(request.user.userID, erase: erase)
             return .ok(["id_server_unbind_result": "no-support"])
         }
         routes.client(.get, "/account/3pid") { _ in

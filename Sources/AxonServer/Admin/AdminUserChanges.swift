@@ -1,0 +1,64 @@
+import AxonStorage
+import MatrixModel
+
+/// What the admin API (and `/account/deactivate`) change on an account, each with the same
+/// consequences as when the user does it: rooms left, devices logged out, member events
+/// carrying the new profile.
+extension ServerContext {
+    func deactivate(_ userID: String, erase: Bool) async throws {
+        try await rooms.leaveAll(userID: userID, reason: "Account deactivated")
+        try await announceDeviceListChange(userID, at: try await storage.deactivateAccount(userID: userID, erase: erase))
+        logger.info("deactivated user", metadata: ["user_id": "\(userID)"])
+    }
+
+    func setPassword(_ userID: String, _ password: String, logoutDevices: Bool) async throws {
+        try await storage.setPasswordHash(userID: userID, hash: try await accounts.hashPassword(password))
+        if logoutDevices {
+            try await announceDeviceListChange(userID, at: try await storage.deleteAllDevices(userID: userID, keepingDeviceID: nil))
+        }
+    }
+
+    /// `PUT /_synapse/admin/v2/users/{userId}`: 201 with the new account, or 200 with the
+    /// changed one.
+    func createOrModifyUser(_ request: MatrixRequest) async throws -> MatrixResponse {
+        let userID = try localUser(request)
+        let body = try request.jsonObject()
+        let password = try body.optionalString("password")
+        let displayName = try body.optionalString("displayname")
+        let avatarURL = try body.optionalString("avatar_url")
+        if let avatarURL, !avatarURL.isEmpty, !avatarURL.hasPrefix("mxc://") { throw MatrixError.invalidParam("'avatar_url' must be an mxc:// URI") }
+        if let displayName, displayName.utf8.count > 256 { throw MatrixError.invalidParam("Display name is longer than 256 bytes") }
+        let admin = try body.optionalBool("admin")
+        let deactivated = try body.optionalBool("deactivated")
+        if let threepids = body.optional("threepids")?.arrayValue, !threepids.isEmpty {
+            throw MatrixError(400, "M_THREEPID_DENIED", "This server binds no third-party identifiers")
+        }
+        guard let existing = try await storage.account(userID: userID.description) else {
+            guard deactivated != true else { throw MatrixError.badJSON("A new account cannot start deactivated") }
+            _ = try await accounts.register(userID: userID, password: password, isAdmin: admin ?? false, displayName: displayName, login: nil)
+            if let avatarURL { _ = try await storage.setProfileField(userID: userID.description, key: "avatar_url", value: .string(avatarURL)) }
+            logger.info("an admin created a user", metadata: ["user_id": "\(userID)", "admin": "\(request.user.userID)"])
+            guard let created = try await storage.account(userID: userID.description) else { throw MatrixError.unknown("The account vanished") }
+            return MatrixResponse(status: .created, json: .object(try await details(created)))
+        }
+        let id = existing.userID
+        if deactivated == false, existing.isDeactivated {
+            guard password != nil else { throw MatrixError.badJSON("Reactivating an account needs a new password") }
+            try await storage.reactivateAccount(userID: id)
+        }
+        if let password { try await setPassword(id, password, logoutDevices: try body.optionalBool("logout_devices") ?? true) }
+        if let admin {
+            guard id != request.user.userID || admin else { throw MatrixError.badJSON("You may not demote yourself") }
+            try await storage.setAdmin(userID: id, isAdmin: admin)
+        }
+        for (key, value) in [("displayname", displayName), ("avatar_url", avatarURL)] {
+            guard let value else { continue }
+            let json: JSON? = value.isEmpty ? nil : .string(value)
+            _ = try await storage.setProfileField(userID: id, key: key, value: json)
+            try await rooms.updateMemberProfiles(userID: id, key: key, value: json)
+        }
+        if deactivated == true, !existing.isDeactivated { try await deactivate(id, erase: false) }
+        guard let changed = try await storage.account(userID: id) else { throw MatrixError.notFound("User not found") }
+        return .ok(.object(try await details(changed)))
+    }
+}

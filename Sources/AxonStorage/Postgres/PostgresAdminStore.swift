@@ -1,0 +1,51 @@
+import MatrixModel
+import PostgresNIO
+
+extension PostgresStorage {
+    public func listAccounts(_ query: AccountListQuery) async throws -> (accounts: [Account], total: Int) {
+        var conditions: [String] = []
+        var bindings = PostgresBindings()
+        if let name = query.name, !name.isEmpty {
+            bindings.append(name.lowercased())
+            let parameter = "$\(bindings.count)"
+            conditions.append("(strpos(lower(user_id), \(parameter)) > 0 OR strpos(lower(coalesce(profile::jsonb->>'displayname', '')), \(parameter)) > 0)")
+        }
+        if let guests = query.guests { conditions.append(guests ? "is_guest" : "NOT is_guest") }
+        if let deactivated = query.deactivated { conditions.append(deactivated ? "deactivated" : "NOT deactivated") }
+        if let admins = query.admins { conditions.append(admins ? "is_admin" : "NOT is_admin") }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let total = try await client.query(PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM users \(filter)", binds: bindings), logger: logger)
+        var count: Int64 = 0
+        for try await row in total { count = try row.decode(Int64.self) }
+        let column: String
+        switch query.order {
+        case .name: column = "user_id"
+        case .displayname: column = "coalesce(profile::jsonb->>'displayname', '')"
+        case .creationTS: column = "created_ts"
+        case .admin: column = "is_admin"
+        case .deactivated: column = "deactivated"
+        case .isGuest: column = "is_guest"
+        }
+        let direction = query.descending ? "DESC" : "ASC"
+        var pageBindings = bindings
+        pageBindings.append(Int64(query.limit))
+        pageBindings.append(Int64(query.from))
+        let sql = """
+            SELECT \(Self.accountColumns) FROM users \(filter) ORDER BY \(column) \(direction), user_id \(direction)
+            LIMIT $\(pageBindings.count - 1) OFFSET $\(pageBindings.count)
+            """
+        var accounts: [Account] = []
+        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: pageBindings), logger: logger) {
+            accounts.append(try Self.account(row))
+        }
+        return (accounts, Int(count))
+    }
+
+    public func setAdmin(userID: String, isAdmin: Bool) async throws {
+        try await query("UPDATE users SET is_admin = \(isAdmin) WHERE user_id = \(userID)")
+    }
+
+    public func reactivateAccount(userID: String) async throws {
+        try await query("UPDATE users SET deactivated = FALSE WHERE user_id = \(userID)")
+    }
+}

@@ -1,0 +1,42 @@
+import GRDB
+import MatrixModel
+
+extension SQLiteStorage {
+    public func listAccounts(_ query: AccountListQuery) async throws -> (accounts: [Account], total: Int) {
+        try await read { db in
+            var conditions: [String] = []
+            var arguments: [DatabaseValueConvertible] = []
+            if let name = query.name, !name.isEmpty {
+                conditions.append("(instr(lower(user_id), ?) > 0 OR instr(lower(coalesce(json_extract(profile, '$.displayname'), '')), ?) > 0)")
+                arguments += [name.lowercased(), name.lowercased()]
+            }
+            if let guests = query.guests { conditions.append(guests ? "is_guest = 1" : "is_guest = 0") }
+            if let deactivated = query.deactivated { conditions.append(deactivated ? "deactivated = 1" : "deactivated = 0") }
+            if let admins = query.admins { conditions.append(admins ? "is_admin = 1" : "is_admin = 0") }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users \(filter)", arguments: StatementArguments(arguments)) ?? 0
+            let column: String
+            switch query.order {
+            case .name: column = "user_id"
+            case .displayname: column = "coalesce(json_extract(profile, '$.displayname'), '')"
+            case .creationTS: column = "created_ts"
+            case .admin: column = "is_admin"
+            case .deactivated: column = "deactivated"
+            case .isGuest: column = "is_guest"
+            }
+            let direction = query.descending ? "DESC" : "ASC"
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM users \(filter) ORDER BY \(column) \(direction), user_id \(direction) LIMIT ? OFFSET ?",
+                arguments: StatementArguments(arguments + [query.limit, query.from]))
+            return (try rows.map(Self.account), total)
+        }
+    }
+
+    public func setAdmin(userID: String, isAdmin: Bool) async throws {
+        try await write { db in try db.execute(sql: "UPDATE users SET is_admin = ? WHERE user_id = ?", arguments: [isAdmin, userID]) }
+    }
+
+    public func reactivateAccount(userID: String) async throws {
+        try await write { db in try db.execute(sql: "UPDATE users SET deactivated = 0 WHERE user_id = ?", arguments: [userID]) }
+    }
+}

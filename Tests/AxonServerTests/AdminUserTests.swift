@@ -1,0 +1,106 @@
+import MatrixModel
+import HTTPTypes
+import Testing
+
+/// Synapse's user admin API, as synadm and synapse-admin call it.
+@Suite struct AdminUserTests {
+    func admin(_ server: TestServer) async throws -> String {
+        _ = try await server.server.accounts.register(
+            userID: try server.server.accounts.validatedNewUserID("root"), password: "correct horse", isAdmin: true, login: nil)
+        return try #require(try await server.login("root").json["access_token"]?.stringValue)
+    }
+
+    @Test func onlyAdminsMayCallIt() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let calls: [(HTTPRequest.Method, String)] = [
+                (.get, "/_synapse/admin/v2/users"), (.get, "/_synapse/admin/v3/users"), (.get, "/_synapse/admin/v2/users/@alice:localhost"),
+                (.put, "/_synapse/admin/v2/users/@bob:localhost"), (.post, "/_synapse/admin/v1/deactivate/@alice:localhost"),
+                (.post, "/_synapse/admin/v1/reset_password/@alice:localhost"), (.get, "/_synapse/admin/v1/users/@alice:localhost/admin"),
+                (.put, "/_synapse/admin/v1/users/@alice:localhost/admin"), (.get, "/_synapse/admin/v1/users/@alice:localhost/joined_rooms"),
+                (.get, "/_synapse/admin/v1/username_available?username=x"),
+            ]
+            for (method, path) in calls {
+                let reply = try await server.call(method, path, token: alice.token, json: ["admin": true, "new_password": "x"])
+                #expect(reply.status == 403 && reply.errcode == "M_FORBIDDEN", "\(path): \(reply.raw)")
+            }
+            #expect(try await server.call(.get, "/_synapse/admin/v2/users").status == 401)
+            let version = try await server.call(.get, "/_synapse/admin/v1/server_version")
+            #expect(version.json["server_version"]?.stringValue?.hasPrefix("Axon") == true)
+        }
+    }
+
+    @Test func listingFiltersSortsAndPages() async throws {
+        try await TestServer.run { server in
+            let root = try await admin(server)
+            for name in ["carol", "alice", "bob", "dave"] { _ = try await server.register(name) }
+            _ = try await server.call(.put, "/_matrix/client/v3/profile/@carol:localhost/displayname", token: try await server.login("carol").json["access_token"]?.stringValue, json: ["displayname": "Zed"])
+            let page = try await server.call(.get, "/_synapse/admin/v2/users?limit=2", token: root)
+            #expect(page.json["total"] == 5 && page.json["next_token"] == "2", "\(page.raw)")
+            #expect(page.json["users"]?.arrayValue?.map { $0["name"] } == ["@alice:localhost", "@bob:localhost"])
+            let rest = try await server.call(.get, "/_synapse/admin/v2/users?from=4&limit=2", token: root)
+            #expect(rest.json["users"]?.arrayValue?.map { $0["name"] } == ["@root:localhost"] && rest.json["next_token"] == nil)
+            let named = try await server.call(.get, "/_synapse/admin/v2/users?name=ZE", token: root)
+            #expect(named.json["users"]?.arrayValue?.map { $0["name"] } == ["@carol:localhost"])
+            let admins = try await server.call(.get, "/_synapse/admin/v2/users?admins=true", token: root)
+            #expect(admins.json["users"]?.arrayValue?.map { $0["name"] } == ["@root:localhost"])
+            let backwards = try await server.call(.get, "/_synapse/admin/v2/users?order_by=name&dir=b&limit=1", token: root)
+            #expect(backwards.json["users"]?[0]?["name"] == "@root:localhost")
+            #expect(try await server.call(.get, "/_synapse/admin/v2/users?order_by=shoe_size", token: root).status == 400)
+            #expect(try await server.call(.get, "/_synapse/admin/v2/users?limit=-1", token: root).status == 400)
+
+            // Deactivated accounts: v2 hides them unless asked; v3 filters both ways.
+            #expect(try await server.call(.post, "/_synapse/admin/v1/deactivate/@dave:localhost", token: root, json: [:]).status == 200)
+            #expect(try await server.call(.get, "/_synapse/admin/v2/users", token: root).json["total"] == 4)
+            #expect(try await server.call(.get, "/_synapse/admin/v2/users?deactivated=true", token: root).json["total"] == 5)
+            let onlyDeactivated = try await server.call(.get, "/_synapse/admin/v3/users?deactivated=true", token: root)
+            #expect(onlyDeactivated.json["users"]?.arrayValue?.map { $0["name"] } == ["@dave:localhost"])
+            #expect(try await server.call(.get, "/_synapse/admin/v3/users", token: root).json["total"] == 5)
+        }
+    }
+
+    @Test func accountsAreCreatedModifiedAndDeactivated() async throws {
+        try await TestServer.run { server in
+            let root = try await admin(server)
+            let created = try await server.call(
+                .put, "/_synapse/admin/v2/users/@eve:localhost", token: root, json: ["password": "eve password", "displayname": "Eve", "admin": false])
+            #expect(created.status == 201 && created.json["displayname"] == "Eve" && created.json["admin"] == false, "\(created.raw)")
+            #expect(try await server.login("eve", password: "eve password").status == 200)
+            let roomID = try await server.createRoom(root)
+            let eve = try #require(try await server.login("eve", password: "eve password").json["access_token"]?.stringValue)
+            #expect(try await server.call(.post, "/_matrix/client/v3/join/\(TestServer.path(roomID))", token: eve, json: [:]).status == 200)
+            let joined = try await server.call(.get, "/_synapse/admin/v1/users/@eve:localhost/joined_rooms", token: root)
+            #expect(joined.json == ["joined_rooms": [.string(roomID)], "total": 1])
+
+            // Modified: a new display name reaches her member event; admin status; password.
+            let modified = try await server.call(
+                .put, "/_synapse/admin/v2/users/@eve:localhost", token: root, json: ["displayname": "Eve Admin", "admin": true])
+            #expect(modified.status == 200 && modified.json["admin"] == true)
+            let member = try await server.call(.get, server.room(roomID, "/state/m.room.member/@eve:localhost"), token: root)
+            #expect(member.json["displayname"] == "Eve Admin")
+            #expect(try await server.call(.get, "/_synapse/admin/v1/users/@eve:localhost/admin", token: root).json == ["admin": true])
+            #expect(try await server.call(.put, "/_synapse/admin/v1/users/@eve:localhost/admin", token: root, json: ["admin": false]).status == 200)
+            #expect(try await server.call(.post, "/_synapse/admin/v1/reset_password/@eve:localhost", token: root, json: ["new_password": "changed"]).status == 200)
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami", token: eve).status == 401, "logged out by the reset")
+            #expect(try await server.login("eve", password: "eve password").status == 403)
+            #expect(try await server.login("eve", password: "changed").status == 200)
+
+            // Deactivated: cannot log in, left the room; details say so.
+            #expect(try await server.call(.put, "/_synapse/admin/v2/users/@eve:localhost", token: root, json: ["deactivated": true]).status == 200)
+            #expect(try await server.login("eve", password: "changed").status == 403)
+            let details = try await server.call(.get, "/_synapse/admin/v2/users/@eve:localhost", token: root)
+            #expect(details.json["deactivated"] == true && details.json["name"] == "@eve:localhost")
+            #expect(try await server.call(.get, server.room(roomID, "/state/m.room.member/@eve:localhost"), token: root).json["membership"] == "leave")
+            // Brought back only with a new password.
+            #expect(try await server.call(.put, "/_synapse/admin/v2/users/@eve:localhost", token: root, json: ["deactivated": false]).status == 400)
+            #expect(try await server.call(.put, "/_synapse/admin/v2/users/@eve:localhost", token: root, json: ["deactivated": false, "password": "back"]).status == 200)
+            #expect(try await server.login("eve", password: "back").status == 200)
+
+            #expect(try await server.call(.get, "/_synapse/admin/v2/users/@nobody:localhost", token: root).status == 404)
+            #expect(try await server.call(.get, "/_synapse/admin/v2/users/@x:elsewhere.example", token: root).status == 400)
+            #expect(try await server.call(.put, "/_synapse/admin/v1/users/@root:localhost/admin", token: root, json: ["admin": false]).status == 400)
+            #expect(try await server.call(.get, "/_synapse/admin/v1/username_available?username=eve", token: root).errcode == "M_USER_IN_USE")
+            #expect(try await server.call(.get, "/_synapse/admin/v1/username_available?username=frank", token: root).json == ["available": true])
+        }
+    }
+}
