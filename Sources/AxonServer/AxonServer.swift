@@ -97,6 +97,7 @@ public struct AxonServer: Sendable {
         context.registerMediaRoutes(on: routes)
         context.registerAdminRoutes(on: routes)
         context.registerAdminUserRoutes(on: routes)
+        context.registerSpecAdminRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)

@@ -30,4 +30,8 @@ public protocol AdminStore: Sendable {
     /// Lifts a deactivation (the admin API lets an admin bring an account back, with a new
     /// password); erasure stays.
     func reactivateAccount(userID: String) async throws
+    /// Nil when there is no such account.
+    func accountRestrictions(userID: String) async throws -> (suspended: Bool, locked: Bool)?
+    func setSuspended(userID: String, suspended: Bool) async throws
+    func setLocked(userID: String, locked: Bool) async throws
 }

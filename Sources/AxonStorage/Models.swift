@@ -71,12 +71,18 @@ public struct TokenOwner: Sendable, Equatable {
     public var deviceID: String
     public var isGuest: Bool
     public var isAdmin: Bool
+    /// Suspended by an admin (spec "Account suspension"): may read, not act.
+    public var isSuspended: Bool
+    /// Locked by an admin (spec "Account locking"): every request is refused.
+    public var isLocked: Bool
 
-    public init(userID: String, deviceID: String, isGuest: Bool, isAdmin: Bool) {
+    public init(userID: String, deviceID: String, isGuest: Bool, isAdmin: Bool, isSuspended: Bool = false, isLocked: Bool = false) {
         self.userID = userID
         self.deviceID = deviceID
         self.isGuest = isGuest
         self.isAdmin = isAdmin
+        self.isSuspended = isSuspended
+        self.isLocked = isLocked
     }
 }
 

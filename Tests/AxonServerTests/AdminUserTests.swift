@@ -104,3 +104,41 @@ import Testing
         }
     }
 }
+
+@Suite struct AccountRestrictionTests {
+    @Test func suspendedUsersReadButDoNotActAndLockedUsersOnlyLogOut() async throws {
+        try await TestServer.run { server in
+            let root = try await AdminUserTests().admin(server)
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(root)
+            _ = try await server.send(root, roomID, "hello")
+            #expect(try await server.call(.post, "/_matrix/client/v3/join/\(TestServer.path(roomID))", token: alice.token, json: [:]).status == 200)
+            #expect(try await server.call(.get, "/_matrix/client/v1/admin/suspend/@alice:localhost", token: alice.token).status == 403)
+            #expect(try await server.call(.get, "/_matrix/client/v1/admin/suspend/@alice:localhost", token: root).json == ["suspended": false])
+
+            let suspended = try await server.call(.put, "/_matrix/client/v1/admin/suspend/@alice:localhost", token: root, json: ["suspended": true])
+            #expect(suspended.status == 200 && suspended.json == ["suspended": true])
+            let sent = try await server.send(alice.token, roomID, "while suspended")
+            #expect(sent.status == 403 && sent.errcode == "M_USER_SUSPENDED", "\(sent.raw)")
+            #expect(try await server.call(.post, "/_matrix/client/v3/createRoom", token: alice.token, json: [:]).errcode == "M_USER_SUSPENDED")
+            #expect(try await server.call(.put, "/_matrix/client/v3/profile/@alice:localhost/displayname", token: alice.token, json: ["displayname": "x"]).errcode == "M_USER_SUSPENDED")
+            // Reading and leaving stay open.
+            #expect(try await server.messages(alice.token, roomID).status == 200)
+            #expect(try await server.sync(alice.token).status == 200)
+            _ = try await server.call(.put, "/_matrix/client/v1/admin/suspend/@alice:localhost", token: root, json: ["suspended": false])
+            #expect(try await server.send(alice.token, roomID, "free again").status == 200)
+
+            #expect(try await server.call(.put, "/_matrix/client/v1/admin/lock/@alice:localhost", token: root, json: ["locked": true]).status == 200)
+            #expect(try await server.call(.get, "/_matrix/client/v1/admin/lock/@alice:localhost", token: root).json == ["locked": true])
+            let locked = try await server.sync(alice.token)
+            #expect(locked.status == 401 && locked.errcode == "M_USER_LOCKED" && locked.json["soft_logout"] == true, "\(locked.raw)")
+            let login = try await server.login("alice")
+            #expect(login.status == 401 && login.errcode == "M_USER_LOCKED")
+            #expect(try await server.call(.post, "/_matrix/client/v3/logout", token: alice.token, json: [:]).status == 200)
+            _ = try await server.call(.put, "/_matrix/client/v1/admin/lock/@alice:localhost", token: root, json: ["locked": false])
+            #expect(try await server.login("alice").status == 200)
+            #expect(try await server.call(.put, "/_matrix/client/v1/admin/lock/@root:localhost", token: root, json: ["locked": true]).status == 400)
+            #expect(try await server.call(.put, "/_matrix/client/v1/admin/lock/@nobody:localhost", token: root, json: ["locked": true]).status == 404)
+        }
+    }
+}

@@ -382,3 +382,23 @@ extension FederationEDUTests {
         }
     }
 }
+
+extension FederationServiceTests {
+    @Test func supportInformationComesFromConfig() async throws {
+        try await TestServer.run(configure: { $0.outboundEnabled = false }) { server in
+            let none = try await server.call(.get, "/.well-known/matrix/support")
+            #expect(none.status == 404 && none.errcode == "M_NOT_FOUND")
+        }
+        try await TestServer.run(configure: {
+            $0.adminContact = "mailto:admin@example.com"
+            $0.supportPage = "https://example.com/help"
+        }) { server in
+            let support = try await server.call(.get, "/.well-known/matrix/support")
+            #expect(support.json == ["contacts": [["role": "m.role.admin", "email_address": "admin@example.com"]], "support_page": "https://example.com/help"])
+        }
+        try await TestServer.run(configure: { $0.adminContact = "@root:localhost" }) { server in
+            let support = try await server.call(.get, "/.well-known/matrix/support")
+            #expect(support.json == ["contacts": [["role": "m.role.admin", "matrix_id": "@root:localhost"]]])
+        }
+    }
+}

@@ -50,6 +50,10 @@ extension ServerContext {
         guard try await accounts.verifyPassword(password, account: account), let account else {
             throw MatrixError.forbidden("Invalid username or password")
         }
+        // A locked account gets no new token until it is unlocked (spec "Account locking").
+        if try await storage.accountRestrictions(userID: account.userID)?.locked == true {
+            throw MatrixError(401, "M_USER_LOCKED", "This account has been locked by the server's admins", extra: ["soft_logout": true])
+        }
         let result = try await accounts.openSession(
             userID: account.userID, deviceID: try body.optionalString("device_id"),
             displayName: try body.optionalString("initial_device_display_name"), ip: request.remoteIP)

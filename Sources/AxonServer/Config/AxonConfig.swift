@@ -97,6 +97,10 @@ public struct AxonConfig: Sendable, Equatable {
     /// internal addresses only inside `url_preview_ip_range_whitelist`, and with `_only`
     /// nothing outside it.
     public var urlPreviewEnabled = true
+    /// `/.well-known/matrix/support`: the admin to contact (a Matrix ID, or an email address,
+    /// `mailto:` or not) and a support page URL; with neither, that URI answers 404.
+    public var adminContact: String?
+    public var supportPage: String?
     public var urlPreviewIPAllowlist: [String] = []
     public var urlPreviewIPAllowlistOnly = false
 
@@ -249,6 +253,8 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var federationDNSServers: [String]?
     public var policyServerPublicKeys: [String: String]?
     public var urlPreviewEnabled: Bool?
+    public var adminContact: String?
+    public var supportPage: String?
     public var urlPreviewIPAllowlist: [String]?
     public var urlPreviewIPAllowlistOnly: Bool?
 
@@ -311,6 +317,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         case federationDNSServers = "federation_dns_servers"
         case policyServerPublicKeys = "policy_server_public_keys"
         case urlPreviewEnabled = "url_preview_enabled"
+        case adminContact = "admin_contact"
+        case supportPage = "support_page"
         case urlPreviewIPAllowlist = "url_preview_ip_range_whitelist"
         case urlPreviewIPAllowlistOnly = "url_preview_ip_range_whitelist_only"
     }
@@ -384,6 +392,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.trustedKeyServers = value(.trustedKeyServers).map { $0.split(separator: ",").map(String.init) }
         overrides.federationDNSServers = value(.federationDNSServers).map { $0.split(separator: ",").map(String.init) }
         overrides.urlPreviewEnabled = try bool(.urlPreviewEnabled)
+        overrides.adminContact = value(.adminContact)
+        overrides.supportPage = value(.supportPage)
         overrides.urlPreviewIPAllowlist = value(.urlPreviewIPAllowlist).map { $0.split(separator: ",").map(String.init) }
         overrides.urlPreviewIPAllowlistOnly = try bool(.urlPreviewIPAllowlistOnly)
         return overrides
@@ -439,6 +449,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let trustedKeyServers { config.trustedKeyServers = trustedKeyServers }
         if let federationDNSServers { config.federationDNSServers = federationDNSServers }
         if let urlPreviewEnabled { config.urlPreviewEnabled = urlPreviewEnabled }
+        if let adminContact { config.adminContact = adminContact }
+        if let supportPage { config.supportPage = supportPage }
         if let urlPreviewIPAllowlist {
             guard urlPreviewIPAllowlist.allSatisfy({ IPRange($0) != nil }) else {
                 throw ConfigError("url_preview_ip_range_whitelist entries must be addresses or CIDR ranges")

@@ -95,6 +95,9 @@ extension AxonConfig {
         # Public keys of a policy server run for this host, served at
         # /.well-known/matrix/policy_server (unset: that URI answers 404).
         # policy_server_public_keys: {ed25519: "<unpadded base64 key>"}
+        # Served at /.well-known/matrix/support (unset: 404).
+        # admin_contact: "mailto:admin@example.com"   # or a Matrix user ID
+        # support_page: "https://example.com/support"
         # URL previews fetch the pages users link to. Internal addresses (loopback, private,
         # link-local) are refused unless listed; with _only, nothing outside the list is used.
         url_preview_enabled: true

@@ -11,6 +11,23 @@ extension ServerContext {
         routes.add(.get, "/.well-known/matrix/client", auth: .none) { _ in
             .ok(["m.homeserver": ["base_url": .string(config.baseURL)]])
         }
+        routes.add(.get, "/.well-known/matrix/support", auth: .none) { _ in
+            guard config.adminContact != nil || config.supportPage != nil else {
+                throw MatrixError.notFound("No support information is configured")
+            }
+            var answer: JSONObject = [:]
+            if let contact = config.adminContact {
+                var entry: JSONObject = ["role": "m.role.admin"]
+                if contact.hasPrefix("@") {
+                    entry["matrix_id"] = .string(contact)
+                } else {
+                    entry["email_address"] = .string(contact.hasPrefix("mailto:") ? String(contact.dropFirst(7)) : contact)
+                }
+                answer["contacts"] = [.object(entry)]
+            }
+            if let page = config.supportPage { answer["support_page"] = .string(page) }
+            return .ok(.object(answer))
+        }
         routes.add(.get, "/.well-known/matrix/policy_server", auth: .none) { _ in
             guard let keys = config.policyServerPublicKeys else { throw MatrixError.notFound("This server runs no policy server") }
             return .ok(["public_keys": .object(JSONObject(keys.mapValues(JSON.string)))])

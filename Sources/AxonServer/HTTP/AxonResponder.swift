@@ -88,6 +88,7 @@ struct AxonResponder: HTTPResponder {
                 if found.isGuest, !allowGuests { throw MatrixError.guestAccessForbidden() }
                 owner = found
             }
+            if let owner { try AccountRestrictions.check(owner, method: request.method, pattern: route.pattern) }
             if let kind = route.rateLimit, let rateLimiter, !(owner?.isAdmin ?? false) {
                 let key = kind == .message ? (owner?.userID ?? context.remoteIP) : context.remoteIP
                 if let wait = rateLimiter.take(kind, key: key) { throw MatrixError.limitExceeded(retryAfterMs: wait) }

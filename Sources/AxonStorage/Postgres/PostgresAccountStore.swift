@@ -52,12 +52,12 @@ extension PostgresStorage {
     public func tokenOwner(tokenHash: String) async throws -> TokenOwner? {
         try await query(
             """
-            SELECT t.user_id, t.device_id, u.is_guest, u.is_admin FROM access_tokens t JOIN users u ON u.user_id = t.user_id
-            WHERE t.token_hash = \(tokenHash) AND NOT u.deactivated
+            SELECT t.user_id, t.device_id, u.is_guest, u.is_admin, u.suspended, u.locked FROM access_tokens t
+            JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = \(tokenHash) AND NOT u.deactivated
             """
         ).first.map { row in
-            let (userID, deviceID, guest, admin) = try row.decode((String, String, Bool, Bool).self)
-            return TokenOwner(userID: userID, deviceID: deviceID, isGuest: guest, isAdmin: admin)
+            let (userID, deviceID, guest, admin, suspended, locked) = try row.decode((String, String, Bool, Bool, Bool, Bool).self)
+            return TokenOwner(userID: userID, deviceID: deviceID, isGuest: guest, isAdmin: admin, isSuspended: suspended, isLocked: locked)
         }
     }
 

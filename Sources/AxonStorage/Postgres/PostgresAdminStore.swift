@@ -48,4 +48,16 @@ extension PostgresStorage {
     public func reactivateAccount(userID: String) async throws {
         try await query("UPDATE users SET deactivated = FALSE WHERE user_id = \(userID)")
     }
+
+    public func accountRestrictions(userID: String) async throws -> (suspended: Bool, locked: Bool)? {
+        try await query("SELECT suspended, locked FROM users WHERE user_id = \(userID)").first.map { try $0.decode((Bool, Bool).self) }
+    }
+
+    public func setSuspended(userID: String, suspended: Bool) async throws {
+        try await query("UPDATE users SET suspended = \(suspended) WHERE user_id = \(userID)")
+    }
+
+    public func setLocked(userID: String, locked: Bool) async throws {
+        try await query("UPDATE users SET locked = \(locked) WHERE user_id = \(userID)")
+    }
 }

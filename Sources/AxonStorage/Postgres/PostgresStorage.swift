@@ -516,5 +516,12 @@ enum PostgresMigrations {
                 "CREATE INDEX url_previews_bucket ON url_previews(bucket)",
             ]
         ),
+        (
+            "023_account_restrictions",
+            [
+                "ALTER TABLE users ADD COLUMN suspended BOOLEAN NOT NULL DEFAULT FALSE",
+                "ALTER TABLE users ADD COLUMN locked BOOLEAN NOT NULL DEFAULT FALSE",
+            ]
+        ),
     ]
 }

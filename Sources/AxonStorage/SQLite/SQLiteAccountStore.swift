@@ -46,13 +46,15 @@ extension SQLiteStorage {
             try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT t.user_id, t.device_id, u.is_guest, u.is_admin FROM access_tokens t
+                    SELECT t.user_id, t.device_id, u.is_guest, u.is_admin, u.suspended, u.locked FROM access_tokens t
                     JOIN users u ON u.user_id = t.user_id
                     WHERE t.token_hash = ? AND u.deactivated = 0
                     """,
                 arguments: [tokenHash]
             ).map { row in
-                TokenOwner(userID: row["user_id"], deviceID: row["device_id"], isGuest: row["is_guest"], isAdmin: row["is_admin"])
+                TokenOwner(
+                    userID: row["user_id"], deviceID: row["device_id"], isGuest: row["is_guest"], isAdmin: row["is_admin"],
+                    isSuspended: row["suspended"], isLocked: row["locked"])
             }
         }
     }

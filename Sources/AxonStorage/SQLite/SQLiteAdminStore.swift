@@ -39,4 +39,18 @@ extension SQLiteStorage {
     public func reactivateAccount(userID: String) async throws {
         try await write { db in try db.execute(sql: "UPDATE users SET deactivated = 0 WHERE user_id = ?", arguments: [userID]) }
     }
+
+    public func accountRestrictions(userID: String) async throws -> (suspended: Bool, locked: Bool)? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT suspended, locked FROM users WHERE user_id = ?", arguments: [userID]).map { ($0["suspended"], $0["locked"]) }
+        }
+    }
+
+    public func setSuspended(userID: String, suspended: Bool) async throws {
+        try await write { db in try db.execute(sql: "UPDATE users SET suspended = ? WHERE user_id = ?", arguments: [suspended, userID]) }
+    }
+
+    public func setLocked(userID: String, locked: Bool) async throws {
+        try await write { db in try db.execute(sql: "UPDATE users SET locked = ? WHERE user_id = ?", arguments: [locked, userID]) }
+    }
 }

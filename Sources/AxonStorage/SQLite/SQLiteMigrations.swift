@@ -547,6 +547,14 @@ enum SQLiteMigrations {
                     CREATE INDEX url_previews_bucket ON url_previews(bucket);
                     """)
         }
+        // Admins' suspensions and locks (spec "Account suspension", "Account locking").
+        migrator.registerMigration("023_account_restrictions") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE users ADD COLUMN suspended INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE users ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return migrator
     }
 }
