@@ -98,6 +98,7 @@ public struct AxonServer: Sendable {
         context.registerAdminRoutes(on: routes)
         context.registerAdminUserRoutes(on: routes)
         context.registerSpecAdminRoutes(on: routes)
+        context.registerAdminDeviceRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)

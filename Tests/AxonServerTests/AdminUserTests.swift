@@ -142,3 +142,28 @@ import Testing
         }
     }
 }
+
+extension AdminUserTests {
+    @Test func devicesAreListedRenamedAndDeleted() async throws {
+        try await TestServer.run { server in
+            let root = try await admin(server)
+            let alice = try await server.register("alice", device: "PHONE")
+            _ = try await server.login("alice", device: "LAPTOP")
+            let path = "/_synapse/admin/v2/users/@alice:localhost/devices"
+            let listed = try await server.call(.get, path, token: root)
+            #expect(listed.json["total"] == 2, "\(listed.raw)")
+            #expect(Set(listed.json["devices"]?.arrayValue?.compactMap { $0["device_id"]?.stringValue } ?? []) == ["PHONE", "LAPTOP"])
+            #expect(try await server.call(.put, path + "/PHONE", token: root, json: ["display_name": "Alice's phone"]).status == 200)
+            #expect(try await server.call(.get, path + "/PHONE", token: root).json["display_name"] == "Alice's phone")
+            #expect(try await server.call(.get, path + "/NOPE", token: root).status == 404)
+            #expect(try await server.call(.post, "/_synapse/admin/v2/users/@alice:localhost/delete_devices", token: root, json: ["devices": ["LAPTOP"]]).status == 200)
+            #expect(try await server.call(.delete, path + "/PHONE", token: root).status == 200)
+            #expect(try await server.call(.get, path, token: root).json["total"] == 0)
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami", token: alice.token).status == 401, "the token went with its device")
+            let bob = try await server.register("bob")
+            #expect(try await server.call(.get, path, token: bob.token).status == 403)
+            let whois = try await server.call(.get, "/_synapse/admin/v1/whois/@alice:localhost", token: root)
+            #expect(whois.status == 200 && whois.json["user_id"] == "@alice:localhost")
+        }
+    }
+}
