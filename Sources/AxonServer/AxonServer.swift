@@ -99,6 +99,7 @@ public struct AxonServer: Sendable {
         context.registerAdminUserRoutes(on: routes)
         context.registerSpecAdminRoutes(on: routes)
         context.registerAdminDeviceRoutes(on: routes)
+        context.registerAdminRoomRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)

@@ -167,3 +167,24 @@ extension AdminUserTests {
         }
     }
 }
+
+extension AdminUserTests {
+    @Test func aRoomsDetailsMembersAndState() async throws {
+        try await TestServer.run { server in
+            let root = try await admin(server)
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(alice.token, ["preset": "public_chat", "name": "Lobby", "visibility": "public"])
+            let path = "/_synapse/admin/v1/rooms/\(TestServer.path(roomID))"
+            let details = try await server.call(.get, path, token: root)
+            #expect(details.status == 200, "\(details.raw)")
+            #expect(details.json["name"] == "Lobby" && details.json["joined_members"] == 1 && details.json["joined_local_members"] == 1)
+            #expect(details.json["creator"] == "@alice:localhost" && details.json["public"] == true && details.json["join_rules"] == "public")
+            #expect(details.json["version"]?.stringValue == RoomVersion.default.identifier)
+            #expect(try await server.call(.get, path + "/members", token: root).json == ["members": ["@alice:localhost"], "total": 1])
+            let state = try await server.call(.get, path + "/state", token: root)
+            #expect(state.json["state"]?.arrayValue?.contains { $0["type"] == "m.room.create" } == true)
+            #expect(try await server.call(.get, path, token: alice.token).status == 403)
+            #expect(try await server.call(.get, "/_synapse/admin/v1/rooms/%21nope%3Alocalhost", token: root).status == 404)
+        }
+    }
+}
