@@ -91,3 +91,15 @@ def test_synadm_manages_users(axon):
     assert login.status_code == 403
     remaining = [entry["name"] for entry in printed_json(synadm(axon, admin, "user", "list"))["users"]]
     assert bob not in remaining and alice in remaining
+
+
+def test_synadm_reads_a_rooms_details(axon):
+    admin = register_admin(axon)
+    room_id = requests.post(axon.base_url + "/_matrix/client/v3/createRoom", timeout=30,
+                            headers={"Authorization": f"Bearer {admin['access_token']}"},
+                            json={"preset": "public_chat", "name": "Admin lobby"}).json()["room_id"]
+    details = printed_json(synadm(axon, admin, "room", "details", room_id))
+    assert details["room_id"] == room_id and details["name"] == "Admin lobby"
+    assert details["joined_members"] == 1 and details["creator"] == admin["user_id"]
+    members = printed_json(synadm(axon, admin, "room", "members", room_id))
+    assert members["members"] == [admin["user_id"]]
