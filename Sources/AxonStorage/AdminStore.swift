@@ -4,6 +4,19 @@ import MatrixModel
 public struct AccountListQuery: Sendable, Equatable {
     public enum Order: String, Sendable, CaseIterable {
         case name, displayname, creationTS = "creation_ts", admin, deactivated, isGuest = "is_guest"
+
+        /// The `users` column to sort by; the display name lives in the profile JSON, read
+        /// with each backend's own expression.
+        func column(displayName: String) -> String {
+            switch self {
+            case .name: "user_id"
+            case .displayname: displayName
+            case .creationTS: "created_ts"
+            case .admin: "is_admin"
+            case .deactivated: "deactivated"
+            case .isGuest: "is_guest"
+            }
+        }
     }
 
     public var from = 0

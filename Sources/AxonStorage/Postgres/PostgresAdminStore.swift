@@ -17,15 +17,7 @@ extension PostgresStorage {
         let total = try await client.query(PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM users \(filter)", binds: bindings), logger: logger)
         var count: Int64 = 0
         for try await row in total { count = try row.decode(Int64.self) }
-        let column: String
-        switch query.order {
-        case .name: column = "user_id"
-        case .displayname: column = "coalesce(profile::jsonb->>'displayname', '')"
-        case .creationTS: column = "created_ts"
-        case .admin: column = "is_admin"
-        case .deactivated: column = "deactivated"
-        case .isGuest: column = "is_guest"
-        }
+        let column = query.order.column(displayName: "coalesce(profile::jsonb->>'displayname', '')")
         let direction = query.descending ? "DESC" : "ASC"
         var pageBindings = bindings
         pageBindings.append(Int64(query.limit))

@@ -15,15 +15,7 @@ extension SQLiteStorage {
             if let admins = query.admins { conditions.append(admins ? "is_admin = 1" : "is_admin = 0") }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users \(filter)", arguments: StatementArguments(arguments)) ?? 0
-            let column: String
-            switch query.order {
-            case .name: column = "user_id"
-            case .displayname: column = "coalesce(json_extract(profile, '$.displayname'), '')"
-            case .creationTS: column = "created_ts"
-            case .admin: column = "is_admin"
-            case .deactivated: column = "deactivated"
-            case .isGuest: column = "is_guest"
-            }
+            let column = query.order.column(displayName: "coalesce(json_extract(profile, '$.displayname'), '')")
             let direction = query.descending ? "DESC" : "ASC"
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM users \(filter) ORDER BY \(column) \(direction), user_id \(direction) LIMIT ? OFFSET ?",
