@@ -11,6 +11,7 @@ struct RoomPolicy: Sendable {
     let storage: any Storage
     let client: FederationClient
     static let keyID = "ed25519:policy_server"
+    static let stateKey = StateKey("m.room.policy", "")
     static let timeout: Duration = .seconds(10)
 
     struct Server: Sendable, Equatable {
@@ -41,7 +42,7 @@ struct RoomPolicy: Sendable {
     }
 
     func policyServer(roomID: String) async throws -> Server? {
-        guard let policy = try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.policy", "")) else { return nil }
+        guard let policy = try await storage.currentStateEvent(roomID: roomID, key: Self.stateKey) else { return nil }
         let joined = Set(try await storage.members(roomID: roomID, membership: "join").compactMap { UserID($0.userID)?.server.value })
         return Self.server(state: policy, joinedServers: joined)
     }

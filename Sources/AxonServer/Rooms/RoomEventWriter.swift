@@ -46,19 +46,26 @@ struct RoomEventWriter: Sendable {
     /// The event was drafted on extremities that have moved since: draft it again.
     struct StaleDraft: Error {}
 
+    /// The event needs other servers' signatures and the caller asked not to wait for them
+    /// inside the transaction: it drafts the event instead.
+    struct NeedsExternalSignatures: Error {}
+
     /// Builds, checks and stores the event in one go. Signatures other servers must add are
     /// asked for here, inside the transaction; `RoomService.send` asks for them beforehand
     /// instead (`draft`, `signExternally`, then `append` with `presigned`), so the writer is
     /// not held while another server answers.
     func append(
         _ template: EventTemplate, in tx: any RoomWriteTransaction, transaction: TransactionKey? = nil,
-        now: Int64 = nowMillis(), presigned: PDU? = nil
+        now: Int64 = nowMillis(), presigned: PDU? = nil, signInline: Bool = true
     ) async throws -> StoredEvent {
         guard let room = tx.room else { throw MatrixError.forbidden("Unknown room") }
         var (pdu, state) = try await build(template, in: tx, now: now, presigned: presigned)
         if presigned == nil {
-            let needs = try await externalSignatures(pdu, in: tx)
-            if !needs.isEmpty { pdu = try await signExternally(pdu, needs: needs, version: room.version) }
+            let needs = try await externalSignatures(pdu, policyEvent: state[RoomPolicy.stateKey], in: tx)
+            if !needs.isEmpty {
+                guard signInline else { throw NeedsExternalSignatures() }
+                pdu = try await signExternally(pdu, needs: needs, version: room.version)
+            }
         }
         let stored = try await tx.append(
             Self.withPreviousContent(pdu, replacing: pdu.stateKey.flatMap { state[StateKey(pdu.type, $0)] }), transaction: transaction)
@@ -73,18 +80,19 @@ struct RoomEventWriter: Sendable {
 
     /// The signed and checked event, not stored, and what it still needs from other servers.
     func draft(_ template: EventTemplate, in tx: any RoomWriteTransaction) async throws -> (PDU, ExternalSignatures) {
-        let (pdu, _) = try await build(template, in: tx, now: nowMillis(), presigned: nil)
-        return (pdu, try await externalSignatures(pdu, in: tx))
+        let (pdu, state) = try await build(template, in: tx, now: nowMillis(), presigned: nil)
+        return (pdu, try await externalSignatures(pdu, policyEvent: state[RoomPolicy.stateKey], in: tx))
     }
 
-    func externalSignatures(_ pdu: PDU, in tx: any RoomWriteTransaction) async throws -> ExternalSignatures {
+    /// `policyEvent`: the room's `m.room.policy`, read with the rest of the state `build` needs.
+    func externalSignatures(_ pdu: PDU, policyEvent: PDU?, in tx: any RoomWriteTransaction) async throws -> ExternalSignatures {
         var needs = ExternalSignatures()
         if pdu.type == "m.room.member", pdu.membership == "invite", let invitee = pdu.stateKey.flatMap(UserID.init), invitee.server != serverName {
             var shown = try await tx.currentStateEvents(RoomService.strippedStateKeys(sender: pdu.sender))
             shown[.member(invitee.description)] = nil
             needs.inviteState = shown.values.sorted { $0.depth < $1.depth }
         }
-        if policy != nil, !RoomPolicy.isExempt(pdu), let policyEvent = try await tx.currentStateEvents([StateKey("m.room.policy", "")]).values.first {
+        if policy != nil, !RoomPolicy.isExempt(pdu), let policyEvent {
             let joined = Set(try await tx.joinedMembers().compactMap { UserID($0)?.server.value })
             needs.policyServer = RoomPolicy.server(state: policyEvent, joinedServers: joined)
         }
@@ -118,7 +126,8 @@ struct RoomEventWriter: Sendable {
         let authKeys = AuthRules.authEventKeys(
             type: template.type, sender: template.sender, stateKey: template.stateKey, content: template.content,
             version: version)
-        var wanted = Set(authKeys + [.create, .joinRules, .powerLevels])
+        // The policy state rides along: whether the room has a policy server costs no extra read.
+        var wanted = Set(authKeys + [.create, .joinRules, .powerLevels, RoomPolicy.stateKey])
         if let stateKey = template.stateKey { wanted.insert(StateKey(template.type, stateKey)) }
         let state = try await tx.currentStateEvents(Array(wanted))
         let (prevEvents, depth) = try await Self.prevEvents(in: tx)

@@ -57,27 +57,33 @@ struct RoomService: Sendable {
         // Signatures other servers must add (a remote invitee's, a policy server's) are asked
         // for between two short transactions, not while the writer is held; a draft overtaken
         // by other events meanwhile is drafted again, and after that signed inside the writer.
-        if try await needsExternalSignatures(prepared, roomID: roomID) {
-            enum Draft: Sendable {
-                case draft(PDU, RoomEventWriter.ExternalSignatures, RoomVersion)
-                case alreadySent(String)
+        // Most events need none: they are stored in one go, and only a policy server found
+        // while building one sends it down the longer way.
+        if !Self.isRemoteInvite(prepared, own: serverName) {
+            do {
+                return try await store(roomID: roomID, prepared, transaction: transaction, presigned: nil, signInline: false, earlier: earlier)
+            } catch is RoomEventWriter.NeedsExternalSignatures {}
+        }
+        enum Draft: Sendable {
+            case draft(PDU, RoomEventWriter.ExternalSignatures, RoomVersion)
+            case alreadySent(String)
+        }
+        for _ in 0..<Self.draftAttempts {
+            let drafted: Draft = try await storage.writeRoom(roomID: roomID) { tx in
+                if let eventID = try await earlier(tx) { return .alreadySent(eventID) }
+                guard let room = tx.room else { throw MatrixError.forbidden("You are not in room \(roomID)") }
+                let (pdu, needs) = try await writer.draft(prepared, in: tx)
+                return .draft(pdu, needs, room.version)
             }
-            for _ in 0..<Self.draftAttempts {
-                let drafted: Draft = try await storage.writeRoom(roomID: roomID) { tx in
-                    if let eventID = try await earlier(tx) { return .alreadySent(eventID) }
-                    let (pdu, needs) = try await writer.draft(prepared, in: tx)
-                    return .draft(pdu, needs, tx.room!.version)
-                }
-                guard case .draft(let pdu, let needs, let version) = drafted else {
-                    if case .alreadySent(let eventID) = drafted { return eventID }
-                    break
-                }
-                let signed = try await writer.signExternally(pdu, needs: needs, version: version)
-                do {
-                    return try await store(roomID: roomID, prepared, transaction: transaction, presigned: signed, earlier: earlier)
-                } catch is RoomEventWriter.StaleDraft {
-                    continue
-                }
+            guard case .draft(let pdu, let needs, let version) = drafted else {
+                if case .alreadySent(let eventID) = drafted { return eventID }
+                break
+            }
+            let signed = try await writer.signExternally(pdu, needs: needs, version: version)
+            do {
+                return try await store(roomID: roomID, prepared, transaction: transaction, presigned: signed, earlier: earlier)
+            } catch is RoomEventWriter.StaleDraft {
+                continue
             }
         }
         return try await store(roomID: roomID, prepared, transaction: transaction, presigned: nil, earlier: earlier)
@@ -85,17 +91,13 @@ struct RoomService: Sendable {
 
     static let draftAttempts = 3
 
-    private func needsExternalSignatures(_ template: EventTemplate, roomID: String) async throws -> Bool {
-        if template.type == "m.room.member", template.content["membership"] == "invite", let target = template.stateKey.flatMap(UserID.init),
-            target.server != serverName
-        {
-            return true
-        }
-        return try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.policy", "")) != nil
+    static func isRemoteInvite(_ template: EventTemplate, own: ServerName) -> Bool {
+        template.type == "m.room.member" && template.content["membership"] == "invite"
+            && template.stateKey.flatMap(UserID.init).map { $0.server != own } == true
     }
 
     private func store(
-        roomID: String, _ prepared: EventTemplate, transaction: TransactionKey?, presigned: PDU?,
+        roomID: String, _ prepared: EventTemplate, transaction: TransactionKey?, presigned: PDU?, signInline: Bool = true,
         earlier: @escaping @Sendable (any RoomWriteTransaction) async throws -> String?
     ) async throws -> String {
         enum Outcome: Sendable {
@@ -105,7 +107,7 @@ struct RoomService: Sendable {
         let writer = self.writer
         let outcome: Outcome = try await storage.writeRoom(roomID: roomID) { tx in
             if let eventID = try await earlier(tx) { return .alreadySent(eventID) }
-            let event = try await writer.append(prepared, in: tx, transaction: transaction, presigned: presigned)
+            let event = try await writer.append(prepared, in: tx, transaction: transaction, presigned: presigned, signInline: signInline)
             try await Self.applyRedaction(event, in: tx)
             return .sent(event)
         }
