@@ -97,6 +97,7 @@ import Testing
             #expect(try await server.login("eve", password: "back").status == 200)
 
             #expect(try await server.call(.get, "/_synapse/admin/v2/users/@nobody:localhost", token: root).status == 404)
+            #expect(try await server.call(.put, "/_synapse/admin/v2/users/@Not%20Valid:localhost", token: root, json: [:]).errcode == "M_INVALID_USERNAME")
             #expect(try await server.call(.get, "/_synapse/admin/v2/users/@x:elsewhere.example", token: root).status == 400)
             #expect(try await server.call(.put, "/_synapse/admin/v1/users/@root:localhost/admin", token: root, json: ["admin": false]).status == 400)
             #expect(try await server.call(.get, "/_synapse/admin/v1/username_available?username=eve", token: root).errcode == "M_USER_IN_USE")

@@ -52,7 +52,7 @@ extension ServerContext {
         }
         // A locked account gets no new token until it is unlocked (spec "Account locking").
         if try await storage.accountRestrictions(userID: account.userID)?.locked == true {
-            throw MatrixError(401, "M_USER_LOCKED", "This account has been locked by the server's admins", extra: ["soft_logout": true])
+            throw AccountRestrictions.lockedError
         }
         let result = try await accounts.openSession(
             userID: account.userID, deviceID: try body.optionalString("device_id"),

@@ -16,9 +16,11 @@ enum AccountRestrictions {
         "/rooms/{roomId}/state/", "/rooms/{roomId}/redact/", "/rooms/{roomId}/upgrade", "/profile/",
     ]
 
+    static let lockedError = MatrixError(401, "M_USER_LOCKED", "This account has been locked by the server's admins", extra: ["soft_logout": true])
+
     static func check(_ owner: TokenOwner, method: HTTPRequest.Method, pattern: String) throws(MatrixError) {
         if owner.isLocked, !allowedWhenLocked.contains(pattern) {
-            throw MatrixError(401, "M_USER_LOCKED", "This account has been locked by the server's admins", extra: ["soft_logout": true])
+            throw lockedError
         }
         guard owner.isSuspended, method != .get, method != .head, pattern.hasPrefix("/_matrix/client/") else { return }
         // "/_matrix/client/v3/rooms/{roomId}/send/…" → "/rooms/{roomId}/send/…"

@@ -35,6 +35,10 @@ extension ServerContext {
         }
         guard let existing = try await storage.account(userID: userID.description) else {
             guard deactivated != true else { throw MatrixError.badJSON("A new account cannot start deactivated") }
+            // The same localpart rules as registration: no account an ordinary login could not name.
+            guard UserID.isCompliantLocalpart(userID.localpart) else {
+                throw MatrixError.invalidUsername("User ID may only contain the characters a-z, 0-9, '.', '_', '=', '-', '/' and '+'")
+            }
             _ = try await accounts.register(userID: userID, password: password, isAdmin: admin ?? false, displayName: displayName, login: nil)
             if let avatarURL { _ = try await storage.setProfileField(userID: userID.description, key: "avatar_url", value: .string(avatarURL)) }
             logger.info("an admin created a user", metadata: ["user_id": "\(userID)", "admin": "\(request.user.userID)"])
