@@ -100,6 +100,7 @@ public struct AxonServer: Sendable {
         context.registerSpecAdminRoutes(on: routes)
         context.registerAdminDeviceRoutes(on: routes)
         context.registerAdminRoomRoutes(on: routes)
+        context.registerAdminRoomDeletionRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)
@@ -159,6 +160,7 @@ public struct AxonServer: Sendable {
         let services: [any Service] = withServices ? [
             UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier),
             TypingSweeper(storage: storage, notifier: context.notifier), context.federation.sender,
+            AdminRoomTaskResumer(context: context),
         ] : []
         return Application(
             responder: responder,

@@ -22,7 +22,9 @@ public struct ContentReport: Sendable, Equatable {
     }
 }
 
-public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore, MediaStore, FederationStore, RoomGraphStore, AdminStore {
+public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore, MediaStore, FederationStore, RoomGraphStore, AdminStore,
+    AdminRoomStore, AdminRoomTaskStore
+{
     func saveReport(_ report: ContentReport) async throws
     func reports() async throws -> [ContentReport]
 

@@ -4,12 +4,6 @@ import Testing
 
 /// Synapse's user admin API, as synadm and synapse-admin call it.
 @Suite struct AdminUserTests {
-    func admin(_ server: TestServer) async throws -> String {
-        _ = try await server.server.accounts.register(
-            userID: try server.server.accounts.validatedNewUserID("root"), password: "correct horse", isAdmin: true, login: nil)
-        return try #require(try await server.login("root").json["access_token"]?.stringValue)
-    }
-
     @Test func onlyAdminsMayCallIt() async throws {
         try await TestServer.run { server in
             let alice = try await server.register("alice")
@@ -32,7 +26,7 @@ import Testing
 
     @Test func listingFiltersSortsAndPages() async throws {
         try await TestServer.run { server in
-            let root = try await admin(server)
+            let root = try await server.registerAdmin()
             for name in ["carol", "alice", "bob", "dave"] { _ = try await server.register(name) }
             _ = try await server.call(.put, "/_matrix/client/v3/profile/@carol:localhost/displayname", token: try await server.login("carol").json["access_token"]?.stringValue, json: ["displayname": "Zed"])
             let page = try await server.call(.get, "/_synapse/admin/v2/users?limit=2", token: root)
@@ -61,7 +55,7 @@ import Testing
 
     @Test func accountsAreCreatedModifiedAndDeactivated() async throws {
         try await TestServer.run { server in
-            let root = try await admin(server)
+            let root = try await server.registerAdmin()
             let created = try await server.call(
                 .put, "/_synapse/admin/v2/users/@eve:localhost", token: root, json: ["password": "eve password", "displayname": "Eve", "admin": false])
             #expect(created.status == 201 && created.json["displayname"] == "Eve" && created.json["admin"] == false, "\(created.raw)")
@@ -109,7 +103,7 @@ import Testing
 @Suite struct AccountRestrictionTests {
     @Test func suspendedUsersReadButDoNotActAndLockedUsersOnlyLogOut() async throws {
         try await TestServer.run { server in
-            let root = try await AdminUserTests().admin(server)
+            let root = try await server.registerAdmin()
             let alice = try await server.register("alice")
             let roomID = try await server.createRoom(root)
             _ = try await server.send(root, roomID, "hello")
@@ -147,7 +141,7 @@ import Testing
 extension AdminUserTests {
     @Test func devicesAreListedRenamedAndDeleted() async throws {
         try await TestServer.run { server in
-            let root = try await admin(server)
+            let root = try await server.registerAdmin()
             let alice = try await server.register("alice", device: "PHONE")
             _ = try await server.login("alice", device: "LAPTOP")
             let path = "/_synapse/admin/v2/users/@alice:localhost/devices"
@@ -172,7 +166,7 @@ extension AdminUserTests {
 extension AdminUserTests {
     @Test func aRoomsDetailsMembersAndState() async throws {
         try await TestServer.run { server in
-            let root = try await admin(server)
+            let root = try await server.registerAdmin()
             let alice = try await server.register("alice")
             let roomID = try await server.createRoom(alice.token, ["preset": "public_chat", "name": "Lobby", "visibility": "public"])
             let path = "/_synapse/admin/v1/rooms/\(TestServer.path(roomID))"

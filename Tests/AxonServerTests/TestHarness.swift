@@ -168,6 +168,13 @@ extension TestServer {
         return pusher
     }
 
+    /// A server admin, `@root:localhost`, and its access token.
+    func registerAdmin() async throws -> String {
+        _ = try await server.accounts.register(
+            userID: try server.accounts.validatedNewUserID("root"), password: "correct horse", isAdmin: true, login: nil)
+        return try #require(try await login("root").json["access_token"]?.stringValue)
+    }
+
     func room(_ roomID: String, _ rest: String) -> String {
         "/_matrix/client/v3/rooms/\(Self.path(roomID))\(rest)"
     }

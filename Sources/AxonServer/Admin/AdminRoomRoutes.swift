@@ -1,10 +1,26 @@
 import AxonStorage
 import MatrixModel
 
-/// Synapse's admin API for one room: its details, members and state (what synadm's
-/// `room details` and synapse-admin's room page read).
+/// Synapse's admin API for rooms: the list, one room's details, members and state (what
+/// synadm's `room list` and `room details` and synapse-admin's room pages read), and blocks.
 extension ServerContext {
     func registerAdminRoomRoutes(on routes: RouteTable) {
+        routes.add(.get, "/_synapse/admin/v1/rooms") { request in
+            try requireAdmin(request)
+            return try await listRooms(request)
+        }
+        routes.add(.get, "/_synapse/admin/v1/rooms/{roomId}/block") { request in
+            try requireAdmin(request)
+            let by = try await storage.roomBlock(roomID: try adminRoomID(request))
+            return .ok(by.map { ["block": true, "user_id": .string($0)] } ?? ["block": false])
+        }
+        routes.add(.put, "/_synapse/admin/v1/rooms/{roomId}/block") { request in
+            try requireAdmin(request)
+            let roomID = try adminRoomID(request)
+            guard let block = try request.jsonObject()["block"]?.boolValue else { throw MatrixError.badJSON("'block' must be true or false") }
+            try await storage.setRoomBlock(roomID: roomID, by: block ? request.user.userID : nil)
+            return .ok(["block": .bool(block)])
+        }
         routes.add(.get, "/_synapse/admin/v1/rooms/{roomId}") { request in
             try requireAdmin(request)
             let (room, state) = try await adminRoom(request)
@@ -24,9 +40,48 @@ extension ServerContext {
         }
     }
 
-    private func adminRoom(_ request: MatrixRequest) async throws -> (RoomRecord, [StateKey: PDU]) {
+    private func listRooms(_ request: MatrixRequest) async throws -> MatrixResponse {
+        var query = RoomListQuery()
+        query.from = try request.integerQuery("from", default: 0, maximum: 10_000_000)
+        query.limit = max(1, try request.integerQuery("limit", default: 100, maximum: 1000))
+        if let order = request.query("order_by") {
+            guard let parsed = RoomListQuery.Order(synapseName: order) else { throw MatrixError.invalidParam("Unknown order_by '\(order)'") }
+            query.order = parsed
+        }
+        query.descending = try request.backwardsQuery()
+        query.searchTerm = request.query("search_term")
+        query.publicRooms = try request.booleanQuery("public_rooms")
+        query.emptyRooms = try request.booleanQuery("empty_rooms")
+        let (rooms, total) = try await storage.listRooms(query, localServer: serverName.value)
+        var response: JSONObject = [
+            "rooms": .array(rooms.map { .object(listEntry($0)) }), "offset": .int(Int64(query.from)), "total_rooms": .int(Int64(total)),
+        ]
+        if query.from + rooms.count < total { response["next_batch"] = .int(Int64(query.from + rooms.count)) }
+        if query.from > 0 { response["prev_batch"] = .int(Int64(max(0, query.from - query.limit))) }
+        return .ok(.object(response))
+    }
+
+    private func listEntry(_ room: RoomSummary) -> JSONObject {
+        func text(_ value: String?) -> JSON { value.map(JSON.string) ?? .null }
+        return [
+            "room_id": .string(room.roomID), "name": text(room.name), "canonical_alias": text(room.canonicalAlias),
+            "joined_members": .int(Int64(room.joinedMembers)), "joined_local_members": .int(Int64(room.joinedLocalMembers)),
+            "version": .string(room.version), "creator": .string(room.creator), "encryption": text(room.encryption),
+            "federatable": .bool(room.federatable), "public": .bool(room.isPublic), "join_rules": text(room.joinRules),
+            "guest_access": text(room.guestAccess), "history_visibility": text(room.historyVisibility),
+            "state_events": .int(Int64(room.stateEvents)), "room_type": text(room.roomType),
+        ]
+    }
+
+    func adminRoomID(_ request: MatrixRequest) throws(MatrixError) -> String {
         let roomID = request.parameter("roomId")
-        guard RoomID(roomID) != nil, let room = try await storage.room(id: roomID) else { throw MatrixError.notFound("Room not found") }
+        guard RoomID(roomID) != nil else { throw MatrixError.invalidParam("'\(roomID)' is not a room ID") }
+        return roomID
+    }
+
+    private func adminRoom(_ request: MatrixRequest) async throws -> (RoomRecord, [StateKey: PDU]) {
+        let roomID = try adminRoomID(request)
+        guard let room = try await storage.room(id: roomID) else { throw MatrixError.notFound("Room not found") }
         return (room, try await storage.currentState(roomID: roomID))
     }
 

@@ -90,25 +90,17 @@ extension ServerContext {
         query.from = try request.integerQuery("from", default: 0, maximum: 10_000_000)
         query.limit = max(1, try request.integerQuery("limit", default: 100, maximum: 1000))
         query.name = request.query("name") ?? request.query("user_id")
-        func flag(_ name: String) throws(MatrixError) -> Bool? {
-            guard let text = request.query(name) else { return nil }
-            guard text == "true" || text == "false" else { throw MatrixError.invalidParam("'\(name)' must be true or false") }
-            return text == "true"
-        }
-        if let guests = try flag("guests"), !guests { query.guests = false }
-        query.admins = try flag("admins")
+        if let guests = try request.booleanQuery("guests"), !guests { query.guests = false }
+        query.admins = try request.booleanQuery("admins")
         // v2: deactivated=true adds deactivated accounts; v3: true is only them, false only
         // active ones, absent both.
-        let deactivated = try flag("deactivated")
+        let deactivated = try request.booleanQuery("deactivated")
         query.deactivated = version == "v2" ? (deactivated == true ? nil : false) : deactivated
         if let order = request.query("order_by") {
             guard let parsed = AccountListQuery.Order(rawValue: order) else { throw MatrixError.invalidParam("Unknown order_by '\(order)'") }
             query.order = parsed
         }
-        if let direction = request.query("dir") {
-            guard direction == "f" || direction == "b" else { throw MatrixError.invalidParam("'dir' must be 'f' or 'b'") }
-            query.descending = direction == "b"
-        }
+        query.descending = try request.backwardsQuery()
         let (accounts, total) = try await storage.listAccounts(query)
         var users: [JSON] = []
         for account in accounts { users.append(.object(listEntry(account))) }

@@ -42,6 +42,7 @@ extension ServerContext {
         }
         guard pdu.eventID == request.parameter("eventId") else { throw MatrixError.invalidParam("The event ID does not match the event") }
         guard pdu.type == "m.room.member", pdu.membership == "invite" else { throw MatrixError.invalidParam("Not an invite") }
+        try await RoomService.refuseBlocked(roomID, storage: storage)
         guard UserID(pdu.sender)?.server.value == origin else { throw MatrixError.invalidParam("The inviter is not a user of \(origin)") }
         guard let invitee = pdu.stateKey.flatMap(UserID.init), invitee.server == serverName else {
             throw MatrixError.invalidParam("The invitee is not a user of this server")

@@ -57,6 +57,7 @@ extension ServerContext {
         }
         guard await mayParticipate(origin, roomID: roomID) else { throw MatrixError.forbidden("The room's server ACL forbids \(origin)") }
         if membership != "leave" {
+            try await RoomService.refuseBlocked(roomID, storage: storage)
             let supported = request.query["ver"] ?? ["1"]
             guard supported.contains(room.version.identifier) else {
                 throw MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", "This room's version is not supported by \(origin)", extra: [
@@ -140,6 +141,7 @@ extension ServerContext {
             throw MatrixError.notFound("Unknown room")
         }
         guard await mayParticipate(origin, roomID: roomID) else { throw MatrixError.forbidden("The room's server ACL forbids \(origin)") }
+        if membership != "leave" { try await RoomService.refuseBlocked(roomID, storage: storage) }
         let body = try request.jsonObject()
         guard let object = body.objectValue else { throw MatrixError.badJSON("The join event must be an object") }
         var pdu: PDU

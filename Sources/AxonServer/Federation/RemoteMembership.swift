@@ -66,7 +66,8 @@ struct RemoteMembership: Sendable {
     /// Knocks on a room through one of its servers: `make_knock`, `send_knock`; the answer's
     /// `knock_room_state` is what the knocker sees.
     func knock(roomID: String, userID: String, servers: [String], content: JSONObject) async throws -> String {
-        try await through(servers, roomID: roomID) { server in
+        try await RoomService.refuseBlocked(roomID, storage: context.storage)
+        return try await through(servers, roomID: roomID) { server in
             try await sendMembership("knock", roomID: roomID, userID: userID, via: server, content: content).pdu.eventID
         }
     }

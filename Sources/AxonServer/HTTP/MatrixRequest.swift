@@ -50,6 +50,20 @@ public struct MatrixRequest: Sendable {
         return Int(min(value, Int64(maximum)))
     }
 
+    /// A `true`/`false` query parameter; nil when absent, 400 `M_INVALID_PARAM` for anything else.
+    public func booleanQuery(_ name: String) throws(MatrixError) -> Bool? {
+        guard let text = query(name) else { return nil }
+        guard text == "true" || text == "false" else { throw MatrixError.invalidParam("'\(name)' must be true or false") }
+        return text == "true"
+    }
+
+    /// A sort direction parameter (`dir`): `f` (the default) or `b`; true when backwards.
+    public func backwardsQuery(_ name: String = "dir") throws(MatrixError) -> Bool {
+        guard let direction = query(name) else { return false }
+        guard direction == "f" || direction == "b" else { throw MatrixError.invalidParam("'\(name)' must be 'f' or 'b'") }
+        return direction == "b"
+    }
+
     /// The body as JSON. An empty body reads as `{}` (clients POST without bodies to /logout
     /// and friends); unparseable bytes are `M_NOT_JSON`.
     public func json() throws(MatrixError) -> JSON {

@@ -112,6 +112,7 @@ extension ServerContext {
 
     private func join(_ request: MatrixRequest, roomID: String, servers: [String] = []) async throws -> MatrixResponse {
         let body = try request.jsonObject()
+        try await RoomService.refuseBlocked(roomID, storage: storage)
         if try await !RemoteMembership.hasState(roomID: roomID, storage: storage) {
             // A room this server is not in: join through the servers named, the alias's, the
             // inviter's, or the one in the room ID (before v12 room IDs carry a server name).

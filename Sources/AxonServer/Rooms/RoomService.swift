@@ -178,6 +178,7 @@ struct RoomService: Sendable {
         roomID: String, sender: String, target: String, membership: String, reason: String?, extra: JSONObject = [:]
     ) async throws -> String {
         guard try await storage.room(id: roomID) != nil else { throw MatrixError.notFound("Unknown room \(roomID)") }
+        if ["join", "invite", "knock"].contains(membership) { try await Self.refuseBlocked(roomID, storage: storage) }
         var content = extra
         content["membership"] = .string(membership)
         content["join_authorised_via_users_server"] = nil
@@ -196,6 +197,11 @@ struct RoomService: Sendable {
         }
         return try await send(
             roomID: roomID, EventTemplate(type: "m.room.member", stateKey: target, sender: sender, content: .object(content)))
+    }
+
+    /// A room an admin blocked takes no one in, local or remote (Synapse's room blocking).
+    static func refuseBlocked(_ roomID: String, storage: any Storage) async throws {
+        if try await storage.roomBlock(roomID: roomID) != nil { throw MatrixError.forbidden("This room has been blocked on this server") }
     }
 
     /// Guests may stay only while the room lets them join (spec "Guest access"): when

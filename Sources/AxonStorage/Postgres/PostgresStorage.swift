@@ -523,5 +523,17 @@ enum PostgresMigrations {
                 "ALTER TABLE users ADD COLUMN locked BOOLEAN NOT NULL DEFAULT FALSE",
             ]
         ),
+        (
+            "024_room_admin",
+            [
+                "CREATE TABLE blocked_rooms (room_id TEXT PRIMARY KEY, blocked_by TEXT NOT NULL)",
+                """
+                CREATE TABLE admin_room_tasks (
+                    id TEXT PRIMARY KEY, kind TEXT NOT NULL, room_id TEXT NOT NULL, status TEXT NOT NULL, error TEXT, result TEXT,
+                    created_ts BIGINT NOT NULL)
+                """,
+                "CREATE INDEX admin_room_tasks_room ON admin_room_tasks(room_id, kind)",
+            ]
+        ),
     ]
 }

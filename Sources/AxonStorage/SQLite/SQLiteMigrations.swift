@@ -555,6 +555,26 @@ enum SQLiteMigrations {
                     ALTER TABLE users ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        // Rooms admins blocked, and the room deletions and history purges they started.
+        migrator.registerMigration("024_room_admin") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE blocked_rooms (
+                        room_id TEXT PRIMARY KEY NOT NULL,
+                        blocked_by TEXT NOT NULL
+                    );
+                    CREATE TABLE admin_room_tasks (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        kind TEXT NOT NULL,
+                        room_id TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        error TEXT,
+                        result TEXT,
+                        created_ts INTEGER NOT NULL
+                    );
+                    CREATE INDEX admin_room_tasks_room ON admin_room_tasks(room_id, kind);
+                    """)
+        }
         return migrator
     }
 }
