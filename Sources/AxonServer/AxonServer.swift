@@ -101,6 +101,7 @@ public struct AxonServer: Sendable {
         context.registerAdminDeviceRoutes(on: routes)
         context.registerAdminRoomRoutes(on: routes)
         context.registerAdminRoomDeletionRoutes(on: routes)
+        context.registerAdminMediaRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)

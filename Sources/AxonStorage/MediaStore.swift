@@ -12,11 +12,14 @@ public struct MediaRecord: Sendable, Equatable {
     public var createdAt: Int64
     /// When a pending upload stops being usable.
     public var expiresAt: Int64?
+    /// The admin who quarantined it: then it is served to no one.
+    public var quarantinedBy: String?
 
     public init(
         mediaID: String, uploader: String, contentType: String?, filename: String?, sha256: String?, size: Int64, createdAt: Int64,
-        expiresAt: Int64?
+        expiresAt: Int64?, quarantinedBy: String? = nil
     ) {
+        self.quarantinedBy = quarantinedBy
         self.mediaID = mediaID
         self.uploader = uploader
         self.contentType = contentType

@@ -23,7 +23,7 @@ public struct ContentReport: Sendable, Equatable {
 }
 
 public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore, MediaStore, FederationStore, RoomGraphStore, AdminStore,
-    AdminRoomStore, AdminRoomTaskStore
+    AdminRoomStore, AdminRoomTaskStore, AdminMediaStore
 {
     func saveReport(_ report: ContentReport) async throws
     func reports() async throws -> [ContentReport]

@@ -66,6 +66,11 @@ struct MediaFiles: Sendable {
         }
     }
 
+    /// Removes a file nothing refers to any more.
+    func remove(_ sha256: String) async throws {
+        _ = try await FileSystem.shared.removeItem(at: FilePath(path(sha256)))
+    }
+
     func read(_ sha256: String, upTo limit: Int) async throws -> [UInt8] {
         try await FileSystem.shared.withFileHandle(forReadingAt: FilePath(path(sha256))) { handle in
             Array(buffer: try await handle.readToEnd(maximumSizeAllowed: .bytes(Int64(limit))))

@@ -22,8 +22,11 @@ extension ServerContext {
         "audio/mpeg", "audio/ogg", "audio/wave", "audio/wav", "audio/x-wav", "audio/x-pn-wav", "audio/flac", "audio/x-flac",
     ]
 
+    /// Where media bytes live: `<data dir>/media`.
+    var mediaFiles: MediaFiles { MediaFiles(root: (config.dataDirectory as NSString).appendingPathComponent("media")) }
+
     func registerMediaRoutes(on routes: RouteTable) {
-        let files = MediaFiles(root: (config.dataDirectory as NSString).appendingPathComponent("media"))
+        let files = mediaFiles
         let remote = RemoteMedia(
             storage: storage, client: federation.client, files: files, maxBytes: Int64(config.maxUploadBytes), logger: logger)
         registerFederationMediaRoutes(on: routes, files: files)
@@ -151,7 +154,9 @@ extension ServerContext {
         let wait = min(max(request.query("timeout_ms").flatMap { Int64($0) } ?? 20_000, 0), Self.maxDownloadWaitMs)
         let deadline = ContinuousClock.now + .milliseconds(wait)
         while true {
-            guard let record = try await storage.media(mediaID: mediaID), record.expiresAt.map({ $0 > nowMillis() }) ?? true else {
+            guard let record = try await storage.media(mediaID: mediaID), record.expiresAt.map({ $0 > nowMillis() }) ?? true,
+                record.quarantinedBy == nil
+            else {
                 throw MatrixError.notFound("Media not found")
             }
             if !record.isPending { return record }

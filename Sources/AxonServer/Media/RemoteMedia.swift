@@ -29,6 +29,8 @@ struct RemoteMedia: Sendable {
     }
 
     private func fetch(origin: String, mediaID: String, variant: String, path: String) async throws -> RemoteMediaRecord {
+        // Quarantined by an admin: neither served from the cache nor fetched again.
+        if try await storage.mediaQuarantine(origin: origin, mediaID: mediaID) != nil { throw MatrixError.notFound("Media not found") }
         if let cached = try await storage.remoteMedia(origin: origin, mediaID: mediaID, variant: variant) { return cached }
         guard client.mayFederate(with: origin) else { throw MatrixError.notFound("Media from \(origin) is not available here") }
         let response: HTTPClientResponse

@@ -36,12 +36,7 @@ extension PostgresStorage {
         if let publicRooms = query.publicRooms { conditions.append(publicRooms ? "is_public" : "NOT is_public") }
         if let empty = query.emptyRooms { conditions.append(empty ? "joined_members = 0" : "joined_members > 0") }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        var total: Int64 = 0
-        for try await row in try await client.query(
-            PostgresQuery(unsafeSQL: "\(summary) SELECT COUNT(*) FROM summary \(filter)", binds: bindings), logger: logger)
-        {
-            total = try row.decode(Int64.self)
-        }
+        let total = try await count("\(summary) SELECT COUNT(*) FROM summary \(filter)", bindings)
         var pageBindings = bindings
         pageBindings.append(Int64(query.limit))
         pageBindings.append(Int64(query.from))
@@ -61,7 +56,7 @@ extension PostgresStorage {
                     creator: c.6, encryption: c.7, federatable: c.8, isPublic: c.9, joinRules: c.10, guestAccess: c.11,
                     historyVisibility: c.12, stateEvents: Int(c.13), roomType: c.14))
         }
-        return (rooms, Int(total))
+        return (rooms, total)
     }
 
     public func roomBlock(roomID: String) async throws -> String? {

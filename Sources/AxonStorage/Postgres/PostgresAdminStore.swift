@@ -14,9 +14,7 @@ extension PostgresStorage {
         if let deactivated = query.deactivated { conditions.append(deactivated ? "deactivated" : "NOT deactivated") }
         if let admins = query.admins { conditions.append(admins ? "is_admin" : "NOT is_admin") }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let total = try await client.query(PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM users \(filter)", binds: bindings), logger: logger)
-        var count: Int64 = 0
-        for try await row in total { count = try row.decode(Int64.self) }
+        let total = try await count("SELECT COUNT(*) FROM users \(filter)", bindings)
         let column = query.order.column(displayName: "coalesce(profile::jsonb->>'displayname', '')")
         let direction = query.descending ? "DESC" : "ASC"
         var pageBindings = bindings
@@ -30,7 +28,7 @@ extension PostgresStorage {
         for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: pageBindings), logger: logger) {
             accounts.append(try Self.account(row))
         }
-        return (accounts, Int(count))
+        return (accounts, total)
     }
 
     public func setAdmin(userID: String, isAdmin: Bool) async throws {

@@ -13,14 +13,8 @@ extension PostgresStorage {
 
     public func media(mediaID: String) async throws -> MediaRecord? {
         try await query(
-            "SELECT media_id, uploader, content_type, filename, sha256, size, created_ts, expires_ts FROM media WHERE media_id = \(mediaID)"
-        ).first.map { row in
-            let (id, uploader, type, filename, sha256, size, created, expires) = try row.decode(
-                (String, String, String?, String?, String?, Int64, Int64, Int64?).self)
-            return MediaRecord(
-                mediaID: id, uploader: uploader, contentType: type, filename: filename, sha256: sha256, size: size, createdAt: created,
-                expiresAt: expires)
-        }
+            "SELECT \(unescaped: Self.adminMediaColumns) FROM media m WHERE media_id = \(mediaID)"
+        ).first.map { try Self.adminMediaEntry($0).record }
     }
 
     public func pendingMediaCount(uploader: String, now: Int64) async throws -> Int {

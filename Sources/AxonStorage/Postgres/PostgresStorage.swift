@@ -535,5 +535,14 @@ enum PostgresMigrations {
                 "CREATE INDEX admin_room_tasks_room ON admin_room_tasks(room_id, kind)",
             ]
         ),
+        (
+            "025_media_admin",
+            [
+                "ALTER TABLE media ADD COLUMN quarantined_by TEXT",
+                "ALTER TABLE media ADD COLUMN safe_from_quarantine BOOLEAN NOT NULL DEFAULT FALSE",
+                "CREATE INDEX media_uploader ON media(uploader, created_ts)",
+                "CREATE TABLE media_quarantine (origin TEXT NOT NULL, media_id TEXT NOT NULL, quarantined_by TEXT NOT NULL, PRIMARY KEY (origin, media_id))",
+            ]
+        ),
     ]
 }

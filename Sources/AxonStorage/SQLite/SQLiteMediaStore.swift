@@ -21,7 +21,8 @@ extension SQLiteStorage {
             try Row.fetchOne(db, sql: "SELECT * FROM media WHERE media_id = ?", arguments: [mediaID]).map { row in
                 MediaRecord(
                     mediaID: row["media_id"], uploader: row["uploader"], contentType: row["content_type"], filename: row["filename"],
-                    sha256: row["sha256"], size: row["size"], createdAt: row["created_ts"], expiresAt: row["expires_ts"])
+                    sha256: row["sha256"], size: row["size"], createdAt: row["created_ts"], expiresAt: row["expires_ts"],
+                    quarantinedBy: row["quarantined_by"])
             }
         }
     }

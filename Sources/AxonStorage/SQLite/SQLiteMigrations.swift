@@ -575,6 +575,22 @@ enum SQLiteMigrations {
                     CREATE INDEX admin_room_tasks_room ON admin_room_tasks(room_id, kind);
                     """)
         }
+        // Media admins quarantined (local uploads in their row, other servers' media by ID)
+        // or protected from quarantine.
+        migrator.registerMigration("025_media_admin") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE media ADD COLUMN quarantined_by TEXT;
+                    ALTER TABLE media ADD COLUMN safe_from_quarantine INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX media_uploader ON media(uploader, created_ts);
+                    CREATE TABLE media_quarantine (
+                        origin TEXT NOT NULL,
+                        media_id TEXT NOT NULL,
+                        quarantined_by TEXT NOT NULL,
+                        PRIMARY KEY (origin, media_id)
+                    );
+                    """)
+        }
         return migrator
     }
 }
