@@ -102,6 +102,7 @@ public struct AxonServer: Sendable {
         context.registerAdminRoomRoutes(on: routes)
         context.registerAdminRoomDeletionRoutes(on: routes)
         context.registerAdminMediaRoutes(on: routes)
+        context.registerAdminReportRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)

@@ -5,6 +5,8 @@ import MatrixModel
 /// either all of its writes land or none do.
 /// A report of content, a room or a user, kept for the server's admins.
 public struct ContentReport: Sendable, Equatable {
+    /// Assigned when stored; 0 before.
+    public var id: Int64 = 0
     public var reporter: String
     public var roomID: String?
     public var eventID: String?
@@ -23,7 +25,7 @@ public struct ContentReport: Sendable, Equatable {
 }
 
 public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore, MediaStore, FederationStore, RoomGraphStore, AdminStore,
-    AdminRoomStore, AdminRoomTaskStore, AdminMediaStore
+    AdminRoomStore, AdminRoomTaskStore, AdminMediaStore, AdminReportStore
 {
     func saveReport(_ report: ContentReport) async throws
     func reports() async throws -> [ContentReport]

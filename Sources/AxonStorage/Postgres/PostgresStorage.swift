@@ -47,10 +47,7 @@ public final class PostgresStorage: Storage {
     }
 
     public func reports() async throws -> [ContentReport] {
-        try await query("SELECT reporter, room_id, event_id, user_id, reason, created_ts FROM reports ORDER BY id").map { row in
-            let (reporter, roomID, eventID, userID, reason, created) = try row.decode((String, String?, String?, String?, String?, Int64).self)
-            return ContentReport(reporter: reporter, roomID: roomID, eventID: eventID, userID: userID, reason: reason, createdAt: created)
-        }
+        try await query("SELECT \(unescaped: Self.reportColumns) FROM reports ORDER BY id").map(Self.report)
     }
 
     /// LISTENs on `axon_stream` on one pooled connection, reconnecting after failures.

@@ -35,11 +35,7 @@ public final class SQLiteStorage: Storage {
 
     public func reports() async throws -> [ContentReport] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM reports ORDER BY id").map { row in
-                ContentReport(
-                    reporter: row["reporter"], roomID: row["room_id"], eventID: row["event_id"], userID: row["user_id"],
-                    reason: row["reason"], createdAt: row["created_ts"])
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM reports ORDER BY id").map(Self.report)
         }
     }
 
