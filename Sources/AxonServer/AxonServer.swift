@@ -103,6 +103,8 @@ public struct AxonServer: Sendable {
         context.registerAdminRoomDeletionRoutes(on: routes)
         context.registerAdminMediaRoutes(on: routes)
         context.registerAdminReportRoutes(on: routes)
+        context.registerAdminRegistrationTokenRoutes(on: routes)
+        context.registerAdminUserModerationRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)

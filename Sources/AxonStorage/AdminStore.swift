@@ -47,4 +47,8 @@ public protocol AdminStore: Sendable {
     func accountRestrictions(userID: String) async throws -> (suspended: Bool, locked: Bool)?
     func setSuspended(userID: String, suspended: Bool) async throws
     func setLocked(userID: String, locked: Bool) async throws
+    func setShadowBanned(userID: String, shadowBanned: Bool) async throws
+    func rateLimitOverride(userID: String) async throws -> RateLimitOverride?
+    /// Sets the user's own limit, or removes it when nil.
+    func setRateLimitOverride(userID: String, _ override: RateLimitOverride?) async throws
 }

@@ -9,6 +9,10 @@ public struct Account: Sendable, Equatable {
     public var createdAt: Int64
     /// Profile fields: `displayname`, `avatar_url` and any custom field (spec v1.16+).
     public var profile: JSONObject
+    /// What admins restricted (spec "Account suspension", "Account locking"; Synapse's shadow ban).
+    public var isSuspended = false
+    public var isLocked = false
+    public var isShadowBanned = false
 
     public var displayName: String? { profile["displayname"]?.stringValue }
     public var avatarURL: String? { profile["avatar_url"]?.stringValue }
@@ -65,6 +69,17 @@ public struct NewSession: Sendable {
     }
 }
 
+/// A user's own message rate limit (Synapse's `override_ratelimit`); zero for both is none.
+public struct RateLimitOverride: Sendable, Equatable {
+    public var messagesPerSecond: Int64
+    public var burstCount: Int64
+
+    public init(messagesPerSecond: Int64, burstCount: Int64) {
+        self.messagesPerSecond = messagesPerSecond
+        self.burstCount = burstCount
+    }
+}
+
 /// Who an access token belongs to.
 public struct TokenOwner: Sendable, Equatable {
     public var userID: String
@@ -75,6 +90,10 @@ public struct TokenOwner: Sendable, Equatable {
     public var isSuspended: Bool
     /// Locked by an admin (spec "Account locking"): every request is refused.
     public var isLocked: Bool
+    /// Shadow-banned by an admin: what they send is answered as sent and reaches no one.
+    public var isShadowBanned = false
+    /// An admin's own message rate limit for this user, instead of the server's.
+    public var rateLimitOverride: RateLimitOverride?
 
     public init(userID: String, deviceID: String, isGuest: Bool, isAdmin: Bool, isSuspended: Bool = false, isLocked: Bool = false) {
         self.userID = userID

@@ -1,3 +1,4 @@
+@testable import AxonServer
 import HTTPTypes
 import MatrixModel
 import Testing
@@ -35,6 +36,136 @@ import Testing
             #expect(try await server.call(.get, "/_synapse/admin/v1/event_reports/\(id)", token: root).status == 404)
             #expect(try await server.call(.get, "/_synapse/admin/v1/event_reports", token: root).json["total"] == 1)
             #expect(try await server.call(.get, "/_synapse/admin/v1/event_reports/x", token: root).status == 400)
+        }
+    }
+}
+
+/// Registration tokens admins create, and the registrations they allow.
+@Suite struct AdminRegistrationTokenTests {
+    func register(_ server: TestServer, _ username: String, token: String) async throws -> TestServer.Reply {
+        let body: JSON = ["username": .string(username), "password": "a long password"]
+        let challenge = try await server.call(.post, "/_matrix/client/v3/register", json: body)
+        var completed = body
+        completed["auth"] = ["type": "m.login.registration_token", "token": .string(token), "session": challenge.json["session"] ?? .null]
+        return try await server.call(.post, "/_matrix/client/v3/register", json: completed)
+    }
+
+    @Test func tokensAreCreatedLimitedAndUsedUp() async throws {
+        try await TestServer.run(configure: { $0.registrationRequiresToken = true }) { server in
+            let root = try await server.registerAdmin()
+            let base = "/_synapse/admin/v1/registration_tokens"
+            let created = try await server.call(.post, base + "/new", token: root, json: ["token": "one-use", "uses_allowed": 1])
+            #expect(created.json == ["token": "one-use", "uses_allowed": 1, "pending": 0, "completed": 0, "expiry_time": .null], "\(created.raw)")
+            let generated = try await server.call(.post, base + "/new", token: root, json: ["length": 24])
+            #expect(generated.json["token"]?.stringValue?.count == 24 && generated.json["uses_allowed"] == .null)
+            #expect(try await server.call(.post, base + "/new", token: root, json: ["token": "one-use"]).status == 400)
+            #expect(try await server.call(.post, base + "/new", token: root, json: ["token": "bad token!"]).status == 400)
+            #expect(try await server.call(.post, base + "/new", token: root, json: ["uses_allowed": -1]).status == 400)
+            #expect(try await server.call(.post, base + "/new", token: root, json: ["expiry_time": 1]).status == 400)
+
+            // The flow asks for a token; a wrong one fails, the admin's works once.
+            let challenge = try await server.call(.post, "/_matrix/client/v3/register", json: ["username": "x", "password": "a long password"])
+            #expect(challenge.json["flows"] == [["stages": ["m.login.registration_token"]]])
+            let validity = "/_matrix/client/v1/register/m.login.registration_token/validity?token="
+            #expect(try await server.call(.get, validity + "one-use").json == ["valid": true])
+            #expect(try await register(server, "alice", token: "wrong").status == 401)
+            let alice = try await register(server, "alice", token: "one-use")
+            #expect(alice.status == 200, "\(alice.raw)")
+            #expect(try await server.call(.get, validity + "one-use").json == ["valid": false])
+            #expect(try await register(server, "bob", token: "one-use").status == 401)
+            let used = try await server.call(.get, base + "/one-use", token: root)
+            #expect(used.json["completed"] == 1)
+
+            // More uses, then an expiry; absent keys stay, null lifts a limit.
+            let raised = try await server.call(.put, base + "/one-use", token: root, json: ["uses_allowed": 2])
+            #expect(raised.json["uses_allowed"] == 2 && raised.json["completed"] == 1)
+            #expect(try await register(server, "bob", token: "one-use").status == 200)
+            let unlimited = try await server.call(.put, base + "/one-use", token: root, json: ["uses_allowed": .null, "expiry_time": .int(nowMillis() + 60_000)])
+            #expect(unlimited.json["uses_allowed"] == .null && unlimited.json["expiry_time"]?.intValue != nil)
+            let valid = try await server.call(.get, base + "?valid=true", token: root)
+            #expect(valid.json["registration_tokens"]?.arrayValue?.count == 2)
+            #expect(try await server.call(.delete, base + "/one-use", token: root).status == 200)
+            #expect(try await server.call(.get, base + "/one-use", token: root).status == 404)
+            #expect(try await register(server, "carol", token: "one-use").status == 401)
+            #expect(try await server.call(.get, base, token: alice.json["access_token"]?.stringValue).status == 403)
+        }
+    }
+}
+
+/// Shadow bans, per-user rate limits, logging in as a user, pushers.
+@Suite struct AdminUserModerationTests {
+    @Test func aShadowBannedUsersEventsReachNoOne() async throws {
+        try await TestServer.run { server in
+            let root = try await server.registerAdmin()
+            let (alice, bob, roomID) = try await server.aliceAndBobInARoom()
+            let carol = try await server.register("carol")
+            let ban = "/_synapse/admin/v1/users/@alice:localhost/shadow_ban"
+            #expect(try await server.call(.post, ban, token: bob.token, json: [:]).status == 403)
+            #expect(try await server.call(.post, ban, token: root, json: [:]).status == 200)
+            #expect(try await server.call(.get, "/_synapse/admin/v2/users/@alice:localhost", token: root).json["shadow_banned"] == true)
+
+            let sent = try await server.send(alice.token, roomID, "nobody hears this")
+            #expect(sent.status == 200 && sent.json["event_id"]?.stringValue?.hasPrefix("$") == true)
+            let named = try await server.call(.put, server.room(roomID, "/state/m.room.topic"), token: alice.token, json: ["topic": "spam"])
+            #expect(named.status == 200)
+            let invite = try await server.call(.post, server.room(roomID, "/invite"), token: alice.token, json: ["user_id": .string(carol.userID)])
+            #expect(invite.status == 200)
+            #expect(server.bodies(try await server.messages(bob.token, roomID)).contains("nobody hears this") == false)
+            #expect(try await server.call(.get, server.room(roomID, "/state/m.room.topic"), token: bob.token).status == 404)
+            #expect(try await server.server.storage.membership(roomID: roomID, userID: carol.userID) == nil)
+            let created = try await server.call(.post, "/_matrix/client/v3/createRoom", token: alice.token, json: ["invite": [.string(carol.userID)]])
+            let createdRoom = try #require(created.json["room_id"]?.stringValue)
+            #expect(try await server.server.storage.membership(roomID: createdRoom, userID: carol.userID) == nil)
+
+            #expect(try await server.call(.delete, ban, token: root).status == 200)
+            try await server.send(alice.token, roomID, "heard again")
+            #expect(server.bodies(try await server.messages(bob.token, roomID)).contains("heard again"))
+        }
+    }
+
+    @Test func aUsersOwnRateLimitReplacesTheServers() async throws {
+        try await TestServer.run(configure: {
+            $0.rateLimitsEnabled = true
+            $0.rateLimits[.message] = RateLimitSettings(perSecond: 0.01, burst: 2)
+            $0.rateLimits[.registration] = RateLimitSettings(perSecond: 100, burst: 100)
+        }) { server in
+            let root = try await server.registerAdmin()
+            let (alice, bob, roomID) = try await server.aliceAndBobInARoom()
+            let path = "/_synapse/admin/v1/users/@alice:localhost/override_ratelimit"
+            #expect(try await server.call(.get, path, token: root).json == [:])
+            #expect(try await server.call(.post, path, token: root, json: ["messages_per_second": 0, "burst_count": 0]).json == [
+                "messages_per_second": 0, "burst_count": 0,
+            ])
+            for index in 0..<5 { #expect(try await server.send(alice.token, roomID, "m\(index)").status == 200) }
+            var limited = false
+            for index in 0..<5 where try await server.send(bob.token, roomID, "b\(index)").status == 429 { limited = true }
+            #expect(limited)
+            #expect(try await server.call(.get, path, token: root).json == ["messages_per_second": 0, "burst_count": 0])
+            #expect(try await server.call(.post, path, token: root, json: ["messages_per_second": -1]).status == 400)
+            #expect(try await server.call(.delete, path, token: root).status == 200)
+            #expect(try await server.call(.get, path, token: root).json == [:])
+            #expect(try await server.call(.get, "/_synapse/admin/v1/users/@nobody:localhost/override_ratelimit", token: root).status == 404)
+        }
+    }
+
+    @Test func anAdminLogsInAsAUserAndReadsTheirPushers() async throws {
+        try await TestServer.run { server in
+            let root = try await server.registerAdmin()
+            let alice = try await server.register("alice")
+            let set = try await server.call(
+                .post, "/_matrix/client/v3/pushers/set", token: alice.token, json: TestServer.httpPusher("https://push.example.org/_matrix/push/v1/notify"))
+            #expect(set.status == 200, "\(set.raw)")
+            let pushers = try await server.call(.get, "/_synapse/admin/v1/users/@alice:localhost/pushers", token: root)
+            #expect(pushers.json["total"] == 1 && pushers.json["pushers"]?[0]?["app_id"] == "org.example.app", "\(pushers.raw)")
+
+            let login = try await server.call(.post, "/_synapse/admin/v1/users/@alice:localhost/login", token: root, json: [:])
+            let token = try #require(login.json["access_token"]?.stringValue, "\(login.raw)")
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami", token: token).json["user_id"] == "@alice:localhost")
+            let devices = try await server.call(.get, "/_matrix/client/v3/devices", token: alice.token)
+            #expect(devices.json["devices"]?.arrayValue?.contains { $0["display_name"] == "Admin login by @root:localhost" } == true)
+            #expect(try await server.call(.post, "/_synapse/admin/v1/users/@root:localhost/login", token: root, json: [:]).status == 400)
+            #expect(try await server.call(.post, "/_synapse/admin/v1/users/@alice:localhost/login", token: root, json: ["valid_until_ms": 1]).status == 400)
+            #expect(try await server.call(.post, "/_synapse/admin/v1/users/@alice:localhost/login", token: alice.token, json: [:]).status == 403)
         }
     }
 }

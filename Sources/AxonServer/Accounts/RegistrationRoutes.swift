@@ -17,7 +17,7 @@ extension ServerContext {
         ) { request in
             guard config.registrationOpen else { throw MatrixError.forbidden("Registration has been disabled") }
             guard let token = request.query("token") else { throw MatrixError.missingParam("Missing 'token'") }
-            return .ok(["valid": .bool(config.registrationTokens.contains(token))])
+            return .ok(["valid": .bool(try await uia.isValidRegistrationToken(token))])
         }
         // Axon binds no third-party identifiers, so it refuses to send validation tokens for them.
         for medium in ["email", "msisdn"] {
@@ -28,7 +28,7 @@ extension ServerContext {
     }
 
     var registrationFlows: [[String]] {
-        config.registrationTokens.isEmpty ? [["m.login.dummy"]] : [["m.login.registration_token"]]
+        config.registrationTokens.isEmpty && !config.registrationRequiresToken ? [["m.login.dummy"]] : [["m.login.registration_token"]]
     }
 
     /// The guest whose access token came with the registration, if any.
@@ -84,6 +84,12 @@ extension ServerContext {
         if submitted["auth"] == nil, let password { remember["password_hash"] = .string(try await accounts.hashPassword(password)) }
         let session = try await uia.require(
             .init(operation: "register", flows: registrationFlows), body: body, remember: .object(remember), keepCompleted: true)
+        // An admin-created token counts one use now, when the account is about to exist.
+        if let token = session.params?[UserInteractiveAuth.databaseTokenKey]?.stringValue,
+            try await !storage.useRegistrationToken(token, now: nowMillis())
+        {
+            throw MatrixError(401, "M_FORBIDDEN", "The registration token has been used up or has expired")
+        }
         let passwordHash = remembered["password_hash"]?.stringValue
         guard password != nil || passwordHash != nil else { throw MatrixError.missingParam("Missing 'password'") }
         if let guest, let userID = UserID(guest.userID) {

@@ -61,6 +61,13 @@ struct UserInteractiveAuth: Sendable {
             throw challenge(requirement, session: session, failure: failure)
         }
         if !session.completedStages.contains(type) { session.completedStages.append(type) }
+        // A token from the database is counted when the registration completes; the session
+        // remembers which.
+        if type == "m.login.registration_token", let token = auth["token"]?.stringValue, !registrationTokens.contains(token) {
+            var params = session.params?.objectValue ?? [:]
+            params[Self.databaseTokenKey] = .string(token)
+            session.params = .object(params)
+        }
         let completed = Set(session.completedStages)
         if requirement.flows.contains(where: { Set($0).isSubset(of: completed) }) {
             if keepCompleted { try await storage.saveUIASession(session) } else { try await storage.deleteUIASession(id: session.sessionID) }
@@ -68,6 +75,14 @@ struct UserInteractiveAuth: Sendable {
         }
         try await storage.saveUIASession(session)
         throw challenge(requirement, session: session, failure: nil)
+    }
+
+    static let databaseTokenKey = "axon.registration_token"
+
+    /// A token from the configuration (unlimited) or one an admin created, still valid.
+    func isValidRegistrationToken(_ token: String) async throws -> Bool {
+        if registrationTokens.contains(token) { return true }
+        return try await storage.registrationToken(token)?.isValid(at: nowMillis()) ?? false
     }
 
     /// What the session named in `body.auth.session` remembered for `operation`, if any.
@@ -84,7 +99,7 @@ struct UserInteractiveAuth: Sendable {
         case "m.login.dummy":
             return nil
         case "m.login.registration_token":
-            guard let token = try auth.optionalString("token"), registrationTokens.contains(token) else {
+            guard let token = try auth.optionalString("token"), try await isValidRegistrationToken(token) else {
                 return MatrixError(401, "M_FORBIDDEN", "Invalid registration token")
             }
             return nil

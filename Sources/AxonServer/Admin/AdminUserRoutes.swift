@@ -112,9 +112,9 @@ extension ServerContext {
     private func listEntry(_ account: Account) -> JSONObject {
         [
             "name": .string(account.userID), "user_type": .null, "is_guest": .bool(account.isGuest), "admin": .bool(account.isAdmin),
-            "deactivated": .bool(account.isDeactivated), "shadow_banned": false, "displayname": account.profile["displayname"] ?? .null,
+            "deactivated": .bool(account.isDeactivated), "shadow_banned": .bool(account.isShadowBanned), "displayname": account.profile["displayname"] ?? .null,
             "avatar_url": account.profile["avatar_url"] ?? .null, "creation_ts": .int(account.createdAt / 1000), "approved": true,
-            "erased": false, "locked": false,
+            "erased": false, "locked": .bool(account.isLocked),
         ]
     }
 
@@ -127,7 +127,7 @@ extension ServerContext {
         entry["consent_server_notice_sent"] = .null
         entry["consent_version"] = .null
         entry["consent_ts"] = .null
-        entry["suspended"] = false
+        entry["suspended"] = .bool(account.isSuspended)
         if let seen = try await storage.devices(userID: account.userID).compactMap(\.lastSeenAt).max() { entry["last_seen_ts"] = .int(seen) }
         return entry
     }

@@ -21,6 +21,9 @@ public struct AxonConfig: Sendable, Equatable {
     public var enableRegistration: Bool?
     public var registrationSharedSecret: String?
     public var registrationTokens: [String] = []
+    /// Registration needs a token even when `registration_tokens` is empty: one an admin
+    /// created with the admin API.
+    public var registrationRequiresToken = false
     public var allowGuestAccess = false
     public var bcryptCost = 12
     public var rateLimitsEnabled = true
@@ -218,6 +221,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var enableRegistration: Bool?
     public var registrationSharedSecret: String?
     public var registrationTokens: [String]?
+    public var registrationRequiresToken: Bool?
     public var allowGuestAccess: Bool?
     public var bcryptCost: Int?
     public var rateLimitsEnabled: Bool?
@@ -282,6 +286,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case enableRegistration = "enable_registration"
         case registrationSharedSecret = "registration_shared_secret"
         case registrationTokens = "registration_tokens"
+        case registrationRequiresToken = "registration_requires_token"
         case allowGuestAccess = "allow_guest_access"
         case bcryptCost = "bcrypt_cost"
         case rateLimitsEnabled = "rate_limits_enabled"
@@ -360,6 +365,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.enableRegistration = try bool(.enableRegistration)
         overrides.registrationSharedSecret = value(.registrationSharedSecret)
         overrides.registrationTokens = value(.registrationTokens).map { $0.split(separator: ",").map(String.init) }
+        overrides.registrationRequiresToken = try bool(.registrationRequiresToken)
         overrides.allowGuestAccess = try bool(.allowGuestAccess)
         overrides.bcryptCost = try int(.bcryptCost)
         overrides.rateLimitsEnabled = try bool(.rateLimitsEnabled)
@@ -411,6 +417,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let enableRegistration { config.enableRegistration = enableRegistration }
         if let registrationSharedSecret { config.registrationSharedSecret = registrationSharedSecret }
         if let registrationTokens { config.registrationTokens = registrationTokens }
+        if let registrationRequiresToken { config.registrationRequiresToken = registrationRequiresToken }
         if let allowGuestAccess { config.allowGuestAccess = allowGuestAccess }
         if let bcryptCost { config.bcryptCost = bcryptCost }
         if let rateLimitsEnabled { config.rateLimitsEnabled = rateLimitsEnabled }

@@ -32,6 +32,8 @@ extension AxonConfig {
 
         # Registration then also requires one of these tokens (m.login.registration_token).
         # registration_tokens: ["a-long-random-token"]
+        # Or require a token admins create with /_synapse/admin/v1/registration_tokens/new.
+        # registration_requires_token: false
 
         # Allows `POST /register?kind=guest`.
         allow_guest_access: false

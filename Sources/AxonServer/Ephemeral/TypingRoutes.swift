@@ -24,6 +24,7 @@ extension ServerContext {
             guard try await storage.membership(roomID: roomID, userID: request.user.userID)?.membership == "join" else {
                 throw MatrixError.forbidden("You are not in this room")
             }
+            if request.user.isShadowBanned { return .ok([:]) }
             let position = try await storage.setTyping(
                 roomID: roomID, userID: request.user.userID, expiresAt: typing ? nowMillis() + timeout : nil)
             notifier.roomChanged(roomID, position: position)

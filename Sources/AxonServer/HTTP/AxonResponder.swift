@@ -91,7 +91,10 @@ struct AxonResponder: HTTPResponder {
             if let owner { try AccountRestrictions.check(owner, method: request.method, pattern: route.pattern) }
             if let kind = route.rateLimit, let rateLimiter, !(owner?.isAdmin ?? false) {
                 let key = kind == .message ? (owner?.userID ?? context.remoteIP) : context.remoteIP
-                if let wait = rateLimiter.take(kind, key: key) { throw MatrixError.limitExceeded(retryAfterMs: wait) }
+                let override = kind == .message ? owner?.rateLimitOverride.map {
+                    RateLimitSettings(perSecond: Double($0.messagesPerSecond), burst: Double($0.burstCount))
+                } : nil
+                if let wait = rateLimiter.take(kind, key: key, override: override) { throw MatrixError.limitExceeded(retryAfterMs: wait) }
             }
             var body = ByteBuffer()
             var reservation = 0

@@ -133,6 +133,12 @@ extension JSON {
         return bool
     }
 
+    public func optionalInt(_ key: String) throws(MatrixError) -> Int64? {
+        guard let value = optional(key) else { return nil }
+        guard let int = value.intValue else { throw MatrixError.badJSON("'\(key)' must be an integer") }
+        return int
+    }
+
     public func optionalObject(_ key: String) throws(MatrixError) -> JSON? {
         guard let value = optional(key) else { return nil }
         guard case .object = value else { throw MatrixError.badJSON("'\(key)' must be an object") }

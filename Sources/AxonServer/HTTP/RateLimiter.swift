@@ -35,9 +35,10 @@ public final class RateLimiter: Sendable {
         self.settings = settings
     }
 
-    /// Takes one token; returns nil when allowed, or the milliseconds to wait.
-    public func take(_ kind: RateLimitKind, key: String) -> Int64? {
-        guard let limit = settings[kind], limit.perSecond > 0 else { return nil }
+    /// Takes one token; returns nil when allowed, or the milliseconds to wait. `override`
+    /// replaces the configured limit (an admin's per-user limit; a zero rate is no limit).
+    public func take(_ kind: RateLimitKind, key: String, override: RateLimitSettings? = nil) -> Int64? {
+        guard let limit = override ?? settings[kind], limit.perSecond > 0 else { return nil }
         let now = clock.now
         return buckets.withLock { buckets in
             let id = "\(kind.rawValue)\u{0}\(key)"

@@ -85,7 +85,7 @@ extension ServerContext {
             deviceID: request.user.deviceID, createdAt: nowMillis())
     }
 
-    private static func pusherJSON(_ pusher: Pusher) -> JSON {
+    static func pusherJSON(_ pusher: Pusher) -> JSON {
         var json: JSONObject = [
             "pushkey": .string(pusher.pushkey), "kind": .string(pusher.kind), "app_id": .string(pusher.appID),
             "app_display_name": .string(pusher.appDisplayName), "device_display_name": .string(pusher.deviceDisplayName),

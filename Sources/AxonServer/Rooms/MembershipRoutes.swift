@@ -176,6 +176,8 @@ extension ServerContext {
             guard try await storage.account(userID: target) != nil || UserID(target)?.server != serverName else {
                 throw MatrixError.notFound("Unknown user \(target)")
             }
+            // A shadow-banned user's invites are answered as sent and reach no one.
+            if await shadowBanAnswer(request) != nil { return .empty }
         } else if membership == "leave" {
             guard let current = try await storage.membership(roomID: roomID, userID: target)?.membership,
                 current != "leave"

@@ -4,9 +4,23 @@ import MatrixModel
 
 /// Creating rooms and sending events into them.
 extension ServerContext {
+    /// What a shadow-banned user is told of an event they send: an event ID, after about
+    /// as long as a real send takes. The event is never made, so it reaches no one.
+    func shadowBanAnswer(_ request: MatrixRequest) async -> MatrixResponse? {
+        guard request.user.isShadowBanned else { return nil }
+        try? await Task.sleep(for: .milliseconds(Int.random(in: 5...50)))
+        return .ok(["event_id": .string("$" + RandomString.alphanumeric(43))])
+    }
+
     func registerRoomRoutes(on routes: RouteTable) {
         routes.client(.post, "/createRoom", rateLimit: .message) { request in
-            let roomID = try await rooms.createRoom(try request.jsonObject(), creator: request.user)
+            var body = try request.jsonObject()
+            // A shadow-banned user's room is made, but no one is invited to it.
+            if request.user.isShadowBanned, var object = body.objectValue {
+                for key in ["invite", "invite_3pid"] { object[key] = nil }
+                body = .object(object)
+            }
+            let roomID = try await rooms.createRoom(body, creator: request.user)
             return .ok(["room_id": .string(roomID)])
         }
         // The r0-era POST form has no transaction ID, so it is not idempotent; Synapse still
@@ -17,6 +31,7 @@ extension ServerContext {
                 let type = request.parameter("eventType")
                 let content = try request.jsonObject()
                 if type == "m.room.redaction" { throw MatrixError.badJSON("Use the /redact endpoint to redact events") }
+                if let unsent = await shadowBanAnswer(request) { return unsent }
                 let eventID = try await rooms.send(
                     roomID: roomID, EventTemplate(type: type, sender: request.user.userID, content: content),
                     transaction: method == .put ? transactionKey(request, scope: "send") : nil)
@@ -31,6 +46,7 @@ extension ServerContext {
                 if type == "m.room.member" {
                     return .ok(["event_id": .string(try await memberStateChange(request, roomID: roomID, content: content))])
                 }
+                if let unsent = await shadowBanAnswer(request) { return unsent }
                 if type == "m.room.canonical_alias", request.parameter("stateKey").isEmpty {
                     try await checkCanonicalAlias(content, roomID: roomID)
                 }
@@ -45,6 +61,7 @@ extension ServerContext {
             let eventID = request.parameter("eventId")
             guard EventID(eventID) != nil else { throw MatrixError.invalidParam("Invalid event ID") }
             var content = try request.jsonObject().objectValue ?? [:]
+            if let unsent = await shadowBanAnswer(request) { return unsent }
             try await rooms.checkRedaction(roomID: roomID, eventID: eventID, by: request.user.userID)
             let version = try await storage.room(id: roomID)?.version
             if version?.redactsInContent ?? true { content["redacts"] = .string(eventID) }

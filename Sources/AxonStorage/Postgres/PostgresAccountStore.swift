@@ -2,14 +2,18 @@ import MatrixModel
 import PostgresNIO
 
 extension PostgresStorage {
-    static let accountColumns = "user_id, password_hash, is_admin, is_guest, deactivated, created_ts, profile"
+    static let accountColumns = "user_id, password_hash, is_admin, is_guest, deactivated, created_ts, profile, suspended, locked, shadow_banned"
 
     static func account(_ row: PostgresRow) throws -> Account {
-        let (userID, hash, admin, guest, deactivated, created, profile) = try row.decode(
-            (String, String?, Bool, Bool, Bool, Int64, String).self)
-        return Account(
+        let (userID, hash, admin, guest, deactivated, created, profile, suspended, locked, shadowBanned) = try row.decode(
+            (String, String?, Bool, Bool, Bool, Int64, String, Bool, Bool, Bool).self)
+        var account = Account(
             userID: userID, passwordHash: hash, isAdmin: admin, isGuest: guest, isDeactivated: deactivated, createdAt: created,
             profile: try JSON.stored(profile).objectValue ?? [:])
+        account.isSuspended = suspended
+        account.isLocked = locked
+        account.isShadowBanned = shadowBanned
+        return account
     }
 
     static func device(_ row: PostgresRow) throws -> Device {
@@ -52,12 +56,18 @@ extension PostgresStorage {
     public func tokenOwner(tokenHash: String) async throws -> TokenOwner? {
         try await query(
             """
-            SELECT t.user_id, t.device_id, u.is_guest, u.is_admin, u.suspended, u.locked FROM access_tokens t
-            JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = \(tokenHash) AND NOT u.deactivated
+            SELECT t.user_id, t.device_id, u.is_guest, u.is_admin, u.suspended, u.locked, u.shadow_banned, o.messages_per_second,
+              o.burst_count
+            FROM access_tokens t JOIN users u ON u.user_id = t.user_id LEFT JOIN ratelimit_overrides o ON o.user_id = t.user_id
+            WHERE t.token_hash = \(tokenHash) AND NOT u.deactivated
             """
         ).first.map { row in
-            let (userID, deviceID, guest, admin, suspended, locked) = try row.decode((String, String, Bool, Bool, Bool, Bool).self)
-            return TokenOwner(userID: userID, deviceID: deviceID, isGuest: guest, isAdmin: admin, isSuspended: suspended, isLocked: locked)
+            let (userID, deviceID, guest, admin, suspended, locked, shadowBanned, perSecond, burst) = try row.decode(
+                (String, String, Bool, Bool, Bool, Bool, Bool, Int64?, Int64?).self)
+            var owner = TokenOwner(userID: userID, deviceID: deviceID, isGuest: guest, isAdmin: admin, isSuspended: suspended, isLocked: locked)
+            owner.isShadowBanned = shadowBanned
+            if let perSecond, let burst { owner.rateLimitOverride = RateLimitOverride(messagesPerSecond: perSecond, burstCount: burst) }
+            return owner
         }
     }
 

@@ -50,4 +50,28 @@ extension PostgresStorage {
     public func setLocked(userID: String, locked: Bool) async throws {
         try await query("UPDATE users SET locked = \(locked) WHERE user_id = \(userID)")
     }
+
+    public func setShadowBanned(userID: String, shadowBanned: Bool) async throws {
+        try await query("UPDATE users SET shadow_banned = \(shadowBanned) WHERE user_id = \(userID)")
+    }
+
+    public func rateLimitOverride(userID: String) async throws -> RateLimitOverride? {
+        try await query("SELECT messages_per_second, burst_count FROM ratelimit_overrides WHERE user_id = \(userID)").first.map { row in
+            let (perSecond, burst) = try row.decode((Int64, Int64).self)
+            return RateLimitOverride(messagesPerSecond: perSecond, burstCount: burst)
+        }
+    }
+
+    public func setRateLimitOverride(userID: String, _ override: RateLimitOverride?) async throws {
+        guard let override else {
+            try await query("DELETE FROM ratelimit_overrides WHERE user_id = \(userID)")
+            return
+        }
+        try await query(
+            """
+            INSERT INTO ratelimit_overrides (user_id, messages_per_second, burst_count)
+            VALUES (\(userID), \(override.messagesPerSecond), \(override.burstCount))
+            ON CONFLICT (user_id) DO UPDATE SET messages_per_second = excluded.messages_per_second, burst_count = excluded.burst_count
+            """)
+    }
 }

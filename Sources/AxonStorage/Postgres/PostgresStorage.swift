@@ -541,5 +541,17 @@ enum PostgresMigrations {
                 "CREATE TABLE media_quarantine (origin TEXT NOT NULL, media_id TEXT NOT NULL, quarantined_by TEXT NOT NULL, PRIMARY KEY (origin, media_id))",
             ]
         ),
+        (
+            "026_moderation",
+            [
+                "ALTER TABLE users ADD COLUMN shadow_banned BOOLEAN NOT NULL DEFAULT FALSE",
+                "CREATE TABLE ratelimit_overrides (user_id TEXT PRIMARY KEY, messages_per_second BIGINT NOT NULL, burst_count BIGINT NOT NULL)",
+                """
+                CREATE TABLE registration_tokens (
+                    token TEXT PRIMARY KEY, uses_allowed BIGINT, pending BIGINT NOT NULL DEFAULT 0, completed BIGINT NOT NULL DEFAULT 0,
+                    expiry_time BIGINT)
+                """,
+            ]
+        ),
     ]
 }

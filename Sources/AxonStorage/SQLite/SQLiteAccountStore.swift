@@ -46,15 +46,21 @@ extension SQLiteStorage {
             try Row.fetchOne(
                 db,
                 sql: """
-                    SELECT t.user_id, t.device_id, u.is_guest, u.is_admin, u.suspended, u.locked FROM access_tokens t
-                    JOIN users u ON u.user_id = t.user_id
+                    SELECT t.user_id, t.device_id, u.is_guest, u.is_admin, u.suspended, u.locked, u.shadow_banned, o.messages_per_second,
+                      o.burst_count
+                    FROM access_tokens t JOIN users u ON u.user_id = t.user_id LEFT JOIN ratelimit_overrides o ON o.user_id = t.user_id
                     WHERE t.token_hash = ? AND u.deactivated = 0
                     """,
                 arguments: [tokenHash]
             ).map { row in
-                TokenOwner(
+                var owner = TokenOwner(
                     userID: row["user_id"], deviceID: row["device_id"], isGuest: row["is_guest"], isAdmin: row["is_admin"],
                     isSuspended: row["suspended"], isLocked: row["locked"])
+                owner.isShadowBanned = row["shadow_banned"]
+                if let perSecond: Int64 = row["messages_per_second"], let burst: Int64 = row["burst_count"] {
+                    owner.rateLimitOverride = RateLimitOverride(messagesPerSecond: perSecond, burstCount: burst)
+                }
+                return owner
             }
         }
     }
@@ -238,10 +244,14 @@ extension SQLiteStorage {
     }
 
     static func account(_ row: Row) throws -> Account {
-        try Account(
+        var account = try Account(
             userID: row["user_id"], passwordHash: row["password_hash"], isAdmin: row["is_admin"], isGuest: row["is_guest"],
             isDeactivated: row["deactivated"], createdAt: row["created_ts"],
             profile: try JSON.stored(row["profile"]).objectValue ?? [:])
+        account.isSuspended = row["suspended"] ?? false
+        account.isLocked = row["locked"] ?? false
+        account.isShadowBanned = row["shadow_banned"] ?? false
+        return account
     }
 
     private static func device(_ row: Row) -> Device {

@@ -45,4 +45,31 @@ extension SQLiteStorage {
     public func setLocked(userID: String, locked: Bool) async throws {
         try await write { db in try db.execute(sql: "UPDATE users SET locked = ? WHERE user_id = ?", arguments: [locked, userID]) }
     }
+
+    public func setShadowBanned(userID: String, shadowBanned: Bool) async throws {
+        try await write { db in try db.execute(sql: "UPDATE users SET shadow_banned = ? WHERE user_id = ?", arguments: [shadowBanned, userID]) }
+    }
+
+    public func rateLimitOverride(userID: String) async throws -> RateLimitOverride? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM ratelimit_overrides WHERE user_id = ?", arguments: [userID]).map {
+                RateLimitOverride(messagesPerSecond: $0["messages_per_second"], burstCount: $0["burst_count"])
+            }
+        }
+    }
+
+    public func setRateLimitOverride(userID: String, _ override: RateLimitOverride?) async throws {
+        try await write { db in
+            guard let override else {
+                try db.execute(sql: "DELETE FROM ratelimit_overrides WHERE user_id = ?", arguments: [userID])
+                return
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO ratelimit_overrides (user_id, messages_per_second, burst_count) VALUES (?, ?, ?)
+                    ON CONFLICT (user_id) DO UPDATE SET messages_per_second = excluded.messages_per_second, burst_count = excluded.burst_count
+                    """,
+                arguments: [userID, override.messagesPerSecond, override.burstCount])
+        }
+    }
 }

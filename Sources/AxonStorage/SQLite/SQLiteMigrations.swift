@@ -591,6 +591,25 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        // Shadow bans, per-user message rate limits, and registration tokens admins create.
+        migrator.registerMigration("026_moderation") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE users ADD COLUMN shadow_banned INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE ratelimit_overrides (
+                        user_id TEXT PRIMARY KEY NOT NULL,
+                        messages_per_second INTEGER NOT NULL,
+                        burst_count INTEGER NOT NULL
+                    );
+                    CREATE TABLE registration_tokens (
+                        token TEXT PRIMARY KEY NOT NULL,
+                        uses_allowed INTEGER,
+                        pending INTEGER NOT NULL DEFAULT 0,
+                        completed INTEGER NOT NULL DEFAULT 0,
+                        expiry_time INTEGER
+                    );
+                    """)
+        }
         return migrator
     }
 }
