@@ -105,6 +105,8 @@ public struct AxonServer: Sendable {
         context.registerAdminReportRoutes(on: routes)
         context.registerAdminRegistrationTokenRoutes(on: routes)
         context.registerAdminUserModerationRoutes(on: routes)
+        context.registerAdminRoomModerationRoutes(on: routes)
+        context.registerAdminHistoryRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)

@@ -114,7 +114,15 @@ public protocol AdminRoomStore: Sendable {
     func roomBlock(roomID: String) async throws -> String?
     /// Blocks the room in the name of `by`, or lifts the block when nil.
     func setRoomBlock(roomID: String, by: String?) async throws
+    /// Drops every forward extremity but `keeping`; the number dropped.
+    func deleteForwardExtremities(roomID: String, keeping: String) async throws -> Int
+    /// Deletes the room's timeline events (not state, not forward extremities) before the
+    /// stream position, other servers' only unless `includeLocal`; the number deleted.
+    func purgeHistory(roomID: String, before stream: Int64, localServer: String, includeLocal: Bool) async throws -> Int
 }
+
+/// The tables that hold rows of one timeline event, by `event_id`, cleared with it.
+let perEventTables = ["event_relations", "event_search", "event_push_actions", "event_edges", "event_transactions", "events"]
 
 /// The state values the room list shows, each one `(column, event type, content path)`.
 /// Both backends read them from the events in the room's current state.
@@ -128,7 +136,7 @@ let roomSummaryStateColumns: [(column: String, type: String, key: String)] = [
 /// A room deletion or history purge an admin started: it runs after the request answers,
 /// and its status stays readable (and survives a restart) by its ID.
 public struct AdminRoomTask: Sendable, Equatable {
-    public enum Kind: String, Sendable { case delete, purgeHistory = "purge_history" }
+    public enum Kind: String, Sendable { case delete, purgeHistory = "purge_history", redactUser = "redact_user" }
 
     public var id: String
     public var kind: Kind

@@ -82,18 +82,25 @@ extension AdminRoomTask {
     var isUnfinished: Bool { status != "complete" && status != "failed" }
 }
 
-/// Resumes, at start, the room deletions a stop interrupted: each was acknowledged with a
-/// `delete_id`, so each still happens.
+/// Resumes, at start, the room deletions, history purges and user redactions a stop
+/// interrupted: each was acknowledged with an ID, so each still happens.
 struct AdminRoomTaskResumer: Service {
     let context: ServerContext
 
     func run() async throws {
-        for task in try await context.storage.unfinishedAdminRoomTasks() where task.kind == .delete {
-            guard let body = task.result?["request"]?.objectValue,
-                let shutdown = try? RoomShutdownRequest(.object(body), localServer: context.serverName)
-            else { continue }
-            context.logger.info("resuming a room deletion", metadata: ["delete_id": "\(task.id)", "room_id": "\(task.roomID)"])
-            await context.runDeletion(task, shutdown)
+        for task in try await context.storage.unfinishedAdminRoomTasks() {
+            context.logger.info("resuming an admin task", metadata: ["id": "\(task.id)", "kind": "\(task.kind.rawValue)"])
+            switch task.kind {
+            case .delete:
+                guard let body = task.result?["request"]?.objectValue,
+                    let shutdown = try? RoomShutdownRequest(.object(body), localServer: context.serverName)
+                else { continue }
+                await context.runDeletion(task, shutdown)
+            case .purgeHistory:
+                await context.runPurge(task)
+            case .redactUser:
+                await context.runRedaction(task)
+            }
         }
         try? await gracefulShutdown()
     }

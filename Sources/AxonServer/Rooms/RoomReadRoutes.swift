@@ -49,6 +49,15 @@ extension ServerContext {
         routes.client(.get, "/rooms/{roomId}/context/{eventId}", auth: .required(allowGuests: true)) { request in
             try await context(request)
         }
+        // Synapse's admin forms: the whole history, whatever the admin's membership.
+        routes.add(.get, "/_synapse/admin/v1/rooms/{roomId}/messages") { request in
+            guard request.user.isAdmin else { throw MatrixError.forbidden("You are not a server admin") }
+            return try await messages(request, asAdmin: true)
+        }
+        routes.add(.get, "/_synapse/admin/v1/rooms/{roomId}/context/{eventId}") { request in
+            guard request.user.isAdmin else { throw MatrixError.forbidden("You are not a server admin") }
+            return try await context(request, asAdmin: true)
+        }
         routes.add(.get, "/_matrix/client/v1/rooms/{roomId}/timestamp_to_event", auth: .required(allowGuests: true)) { request in
             try await timestampToEvent(request)
         }
@@ -90,13 +99,28 @@ extension ServerContext {
         return .ok(["chunk": .array(try await clientEvents(chosen, request))])
     }
 
-    private func messages(_ request: MatrixRequest) async throws -> MatrixResponse {
+    /// The reader whose view is applied: nil for an admin, who reads everything.
+    private func reader(_ request: MatrixRequest, roomID: String, asAdmin: Bool) async throws -> (userID: String?, cap: StoredEvent?) {
+        guard asAdmin else {
+            return (request.user.userID, try await rooms.readAccess(roomID: roomID, userID: request.user.userID).cap)
+        }
+        guard try await storage.room(id: roomID) != nil else { throw MatrixError.notFound("Room not found") }
+        return (nil, nil)
+    }
+
+    private func visible(_ events: [StoredEvent], roomID: String, userID: String?, ignoring ignored: Set<String>) async throws -> [StoredEvent] {
+        guard let userID else { return events }
+        return try await rooms.visibility.filter(events, roomID: roomID, userID: userID, ignoring: ignored)
+    }
+
+    private func messages(_ request: MatrixRequest, asAdmin: Bool = false) async throws -> MatrixResponse {
         let roomID = try roomIDParameter(request)
-        let userID = request.user.userID
-        guard let dir = request.query("dir") else { throw MatrixError.missingParam("Missing 'dir'") }
+        // Synapse's admin form defaults to backwards.
+        guard let dir = request.query("dir") ?? (asAdmin ? "b" : nil) else { throw MatrixError.missingParam("Missing 'dir'") }
         guard dir == "b" || dir == "f" else { throw MatrixError.invalidParam("'dir' must be 'b' or 'f'") }
         let direction: Direction = dir == "f" ? .forward : .backward
-        let access = try await rooms.readAccess(roomID: roomID, userID: userID)
+        let access = try await reader(request, roomID: roomID, asAdmin: asAdmin)
+        let userID = access.userID
         let filter = try RoomEventFilter(try request.query("filter").map { text throws(MatrixError) in
             do { return try JSONParser.parse(text) } catch { throw MatrixError.invalidParam("'filter' is not JSON") }
         })
@@ -126,7 +150,7 @@ extension ServerContext {
         var page = try await readPage(
             roomID: roomID, userID: userID, from: start, to: to, direction: direction, limit: limit, filter: filter)
         // Paging back past what this server has: ask a server in the room for older history.
-        if direction == .backward, access.cap == nil,
+        if direction == .backward, access.cap == nil, !asAdmin,
             await Backfill(context: self).fetchOlder(roomID: roomID, before: page.events, pageIsShort: page.events.count < limit) > 0
         {
             page = try await readPage(roomID: roomID, userID: userID, from: start, to: to, direction: direction, limit: limit, filter: filter)
@@ -146,12 +170,12 @@ extension ServerContext {
     /// at `to`. `end` is the gap after the last event returned, nil when nothing further is
     /// there (a zero limit returns no events and the gap it started from).
     private func readPage(
-        roomID: String, userID: String, from start: RoomGap, to: RoomGap?, direction: Direction,
+        roomID: String, userID: String?, from start: RoomGap, to: RoomGap?, direction: Direction,
         limit: Int, filter: RoomEventFilter
     ) async throws -> (events: [StoredEvent], end: RoomGap?) {
         guard limit > 0 else { return ([], start) }
         let pageSize = max(limit * 2, 20)
-        let ignored = try await rooms.visibility.ignoredUsers(userID)
+        let ignored = try await userID.asyncMap { try await rooms.visibility.ignoredUsers($0) } ?? []
         var chunk: [StoredEvent] = []
         var cursor = start
         // The gap behind an event in the reading direction.
@@ -165,7 +189,7 @@ extension ServerContext {
                 guard let to else { return true }
                 return direction.isForward ? to.isBehind(event) : !to.isBehind(event)
             }
-            let visible = try await rooms.visibility.filter(Array(inRange), roomID: roomID, userID: userID, ignoring: ignored)
+            let visible = try await visible(Array(inRange), roomID: roomID, userID: userID, ignoring: ignored)
                 .filter { filter.allows($0.pdu) }
             for event in visible {
                 chunk.append(event)
@@ -199,22 +223,29 @@ extension ServerContext {
         return members
     }
 
-    private func context(_ request: MatrixRequest) async throws -> MatrixResponse {
+    private func context(_ request: MatrixRequest, asAdmin: Bool = false) async throws -> MatrixResponse {
         let roomID = try roomIDParameter(request)
-        let userID = request.user.userID
-        _ = try await rooms.readAccess(roomID: roomID, userID: userID)
-        let event = try await rooms.visibleEvent(roomID: roomID, eventID: request.parameter("eventId"), userID: userID)
+        let userID = try await reader(request, roomID: roomID, asAdmin: asAdmin).userID
+        let event: StoredEvent
+        if let userID {
+            event = try await rooms.visibleEvent(roomID: roomID, eventID: request.parameter("eventId"), userID: userID)
+        } else {
+            guard let found = try await storage.event(id: request.parameter("eventId")), found.roomID == roomID else {
+                throw MatrixError.notFound("Event not found")
+            }
+            event = found
+        }
         let limit = try request.integerQuery("limit", default: 10, maximum: 100)
         let filter = try RoomEventFilter(try request.query("filter").map { text throws(MatrixError) in
             do { return try JSONParser.parse(text) } catch { throw MatrixError.invalidParam("'filter' is not JSON") }
         })
         let position = TopologicalPosition(depth: event.pdu.depth, stream: event.streamPosition)
-        let ignored = try await rooms.visibility.ignoredUsers(userID)
-        let before = try await rooms.visibility.filter(
+        let ignored = try await userID.asyncMap { try await rooms.visibility.ignoredUsers($0) } ?? []
+        let before = try await visible(
             storage.roomEvents(roomID: roomID, from: position, direction: .backward, limit: limit / 2 + limit % 2 + 20),
             roomID: roomID, userID: userID, ignoring: ignored
         ).filter { filter.allows($0.pdu) }.prefix(limit / 2 + limit % 2)
-        let after = try await rooms.visibility.filter(
+        let after = try await visible(
             storage.roomEvents(roomID: roomID, from: position, direction: .forward, limit: limit / 2 + 20),
             roomID: roomID, userID: userID, ignoring: ignored
         ).filter { filter.allows($0.pdu) }.prefix(limit / 2)

@@ -59,6 +59,28 @@ extension PostgresStorage {
         return (rooms, total)
     }
 
+    public func deleteForwardExtremities(roomID: String, keeping: String) async throws -> Int {
+        try await query("DELETE FROM forward_extremities WHERE room_id = \(roomID) AND event_id <> \(keeping) RETURNING event_id").count
+    }
+
+    public func purgeHistory(roomID: String, before stream: Int64, localServer: String, includeLocal: Bool) async throws -> Int {
+        let logger = self.logger
+        let suffix = ":" + localServer
+        return try await transaction { connection in
+            let eventIDs = try await connection.rows(
+                """
+                SELECT event_id FROM events WHERE room_id = \(roomID) AND stream_ordering < \(stream) AND state_key IS NULL
+                  AND event_id NOT IN (SELECT event_id FROM forward_extremities WHERE room_id = \(roomID))
+                  AND (\(includeLocal) OR right(sender, length(\(suffix))) <> \(suffix))
+                """, logger: logger
+            ).map { try $0.decode(String.self) }
+            for table in perEventTables {
+                _ = try await connection.rows("DELETE FROM \(unescaped: table) WHERE event_id = ANY(\(eventIDs))", logger: logger)
+            }
+            return eventIDs.count
+        }
+    }
+
     public func roomBlock(roomID: String) async throws -> String? {
         try await query("SELECT blocked_by FROM blocked_rooms WHERE room_id = \(roomID)").first.map { try $0.decode(String.self) }
     }

@@ -52,6 +52,31 @@ extension SQLiteStorage {
         }
     }
 
+    public func deleteForwardExtremities(roomID: String, keeping: String) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM forward_extremities WHERE room_id = ? AND event_id != ?", arguments: [roomID, keeping])
+            return db.changesCount
+        }
+    }
+
+    public func purgeHistory(roomID: String, before stream: Int64, localServer: String, includeLocal: Bool) async throws -> Int {
+        try await write { db in
+            let suffix = ":" + localServer
+            let eventIDs = try String.fetchAll(
+                db,
+                sql: """
+                    SELECT event_id FROM events WHERE room_id = ? AND stream_ordering < ? AND state_key IS NULL
+                      AND event_id NOT IN (SELECT event_id FROM forward_extremities WHERE room_id = ?)
+                      AND (? OR substr(sender, -length(?)) != ?)
+                    """,
+                arguments: [roomID, stream, roomID, includeLocal, suffix, suffix])
+            for eventID in eventIDs {
+                for table in perEventTables { try db.execute(sql: "DELETE FROM \(table) WHERE event_id = ?", arguments: [eventID]) }
+            }
+            return eventIDs.count
+        }
+    }
+
     public func roomBlock(roomID: String) async throws -> String? {
         try await read { db in try String.fetchOne(db, sql: "SELECT blocked_by FROM blocked_rooms WHERE room_id = ?", arguments: [roomID]) }
     }
