@@ -107,6 +107,7 @@ public struct AxonServer: Sendable {
         context.registerAdminUserModerationRoutes(on: routes)
         context.registerAdminRoomModerationRoutes(on: routes)
         context.registerAdminHistoryRoutes(on: routes)
+        context.registerAdminFederationRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)

@@ -43,7 +43,7 @@ public protocol FederationStore {
     func completeOutbound(destination: String, sequences: [Int64]) async throws
     /// Counts a failure: the destination is retried at `retryAt`. Returns the failures so far.
     @discardableResult
-    func failOutbound(destination: String, retryAt: Int64) async throws -> Int
+    func failOutbound(destination: String, retryAt: Int64, now: Int64) async throws -> Int
     /// Drops all but the newest `keeping` PDUs of a destination that fell far behind; the
     /// peer fetches the gap with `/get_missing_events`.
     func trimOutbound(destination: String, keeping: Int) async throws

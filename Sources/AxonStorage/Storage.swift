@@ -25,7 +25,8 @@ public struct ContentReport: Sendable, Equatable {
 }
 
 public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore, MediaStore, FederationStore, RoomGraphStore, AdminStore,
-    AdminRoomStore, AdminRoomTaskStore, AdminMediaStore, AdminReportStore, RegistrationTokenStore
+    AdminRoomStore, AdminRoomTaskStore, AdminMediaStore, AdminReportStore, RegistrationTokenStore,
+    AdminDestinationStore
 {
     func saveReport(_ report: ContentReport) async throws
     func reports() async throws -> [ContentReport]

@@ -46,7 +46,7 @@ import Testing
         try await store.completeOutbound(destination: "a.example", sequences: batch.sequences)
         #expect(try await store.outboundBatch(destination: "a.example", pdus: 50, edus: 100).pdus.map(\.eventID) == (50..<60).map { "$e\($0)" })
         // A failure holds the destination back until its retry time.
-        #expect(try await store.failOutbound(destination: "b.example", retryAt: 100) == 1)
+        #expect(try await store.failOutbound(destination: "b.example", retryAt: 100, now: 50) == 1)
         #expect(try await store.pendingDestinations(now: 99) == ["a.example"])
         #expect(Set(try await store.pendingDestinations(now: 100)) == ["a.example", "b.example"])
         // Far behind: only the newest PDUs are kept.

@@ -119,7 +119,7 @@ final class FederationSender: Service, Sendable {
                         return counts[destination]!
                     }
                     let delay = Self.backoffMs(failuresSoFar: failures)
-                    try await storage.failOutbound(destination: destination, retryAt: nowMillis() + delay)
+                    try await storage.failOutbound(destination: destination, retryAt: nowMillis() + delay, now: nowMillis())
                     logger.info(
                         "sending to a server failed; backing off",
                         metadata: ["destination": "\(destination)", "retry_in_ms": "\(delay)", "error": "\(error)"])

@@ -93,14 +93,18 @@ extension PostgresStorage {
             try await connection.rows(
                 "DELETE FROM federation_outbox WHERE destination = \(destination) AND seq = ANY(\(sequences))", logger: logger)
             try await connection.rows(
-                "UPDATE federation_destinations SET failures = 0, retry_at = 0 WHERE destination = \(destination)", logger: logger)
+                """
+                UPDATE federation_destinations SET failures = 0, retry_at = 0, failure_ts = NULL,
+                  last_success_seq = greatest(coalesce(last_success_seq, 0), \(sequences.max() ?? 0)) WHERE destination = \(destination)
+                """, logger: logger)
         }
     }
 
-    public func failOutbound(destination: String, retryAt: Int64) async throws -> Int {
+    public func failOutbound(destination: String, retryAt: Int64, now: Int64) async throws -> Int {
         let rows = try await query(
             """
-            UPDATE federation_destinations SET failures = failures + 1, retry_at = \(retryAt) WHERE destination = \(destination)
+            UPDATE federation_destinations SET failures = failures + 1, retry_at = \(retryAt), last_failure_ts = \(now),
+              failure_ts = coalesce(failure_ts, \(now)) WHERE destination = \(destination)
             RETURNING failures
             """)
         return try rows.first.map { Int(try $0.decode(Int32.self)) } ?? 0

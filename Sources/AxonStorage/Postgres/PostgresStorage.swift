@@ -553,5 +553,13 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        (
+            "027_destination_history",
+            [
+                "ALTER TABLE federation_destinations ADD COLUMN failure_ts BIGINT",
+                "ALTER TABLE federation_destinations ADD COLUMN last_failure_ts BIGINT",
+                "ALTER TABLE federation_destinations ADD COLUMN last_success_seq BIGINT",
+            ]
+        ),
     ]
 }

@@ -99,15 +99,23 @@ extension SQLiteStorage {
             for sequence in sequences {
                 try db.execute(sql: "DELETE FROM federation_outbox WHERE destination = ? AND seq = ?", arguments: [destination, sequence])
             }
-            try db.execute(sql: "UPDATE federation_destinations SET failures = 0, retry_at = 0 WHERE destination = ?", arguments: [destination])
+            try db.execute(
+                sql: """
+                    UPDATE federation_destinations SET failures = 0, retry_at = 0, failure_ts = NULL,
+                      last_success_seq = max(coalesce(last_success_seq, 0), ?) WHERE destination = ?
+                    """,
+                arguments: [sequences.max() ?? 0, destination])
         }
     }
 
-    public func failOutbound(destination: String, retryAt: Int64) async throws -> Int {
+    public func failOutbound(destination: String, retryAt: Int64, now: Int64) async throws -> Int {
         try await write { db in
             try db.execute(
-                sql: "UPDATE federation_destinations SET failures = failures + 1, retry_at = ? WHERE destination = ?",
-                arguments: [retryAt, destination])
+                sql: """
+                    UPDATE federation_destinations SET failures = failures + 1, retry_at = ?, last_failure_ts = ?,
+                      failure_ts = coalesce(failure_ts, ?) WHERE destination = ?
+                    """,
+                arguments: [retryAt, now, now, destination])
             return try Int.fetchOne(db, sql: "SELECT failures FROM federation_destinations WHERE destination = ?", arguments: [destination]) ?? 0
         }
     }

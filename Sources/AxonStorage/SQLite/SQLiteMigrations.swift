@@ -610,6 +610,15 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        // What the admin destinations API shows of each server's connection.
+        migrator.registerMigration("027_destination_history") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE federation_destinations ADD COLUMN failure_ts INTEGER;
+                    ALTER TABLE federation_destinations ADD COLUMN last_failure_ts INTEGER;
+                    ALTER TABLE federation_destinations ADD COLUMN last_success_seq INTEGER;
+                    """)
+        }
         return migrator
     }
 }
