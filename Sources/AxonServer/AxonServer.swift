@@ -108,6 +108,7 @@ public struct AxonServer: Sendable {
         context.registerAdminRoomModerationRoutes(on: routes)
         context.registerAdminHistoryRoutes(on: routes)
         context.registerAdminFederationRoutes(on: routes)
+        context.registerServerNoticeRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)

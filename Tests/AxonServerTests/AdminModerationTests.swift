@@ -169,3 +169,39 @@ import Testing
         }
     }
 }
+
+/// Server notices: a room per recipient, tagged, which the recipient reads and cannot write in.
+@Suite struct ServerNoticeTests {
+    @Test func noticesArriveInOneTaggedRoomPerUser() async throws {
+        try await TestServer.run(configure: { $0.serverNoticesLocalpart = "notices" }) { server in
+            let root = try await server.registerAdmin()
+            let alice = try await server.register("alice")
+            let notice: JSON = ["user_id": .string(alice.userID), "content": ["msgtype": "m.text", "body": "Maintenance at noon"]]
+            #expect(try await server.call(.post, "/_synapse/admin/v1/send_server_notice", token: alice.token, json: notice).status == 403)
+            let sent = try await server.call(.post, "/_synapse/admin/v1/send_server_notice", token: root, json: notice)
+            #expect(sent.json["event_id"]?.stringValue != nil, "\(sent.raw)")
+
+            let sync = try await server.call(.get, "/_matrix/client/v3/sync", token: alice.token)
+            let invites = sync.json["rooms"]?["invite"]?.objectValue ?? [:]
+            let roomID = try #require(invites.keys.first, "\(sync.raw)")
+            #expect(try await server.call(.post, server.room(roomID, "/join"), token: alice.token, json: [:]).status == 200)
+            let tags = try await server.call(.get, "/_matrix/client/v3/user/@alice:localhost/rooms/\(TestServer.path(roomID))/tags", token: alice.token)
+            #expect(tags.json["tags"]?["m.server_notice"] != nil, "\(tags.raw)")
+            #expect(server.bodies(try await server.messages(alice.token, roomID)).contains("Maintenance at noon"))
+            #expect(try await server.send(alice.token, roomID, "reply").status == 403)
+
+            // The next notice goes to the same room; the notices user's name cannot be registered.
+            let again = try await server.call(.put, "/_synapse/admin/v1/send_server_notice/t1", token: root, json: notice)
+            #expect(again.status == 200)
+            #expect(server.bodies(try await server.messages(alice.token, roomID)).filter { $0 == "Maintenance at noon" }.count == 2)
+            let taken = try await server.call(.post, "/_matrix/client/v3/register", json: ["username": "notices", "password": "a long password"])
+            #expect(taken.errcode == "M_USER_IN_USE")
+            #expect(try await server.call(.post, "/_synapse/admin/v1/send_server_notice", token: root, json: ["user_id": "@ghost:localhost", "content": [:]]).status == 400)
+        }
+        try await TestServer.run { server in
+            let root = try await server.registerAdmin()
+            let off = try await server.call(.post, "/_synapse/admin/v1/send_server_notice", token: root, json: ["user_id": "@root:localhost", "content": [:]])
+            #expect(off.status == 400)
+        }
+    }
+}

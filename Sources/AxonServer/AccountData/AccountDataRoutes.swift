@@ -99,7 +99,7 @@ extension ServerContext {
     }
 
     /// Tags live in the `m.tag` room account data, so both APIs read the same thing.
-    private func updateTags(userID: String, roomID: String, _ change: (inout JSONObject) -> Void) async throws {
+    func updateTags(userID: String, roomID: String, _ change: (inout JSONObject) -> Void) async throws {
         var tags = try await storage.accountData(userID: userID, roomID: roomID, type: "m.tag")?["tags"]?.objectValue ?? [:]
         change(&tags)
         try await setAccountData(userID: userID, roomID: roomID, type: "m.tag", content: ["tags": .object(tags)])

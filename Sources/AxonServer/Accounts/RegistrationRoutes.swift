@@ -71,6 +71,8 @@ extension ServerContext {
         // Check the user name before authentication so clients learn of a taken name at once.
         let desiredUserID: UserID? = guest != nil ? nil : try await body.optionalString("username").asyncMap { username in
             let userID = try accounts.validatedNewUserID(username)
+            // The server notices user's name stays free for it.
+            if userID.localpart == config.serverNoticesLocalpart?.lowercased() { throw MatrixError.userInUse() }
             try await accounts.ensureAvailable(userID)
             return userID
         }

@@ -104,6 +104,11 @@ public struct AxonConfig: Sendable, Equatable {
     /// `mailto:` or not) and a support page URL; with neither, that URI answers 404.
     public var adminContact: String?
     public var supportPage: String?
+    /// The local user who sends server notices (`/_synapse/admin/v1/send_server_notice`);
+    /// unset, server notices are off.
+    public var serverNoticesLocalpart: String?
+    public var serverNoticesDisplayName = "Server Notices"
+    public var serverNoticesRoomName = "Server Notices"
     public var urlPreviewIPAllowlist: [String] = []
     public var urlPreviewIPAllowlistOnly = false
 
@@ -259,6 +264,9 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var urlPreviewEnabled: Bool?
     public var adminContact: String?
     public var supportPage: String?
+    public var serverNoticesLocalpart: String?
+    public var serverNoticesDisplayName: String?
+    public var serverNoticesRoomName: String?
     public var urlPreviewIPAllowlist: [String]?
     public var urlPreviewIPAllowlistOnly: Bool?
 
@@ -324,6 +332,9 @@ public struct ConfigOverrides: Sendable, Decodable {
         case urlPreviewEnabled = "url_preview_enabled"
         case adminContact = "admin_contact"
         case supportPage = "support_page"
+        case serverNoticesLocalpart = "server_notices_localpart"
+        case serverNoticesDisplayName = "server_notices_display_name"
+        case serverNoticesRoomName = "server_notices_room_name"
         case urlPreviewIPAllowlist = "url_preview_ip_range_whitelist"
         case urlPreviewIPAllowlistOnly = "url_preview_ip_range_whitelist_only"
     }
@@ -400,6 +411,9 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.urlPreviewEnabled = try bool(.urlPreviewEnabled)
         overrides.adminContact = value(.adminContact)
         overrides.supportPage = value(.supportPage)
+        overrides.serverNoticesLocalpart = value(.serverNoticesLocalpart)
+        overrides.serverNoticesDisplayName = value(.serverNoticesDisplayName)
+        overrides.serverNoticesRoomName = value(.serverNoticesRoomName)
         overrides.urlPreviewIPAllowlist = value(.urlPreviewIPAllowlist).map { $0.split(separator: ",").map(String.init) }
         overrides.urlPreviewIPAllowlistOnly = try bool(.urlPreviewIPAllowlistOnly)
         return overrides
@@ -458,6 +472,9 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let urlPreviewEnabled { config.urlPreviewEnabled = urlPreviewEnabled }
         if let adminContact { config.adminContact = adminContact }
         if let supportPage { config.supportPage = supportPage }
+        if let serverNoticesLocalpart { config.serverNoticesLocalpart = serverNoticesLocalpart }
+        if let serverNoticesDisplayName { config.serverNoticesDisplayName = serverNoticesDisplayName }
+        if let serverNoticesRoomName { config.serverNoticesRoomName = serverNoticesRoomName }
         if let urlPreviewIPAllowlist {
             guard urlPreviewIPAllowlist.allSatisfy({ IPRange($0) != nil }) else {
                 throw ConfigError("url_preview_ip_range_whitelist entries must be addresses or CIDR ranges")

@@ -100,6 +100,11 @@ extension AxonConfig {
         # Served at /.well-known/matrix/support (unset: 404).
         # admin_contact: "mailto:admin@example.com"   # or a Matrix user ID
         # support_page: "https://example.com/support"
+        # Server notices (the admin API's send_server_notice) come from this local user, in a
+        # room of their own with each recipient (unset: off).
+        # server_notices_localpart: "notices"
+        # server_notices_display_name: "Server Notices"
+        # server_notices_room_name: "Server Notices"
         # URL previews fetch the pages users link to. Internal addresses (loopback, private,
         # link-local) are refused unless listed; with _only, nothing outside the list is used.
         url_preview_enabled: true
