@@ -13,7 +13,7 @@ import Prometheus
 struct Axon: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Axon, a Matrix homeserver.",
-        subcommands: [Serve.self, RegisterUser.self, GenerateConfig.self],
+        subcommands: [Serve.self, RegisterUser.self, GenerateConfig.self, Admin.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -125,20 +125,9 @@ struct RegisterUser: AsyncParsableCommand {
     var password: String
 
     func run() async throws {
-        let config = try options.load()
-        let logger = Logger(label: "axon")
-        let storage = try await AxonServer.openStorage(config)
-        let server = try await AxonServer(config: config, storage: storage, logger: logger)
-        do {
-            let userID = try server.accounts.validatedNewUserID(name)
-            try await server.accounts.ensureAvailable(userID)
-            _ = try await server.accounts.register(userID: userID, password: password, isAdmin: admin, login: nil)
-            print("Created \(admin ? "admin " : "")user \(userID)")
-        } catch let error as MatrixError {
-            try await storage.close()
-            throw ValidationError(error.message)
+        try await withAdmin(options) { commands in
+            print("Created \(admin ? "admin " : "")user \(try await commands.createUser(name, password: password, admin: admin))")
         }
-        try await storage.close()
     }
 }
 

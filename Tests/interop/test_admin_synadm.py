@@ -103,3 +103,67 @@ def test_synadm_reads_a_rooms_details(axon):
     assert details["joined_members"] == 1 and details["creator"] == admin["user_id"]
     members = printed_json(synadm(axon, admin, "room", "members", room_id))
     assert members["members"] == [admin["user_id"]]
+
+
+def authorized(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(axon, user_id, password="user password"):
+    reply = requests.post(axon.base_url + "/_matrix/client/v3/login", timeout=30, json={
+        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": user_id}, "password": password})
+    assert reply.status_code == 200, reply.text
+    return reply.json()["access_token"]
+
+
+def test_synadm_lists_and_deletes_rooms(axon):
+    admin = register_admin(axon)
+    alice = user(axon, "alice" + uuid.uuid4().hex[:6])
+    alice_token = login(axon, alice)
+    marker = "Doomed " + uuid.uuid4().hex[:6]
+    room_id = requests.post(axon.base_url + "/_matrix/client/v3/createRoom", timeout=30, headers=authorized(alice_token),
+                            json={"preset": "public_chat", "name": marker}).json()["room_id"]
+
+    listed = printed_json(synadm(axon, admin, "room", "list"))
+    assert room_id in [room["room_id"] for room in listed["rooms"]] and listed["total_rooms"] >= 1
+    searched = printed_json(synadm(axon, admin, "room", "list", "--name", marker))
+    assert [room["room_id"] for room in searched["rooms"]] == [room_id]
+    assert searched["rooms"][0]["joined_members"] == 1
+
+    # synadm's default is the v2 API: a delete_id, then the status it polls.
+    started = printed_json(synadm(axon, admin, "room", "delete", room_id, "--block"))
+    delete_id = started["delete_id"]
+    status = {}
+    for _ in range(100):
+        status = printed_json(synadm(axon, admin, "room", "delete-status", "--delete-id", delete_id))
+        if status["status"] in ("complete", "failed"):
+            break
+    assert status["status"] == "complete", status
+    assert status["shutdown_room"]["kicked_users"] == [alice]
+    assert room_id not in [room["room_id"] for room in printed_json(synadm(axon, admin, "room", "list"))["rooms"]]
+    joined = requests.get(axon.base_url + "/_matrix/client/v3/joined_rooms", timeout=30, headers=authorized(alice_token)).json()
+    assert room_id not in joined["joined_rooms"]
+    rejoin = requests.post(axon.base_url + f"/_matrix/client/v3/join/{room_id}", timeout=30, headers=authorized(alice_token), json={})
+    assert rejoin.status_code == 403
+
+
+def test_synadm_lists_and_quarantines_media(axon):
+    admin = register_admin(axon)
+    alice = user(axon, "alice" + uuid.uuid4().hex[:6])
+    alice_token = login(axon, alice)
+    uploaded = requests.post(axon.base_url + "/_matrix/media/v3/upload?filename=note.txt", timeout=30, data=b"quarantine me",
+                             headers={**authorized(alice_token), "Content-Type": "text/plain"})
+    assert uploaded.status_code == 200, uploaded.text
+    uri = uploaded.json()["content_uri"]
+    media_id = uri.rsplit("/", 1)[1]
+
+    listed = printed_json(synadm(axon, admin, "media", "list", "--user-id", alice))
+    assert listed["total"] == 1 and listed["media"][0]["media_id"] == media_id
+    assert listed["media"][0]["upload_name"] == "note.txt" and listed["media"][0]["quarantined_by"] is None
+
+    download = axon.base_url + f"/_matrix/client/v1/media/download/localhost/{media_id}"
+    assert requests.get(download, timeout=30, headers=authorized(alice_token)).status_code == 200
+    synadm(axon, admin, "media", "quarantine", "--media-id", media_id)
+    assert requests.get(download, timeout=30, headers=authorized(alice_token)).status_code == 404
+    relisted = printed_json(synadm(axon, admin, "media", "list", "--user-id", alice))
+    assert relisted["media"][0]["quarantined_by"] == admin["user_id"]
