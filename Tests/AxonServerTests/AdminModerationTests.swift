@@ -205,3 +205,22 @@ import Testing
         }
     }
 }
+
+extension AdminUserModerationTests {
+    @Test func anAdminReadsAUsersAccountDataAndFindsEventsByTime() async throws {
+        try await TestServer.run { server in
+            let root = try await server.registerAdmin()
+            let (alice, _, roomID) = try await server.aliceAndBobInARoom()
+            _ = try await server.call(.put, "/_matrix/client/v3/user/@alice:localhost/account_data/org.example.settings", token: alice.token, json: ["theme": "dark"])
+            _ = try await server.call(.put, "/_matrix/client/v3/user/@alice:localhost/rooms/\(TestServer.path(roomID))/tags/u.work", token: alice.token, json: [:])
+            let data = try await server.call(.get, "/_synapse/admin/v1/users/@alice:localhost/accountdata", token: root)
+            #expect(data.json["account_data"]?["global"]?["org.example.settings"] == ["theme": "dark"], "\(data.raw)")
+            #expect(data.json["account_data"]?["rooms"]?[roomID]?["m.tag"]?["tags"]?["u.work"] != nil)
+
+            let sent = try #require(try await server.send(alice.token, roomID, "at a time").json["event_id"]?.stringValue)
+            let found = try await server.call(
+                .get, "/_synapse/admin/v1/rooms/\(TestServer.path(roomID))/timestamp_to_event?ts=\(nowMillis() + 60_000)&dir=b", token: root)
+            #expect(found.json["event_id"] == .string(sent), "\(found.raw)")
+        }
+    }
+}

@@ -146,3 +146,32 @@ import Testing
         }
     }
 }
+
+/// Every route of Synapse's admin API refuses a user who is not a server admin, and changes
+/// nothing for them: checked over the router's own list, so a new route cannot be missed.
+@Suite struct AdminAccessTests {
+    @Test func everyAdminRouteRefusesNonAdmins() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(alice.token)
+            // Open by design: the version, shared-secret registration (its own secret).
+            let open: Set<String> = ["/_synapse/admin/v1/server_version", "/_synapse/admin/v1/register"]
+            let admin = server.server.routeList.filter { $0.pattern.hasPrefix("/_synapse/admin/") && !open.contains($0.pattern) }
+            #expect(admin.count > 60)
+            for route in admin {
+                var path = route.pattern
+                for (parameter, value) in [
+                    ("{userId}", "@bob:localhost"), ("{roomId}", TestServer.path(roomID)), ("{roomIdOrAlias}", TestServer.path(roomID)),
+                    ("{serverName}", "localhost"), ("{destination}", "remote.example"),
+                ] {
+                    path = path.replacingOccurrences(of: parameter, with: value)
+                }
+                path = path.replacingOccurrences(of: #"\{[A-Za-z]+\}"#, with: "x", options: .regularExpression)
+                let reply = try await server.call(HTTPRequest.Method(route.method)!, path, token: alice.token, json: ["user_id": .string(alice.userID)])
+                #expect(reply.status == 403 && reply.errcode == "M_FORBIDDEN", "\(route.method) \(route.pattern): \(reply.status) \(reply.raw)")
+            }
+            #expect(try await server.server.storage.room(id: roomID) != nil)
+            #expect(try await server.server.storage.account(userID: alice.userID)?.isAdmin == false)
+        }
+    }
+}

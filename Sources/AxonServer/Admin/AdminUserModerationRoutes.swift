@@ -53,6 +53,21 @@ extension ServerContext {
             logger.notice("admin logged in as user", metadata: ["user_id": "\(userID)", "admin": "\(request.user.userID)"])
             return .ok(["access_token": .string(session.accessToken)])
         }
+        routes.add(.get, "/_synapse/admin/v1/users/{userId}/accountdata") { request in
+            try requireAdmin(request)
+            var global = JSONObject()
+            var rooms = JSONObject()
+            for entry in try await storage.accountDataChanges(userID: try await existingLocalUser(request), since: nil) {
+                if let roomID = entry.roomID {
+                    var room = rooms[roomID]?.objectValue ?? [:]
+                    room[entry.type] = entry.content
+                    rooms[roomID] = .object(room)
+                } else {
+                    global[entry.type] = entry.content
+                }
+            }
+            return .ok(["account_data": ["global": .object(global), "rooms": .object(rooms)]])
+        }
         routes.add(.get, "/_synapse/admin/v1/users/{userId}/pushers") { request in
             try requireAdmin(request)
             let pushers = try await storage.pushers(userID: try await existingLocalUser(request))

@@ -58,6 +58,12 @@ extension ServerContext {
             guard request.user.isAdmin else { throw MatrixError.forbidden("You are not a server admin") }
             return try await context(request, asAdmin: true)
         }
+        routes.add(.get, "/_synapse/admin/v1/rooms/{roomId}/timestamp_to_event") { request in
+            guard request.user.isAdmin else { throw MatrixError.forbidden("You are not a server admin") }
+            let roomID = try roomIDParameter(request)
+            _ = try await reader(request, roomID: roomID, asAdmin: true)
+            return try await nearestEvent(request, roomID: roomID) { $0 }
+        }
         routes.add(.get, "/_matrix/client/v1/rooms/{roomId}/timestamp_to_event", auth: .required(allowGuests: true)) { request in
             try await timestampToEvent(request)
         }
