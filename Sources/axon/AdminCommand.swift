@@ -28,6 +28,13 @@ func withAdmin(_ options: ConfigOptions, _ body: (AdminCommands) async throws ->
     try await storage.close()
 }
 
+/// `register-user` and `admin users create`.
+func createUser(_ options: ConfigOptions, name: String, password: String, admin: Bool) async throws {
+    try await withAdmin(options) { commands in
+        print("Created \(admin ? "admin " : "")user \(try await commands.createUser(name, password: password, admin: admin))")
+    }
+}
+
 struct AdminUsers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users", abstract: "List, create, deactivate users; reset passwords; grant admin.",
@@ -57,9 +64,7 @@ struct AdminUsers: AsyncParsableCommand {
         @Argument(help: "The password.") var password: String
 
         func run() async throws {
-            try await withAdmin(options) { commands in
-                print("Created \(admin ? "admin " : "")user \(try await commands.createUser(name, password: password, admin: admin))")
-            }
+            try await createUser(options, name: name, password: password, admin: admin)
         }
     }
 

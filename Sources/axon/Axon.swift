@@ -125,9 +125,7 @@ struct RegisterUser: AsyncParsableCommand {
     var password: String
 
     func run() async throws {
-        try await withAdmin(options) { commands in
-            print("Created \(admin ? "admin " : "")user \(try await commands.createUser(name, password: password, admin: admin))")
-        }
+        try await createUser(options, name: name, password: password, admin: admin)
     }
 }
 

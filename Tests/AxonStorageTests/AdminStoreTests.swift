@@ -34,4 +34,30 @@ import Testing
         #expect(try await reopened.roomBlock(roomID: "!b:x") == nil)
         try await reopened.close()
     }
+
+    @Test(arguments: Backend.allCases)
+    func destinationsRecordTheirFailuresAndSuccesses(backend: Backend) async throws {
+        let db = try await backend.makeStorage()
+        defer { db.cleanup() }
+        let store = db.storage
+        try await store.enqueueOutbound(destinations: ["a.example", "b.example"], eventID: "$e1", edu: nil, now: 1)
+        #expect(try await store.failOutbound(destination: "a.example", retryAt: 10_000, now: 4_000) == 1)
+        #expect(try await store.failOutbound(destination: "a.example", retryAt: 20_000, now: 5_000) == 2)
+        let failing = DestinationStatus(
+            destination: "a.example", retryLastTS: 5_000, retryInterval: 15_000, failureTS: 4_000, lastSuccessfulStreamOrdering: nil)
+        #expect(try await store.destination("a.example") == failing)
+        var query = DestinationQuery()
+        query.order = .failureTS
+        #expect(try await store.destinations(query).destinations.map(\.destination) == ["a.example", "b.example"])
+        query.search = "B.EX"
+        #expect(try await store.destinations(query) == ([DestinationStatus(
+            destination: "b.example", retryLastTS: 0, retryInterval: 0, failureTS: nil, lastSuccessfulStreamOrdering: nil)], 1))
+
+        #expect(try await store.resetDestination("a.example"))
+        #expect(try await store.destination("a.example")?.failureTS == nil)
+        #expect(try await store.resetDestination("unknown.example") == false)
+        let batch = try await store.outboundBatch(destination: "a.example", pdus: 10, edus: 10)
+        try await store.completeOutbound(destination: "a.example", sequences: batch.sequences)
+        #expect(try await store.destination("a.example")?.lastSuccessfulStreamOrdering == batch.sequences.max())
+    }
 }

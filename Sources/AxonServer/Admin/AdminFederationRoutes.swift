@@ -9,13 +9,9 @@ extension ServerContext {
         routes.add(.get, base) { request in
             try requireAdmin(request)
             var query = DestinationQuery()
-            query.from = try request.integerQuery("from", default: 0, maximum: 10_000_000)
-            query.limit = max(1, try request.integerQuery("limit", default: 100, maximum: 1000))
+            (query.from, query.limit) = try request.adminPage()
             query.search = request.query("destination")
-            if let order = request.query("order_by") {
-                guard let parsed = DestinationQuery.Order(rawValue: order) else { throw MatrixError.invalidParam("Unknown order_by '\(order)'") }
-                query.order = parsed
-            }
+            query.order = try request.orderQuery { DestinationQuery.Order(rawValue: $0) } ?? query.order
             query.descending = try request.backwardsQuery()
             let (destinations, total) = try await storage.destinations(query)
             var response: JSONObject = ["destinations": .array(destinations.map { .object(Self.destinationJSON($0)) }), "total": .int(Int64(total))]
@@ -29,8 +25,7 @@ extension ServerContext {
         routes.add(.get, base + "/{destination}/rooms") { request in
             try requireAdmin(request)
             let destination = try await knownDestination(request).destination
-            let from = try request.integerQuery("from", default: 0, maximum: 10_000_000)
-            let limit = max(1, try request.integerQuery("limit", default: 100, maximum: 1000))
+            let (from, limit) = try request.adminPage()
             let (rooms, total) = try await storage.destinationRooms(destination, from: from, limit: limit, descending: try request.backwardsQuery())
             var response: JSONObject = [
                 "rooms": .array(rooms.map { ["room_id": .string($0.roomID), "stream_ordering": .int($0.streamOrdering)] }),

@@ -72,12 +72,8 @@ extension ServerContext {
         routes.add(.get, "/_synapse/admin/v1/statistics/users/media") { request in
             try requireAdmin(request)
             var query = MediaUsageQuery()
-            query.from = try request.integerQuery("from", default: 0, maximum: 10_000_000)
-            query.limit = max(1, try request.integerQuery("limit", default: 100, maximum: 1000))
-            if let order = request.query("order_by") {
-                guard let parsed = MediaUsageQuery.Order(rawValue: order) else { throw MatrixError.invalidParam("Unknown order_by '\(order)'") }
-                query.order = parsed
-            }
+            (query.from, query.limit) = try request.adminPage()
+            query.order = try request.orderQuery { MediaUsageQuery.Order(rawValue: $0) } ?? query.order
             query.descending = try request.backwardsQuery()
             if request.query("from_ts") != nil { query.createdFrom = Int64(try request.integerQuery("from_ts", default: 0, maximum: Int.max)) }
             if request.query("until_ts") != nil { query.createdUntil = Int64(try request.integerQuery("until_ts", default: 0, maximum: Int.max)) }
@@ -100,12 +96,8 @@ extension ServerContext {
     private func userMediaQuery(_ request: MatrixRequest) throws -> LocalMediaQuery {
         var query = LocalMediaQuery()
         query.uploader = try localUser(request).description
-        query.from = try request.integerQuery("from", default: 0, maximum: 10_000_000)
-        query.limit = max(1, try request.integerQuery("limit", default: 100, maximum: 1000))
-        if let order = request.query("order_by") {
-            guard let parsed = LocalMediaQuery.Order(rawValue: order) else { throw MatrixError.invalidParam("Unknown order_by '\(order)'") }
-            query.order = parsed
-        }
+        (query.from, query.limit) = try request.adminPage()
+        query.order = try request.orderQuery { LocalMediaQuery.Order(rawValue: $0) } ?? query.order
         query.descending = try request.backwardsQuery()
         return query
     }

@@ -8,8 +8,7 @@ extension ServerContext {
         routes.add(.get, "/_synapse/admin/v1/event_reports") { request in
             try requireAdmin(request)
             var query = ReportQuery()
-            query.from = try request.integerQuery("from", default: 0, maximum: 10_000_000)
-            query.limit = max(1, try request.integerQuery("limit", default: 100, maximum: 1000))
+            (query.from, query.limit) = try request.adminPage()
             // Synapse's default is newest first: `dir=f` asks for the oldest.
             query.newestFirst = request.query("dir") == nil ? true : try request.backwardsQuery()
             query.roomID = request.query("room_id")

@@ -42,12 +42,8 @@ extension ServerContext {
 
     private func listRooms(_ request: MatrixRequest) async throws -> MatrixResponse {
         var query = RoomListQuery()
-        query.from = try request.integerQuery("from", default: 0, maximum: 10_000_000)
-        query.limit = max(1, try request.integerQuery("limit", default: 100, maximum: 1000))
-        if let order = request.query("order_by") {
-            guard let parsed = RoomListQuery.Order(synapseName: order) else { throw MatrixError.invalidParam("Unknown order_by '\(order)'") }
-            query.order = parsed
-        }
+        (query.from, query.limit) = try request.adminPage()
+        query.order = try request.orderQuery { RoomListQuery.Order(synapseName: $0) } ?? query.order
         query.descending = try request.backwardsQuery()
         query.searchTerm = request.query("search_term")
         query.publicRooms = try request.booleanQuery("public_rooms")

@@ -87,8 +87,7 @@ extension ServerContext {
 
     private func listUsers(_ request: MatrixRequest, version: String) async throws -> MatrixResponse {
         var query = AccountListQuery()
-        query.from = try request.integerQuery("from", default: 0, maximum: 10_000_000)
-        query.limit = max(1, try request.integerQuery("limit", default: 100, maximum: 1000))
+        (query.from, query.limit) = try request.adminPage()
         query.name = request.query("name") ?? request.query("user_id")
         if let guests = try request.booleanQuery("guests"), !guests { query.guests = false }
         query.admins = try request.booleanQuery("admins")
@@ -96,10 +95,7 @@ extension ServerContext {
         // active ones, absent both.
         let deactivated = try request.booleanQuery("deactivated")
         query.deactivated = version == "v2" ? (deactivated == true ? nil : false) : deactivated
-        if let order = request.query("order_by") {
-            guard let parsed = AccountListQuery.Order(rawValue: order) else { throw MatrixError.invalidParam("Unknown order_by '\(order)'") }
-            query.order = parsed
-        }
+        query.order = try request.orderQuery { AccountListQuery.Order(rawValue: $0) } ?? query.order
         query.descending = try request.backwardsQuery()
         let (accounts, total) = try await storage.listAccounts(query)
         var users: [JSON] = []

@@ -57,6 +57,18 @@ public struct MatrixRequest: Sendable {
         return text == "true"
     }
 
+    /// Synapse's admin paging: `from`, an offset, and `limit`, 1 to 1000 (default 100).
+    public func adminPage() throws(MatrixError) -> (from: Int, limit: Int) {
+        (try integerQuery("from", default: 0, maximum: 10_000_000), max(1, try integerQuery("limit", default: 100, maximum: 1000)))
+    }
+
+    /// `order_by` as one of a listing's orders: nil when absent, 400 for one it does not know.
+    public func orderQuery<Order: RawRepresentable>(_ parse: (String) -> Order?) throws(MatrixError) -> Order? where Order.RawValue == String {
+        guard let text = query("order_by") else { return nil }
+        guard let order = parse(text) else { throw MatrixError.invalidParam("Unknown order_by '\(text)'") }
+        return order
+    }
+
     /// A sort direction parameter (`dir`): `f` (the default) or `b`; true when backwards.
     public func backwardsQuery(_ name: String = "dir") throws(MatrixError) -> Bool {
         guard let direction = query(name) else { return false }

@@ -16,16 +16,9 @@ extension PostgresStorage {
             filter = "WHERE strpos(lower(destination), $1) > 0"
         }
         let total = try await count("SELECT COUNT(*) FROM (\(Self.destinationSummary)) s \(filter)", bindings)
-        var page = bindings
-        page.append(Int64(query.limit))
-        page.append(Int64(query.from))
-        let sql = """
-            SELECT * FROM (\(Self.destinationSummary)) s \(filter) \(query.clause()) LIMIT $\(page.count - 1) OFFSET $\(page.count)
-            """
-        var destinations: [DestinationStatus] = []
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: page), logger: logger) {
-            destinations.append(try Self.destinationStatus(row))
-        }
+        let destinations = try await page(
+            "SELECT * FROM (\(Self.destinationSummary)) s \(filter) \(query.clause())", bindings, limit: query.limit, offset: query.from,
+            Self.destinationStatus)
         return (destinations, total)
     }
 

@@ -22,17 +22,9 @@ extension PostgresStorage {
         }
         let filter = "WHERE " + conditions.joined(separator: " AND ")
         let total = try await count("SELECT COUNT(*) FROM media m \(filter)", bindings)
-        var page = bindings
-        page.append(Int64(query.limit))
-        page.append(Int64(query.from))
-        let sql = """
-            SELECT \(Self.adminMediaColumns) FROM media m \(filter) \(query.order.clause(descending: query.descending))
-            LIMIT $\(page.count - 1) OFFSET $\(page.count)
-            """
-        var media: [AdminMediaEntry] = []
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: page), logger: logger) {
-            media.append(try Self.adminMediaEntry(row))
-        }
+        let media = try await page(
+            "SELECT \(Self.adminMediaColumns) FROM media m \(filter) \(query.order.clause(descending: query.descending))", bindings,
+            limit: query.limit, offset: query.from, Self.adminMediaEntry)
         return (media, total)
     }
 
@@ -49,15 +41,6 @@ extension PostgresStorage {
                 mediaID: c.0, uploader: c.1, contentType: c.2, filename: c.3, sha256: c.4, size: c.5, createdAt: c.6, expiresAt: c.7,
                 quarantinedBy: c.8),
             safeFromQuarantine: c.9)
-    }
-
-    /// The first column of the first row of a count query.
-    func count(_ sql: String, _ bindings: PostgresBindings) async throws -> Int {
-        var total: Int64 = 0
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger) {
-            total = try row.decode(Int64.self)
-        }
-        return Int(total)
     }
 
     public func mediaQuarantine(origin: String?, mediaID: String) async throws -> String? {
@@ -173,18 +156,13 @@ extension PostgresStorage {
             """
         let total = try await count("SELECT COUNT(*) FROM (\(grouped)) g", bindings)
         let direction = query.descending ? "DESC" : "ASC"
-        var page = bindings
-        page.append(Int64(query.limit))
-        page.append(Int64(query.from))
         let sql = """
             SELECT user_id, displayname, media_count, media_length FROM (\(grouped)) g
             ORDER BY \(query.order.rawValue) IS NULL, \(query.order.rawValue) \(direction), user_id \(direction)
-            LIMIT $\(page.count - 1) OFFSET $\(page.count)
             """
-        var users: [MediaUsage] = []
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: page), logger: logger) {
+        let users = try await page(sql, bindings, limit: query.limit, offset: query.from) { row in
             let (userID, name, count, length) = try row.decode((String, String?, Int64, Int64).self)
-            users.append(MediaUsage(userID: userID, displayName: name, mediaCount: Int(count), mediaLength: length))
+            return MediaUsage(userID: userID, displayName: name, mediaCount: Int(count), mediaLength: length)
         }
         return (users, total)
     }

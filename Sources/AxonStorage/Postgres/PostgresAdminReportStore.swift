@@ -14,17 +14,9 @@ extension PostgresStorage {
         let filter = "WHERE " + conditions.joined(separator: " AND ")
         let total = try await count("SELECT COUNT(*) FROM reports \(filter)", bindings)
         let direction = query.newestFirst ? "DESC" : "ASC"
-        var page = bindings
-        page.append(Int64(query.limit))
-        page.append(Int64(query.from))
-        let sql = """
-            SELECT \(Self.reportColumns) FROM reports \(filter) ORDER BY created_ts \(direction), id \(direction)
-            LIMIT $\(page.count - 1) OFFSET $\(page.count)
-            """
-        var reports: [ContentReport] = []
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: page), logger: logger) {
-            reports.append(try Self.report(row))
-        }
+        let reports = try await page(
+            "SELECT \(Self.reportColumns) FROM reports \(filter) ORDER BY created_ts \(direction), id \(direction)", bindings,
+            limit: query.limit, offset: query.from, Self.report)
         return (reports, total)
     }
 

@@ -37,24 +37,18 @@ extension PostgresStorage {
         if let empty = query.emptyRooms { conditions.append(empty ? "joined_members = 0" : "joined_members > 0") }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let total = try await count("\(summary) SELECT COUNT(*) FROM summary \(filter)", bindings)
-        var pageBindings = bindings
-        pageBindings.append(Int64(query.limit))
-        pageBindings.append(Int64(query.from))
         let sql = """
             \(summary) SELECT room_id, name, canonical_alias, joined_members, joined_local_members, version, creator, encryption,
               federatable, is_public, join_rules, guest_access, history_visibility, state_events, room_type
             FROM summary \(filter) \(query.order.clause(descending: query.descending))
-            LIMIT $\(pageBindings.count - 1) OFFSET $\(pageBindings.count)
             """
-        var rooms: [RoomSummary] = []
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: pageBindings), logger: logger) {
+        let rooms = try await page(sql, bindings, limit: query.limit, offset: query.from) { row in
             let c = try row.decode(
                 (String, String?, String?, Int64, Int64, String, String, String?, Bool, Bool, String?, String?, String?, Int64, String?).self)
-            rooms.append(
-                RoomSummary(
-                    roomID: c.0, name: c.1, canonicalAlias: c.2, joinedMembers: Int(c.3), joinedLocalMembers: Int(c.4), version: c.5,
-                    creator: c.6, encryption: c.7, federatable: c.8, isPublic: c.9, joinRules: c.10, guestAccess: c.11,
-                    historyVisibility: c.12, stateEvents: Int(c.13), roomType: c.14))
+            return RoomSummary(
+                roomID: c.0, name: c.1, canonicalAlias: c.2, joinedMembers: Int(c.3), joinedLocalMembers: Int(c.4), version: c.5,
+                creator: c.6, encryption: c.7, federatable: c.8, isPublic: c.9, joinRules: c.10, guestAccess: c.11,
+                historyVisibility: c.12, stateEvents: Int(c.13), roomType: c.14)
         }
         return (rooms, total)
     }

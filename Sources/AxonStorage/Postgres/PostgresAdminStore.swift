@@ -17,17 +17,9 @@ extension PostgresStorage {
         let total = try await count("SELECT COUNT(*) FROM users \(filter)", bindings)
         let column = query.order.column(displayName: "coalesce(profile::jsonb->>'displayname', '')")
         let direction = query.descending ? "DESC" : "ASC"
-        var pageBindings = bindings
-        pageBindings.append(Int64(query.limit))
-        pageBindings.append(Int64(query.from))
-        let sql = """
-            SELECT \(Self.accountColumns) FROM users \(filter) ORDER BY \(column) \(direction), user_id \(direction)
-            LIMIT $\(pageBindings.count - 1) OFFSET $\(pageBindings.count)
-            """
-        var accounts: [Account] = []
-        for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: pageBindings), logger: logger) {
-            accounts.append(try Self.account(row))
-        }
+        let accounts = try await page(
+            "SELECT \(Self.accountColumns) FROM users \(filter) ORDER BY \(column) \(direction), user_id \(direction)", bindings,
+            limit: query.limit, offset: query.from, Self.account)
         return (accounts, total)
     }
 
