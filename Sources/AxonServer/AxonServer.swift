@@ -35,6 +35,7 @@ public struct AxonServer: Sendable {
     public init(config: AxonConfig, storage: any Storage, metrics: ServerMetrics = ServerMetrics(), logger: Logger) async throws {
         try config.validate()
         guard let serverName = ServerName(config.serverName) else { throw ConfigError("invalid server_name") }
+        let appServices = try AppServiceRegistry.load(config, serverName: serverName)
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         self.config = config
         self.storage = storage
@@ -63,8 +64,10 @@ public struct AxonServer: Sendable {
             presence: PresenceService(
                 storage: storage, notifier: notifier, enabled: config.presenceEnabled, serverName: serverName,
                 federationSender: config.outboundEnabled ? federation.sender : nil),
-            federation: federation,
+            federation: federation, appServices: appServices,
+            appServiceSender: AppServiceSender(registry: appServices, storage: storage, notifier: notifier, logger: logger),
             logger: logger)
+        try await context.ensureAppServiceUsers()
         routes = RouteTable()
         context.registerDiscoveryRoutes(on: routes, metrics: metrics)
         context.registerRegistrationRoutes(on: routes)
@@ -109,6 +112,7 @@ public struct AxonServer: Sendable {
         context.registerAdminHistoryRoutes(on: routes)
         context.registerAdminFederationRoutes(on: routes)
         context.registerServerNoticeRoutes(on: routes)
+        context.registerAppServiceRoutes(on: routes)
         context.registerOpenIDRoutes(on: routes)
         context.registerServerKeyRoutes(on: routes)
         context.registerFederationQueryRoutes(on: routes)
@@ -160,7 +164,7 @@ public struct AxonServer: Sendable {
         -> some ApplicationProtocol & Service
     {
         var responder = AxonResponder(
-            routes: routes, authenticator: Authenticator(storage: storage),
+            routes: routes, authenticator: Authenticator(storage: storage, appServices: context.appServices),
             rateLimiter: config.rateLimitsEnabled ? RateLimiter(settings: config.rateLimits) : nil,
             metrics: metrics, maxBodyBytes: config.maxRequestBytes, logger: logger)
         responder.resources = Set(listener.resources)
@@ -168,7 +172,7 @@ public struct AxonServer: Sendable {
         let services: [any Service] = withServices ? [
             UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier),
             TypingSweeper(storage: storage, notifier: context.notifier), context.federation.sender,
-            AdminRoomTaskResumer(context: context),
+            AdminRoomTaskResumer(context: context), context.appServiceSender,
         ] : []
         return Application(
             responder: responder,

@@ -14,6 +14,8 @@ struct ServerContext: Sendable {
     let notifier: Notifier
     let presence: PresenceService
     let federation: FederationServices
+    let appServices: AppServiceRegistry
+    let appServiceSender: AppServiceSender
     let logger: Logger
     let publicRoomCache = PublicRoomCache()
 

@@ -94,6 +94,10 @@ public struct TokenOwner: Sendable, Equatable {
     public var isShadowBanned = false
     /// An admin's own message rate limit for this user, instead of the server's.
     public var rateLimitOverride: RateLimitOverride?
+    /// The application service acting (its `as_token`), as this user.
+    public var appServiceID: String?
+    /// An application service registered with `rate_limited: false`.
+    public var exemptFromRateLimits = false
 
     public init(userID: String, deviceID: String, isGuest: Bool, isAdmin: Bool, isSuspended: Bool = false, isLocked: Bool = false) {
         self.userID = userID

@@ -7,13 +7,15 @@ import Synchronization
 /// hash, so a copy of the database does not let anyone log in.
 final class Authenticator: Sendable {
     private let storage: any Storage
+    private let appServices: AppServiceRegistry?
     /// When each device's last-seen was last written, so that busy clients cost one write per
     /// interval rather than one per request.
     private let lastSeenWrites = Mutex<[String: Int64]>([:])
     private static let lastSeenInterval: Int64 = 5 * 60 * 1000
 
-    init(storage: any Storage) {
+    init(storage: any Storage, appServices: AppServiceRegistry? = nil) {
         self.storage = storage
+        self.appServices = appServices
     }
 
     static func generateToken() -> String {
@@ -27,7 +29,12 @@ final class Authenticator: Sendable {
     /// User agents are kept for `/admin/whois`, cut to a length no client needs.
     static let maxUserAgentBytes = 512
 
-    func authenticate(token: String, ip: String, userAgent: String? = nil) async throws -> TokenOwner? {
+    func authenticate(
+        token: String, ip: String, userAgent: String? = nil, masquerade: (userID: String?, deviceID: String?) = (nil, nil)
+    ) async throws -> TokenOwner? {
+        if let service = appServices?.service(asToken: token) {
+            return try await appServiceOwner(service, masquerade: masquerade)
+        }
         guard let owner = try await storage.tokenOwner(tokenHash: Self.hash(token: token)) else { return nil }
         let now = nowMillis()
         let key = "\(owner.userID)\u{0}\(owner.deviceID)"
@@ -41,6 +48,34 @@ final class Authenticator: Sendable {
             let agent = userAgent.map { String(decoding: $0.utf8.prefix(Self.maxUserAgentBytes), as: UTF8.self) }
             try await storage.recordDeviceSeen(userID: owner.userID, deviceID: owner.deviceID, ip: ip, userAgent: agent, at: now)
         }
+        return owner
+    }
+
+    /// An application service acts as its sender, or (`user_id`) as a user it claims who
+    /// exists, and (`device_id`, MSC3202/MSC4190) as one of that user's devices.
+    private func appServiceOwner(_ service: AppServiceRegistration, masquerade: (userID: String?, deviceID: String?)) async throws -> TokenOwner {
+        guard let registry = appServices else { throw MatrixError.unknownToken() }
+        let userID = masquerade.userID ?? service.sender(on: registry.serverName)
+        guard UserID(userID)?.server == registry.serverName, service.claims(user: userID, on: registry.serverName) else {
+            throw MatrixError.forbidden("Application service cannot masquerade as \(userID)")
+        }
+        guard let account = try await storage.account(userID: userID), !account.isDeactivated else {
+            throw MatrixError.forbidden("Application service has not registered \(userID)")
+        }
+        var deviceID = ""
+        if let wanted = masquerade.deviceID {
+            guard service.msc3202 || service.msc4190 else { throw MatrixError.forbidden("This application service may not act as a device") }
+            guard try await storage.devices(userID: userID).contains(where: { $0.deviceID == wanted }) else {
+                throw MatrixError.forbidden("Application service has no device \(wanted) for \(userID)")
+            }
+            deviceID = wanted
+        }
+        var owner = TokenOwner(
+            userID: userID, deviceID: deviceID, isGuest: false, isAdmin: account.isAdmin, isSuspended: account.isSuspended,
+            isLocked: account.isLocked)
+        owner.isShadowBanned = account.isShadowBanned
+        owner.appServiceID = service.id
+        owner.exemptFromRateLimits = !service.rateLimited
         return owner
     }
 }

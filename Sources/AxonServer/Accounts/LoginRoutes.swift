@@ -4,7 +4,7 @@ import MatrixModel
 extension ServerContext {
     func registerLoginRoutes(on routes: RouteTable) {
         routes.client(.get, "/login", auth: .none) { _ in
-            .ok(["flows": [["type": "m.login.password"]]])
+            .ok(["flows": [["type": "m.login.password"], ["type": "m.login.application_service"]]])
         }
         routes.client(.post, "/login", auth: .none, rateLimit: .login) { request in
             try await login(request)
@@ -24,7 +24,7 @@ extension ServerContext {
     private func login(_ request: MatrixRequest) async throws -> MatrixResponse {
         let body = try request.jsonObject()
         let type = try body.requiredString("type")
-        guard type == "m.login.password" else {
+        guard type == "m.login.password" || type == "m.login.application_service" else {
             throw MatrixError.unknown("Unsupported login type \(type)")
         }
         let user: String
@@ -44,6 +44,7 @@ extension ServerContext {
         } else {
             throw MatrixError.missingParam("Missing 'identifier'")
         }
+        if type == "m.login.application_service" { return try await appServiceLogin(request, user: user, body: body) }
         let password = try body.requiredString("password")
         let account = try await accounts.resolveLocalAccount(user)
         // Deactivation erases the password hash, so deactivated accounts fail here too.

@@ -39,7 +39,10 @@ extension ServerContext {
     private func profile(of userID: String) async throws -> JSONObject {
         guard let parsed = UserID(userID) else { throw MatrixError.invalidParam("Invalid user ID") }
         if parsed.server != serverName { return try await remoteProfile(of: parsed) }
-        guard let account = try await storage.account(userID: userID), !account.isDeactivated else {
+        var found = try await storage.account(userID: userID)
+        // A user an application service claims may be made by it when first asked for (a puppet).
+        if found == nil, await appServiceMadeUser(userID) { found = try await storage.account(userID: userID) }
+        guard let account = found, !account.isDeactivated else {
             throw MatrixError.notFound("Profile not found")
         }
         return account.profile

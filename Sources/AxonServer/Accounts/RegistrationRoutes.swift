@@ -9,6 +9,7 @@ extension ServerContext {
         routes.client(.get, "/register/available", auth: .none, rateLimit: .registration) { request in
             guard let username = request.query("username") else { throw MatrixError.missingParam("Missing 'username'") }
             let userID = try accounts.validatedNewUserID(username)
+            try appServices.checkUserID(userID.description, caller: nil)
             try await accounts.ensureAvailable(userID)
             return .ok(["available": true])
         }
@@ -41,6 +42,7 @@ extension ServerContext {
 
     private func register(_ request: MatrixRequest) async throws -> MatrixResponse {
         let submitted = try request.jsonObject()
+        if try submitted.optionalString("type") == "m.login.application_service" { return try await registerAppServiceUser(request, body: submitted) }
         // The first request's parameters count for the one that completes its session.
         let remembered = try await uia.rememberedParams(submitted, operation: "register") ?? [:]
         var merged = remembered
@@ -71,8 +73,9 @@ extension ServerContext {
         // Check the user name before authentication so clients learn of a taken name at once.
         let desiredUserID: UserID? = guest != nil ? nil : try await body.optionalString("username").asyncMap { username in
             let userID = try accounts.validatedNewUserID(username)
-            // The server notices user's name stays free for it.
+            // The server notices user's name stays free for it, and application services' exclusive namespaces for them.
             if userID.localpart == config.serverNoticesLocalpart?.lowercased() { throw MatrixError.userInUse() }
+            try appServices.checkUserID(userID.description, caller: nil)
             try await accounts.ensureAvailable(userID)
             return userID
         }

@@ -24,6 +24,8 @@ public struct AxonConfig: Sendable, Equatable {
     /// Registration needs a token even when `registration_tokens` is empty: one an admin
     /// created with the admin API.
     public var registrationRequiresToken = false
+    /// Application service registration files (Synapse's format), loaded at start.
+    public var appServiceConfigFiles: [String] = []
     public var allowGuestAccess = false
     public var bcryptCost = 12
     public var rateLimitsEnabled = true
@@ -227,6 +229,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var registrationSharedSecret: String?
     public var registrationTokens: [String]?
     public var registrationRequiresToken: Bool?
+    public var appServiceConfigFiles: [String]?
     public var allowGuestAccess: Bool?
     public var bcryptCost: Int?
     public var rateLimitsEnabled: Bool?
@@ -295,6 +298,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case registrationSharedSecret = "registration_shared_secret"
         case registrationTokens = "registration_tokens"
         case registrationRequiresToken = "registration_requires_token"
+        case appServiceConfigFiles = "app_service_config_files"
         case allowGuestAccess = "allow_guest_access"
         case bcryptCost = "bcrypt_cost"
         case rateLimitsEnabled = "rate_limits_enabled"
@@ -377,6 +381,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.registrationSharedSecret = value(.registrationSharedSecret)
         overrides.registrationTokens = value(.registrationTokens).map { $0.split(separator: ",").map(String.init) }
         overrides.registrationRequiresToken = try bool(.registrationRequiresToken)
+        overrides.appServiceConfigFiles = value(.appServiceConfigFiles).map { $0.split(separator: ",").map(String.init) }
         overrides.allowGuestAccess = try bool(.allowGuestAccess)
         overrides.bcryptCost = try int(.bcryptCost)
         overrides.rateLimitsEnabled = try bool(.rateLimitsEnabled)
@@ -432,6 +437,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let registrationSharedSecret { config.registrationSharedSecret = registrationSharedSecret }
         if let registrationTokens { config.registrationTokens = registrationTokens }
         if let registrationRequiresToken { config.registrationRequiresToken = registrationRequiresToken }
+        if let appServiceConfigFiles { config.appServiceConfigFiles = appServiceConfigFiles }
         if let allowGuestAccess { config.allowGuestAccess = allowGuestAccess }
         if let bcryptCost { config.bcryptCost = bcryptCost }
         if let rateLimitsEnabled { config.rateLimitsEnabled = rateLimitsEnabled }

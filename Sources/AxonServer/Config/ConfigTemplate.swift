@@ -35,6 +35,9 @@ extension AxonConfig {
         # Or require a token admins create with /_synapse/admin/v1/registration_tokens/new.
         # registration_requires_token: false
 
+        # Application services (bridges, bots): their registration files, Synapse's format.
+        # app_service_config_files: ["/etc/axon/telegram-registration.yaml"]
+
         # Allows `POST /register?kind=guest`.
         allow_guest_access: false
 

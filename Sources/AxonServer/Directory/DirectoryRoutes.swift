@@ -8,6 +8,7 @@ extension ServerContext {
     func registerDirectoryRoutes(on routes: RouteTable) {
         routes.client(.put, "/directory/room/{roomAlias}") { request in
             let alias = try localAlias(request)
+            try appServices.checkAlias(alias.description, caller: request.user.appServiceID)
             let roomID = try request.jsonObject().requiredString("room_id")
             guard RoomID(roomID) != nil else { throw MatrixError.invalidParam("Invalid room ID") }
             guard try await storage.room(id: roomID) != nil else { throw MatrixError.notFound("Unknown room") }
@@ -30,7 +31,7 @@ extension ServerContext {
                 for server in servers where !unique.contains(server) { unique.append(server) }
                 return .ok(["room_id": .string(roomID), "servers": .array(unique.map(JSON.string))])
             }
-            guard let target = try await storage.aliasTarget(alias) else { throw MatrixError.notFound("Room alias \(alias) not found") }
+            guard let target = try await localAliasTarget(alias) else { throw MatrixError.notFound("Room alias \(alias) not found") }
             let others = try await storage.joinedServers(roomID: target.roomID, excluding: serverName.value)
             return .ok(["room_id": .string(target.roomID), "servers": .array(([serverName.value] + others).map(JSON.string))])
         }

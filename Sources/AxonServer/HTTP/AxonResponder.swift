@@ -81,15 +81,15 @@ struct AxonResponder: HTTPResponder {
                 guard let federationAuth else { throw MatrixError.unrecognized("Federation is not enabled on this server") }
                 serverAuth = try federationAuth.parse(request.headers[values: .authorization])
             case .optional:
-                if let token { owner = try await authenticate(token, ip: context.remoteIP, userAgent: request.headers[.userAgent]) }
+                if let token { owner = try await authenticate(token, ip: context.remoteIP, userAgent: request.headers[.userAgent], query: query) }
             case .required(let allowGuests):
                 guard let token else { throw MatrixError.missingToken() }
-                let found = try await authenticate(token, ip: context.remoteIP, userAgent: request.headers[.userAgent])
+                let found = try await authenticate(token, ip: context.remoteIP, userAgent: request.headers[.userAgent], query: query)
                 if found.isGuest, !allowGuests { throw MatrixError.guestAccessForbidden() }
                 owner = found
             }
             if let owner { try AccountRestrictions.check(owner, method: request.method, pattern: route.pattern) }
-            if let kind = route.rateLimit, let rateLimiter, !(owner?.isAdmin ?? false) {
+            if let kind = route.rateLimit, let rateLimiter, !(owner?.isAdmin ?? false), !(owner?.exemptFromRateLimits ?? false) {
                 let key = kind == .message ? (owner?.userID ?? context.remoteIP) : context.remoteIP
                 let override = kind == .message ? owner?.rateLimitOverride.map {
                     RateLimitSettings(perSecond: Double($0.messagesPerSecond), burst: Double($0.burstCount))
@@ -163,8 +163,10 @@ struct AxonResponder: HTTPResponder {
         return try result.get()
     }
 
-    private func authenticate(_ token: String, ip: String, userAgent: String?) async throws -> TokenOwner {
-        guard let owner = try await authenticator.authenticate(token: token, ip: ip, userAgent: userAgent) else {
+    private func authenticate(_ token: String, ip: String, userAgent: String?, query: [String: [String]]) async throws -> TokenOwner {
+        guard let owner = try await authenticator.authenticate(
+            token: token, ip: ip, userAgent: userAgent, masquerade: (query["user_id"]?.last, query["device_id"]?.last ?? query["org.matrix.msc3202.device_id"]?.last))
+        else {
             throw MatrixError.unknownToken()
         }
         return owner

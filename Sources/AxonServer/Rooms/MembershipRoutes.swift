@@ -11,6 +11,8 @@ extension ServerContext {
                 let (roomID, servers) = try await remoteAlias(target)
                 return try await join(request, roomID: roomID, servers: servers)
             }
+            // An unknown alias an application service claims may be made by it now (a bridge's portal).
+            if RoomAlias(target) != nil, let made = try await localAliasTarget(target) { return try await join(request, roomID: made.roomID) }
             return try await join(request, roomID: try await rooms.resolve(target))
         }
         routes.client(.post, "/rooms/{roomId}/join", auth: .required(allowGuests: true), rateLimit: .message) { request in

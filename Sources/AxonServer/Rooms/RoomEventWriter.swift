@@ -11,6 +11,9 @@ struct EventTemplate: Sendable {
     var redacts: String?
     /// Members' push outcomes decided before the write transaction (`PushActionRecorder.decide`).
     var pushDecisions: PushActionRecorder.Decisions?
+    /// An application service's `ts` (spec "Timestamp massaging"): the event's
+    /// `origin_server_ts` instead of now.
+    var timestamp: Int64?
 
     init(type: String, stateKey: String? = nil, sender: String, content: JSON, redacts: String? = nil) {
         self.type = type
@@ -140,7 +143,7 @@ struct RoomEventWriter: Sendable {
                 "type": .string(template.type),
                 "sender": .string(template.sender),
                 "content": template.content,
-                "origin_server_ts": .int(now),
+                "origin_server_ts": .int(template.timestamp ?? now),
                 "depth": .int(depth),
                 "prev_events": Self.references(prevEvents, version: version),
                 "auth_events": Self.references(authKeys.compactMap { state[$0]?.eventID }, version: version),

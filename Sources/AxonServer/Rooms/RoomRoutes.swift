@@ -12,9 +12,17 @@ extension ServerContext {
         return .ok(["event_id": .string("$" + RandomString.alphanumeric(43))])
     }
 
+    /// `ts` on a send from an application service (bridged messages keep their time);
+    /// ignored from anyone else, as the spec has it.
+    func massagedTimestamp(_ request: MatrixRequest) throws(MatrixError) -> Int64? {
+        guard request.user.appServiceID != nil, request.query("ts") != nil else { return nil }
+        return Int64(try request.integerQuery("ts", default: 0, maximum: Int.max))
+    }
+
     func registerRoomRoutes(on routes: RouteTable) {
         routes.client(.post, "/createRoom", rateLimit: .message) { request in
             var body = try request.jsonObject()
+            if let name = body["room_alias_name"]?.stringValue { try appServices.checkAlias("#\(name):\(serverName)", caller: request.user.appServiceID) }
             // A shadow-banned user's room is made, but no one is invited to it.
             if request.user.isShadowBanned, var object = body.objectValue {
                 for key in ["invite", "invite_3pid"] { object[key] = nil }
@@ -32,9 +40,10 @@ extension ServerContext {
                 let content = try request.jsonObject()
                 if type == "m.room.redaction" { throw MatrixError.badJSON("Use the /redact endpoint to redact events") }
                 if let unsent = await shadowBanAnswer(request) { return unsent }
+                var template = EventTemplate(type: type, sender: request.user.userID, content: content)
+                template.timestamp = try massagedTimestamp(request)
                 let eventID = try await rooms.send(
-                    roomID: roomID, EventTemplate(type: type, sender: request.user.userID, content: content),
-                    transaction: method == .put ? transactionKey(request, scope: "send") : nil)
+                    roomID: roomID, template, transaction: method == .put ? transactionKey(request, scope: "send") : nil)
                 return .ok(["event_id": .string(eventID)])
             }
         }
@@ -50,9 +59,9 @@ extension ServerContext {
                 if type == "m.room.canonical_alias", request.parameter("stateKey").isEmpty {
                     try await checkCanonicalAlias(content, roomID: roomID)
                 }
-                let eventID = try await rooms.send(
-                    roomID: roomID,
-                    EventTemplate(type: type, stateKey: request.parameter("stateKey"), sender: request.user.userID, content: content))
+                var template = EventTemplate(type: type, stateKey: request.parameter("stateKey"), sender: request.user.userID, content: content)
+                template.timestamp = try massagedTimestamp(request)
+                let eventID = try await rooms.send(roomID: roomID, template)
                 return .ok(["event_id": .string(eventID)])
             }
         }

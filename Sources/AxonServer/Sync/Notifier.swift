@@ -21,6 +21,13 @@ final class Notifier: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Called on every room change (after waiters are woken): senders that push events on
+    /// (application services) start at once instead of polling.
+    private let roomObservers = Mutex([@Sendable () -> Void]())
+
+    func observeRoomChanges(_ observer: @escaping @Sendable () -> Void) {
+        roomObservers.withLock { $0.append(observer) }
+    }
 
     /// The latest position this process knows `roomID` changed at (0 when none since start):
     /// a cache key that moves whenever the room does, on any node.
@@ -35,6 +42,7 @@ final class Notifier: Sendable {
             return Self.take(&state) { $0.rooms.contains(roomID) }
         }
         for waiter in woken { waiter.resume() }
+        for observer in roomObservers.withLock({ $0 }) { observer() }
     }
 
     /// Records that data for `userID` (a new room, account data, …) changed at `position`.

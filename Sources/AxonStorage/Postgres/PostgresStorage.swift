@@ -561,5 +561,16 @@ enum PostgresMigrations {
                 "ALTER TABLE federation_destinations ADD COLUMN last_success_seq BIGINT",
             ]
         ),
+        (
+            "028_appservices",
+            [
+                """
+                CREATE TABLE appservice_delivery (
+                    as_id TEXT PRIMARY KEY, delivered_up_to BIGINT NOT NULL, last_txn BIGINT NOT NULL, pending_txn BIGINT,
+                    pending_after BIGINT, pending_up_to BIGINT, failures BIGINT NOT NULL, retry_at BIGINT NOT NULL)
+                """,
+                "CREATE TABLE appservice_leases (as_id TEXT PRIMARY KEY, lease_owner TEXT, lease_until BIGINT NOT NULL DEFAULT 0)",
+            ]
+        ),
     ]
 }

@@ -619,6 +619,28 @@ enum SQLiteMigrations {
                     ALTER TABLE federation_destinations ADD COLUMN last_success_seq INTEGER;
                     """)
         }
+        // Delivery to application services: a cursor into the event stream per service, the
+        // transaction in flight, and which node sends.
+        migrator.registerMigration("028_appservices") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE appservice_delivery (
+                        as_id TEXT PRIMARY KEY NOT NULL,
+                        delivered_up_to INTEGER NOT NULL,
+                        last_txn INTEGER NOT NULL,
+                        pending_txn INTEGER,
+                        pending_after INTEGER,
+                        pending_up_to INTEGER,
+                        failures INTEGER NOT NULL,
+                        retry_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE appservice_leases (
+                        as_id TEXT PRIMARY KEY NOT NULL,
+                        lease_owner TEXT,
+                        lease_until INTEGER NOT NULL DEFAULT 0
+                    );
+                    """)
+        }
         return migrator
     }
 }

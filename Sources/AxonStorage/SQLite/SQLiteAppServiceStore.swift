@@ -1,0 +1,61 @@
+import GRDB
+
+extension SQLiteStorage {
+    public func appServiceDelivery(id: String) async throws -> AppServiceDelivery? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM appservice_delivery WHERE as_id = ?", arguments: [id]).map { row in
+                let pending: AppServiceDelivery.PendingTransaction? = (row["pending_txn"] as Int64?).map {
+                    AppServiceDelivery.PendingTransaction(id: $0, after: row["pending_after"], upTo: row["pending_up_to"])
+                }
+                return AppServiceDelivery(
+                    deliveredUpTo: row["delivered_up_to"], lastTransactionID: row["last_txn"], pending: pending, failures: row["failures"],
+                    retryAt: row["retry_at"])
+            }
+        }
+    }
+
+    public func saveAppServiceDelivery(id: String, _ delivery: AppServiceDelivery) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO appservice_delivery (as_id, delivered_up_to, last_txn, pending_txn, pending_after, pending_up_to, failures, retry_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (as_id) DO UPDATE SET delivered_up_to = excluded.delivered_up_to, last_txn = excluded.last_txn,
+                      pending_txn = excluded.pending_txn, pending_after = excluded.pending_after, pending_up_to = excluded.pending_up_to,
+                      failures = excluded.failures, retry_at = excluded.retry_at
+                    """,
+                arguments: [
+                    id, delivery.deliveredUpTo, delivery.lastTransactionID, delivery.pending?.id, delivery.pending?.after, delivery.pending?.upTo,
+                    delivery.failures, delivery.retryAt,
+                ])
+        }
+    }
+
+    public func leaseAppService(id: String, owner: String, now: Int64, until: Int64) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "INSERT INTO appservice_leases (as_id) VALUES (?) ON CONFLICT DO NOTHING", arguments: [id])
+            try db.execute(
+                sql: """
+                    UPDATE appservice_leases SET lease_owner = ?, lease_until = ?
+                    WHERE as_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)
+                    """,
+                arguments: [owner, until, id, owner, now])
+            return db.changesCount > 0
+        }
+    }
+
+    public func releaseAppService(id: String, owner: String) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE appservice_leases SET lease_owner = NULL, lease_until = 0 WHERE as_id = ? AND lease_owner = ?", arguments: [id, owner])
+        }
+    }
+
+    public func eventsByStream(after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM events WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?",
+                arguments: [after, upTo, limit]
+            ).map(SQLiteRoomQueries.storedEvent)
+        }
+    }
+}

@@ -1,0 +1,195 @@
+@testable import AxonServer
+import AxonStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import MatrixModel
+import NIOCore
+import Synchronization
+import Testing
+
+/// Application services: registration files, masquerading, namespaces, and transactions.
+@Suite struct AppServiceTests {
+    static func registration(id: String = "bridge", url: String? = "http://127.0.0.1:9", extra: String = "") -> String {
+        """
+        id: "\(id)"
+        url: \(url.map { "\"\($0)\"" } ?? "null")
+        as_token: "as-\(id)"
+        hs_token: "hs-\(id)"
+        sender_localpart: "_\(id)_bot"
+        namespaces:
+          users:
+            - exclusive: true
+              regex: "@_\(id)_.*:localhost"
+          aliases:
+            - exclusive: true
+              regex: "#_\(id)_.*"
+          rooms: []
+        rate_limited: false
+        \(extra)
+        """
+    }
+
+    static func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("as-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func registrationFilesAreChecked() throws {
+        let good = try AppServiceRegistration.load(path: try Self.file(Self.registration()))
+        #expect(good.id == "bridge" && good.users.count == 1 && !good.rateLimited && good.sender(on: ServerName("localhost")!) == "@_bridge_bot:localhost")
+        #expect(good.users[0].matches("@_bridge_alice:localhost") && !good.users[0].matches("@alice:localhost"))
+        for (broken, field) in [
+            (Self.registration().replacingOccurrences(of: "as_token: \"as-bridge\"\n", with: ""), "'as_token' is missing"),
+            (Self.registration().replacingOccurrences(of: "@_bridge_.*:localhost", with: "@_bridge_(:localhost"), "namespaces.users[0].regex"),
+            (Self.registration().replacingOccurrences(of: "\"http://127.0.0.1:9\"", with: "\"ftp://x\""), "'url'"),
+            (Self.registration().replacingOccurrences(of: "rate_limited: false", with: "rate_limited: maybe"), "'rate_limited'"),
+        ] {
+            let path = try Self.file(broken)
+            #expect(throws: ConfigError.self) { try AppServiceRegistration.load(path: path) }
+            do { _ = try AppServiceRegistration.load(path: path) } catch {
+                #expect(error.description.contains(path) && error.description.contains(field), "\(error)")
+            }
+        }
+        let other = try AppServiceRegistration.load(path: try Self.file(Self.registration(id: "bridge")))
+        #expect(throws: ConfigError.self) { try AppServiceRegistry([good, other], serverName: ServerName("localhost")!) }
+    }
+
+    @Test func servicesRegisterMasqueradeAndKeepTheirNamespaces() async throws {
+        let path = try Self.file(Self.registration(extra: "org.matrix.msc3202: true"))
+        let second = try Self.file(Self.registration(id: "other"))
+        try await TestServer.run(configure: { $0.appServiceConfigFiles = [path, second] }) { server in
+            let register: JSON = ["type": "m.login.application_service", "username": "_bridge_alice"]
+            let registered = try await server.call(.post, "/_matrix/client/v3/register", token: "as-bridge", json: register)
+            #expect(registered.json["user_id"] == "@_bridge_alice:localhost" && registered.json["access_token"] != nil, "\(registered.raw)")
+            let outside = try await server.call(.post, "/_matrix/client/v3/register", token: "as-bridge", json: ["type": "m.login.application_service", "username": "alice"])
+            #expect(outside.status == 400 && outside.errcode == "M_EXCLUSIVE")
+            let theirs = try await server.call(.post, "/_matrix/client/v3/register", token: "as-bridge", json: ["type": "m.login.application_service", "username": "_other_x"])
+            #expect(theirs.errcode == "M_EXCLUSIVE")
+            let human = try await server.call(.post, "/_matrix/client/v3/register", json: ["username": "_bridge_bob", "password": "a long password"])
+            #expect(human.status == 400 && human.errcode == "M_EXCLUSIVE", "\(human.raw)")
+            #expect(try await server.call(.post, "/_matrix/client/v3/register", token: "wrong", json: register).errcode == "M_UNKNOWN_TOKEN")
+            let quiet = try await server.call(
+                .post, "/_matrix/client/v3/register", token: "as-bridge", json: ["type": "m.login.application_service", "username": "_bridge_carol", "inhibit_login": true])
+            #expect(quiet.json == ["user_id": "@_bridge_carol:localhost"])
+
+            // The sender exists from the start; user_id masquerades within the namespace only.
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami", token: "as-bridge").json["user_id"] == "@_bridge_bot:localhost")
+            let puppet = try await server.call(.get, "/_matrix/client/v3/account/whoami?user_id=%40_bridge_alice%3Alocalhost", token: "as-bridge")
+            #expect(puppet.json["user_id"] == "@_bridge_alice:localhost", "\(puppet.raw)")
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami?user_id=%40_bridge_nobody%3Alocalhost", token: "as-bridge").status == 403)
+            _ = try await server.register("alice")
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami?user_id=%40alice%3Alocalhost", token: "as-bridge").status == 403)
+            // MSC3202: a device of the user, and only an existing one.
+            let device = try #require(registered.json["device_id"]?.stringValue)
+            let asDevice = try await server.call(.get, "/_matrix/client/v3/account/whoami?user_id=%40_bridge_alice%3Alocalhost&device_id=\(device)", token: "as-bridge")
+            #expect(asDevice.json["device_id"] == .string(device), "\(asDevice.raw)")
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami?user_id=%40_bridge_alice%3Alocalhost&device_id=NOPE", token: "as-bridge").status == 403)
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami?device_id=X", token: "as-other").status == 403)
+
+            // Login as a namespace user; aliases in the namespace are the service's.
+            let login = try await server.call(
+                .post, "/_matrix/client/v3/login", token: "as-bridge",
+                json: ["type": "m.login.application_service", "identifier": ["type": "m.id.user", "user": "_bridge_carol"]])
+            #expect(login.json["user_id"] == "@_bridge_carol:localhost" && login.json["access_token"] != nil, "\(login.raw)")
+            let aliceToken = try #require(try await server.login("alice").json["access_token"]?.stringValue)
+            let roomID = try await server.createRoom(aliceToken)
+            let claimed = try await server.call(.put, "/_matrix/client/v3/directory/room/%23_bridge_x:localhost", token: aliceToken, json: ["room_id": .string(roomID)])
+            #expect(claimed.errcode == "M_EXCLUSIVE")
+            let bridged = try await server.call(.post, "/_matrix/client/v3/createRoom", token: "as-bridge", json: ["room_alias_name": "_bridge_x"])
+            #expect(bridged.status == 200, "\(bridged.raw)")
+
+            // Timestamp massaging: the service's `ts` is kept, anyone else's ignored.
+            let bridgedRoom = try #require(bridged.json["room_id"]?.stringValue)
+            let massaged = try await server.call(
+                .put, server.room(bridgedRoom, "/send/m.room.message/ts1?ts=1234"), token: "as-bridge", json: ["msgtype": "m.text", "body": "old"])
+            let event = try await server.server.storage.event(id: try #require(massaged.json["event_id"]?.stringValue))
+            #expect(event?.pdu.originServerTS == 1234)
+            let plain = try await server.call(.put, server.room(roomID, "/send/m.room.message/ts2?ts=1234"), token: aliceToken, json: ["msgtype": "m.text", "body": "now"])
+            #expect(try await server.server.storage.event(id: try #require(plain.json["event_id"]?.stringValue))?.pdu.originServerTS != 1234)
+        }
+    }
+}
+
+/// A stand-in application service on loopback: records transactions, answers queries, and
+/// fails transactions while told to.
+final class FakeAppService: Sendable {
+    let transactions = Mutex<[(id: String, body: JSON)]>([])
+    let failing = Mutex(false)
+    let pings = Mutex<[JSON]>([])
+
+    func application() -> some ApplicationProtocol {
+        let router = Router()
+        router.put("/_matrix/app/v1/transactions/:txn") { request, context -> Response in
+            guard request.headers[.authorization] == "Bearer hs-bridge" else { return Response(status: .forbidden) }
+            let body = try JSONParser.parse(Array(buffer: try await request.body.collect(upTo: 1 << 22)))
+            let id = context.parameters.get("txn") ?? ""
+            if self.failing.withLock({ $0 }) { return Response(status: .internalServerError) }
+            self.transactions.withLock { $0.append((id, body)) }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+        }
+        router.post("/_matrix/app/v1/ping") { request, _ -> Response in
+            let body = try JSONParser.parse(Array(buffer: try await request.body.collect(upTo: 1 << 16)))
+            self.pings.withLock { $0.append(body) }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+        }
+        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    }
+
+    func events() -> [JSON] { transactions.withLock { $0.flatMap { $0.body["events"]?.arrayValue ?? [] } } }
+}
+
+extension AppServiceTests {
+    @Test func transactionsCarryWhatIsInterestingAndSurviveFailures() async throws {
+        let service = FakeAppService()
+        try await service.application().test(.live) { client in
+            let path = try Self.file(Self.registration(url: "http://127.0.0.1:\(client.port!)"))
+            try await TestServer.run(configure: { $0.appServiceConfigFiles = [path] }) { server in
+                let sender = server.server.context.appServiceSender
+                let bridge = try #require(server.server.context.appServices.services.first)
+                await sender.deliver(to: bridge)  // starts the cursor at the present
+                let (alice, bob, roomID) = try await server.aliceAndBobInARoom()
+                try await server.send(alice.token, roomID, "not for the bridge")
+                await sender.deliver(to: bridge)
+                #expect(service.events().isEmpty)
+
+                // A puppet joins: from then on the room is interesting.
+                _ = try await server.call(.post, "/_matrix/client/v3/register", token: "as-bridge", json: ["type": "m.login.application_service", "username": "_bridge_p"])
+                _ = try await server.call(.post, server.room(roomID, "/join") + "?user_id=%40_bridge_p%3Alocalhost", token: "as-bridge", json: [:])
+                try await server.send(bob.token, roomID, "hello bridge")
+                await sender.deliver(to: bridge)
+                let bodies = service.events().compactMap { $0["content"]?["body"]?.stringValue }
+                #expect(bodies == ["hello bridge"], "\(service.events())")
+                #expect(service.events().contains { $0["type"] == "m.room.member" && $0["state_key"] == "@_bridge_p:localhost" })
+
+                // The service fails: the transaction waits, and is sent again with its ID.
+                service.failing.withLock { $0 = true }
+                try await server.send(bob.token, roomID, "while down")
+                await sender.deliver(to: bridge)
+                let before = service.transactions.withLock { $0.count }
+                let pending = try #require(try await server.server.storage.appServiceDelivery(id: "bridge")?.pending)
+                service.failing.withLock { $0 = false }
+                var delivery = try #require(try await server.server.storage.appServiceDelivery(id: "bridge"))
+                delivery.retryAt = 0
+                try await server.server.storage.saveAppServiceDelivery(id: "bridge", delivery)
+                // The server stops (its lease goes) and a fresh one on the same database sends it.
+                await sender.releaseLeases()
+                let restarted = try await AxonServer(config: server.server.config, storage: server.server.storage, logger: .init(label: "restart"))
+                await restarted.context.appServiceSender.deliver(to: bridge)
+                let after = service.transactions.withLock { $0 }
+                #expect(after.count == before + 1 && after.last?.id == String(pending.id))
+                #expect(after.last?.body["events"]?[0]?["content"]?["body"] == "while down")
+                await restarted.context.appServiceSender.deliver(to: bridge)
+                #expect(service.transactions.withLock { $0.count } == before + 1)
+                #expect(Set(service.transactions.withLock { $0.map(\.id) }).count == before + 1)
+
+                let ping = try await server.call(.post, "/_matrix/client/v1/appservice/bridge/ping", token: "as-bridge", json: ["transaction_id": "t1"])
+                #expect(ping.status == 200 && ping.json["duration_ms"]?.intValue != nil, "\(ping.raw)")
+                #expect(service.pings.withLock { $0 } == [["transaction_id": "t1"]])
+                #expect(try await server.call(.post, "/_matrix/client/v1/appservice/other/ping", token: "as-bridge", json: [:]).status == 403)
+            }
+        }
+    }
+}
