@@ -42,6 +42,9 @@ public protocol AppServiceStore: Sendable {
     func leaseAppService(id: String, owner: String, now: Int64, until: Int64) async throws -> Bool
     /// Gives the lease up (a node stopping), so another may send at once.
     func releaseAppService(id: String, owner: String) async throws
+    /// Receipts, rooms whose typing changed, and presence changes with stream positions in
+    /// (after, upTo]: what MSC2409 pushes to services beside events.
+    func ephemeralByStream(after: Int64, upTo: Int64) async throws -> (receipts: [Receipt], typingRooms: [String], presence: [PresenceRecord])
     /// Timeline events with stream positions in (after, upTo], oldest first.
     func eventsByStream(after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent]
 }

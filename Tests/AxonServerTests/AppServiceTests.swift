@@ -193,3 +193,31 @@ extension AppServiceTests {
         }
     }
 }
+
+extension AppServiceTests {
+    @Test func ephemeralEventsReachServicesThatAskForThem() async throws {
+        let service = FakeAppService()
+        try await service.application().test(.live) { client in
+            let path = try Self.file(Self.registration(url: "http://127.0.0.1:\(client.port!)", extra: "receive_ephemeral: true"))
+            try await TestServer.run(configure: { $0.appServiceConfigFiles = [path] }) { server in
+                let sender = server.server.context.appServiceSender
+                let bridge = try #require(server.server.context.appServices.services.first)
+                let (alice, _, roomID) = try await server.aliceAndBobInARoom()
+                _ = try await server.call(.post, "/_matrix/client/v3/register", token: "as-bridge", json: ["type": "m.login.application_service", "username": "_bridge_p"])
+                _ = try await server.call(.post, server.room(roomID, "/join") + "?user_id=%40_bridge_p%3Alocalhost", token: "as-bridge", json: [:])
+                await sender.deliver(to: bridge)
+                let eventID = try #require(try await server.send(alice.token, roomID, "read me").json["event_id"]?.stringValue)
+                _ = try await server.call(.post, server.room(roomID, "/receipt/m.read/\(TestServer.path(eventID))"), token: alice.token, json: [:])
+                _ = try await server.call(.put, server.room(roomID, "/typing/\(TestServer.path(alice.userID))"), token: alice.token, json: ["typing": true, "timeout": 30000])
+                await sender.deliver(to: bridge)
+                let bodies = service.transactions.withLock { $0.map(\.body) }
+                let ephemeral = bodies.flatMap { $0["ephemeral"]?.arrayValue ?? [] }
+                let receipt = try #require(ephemeral.first { $0["type"] == "m.receipt" }, "\(bodies)")
+                #expect(receipt["room_id"] == .string(roomID) && receipt["content"]?[eventID]?["m.read"]?[alice.userID]?["ts"] != nil)
+                let typing = try #require(ephemeral.first { $0["type"] == "m.typing" })
+                #expect(typing["content"]?["user_ids"] == [.string(alice.userID)])
+                #expect(bodies.last?["de.sorunome.msc2409.ephemeral"] == bodies.last?["ephemeral"])
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 """A real application service, built on mautrix's appservice module from PyPI, on Axon: it
 is registered by a registration file, receives a user's message in a transaction, answers
-as a puppet through user_id masquerading, makes a puppet when Axon asks about it, and pings."""
+as a puppet through user_id masquerading, gets typing and receipts as ephemeral events,
+makes a puppet when Axon asks about it, and pings."""
 import asyncio
 import os
 import tempfile
@@ -28,6 +29,7 @@ namespaces:
       regex: "#_mx_.*:localhost"
   rooms: []
 rate_limited: false
+receive_ephemeral: true
 """
 
 
@@ -52,7 +54,7 @@ async def scenario(axon, port, token):
         return {"created": True}  # mautrix answers 404 for a falsy result
 
     service = AppService(server=axon.base_url, domain="localhost", as_token=f"as-{token}", hs_token=f"hs-{token}",
-                         bot_localpart="_mx_bot", id="mx", query_user=query_user,
+                         bot_localpart="_mx_bot", id="mx", query_user=query_user, ephemeral_events=True,
                          state_store=None, log="mx-test")
     service.state_store.path = os.path.join(axon.data_dir, "mx-state.json")
 
@@ -86,6 +88,20 @@ async def scenario(axon, port, token):
                                headers=authorized(alice_token)).json()["chunk"]
         reply = next(event for event in history if event["sender"] == puppet and event["type"] == "m.room.message")
         assert reply["content"]["body"] == "hello from the other side"
+
+        # Typing and a read receipt in the room arrive as ephemeral events (MSC2409).
+        requests.put(axon.base_url + f"/_matrix/client/v3/rooms/{room_id}/typing/{alice}", timeout=30,
+                     headers=authorized(alice_token), json={"typing": True, "timeout": 30000})
+        requests.post(axon.base_url + f"/_matrix/client/v3/rooms/{room_id}/receipt/m.read/{message.event_id}", timeout=30,
+                      headers=authorized(alice_token), json={})
+        seen = set()
+        while not {"m.typing", "m.receipt"} <= seen:
+            event = await asyncio.wait_for(received.get(), timeout=30)
+            kind = str(event.type)
+            if kind == "m.typing" and alice in event.content.user_ids:
+                seen.add(kind)
+            if kind == "m.receipt" and message.event_id in event.content:
+                seen.add(kind)
 
         # Asking about an unknown user of the namespace makes the service create it.
         fresh = "@_mx_" + uuid.uuid4().hex[:6] + ":localhost"

@@ -19,8 +19,13 @@ struct AppServiceInterest {
         let pdu = event.pdu
         if service.claims(user: pdu.sender, on: serverName), UserID(pdu.sender)?.server == serverName { return true }
         if pdu.type == "m.room.member", let target = pdu.stateKey, service.claims(user: target, on: serverName) { return true }
-        if service.rooms.contains(where: { $0.matches(event.roomID) }) { return true }
-        let room = try await facts(event.roomID)
+        return try await isInterested(inRoom: event.roomID, service: service)
+    }
+
+    /// A room the service's room or alias namespace matches, or where one of its users is joined.
+    mutating func isInterested(inRoom roomID: String, service: AppServiceRegistration) async throws -> Bool {
+        if service.rooms.contains(where: { $0.matches(roomID) }) { return true }
+        let room = try await facts(roomID)
         if room.aliases.contains(where: { alias in service.aliases.contains { $0.matches(alias) } }) { return true }
         return room.members.contains { service.claims(user: $0, on: serverName) }
     }

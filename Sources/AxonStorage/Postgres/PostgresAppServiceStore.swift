@@ -40,6 +40,27 @@ extension PostgresStorage {
         try await query("UPDATE appservice_leases SET lease_owner = NULL, lease_until = 0 WHERE as_id = \(id) AND lease_owner = \(owner)")
     }
 
+    public func ephemeralByStream(after: Int64, upTo: Int64) async throws
+        -> (receipts: [Receipt], typingRooms: [String], presence: [PresenceRecord])
+    {
+        let receipts = try await query(
+            """
+            SELECT \(unescaped: Self.receiptColumns) FROM receipts WHERE stream_ordering > \(after) AND stream_ordering <= \(upTo)
+            ORDER BY stream_ordering
+            """
+        ).map(Self.receipt)
+        let typing = try await query(
+            "SELECT DISTINCT room_id FROM typing WHERE stream_ordering > \(after) AND stream_ordering <= \(upTo) ORDER BY room_id"
+        ).map { try $0.decode(String.self) }
+        let presence = try await query(
+            """
+            SELECT user_id, state, status_msg, last_active_ts, stream_ordering FROM presence
+            WHERE stream_ordering > \(after) AND stream_ordering <= \(upTo) ORDER BY stream_ordering
+            """
+        ).map(Self.presence)
+        return (receipts, typing, presence)
+    }
+
     public func eventsByStream(after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
         try await query(
             """

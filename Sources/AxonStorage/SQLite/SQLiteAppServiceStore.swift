@@ -50,6 +50,23 @@ extension SQLiteStorage {
         }
     }
 
+    public func ephemeralByStream(after: Int64, upTo: Int64) async throws
+        -> (receipts: [Receipt], typingRooms: [String], presence: [PresenceRecord])
+    {
+        try await read { db in
+            let range: StatementArguments = [after, upTo]
+            let receipts = try Row.fetchAll(
+                db, sql: "SELECT * FROM receipts WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering", arguments: range
+            ).map(Self.receipt)
+            let typing = try String.fetchAll(
+                db, sql: "SELECT DISTINCT room_id FROM typing WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY room_id", arguments: range)
+            let presence = try Row.fetchAll(
+                db, sql: "SELECT * FROM presence WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering", arguments: range
+            ).map(Self.presence)
+            return (receipts, typing, presence)
+        }
+    }
+
     public func eventsByStream(after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
         try await read { db in
             try Row.fetchAll(
