@@ -56,12 +56,13 @@ public struct Device: Sendable, Equatable {
 /// stored in the clear.
 public struct NewSession: Sendable {
     public var device: Device
-    public var tokenHash: String
+    /// Nil: a device without an access token (one an application service made, MSC4190).
+    public var tokenHash: String?
     public var createdAt: Int64
     /// The client's address: a device is last seen at the login that creates it.
     public var ip: String
 
-    public init(device: Device, tokenHash: String, createdAt: Int64, ip: String) {
+    public init(device: Device, tokenHash: String?, createdAt: Int64, ip: String) {
         self.device = device
         self.tokenHash = tokenHash
         self.createdAt = createdAt

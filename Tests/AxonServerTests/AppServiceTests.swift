@@ -221,3 +221,29 @@ extension AppServiceTests {
         }
     }
 }
+
+extension AppServiceTests {
+    @Test func msc4190ServicesManageTheirUsersDevices() async throws {
+        let path = try Self.file(Self.registration(extra: "io.element.msc4190: true"))
+        let plain = try Self.file(Self.registration(id: "other"))
+        try await TestServer.run(configure: { $0.appServiceConfigFiles = [path, plain] }) { server in
+            _ = try await server.call(
+                .post, "/_matrix/client/v3/register", token: "as-bridge", json: ["type": "m.login.application_service", "username": "_bridge_e", "inhibit_login": true])
+            let asUser = "?user_id=%40_bridge_e%3Alocalhost"
+            let created = try await server.call(.put, "/_matrix/client/v3/devices/BRIDGEDEV" + asUser, token: "as-bridge", json: ["display_name": "Bridge"])
+            #expect(created.status == 201, "\(created.raw)")
+            #expect(try await server.call(.put, "/_matrix/client/v3/devices/BRIDGEDEV" + asUser, token: "as-bridge", json: ["display_name": "Renamed"]).status == 200)
+            let whoami = try await server.call(.get, "/_matrix/client/v3/account/whoami" + asUser + "&device_id=BRIDGEDEV", token: "as-bridge")
+            #expect(whoami.json["device_id"] == "BRIDGEDEV", "\(whoami.raw)")
+            // No access token was made for it, and deleting needs no password.
+            #expect(try await server.call(.delete, "/_matrix/client/v3/devices/BRIDGEDEV" + asUser, token: "as-bridge", json: [:]).status == 200)
+            #expect(try await server.server.storage.devices(userID: "@_bridge_e:localhost").isEmpty)
+
+            // A service without the flag makes no devices this way, and a user cannot either.
+            _ = try await server.call(.post, "/_matrix/client/v3/register", token: "as-other", json: ["type": "m.login.application_service", "username": "_other_e"])
+            #expect(try await server.call(.put, "/_matrix/client/v3/devices/NEW?user_id=%40_other_e%3Alocalhost", token: "as-other", json: [:]).status == 404)
+            let alice = try await server.register("alice")
+            #expect(try await server.call(.put, "/_matrix/client/v3/devices/NEW", token: alice.token, json: [:]).status == 404)
+        }
+    }
+}

@@ -14,6 +14,17 @@ extension ServerContext {
         }
         routes.client(.put, "/devices/{deviceId}") { request in
             let body = try request.jsonObject()
+            // MSC4190: an application service makes its users' devices here (201), without /login.
+            if managesDevices(request), try await storage.device(userID: request.user.userID, deviceID: request.parameter("deviceId")) == nil {
+                let deviceID = request.parameter("deviceId")
+                guard !deviceID.isEmpty, deviceID.utf8.count <= 255 else { throw MatrixError.invalidParam("Invalid device ID") }
+                try await storage.createSession(
+                    NewSession(
+                        device: Device(userID: request.user.userID, deviceID: deviceID, displayName: try body.optionalString("display_name")),
+                        tokenHash: nil, createdAt: nowMillis(), ip: request.remoteIP))
+                try await announceDeviceListChange(request.user.userID, at: try await storage.markDeviceListChanged(userID: request.user.userID))
+                return MatrixResponse(status: .created, json: [:])
+            }
             let updated = try await storage.setDeviceDisplayName(
                 userID: request.user.userID, deviceID: request.parameter("deviceId"),
                 displayName: try body.optionalString("display_name"))
@@ -43,10 +54,20 @@ extension ServerContext {
         }
         // The session is bound to exactly these devices: one started to delete device A
         // cannot complete the deletion of device B.
-        try await uia.require(passwordRequirement("\(operation) \(deviceIDs.sorted().joined(separator: ","))", request), body: body)
+        if !managesDevices(request) {
+            try await uia.require(passwordRequirement("\(operation) \(deviceIDs.sorted().joined(separator: ","))", request), body: body)
+        }
         try await announceDeviceListChange(
             request.user.userID, at: try await storage.deleteDevices(userID: request.user.userID, deviceIDs: deviceIDs))
         return .empty
+    }
+}
+
+extension ServerContext {
+    /// An application service registered for MSC4190, which manages its users' devices
+    /// without user-interactive auth.
+    func managesDevices(_ request: MatrixRequest) -> Bool {
+        request.user.appServiceID.flatMap(appServices.service(id:))?.msc4190 == true
     }
 }
 

@@ -26,7 +26,8 @@ extension ServerContext {
             // Once cross-signing is set up, changing it needs the password; the first upload,
             // or the same keys again (a client retrying), does not.
             let unchanged = uploaded.allSatisfy { existing[$0.key] == $0.value.json }
-            if existing["master"] != nil, !unchanged {
+            // MSC4190: an application service replaces its users' keys without it.
+            if existing["master"] != nil, !unchanged, !managesDevices(request) {
                 try await uia.require(passwordRequirement("keys/device_signing/upload", request), body: body)
             }
             guard let master = uploaded["master"] ?? existing["master"].flatMap(CrossSigningKey.init) else {

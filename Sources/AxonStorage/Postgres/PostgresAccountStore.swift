@@ -224,12 +224,13 @@ extension PostgresStorage {
                 display_name = COALESCE(excluded.display_name, devices.display_name),
                 last_seen_ip = excluded.last_seen_ip, last_seen_ts = excluded.last_seen_ts
             """, logger: logger)
+        guard let tokenHash = session.tokenHash else { return }
         try await connection.rows(
             "DELETE FROM access_tokens WHERE user_id = \(device.userID) AND device_id = \(device.deviceID)", logger: logger)
         try await connection.rows(
             """
             INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts)
-            VALUES (\(session.tokenHash), \(device.userID), \(device.deviceID), \(session.createdAt))
+            VALUES (\(tokenHash), \(device.userID), \(device.deviceID), \(session.createdAt))
             """, logger: logger)
     }
 }

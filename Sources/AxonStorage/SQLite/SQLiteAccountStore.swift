@@ -236,11 +236,12 @@ extension SQLiteStorage {
                     last_seen_ip = excluded.last_seen_ip, last_seen_ts = excluded.last_seen_ts
                 """,
             arguments: [device.userID, device.deviceID, device.displayName, session.ip, session.createdAt, session.createdAt])
+        guard let tokenHash = session.tokenHash else { return }
         try db.execute(
             sql: "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", arguments: [device.userID, device.deviceID])
         try db.execute(
             sql: "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES (?, ?, ?, ?)",
-            arguments: [session.tokenHash, device.userID, device.deviceID, session.createdAt])
+            arguments: [tokenHash, device.userID, device.deviceID, session.createdAt])
     }
 
     static func account(_ row: Row) throws -> Account {
