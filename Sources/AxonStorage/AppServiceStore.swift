@@ -45,6 +45,9 @@ public protocol AppServiceStore: Sendable {
     /// Receipts, rooms whose typing changed, and presence changes with stream positions in
     /// (after, upTo]: what MSC2409 pushes to services beside events.
     func ephemeralByStream(after: Int64, upTo: Int64) async throws -> (receipts: [Receipt], typingRooms: [String], presence: [PresenceRecord])
+    /// Lists (or unlists) a room in a service's network directory.
+    func setAppServiceListing(roomID: String, appServiceID: String, networkID: String, listed: Bool) async throws
+    func appServiceListings() async throws -> [(roomID: String, appServiceID: String, networkID: String)]
     /// Timeline events with stream positions in (after, upTo], oldest first.
     func eventsByStream(after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent]
 }

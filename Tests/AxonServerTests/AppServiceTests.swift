@@ -247,3 +247,28 @@ extension AppServiceTests {
         }
     }
 }
+
+extension AppServiceTests {
+    @Test func servicesListRoomsInTheirNetworksDirectory() async throws {
+        let path = try Self.file(Self.registration())
+        try await TestServer.run(configure: { $0.appServiceConfigFiles = [path] }) { server in
+            let alice = try await server.register("alice")
+            let ordinary = try await server.createRoom(alice.token, ["preset": "public_chat", "visibility": "public", "name": "Ordinary"])
+            let bridged = try await server.createRoom(alice.token, ["preset": "public_chat", "name": "Bridged"])
+            let list = "/_matrix/client/v3/directory/list/appservice/irc/\(TestServer.path(bridged))"
+            #expect(try await server.call(.put, list, token: alice.token, json: ["visibility": "public"]).status == 403)
+            #expect(try await server.call(.put, list, token: "as-bridge", json: ["visibility": "public"]).status == 200)
+            func rooms(_ query: String) async throws -> [JSON] {
+                try await server.call(.get, "/_matrix/client/v3/publicRooms" + query, token: alice.token).json["chunk"]?.arrayValue?.compactMap { $0["room_id"] } ?? []
+            }
+            #expect(try await rooms("") == [.string(ordinary)])
+            #expect(try await rooms("?third_party_instance_id=bridge%7Circ") == [.string(bridged)])
+            #expect(Set(try await rooms("?include_all_networks=true").compactMap(\.stringValue)) == [ordinary, bridged])
+            let posted = try await server.call(.post, "/_matrix/client/v3/publicRooms", token: alice.token, json: ["third_party_instance_id": "bridge|irc"])
+            #expect(posted.json["chunk"]?[0]?["room_id"] == .string(bridged))
+            #expect(try await server.call(.get, "/_matrix/client/v3/publicRooms?third_party_instance_id=nonsense", token: alice.token).status == 400)
+            #expect(try await server.call(.put, list, token: "as-bridge", json: ["visibility": "private"]).status == 200)
+            #expect(try await rooms("?third_party_instance_id=bridge%7Circ").isEmpty)
+        }
+    }
+}

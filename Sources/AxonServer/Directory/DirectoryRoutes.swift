@@ -71,11 +71,26 @@ extension ServerContext {
             try await storage.setPublic(roomID: roomID, isPublic: visibility == "public")
             return .empty
         }
+        // An application service lists rooms in its network's directory (spec "Room directories").
+        routes.client(.put, "/directory/list/appservice/{networkId}/{roomId}") { request in
+            guard let service = request.user.appServiceID else {
+                throw MatrixError.forbidden("Only application services may list rooms in a network's directory")
+            }
+            let roomID = try roomIDParameter(request)
+            let visibility = try request.jsonObject().optionalString("visibility") ?? "public"
+            guard visibility == "public" || visibility == "private" else { throw MatrixError.invalidParam("Unknown visibility") }
+            guard try await storage.room(id: roomID) != nil else { throw MatrixError.notFound("Unknown room") }
+            try await storage.setAppServiceListing(
+                roomID: roomID, appServiceID: service, networkID: request.parameter("networkId"), listed: visibility == "public")
+            return .ok([:])
+        }
         routes.client(.get, "/publicRooms", auth: .none) { request in
             if let server = try remoteDirectoryServer(request) {
                 return try await remotePublicRooms(server: server, method: .GET, query: request.query, body: nil)
             }
-            return try await publicRooms(limit: request.query("limit").flatMap(Int.init), since: request.query("since"), search: nil)
+            return try await publicRooms(
+                limit: request.query("limit").flatMap(Int.init), since: request.query("since"), search: nil,
+                network: try DirectoryNetwork(all: try request.booleanQuery("include_all_networks"), instance: request.query("third_party_instance_id")))
         }
         routes.client(.post, "/publicRooms") { request in
             let body = try request.jsonObject()
@@ -86,7 +101,9 @@ extension ServerContext {
         }
         // Another server's users browsing this server's directory (`?server=` on their side).
         routes.add(.get, "/_matrix/federation/v1/publicRooms", auth: .server) { request in
-            try await publicRooms(limit: request.query("limit").flatMap(Int.init), since: request.query("since"), search: nil)
+            try await publicRooms(
+                limit: request.query("limit").flatMap(Int.init), since: request.query("since"), search: nil,
+                network: try DirectoryNetwork(all: try request.booleanQuery("include_all_networks"), instance: request.query("third_party_instance_id")))
         }
         routes.add(.post, "/_matrix/federation/v1/publicRooms", auth: .server) { request in
             try await publicRooms(try request.jsonObject())
@@ -96,7 +113,8 @@ extension ServerContext {
     private func publicRooms(_ body: JSON) async throws -> MatrixResponse {
         let limit = body.optional("limit")?.intValue.map(Int.init)
         let search = try body.optionalObject("filter")?.optionalString("generic_search_term")
-        return try await publicRooms(limit: limit, since: try body.optionalString("since"), search: search)
+        let network = try DirectoryNetwork(all: try body.optionalBool("include_all_networks"), instance: try body.optionalString("third_party_instance_id"))
+        return try await publicRooms(limit: limit, since: try body.optionalString("since"), search: search, network: network)
     }
 
     /// `?server=` naming another server: its directory is asked over federation.
@@ -190,9 +208,9 @@ extension ServerContext {
         return levels.userLevel(user.userID) >= levels.requiredLevel(eventType: "m.room.canonical_alias", isState: true)
     }
 
-    private func publicRooms(limit: Int?, since: String?, search: String?) async throws -> MatrixResponse {
+    private func publicRooms(limit: Int?, since: String?, search: String?, network: DirectoryNetwork) async throws -> MatrixResponse {
         var entries: [JSON] = []
-        let published = try await storage.publicRooms()
+        let published = try await network.rooms(storage)
         publicRoomCache.keep(only: Set(published))
         for roomID in published {
             // The key is read before the state, so a change while building invalidates it.
@@ -218,5 +236,36 @@ extension ServerContext {
         if offset + page.count < entries.count { response["next_batch"] = .string("p\(offset + page.count)") }
         if offset > 0 { response["prev_batch"] = .string("p\(max(0, offset - pageSize))") }
         return .ok(.object(response))
+    }
+}
+
+/// Which directory `/publicRooms` lists: the server's own (the default), every network's
+/// (`include_all_networks`), or one application service network (`third_party_instance_id`,
+/// `"{appservice}|{network}"` as the protocol's instances name it).
+enum DirectoryNetwork {
+    case main, all
+    case instance(appServiceID: String, networkID: String)
+
+    init(all: Bool?, instance: String?) throws(MatrixError) {
+        if let instance {
+            guard all != true else { throw MatrixError.invalidParam("'include_all_networks' and 'third_party_instance_id' exclude each other") }
+            let parts = instance.split(separator: "|", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { throw MatrixError.invalidParam("Unknown third_party_instance_id") }
+            self = .instance(appServiceID: parts[0], networkID: parts[1])
+        } else {
+            self = all == true ? .all : .main
+        }
+    }
+
+    func rooms(_ storage: any Storage) async throws -> [String] {
+        switch self {
+        case .main:
+            return try await storage.publicRooms()
+        case .all:
+            let listed = try await storage.appServiceListings().map(\.roomID)
+            return Array(Set(try await storage.publicRooms() + listed)).sorted()
+        case .instance(let service, let network):
+            return try await storage.appServiceListings().filter { $0.appServiceID == service && $0.networkID == network }.map(\.roomID)
+        }
     }
 }

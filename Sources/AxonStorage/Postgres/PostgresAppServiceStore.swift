@@ -61,6 +61,23 @@ extension PostgresStorage {
         return (receipts, typing, presence)
     }
 
+    public func setAppServiceListing(roomID: String, appServiceID: String, networkID: String, listed: Bool) async throws {
+        if listed {
+            try await query(
+                "INSERT INTO appservice_room_list (as_id, network_id, room_id) VALUES (\(appServiceID), \(networkID), \(roomID)) ON CONFLICT DO NOTHING")
+        } else {
+            try await query(
+                "DELETE FROM appservice_room_list WHERE as_id = \(appServiceID) AND network_id = \(networkID) AND room_id = \(roomID)")
+        }
+    }
+
+    public func appServiceListings() async throws -> [(roomID: String, appServiceID: String, networkID: String)] {
+        try await query("SELECT room_id, as_id, network_id FROM appservice_room_list ORDER BY room_id").map { row in
+            let (roomID, appServiceID, networkID) = try row.decode((String, String, String).self)
+            return (roomID: roomID, appServiceID: appServiceID, networkID: networkID)
+        }
+    }
+
     public func eventsByStream(after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
         try await query(
             """

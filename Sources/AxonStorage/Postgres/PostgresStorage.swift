@@ -572,5 +572,14 @@ enum PostgresMigrations {
                 "CREATE TABLE appservice_leases (as_id TEXT PRIMARY KEY, lease_owner TEXT, lease_until BIGINT NOT NULL DEFAULT 0)",
             ]
         ),
+        (
+            "029_appservice_directory",
+            [
+                """
+                CREATE TABLE appservice_room_list (
+                    as_id TEXT NOT NULL, network_id TEXT NOT NULL, room_id TEXT NOT NULL, PRIMARY KEY (as_id, network_id, room_id))
+                """
+            ]
+        ),
     ]
 }

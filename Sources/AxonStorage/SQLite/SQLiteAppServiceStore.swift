@@ -67,6 +67,27 @@ extension SQLiteStorage {
         }
     }
 
+    public func setAppServiceListing(roomID: String, appServiceID: String, networkID: String, listed: Bool) async throws {
+        try await write { db in
+            if listed {
+                try db.execute(
+                    sql: "INSERT INTO appservice_room_list (as_id, network_id, room_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    arguments: [appServiceID, networkID, roomID])
+            } else {
+                try db.execute(
+                    sql: "DELETE FROM appservice_room_list WHERE as_id = ? AND network_id = ? AND room_id = ?", arguments: [appServiceID, networkID, roomID])
+            }
+        }
+    }
+
+    public func appServiceListings() async throws -> [(roomID: String, appServiceID: String, networkID: String)] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM appservice_room_list ORDER BY room_id").map {
+                (roomID: $0["room_id"] as String, appServiceID: $0["as_id"] as String, networkID: $0["network_id"] as String)
+            }
+        }
+    }
+
     public func eventsByStream(after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
         try await read { db in
             try Row.fetchAll(

@@ -641,6 +641,18 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        // Rooms an application service lists in its network's directory.
+        migrator.registerMigration("029_appservice_directory") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE appservice_room_list (
+                        as_id TEXT NOT NULL,
+                        network_id TEXT NOT NULL,
+                        room_id TEXT NOT NULL,
+                        PRIMARY KEY (as_id, network_id, room_id)
+                    );
+                    """)
+        }
         return migrator
     }
 }
