@@ -45,6 +45,11 @@ public protocol AppServiceStore: Sendable {
     /// Receipts, rooms whose typing changed, and presence changes with stream positions in
     /// (after, upTo]: what MSC2409 pushes to services beside events.
     func ephemeralByStream(after: Int64, upTo: Int64) async throws -> (receipts: [Receipt], typingRooms: [String], presence: [PresenceRecord])
+    /// To-device messages queued in (after, upTo], each with its recipient device: for the
+    /// devices of services' users, which do not sync (MSC2409 `to_device`).
+    func toDeviceByStream(after: Int64, upTo: Int64) async throws -> [(userID: String, deviceID: String, message: ToDeviceMessage)]
+    /// Drops the device's to-device messages at or before `upTo`, delivered to its service.
+    func deleteToDevice(userID: String, deviceID: String, upTo: Int64) async throws
     /// Lists (or unlists) a room in a service's network directory.
     func setAppServiceListing(roomID: String, appServiceID: String, networkID: String, listed: Bool) async throws
     func appServiceListings() async throws -> [(roomID: String, appServiceID: String, networkID: String)]

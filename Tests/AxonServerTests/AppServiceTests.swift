@@ -272,3 +272,44 @@ extension AppServiceTests {
         }
     }
 }
+
+extension AppServiceTests {
+    @Test func encryptedBridgesGetToDeviceMessagesKeyCountsAndDeviceLists() async throws {
+        let service = FakeAppService()
+        try await service.application().test(.live) { client in
+            let path = try Self.file(Self.registration(url: "http://127.0.0.1:\(client.port!)", extra: "org.matrix.msc3202: true"))
+            try await TestServer.run(configure: { $0.appServiceConfigFiles = [path] }) { server in
+                let sender = server.server.context.appServiceSender
+                let bridge = try #require(server.server.context.appServices.services.first)
+                let (alice, _, roomID) = try await server.aliceAndBobInARoom()
+                let puppet = try await server.call(.post, "/_matrix/client/v3/register", token: "as-bridge", json: ["type": "m.login.application_service", "username": "_bridge_p"])
+                let device = try #require(puppet.json["device_id"]?.stringValue)
+                let asPuppet = "user_id=%40_bridge_p%3Alocalhost&device_id=\(device)"
+                _ = try await server.call(.post, server.room(roomID, "/join") + "?" + asPuppet, token: "as-bridge", json: [:])
+                await sender.deliver(to: bridge)
+                let uploaded = try await server.call(
+                    .post, "/_matrix/client/v3/keys/upload?" + asPuppet, token: "as-bridge",
+                    json: ["one_time_keys": ["signed_curve25519:AAAA": ["key": "k1"], "signed_curve25519:AAAB": ["key": "k2"]]])
+                #expect(uploaded.status == 200, "\(uploaded.raw)")
+                var messages = JSONObject()
+                messages[device] = ["hello": "bridge"]
+                let toDevice = try await server.call(
+                    .put, "/_matrix/client/v3/sendToDevice/m.room_key_request/t1", token: alice.token,
+                    json: ["messages": ["@_bridge_p:localhost": .object(messages)]])
+                #expect(toDevice.status == 200)
+                _ = try await server.login("alice", device: "NEWPHONE")
+                try await server.send(alice.token, roomID, "an event for the bridge")
+                await sender.deliver(to: bridge)
+                let bodies = service.transactions.withLock { $0.map(\.body) }
+                let delivered = bodies.flatMap { $0["to_device"]?.arrayValue ?? [] }
+                #expect(delivered.contains { $0["type"] == "m.room_key_request" && $0["to_device_id"] == .string(device) && $0["content"] == ["hello": "bridge"] }, "\(bodies)")
+                #expect(bodies.contains { $0["org.matrix.msc3202.device_one_time_keys_count"]?["@_bridge_p:localhost"]?[device]?["signed_curve25519"] == 2 })
+                #expect(bodies.contains { $0["device_lists"]?["changed"]?.arrayValue?.contains(.string(alice.userID)) == true })
+                #expect(bodies.last?["de.sorunome.msc2409.to_device"] != nil)
+                // Delivered to the service: nothing waits for the device any more.
+                let left = try await server.server.storage.toDeviceByStream(after: 0, upTo: Int64.max).filter { $0.deviceID == device }
+                #expect(left.isEmpty)
+            }
+        }
+    }
+}

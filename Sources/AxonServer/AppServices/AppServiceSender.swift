@@ -98,8 +98,13 @@ final class AppServiceSender: Service, Sendable {
                     try await storage.saveAppServiceDelivery(id: service.id, delivery)
                 }
                 guard let pending = delivery.pending else { return }
-                let content = try await transactionContent(for: service, after: pending.after, upTo: pending.upTo)
-                if try await send(content, transaction: pending.id, to: service) {
+                let content = try await AppServiceTransaction.build(
+                    for: service, after: pending.after, upTo: pending.upTo, storage: storage, serverName: registry.serverName, limit: Self.batchSize)
+                if try await send(content, id: pending.id, to: service) {
+                    // Delivered: the service's devices have had their to-device messages.
+                    for device in content.toDeviceRecipients {
+                        try await storage.deleteToDevice(userID: device.userID, deviceID: device.deviceID, upTo: pending.upTo)
+                    }
                     delivery.deliveredUpTo = pending.upTo
                     delivery.pending = nil
                     delivery.failures = 0
@@ -126,8 +131,9 @@ final class AppServiceSender: Service, Sendable {
         while delivery.deliveredUpTo < current {
             let page = try await storage.eventsByStream(after: delivery.deliveredUpTo, upTo: current, limit: Self.batchSize)
             let upTo = page.count == Self.batchSize ? page.last!.streamPosition : current
-            let content = try await transactionContent(for: service, after: delivery.deliveredUpTo, upTo: upTo)
-            if !content.events.isEmpty || !content.ephemeral.isEmpty {
+            let content = try await AppServiceTransaction.build(
+                for: service, after: delivery.deliveredUpTo, upTo: upTo, storage: storage, serverName: registry.serverName, limit: Self.batchSize)
+            if !content.isEmpty {
                 delivery.lastTransactionID += 1
                 return .init(id: delivery.lastTransactionID, after: delivery.deliveredUpTo, upTo: upTo)
             }
@@ -137,70 +143,12 @@ final class AppServiceSender: Service, Sendable {
         return nil
     }
 
-    /// What a transaction over (after, upTo] carries for the service: the events it is
-    /// interested in, and (MSC2409) receipts and typing in its rooms and presence of its
-    /// users and of those who share its rooms.
-    private func transactionContent(for service: AppServiceRegistration, after: Int64, upTo: Int64) async throws
-        -> (events: [JSON], ephemeral: [JSON])
-    {
-        var interest = AppServiceInterest(storage: storage, serverName: registry.serverName)
-        var events: [JSON] = []
-        for event in try await storage.eventsByStream(after: after, upTo: upTo, limit: Self.batchSize)
-        where try await interest.isInteresting(event, to: service) {
-            events.append(ClientEventFormat.json(event, viewer: nil, version: nil))
-        }
-        guard service.receiveEphemeral else { return (events, []) }
-        let (receipts, typingRooms, presence) = try await storage.ephemeralByStream(after: after, upTo: upTo)
-        var ephemeral: [JSON] = []
-        var byRoom: [String: JSONObject] = [:]
-        for receipt in receipts where try await interest.isInterested(inRoom: receipt.roomID, service: service) {
-            var read: JSONObject = ["ts": .int(receipt.timestamp)]
-            if let thread = receipt.threadID { read["thread_id"] = .string(thread) }
-            var content = byRoom[receipt.roomID] ?? [:]
-            var forEvent = content[receipt.eventID]?.objectValue ?? [:]
-            var forType = forEvent[receipt.type]?.objectValue ?? [:]
-            forType[receipt.userID] = .object(read)
-            forEvent[receipt.type] = .object(forType)
-            content[receipt.eventID] = .object(forEvent)
-            byRoom[receipt.roomID] = content
-        }
-        for (roomID, content) in byRoom.sorted(by: { $0.key < $1.key }) {
-            ephemeral.append(["type": "m.receipt", "room_id": .string(roomID), "content": .object(content)])
-        }
-        let now = nowMillis()
-        for roomID in typingRooms where try await interest.isInterested(inRoom: roomID, service: service) {
-            let typing = try await storage.typingUsers(roomID: roomID, now: now)
-            ephemeral.append(["type": "m.typing", "room_id": .string(roomID), "content": ["user_ids": .array(typing.map(JSON.string))]])
-        }
-        for record in presence {
-            var shared = service.claims(user: record.userID, on: registry.serverName)
-            if !shared {
-                for membership in try await storage.memberships(userID: record.userID) where membership.membership == "join" {
-                    if try await interest.isInterested(inRoom: membership.roomID, service: service) {
-                        shared = true
-                        break
-                    }
-                }
-            }
-            guard shared else { continue }
-            var content: JSONObject = ["presence": .string(record.state), "last_active_ago": .int(max(0, now - record.lastActive))]
-            if let message = record.statusMessage { content["status_msg"] = .string(message) }
-            ephemeral.append(["type": "m.presence", "sender": .string(record.userID), "content": .object(content)])
-        }
-        return (events, ephemeral)
-    }
-
     /// True on a 2xx.
-    private func send(_ content: (events: [JSON], ephemeral: [JSON]), transaction: Int64, to service: AppServiceRegistration) async throws -> Bool {
+    private func send(_ transaction: AppServiceTransaction, id: Int64, to service: AppServiceRegistration) async throws -> Bool {
         guard let url = service.url else { return true }
-        var body: JSONObject = ["events": .array(content.events)]
-        if service.receiveEphemeral {
-            body["ephemeral"] = .array(content.ephemeral)
-            body["de.sorunome.msc2409.ephemeral"] = .array(content.ephemeral)
-        }
         do {
             let status = try await AppServiceClient.request(
-                .PUT, url: url + "/_matrix/app/v1/transactions/\(transaction)", token: service.hsToken, body: .object(body)).status
+                .PUT, url: url + "/_matrix/app/v1/transactions/\(id)", token: service.hsToken, body: transaction.body(for: service)).status
             guard (200..<300).contains(Int(status.code)) else {
                 logger.info("application service refused a transaction", metadata: ["appservice": "\(service.id)", "status": "\(status.code)"])
                 return false

@@ -1,3 +1,4 @@
+import MatrixModel
 import PostgresNIO
 
 extension PostgresStorage {
@@ -59,6 +60,25 @@ extension PostgresStorage {
             """
         ).map(Self.presence)
         return (receipts, typing, presence)
+    }
+
+    public func toDeviceByStream(after: Int64, upTo: Int64) async throws -> [(userID: String, deviceID: String, message: ToDeviceMessage)] {
+        try await query(
+            """
+            SELECT user_id, device_id, sender, type, content, stream_ordering FROM to_device_messages
+            WHERE stream_ordering > \(after) AND stream_ordering <= \(upTo) ORDER BY stream_ordering
+            """
+        ).map { row in
+            let (userID, deviceID, sender, type, content, stream) = try row.decode((String, String, String, String, String, Int64).self)
+            return (
+                userID: userID, deviceID: deviceID,
+                message: ToDeviceMessage(sender: sender, type: type, content: (try? JSONParser.parse(content)) ?? [:], streamPosition: stream)
+            )
+        }
+    }
+
+    public func deleteToDevice(userID: String, deviceID: String, upTo: Int64) async throws {
+        try await query("DELETE FROM to_device_messages WHERE user_id = \(userID) AND device_id = \(deviceID) AND stream_ordering <= \(upTo)")
     }
 
     public func setAppServiceListing(roomID: String, appServiceID: String, networkID: String, listed: Bool) async throws {

@@ -1,4 +1,5 @@
 import GRDB
+import MatrixModel
 
 extension SQLiteStorage {
     public func appServiceDelivery(id: String) async throws -> AppServiceDelivery? {
@@ -64,6 +65,29 @@ extension SQLiteStorage {
                 db, sql: "SELECT * FROM presence WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering", arguments: range
             ).map(Self.presence)
             return (receipts, typing, presence)
+        }
+    }
+
+    public func toDeviceByStream(after: Int64, upTo: Int64) async throws -> [(userID: String, deviceID: String, message: ToDeviceMessage)] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM to_device_messages WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering",
+                arguments: [after, upTo]
+            ).map { row in
+                (
+                    userID: row["user_id"] as String, deviceID: row["device_id"] as String,
+                    message: ToDeviceMessage(
+                        sender: row["sender"], type: row["type"], content: (try? JSONParser.parse(row["content"] as String)) ?? [:],
+                        streamPosition: row["stream_ordering"])
+                )
+            }
+        }
+    }
+
+    public func deleteToDevice(userID: String, deviceID: String, upTo: Int64) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "DELETE FROM to_device_messages WHERE user_id = ? AND device_id = ? AND stream_ordering <= ?", arguments: [userID, deviceID, upTo])
         }
     }
 
