@@ -119,6 +119,7 @@ final class FakeAppService: Sendable {
     let transactions = Mutex<[(id: String, body: JSON)]>([])
     let failing = Mutex(false)
     let pings = Mutex<[JSON]>([])
+    let queries = Mutex<[String]>([])
 
     func application() -> some ApplicationProtocol {
         let router = Router()
@@ -130,12 +131,31 @@ final class FakeAppService: Sendable {
             self.transactions.withLock { $0.append((id, body)) }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
         }
+        router.get("/_matrix/app/v1/thirdparty/protocol/irc") { _, _ -> Response in
+            Self.json([
+                "user_fields": ["nick"], "location_fields": [], "icon": "mxc://localhost/icon", "field_types": [:],
+                "instances": [["network_id": "libera", "desc": "Libera", "fields": [:]]],
+            ])
+        }
+        router.get("/_matrix/app/v1/thirdparty/user/irc") { request, _ -> Response in
+            let nick = request.uri.queryParameters.get("nick") ?? ""
+            return Self.json([["userid": .string("@_bridge_\(nick):localhost"), "protocol": "irc", "fields": ["nick": .string(nick)]]])
+        }
+        router.get("/_matrix/app/v1/rooms/:alias") { _, context -> Response in
+            // Hummingbird hands path parameters over still percent-encoded.
+            self.queries.withLock { $0.append(context.parameters.get("alias")?.removingPercentEncoding ?? "") }
+            return Self.json([:])
+        }
         router.post("/_matrix/app/v1/ping") { request, _ -> Response in
             let body = try JSONParser.parse(Array(buffer: try await request.body.collect(upTo: 1 << 16)))
             self.pings.withLock { $0.append(body) }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
         }
         return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    }
+
+    static func json(_ body: JSON) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body.encodedString())))
     }
 
     func events() -> [JSON] { transactions.withLock { $0.flatMap { $0.body["events"]?.arrayValue ?? [] } } }
@@ -309,6 +329,85 @@ extension AppServiceTests {
                 // Delivered to the service: nothing waits for the device any more.
                 let left = try await server.server.storage.toDeviceByStream(after: 0, upTo: Int64.max).filter { $0.deviceID == device }
                 #expect(left.isEmpty)
+            }
+        }
+    }
+}
+
+extension AppServiceTests {
+    func loaded(_ yaml: String) throws -> AppServiceRegistration {
+        try AppServiceRegistration.load(path: try Self.file(yaml))
+    }
+
+    static func service(id: String, users: String = "(?!)", aliases: String = "(?!)", rooms: String = "(?!)") -> String {
+        """
+        id: \(id)
+        url: null
+        as_token: as-\(id)
+        hs_token: hs-\(id)
+        sender_localpart: _\(id)_bot
+        namespaces:
+          users: [{exclusive: false, regex: '\(users)'}]
+          aliases: [{exclusive: false, regex: '\(aliases)'}]
+          rooms: [{exclusive: false, regex: '\(rooms)'}]
+        """
+    }
+
+    /// Each rule of spec "Pushing events" on its own, against real stored events.
+    @Test func everyInterestRuleOnItsOwn() async throws {
+        try await TestServer.run { server in
+            let (alice, _, roomID) = try await server.aliceAndBobInARoom()
+            let carol = try await server.register("carol")
+            _ = try await server.call(.put, "/_matrix/client/v3/directory/room/%23_b_room:localhost", token: alice.token, json: ["room_id": .string(roomID)])
+            let messageID = try #require(try await server.send(alice.token, roomID, "hi").json["event_id"]?.stringValue)
+            _ = try await server.call(.post, server.room(roomID, "/invite"), token: alice.token, json: ["user_id": .string(carol.userID)])
+            let storage = server.server.storage
+            let message = try #require(try await storage.event(id: messageID))
+            let invite = try #require(try await storage.currentStateEvent(roomID: roomID, key: .member(carol.userID)))
+            let inviteEvent = try #require(try await storage.event(id: invite.eventID))
+            let serverName = ServerName("localhost")!
+            func interested(_ service: AppServiceRegistration, _ event: StoredEvent) async throws -> Bool {
+                var interest = AppServiceInterest(storage: storage, serverName: serverName)
+                return try await interest.isInteresting(event, to: service)
+            }
+            let bySender = try loaded(Self.service(id: "s", users: "@alice:localhost"))
+            let byStateKey = try loaded(Self.service(id: "k", users: "@carol:localhost"))
+            let byRoom = try loaded(Self.service(id: "r", rooms: NSRegularExpression.escapedPattern(for: roomID)))
+            let byAlias = try loaded(Self.service(id: "a", aliases: "#_b_.*"))
+            let byMember = try loaded(Self.service(id: "m", users: "@bob:.*"))
+            let nobody = try loaded(Self.service(id: "n"))
+            #expect(try await interested(bySender, message))
+            #expect(try await interested(byStateKey, inviteEvent))
+            let carolsMessage = try await interested(byStateKey, message)
+            #expect(!carolsMessage, "carol is invited, not joined")
+            #expect(try await interested(byRoom, message))
+            #expect(try await interested(byAlias, message))
+            #expect(try await interested(byMember, message))
+            let nobodyMessage = try await interested(nobody, message)
+            let nobodyInvite = try await interested(nobody, inviteEvent)
+            #expect(!nobodyMessage && !nobodyInvite)
+        }
+    }
+
+    @Test func thirdPartyLookupsAndAliasQueriesReachTheService() async throws {
+        let service = FakeAppService()
+        try await service.application().test(.live) { client in
+            let path = try Self.file(Self.registration(url: "http://127.0.0.1:\(client.port!)", extra: "protocols: [irc]"))
+            try await TestServer.run(configure: { $0.appServiceConfigFiles = [path] }) { server in
+                let alice = try await server.register("alice")
+                let protocols = try await server.call(.get, "/_matrix/client/v3/thirdparty/protocols", token: alice.token)
+                #expect(protocols.json["irc"]?["instances"]?[0]?["instance_id"] == "bridge|libera", "\(protocols.raw)")
+                let one = try await server.call(.get, "/_matrix/client/v3/thirdparty/protocol/irc", token: alice.token)
+                #expect(one.json["user_fields"] == ["nick"])
+                #expect(try await server.call(.get, "/_matrix/client/v3/thirdparty/protocol/xmpp", token: alice.token).status == 404)
+                let users = try await server.call(.get, "/_matrix/client/v3/thirdparty/user/irc?nick=someone", token: alice.token)
+                #expect(users.json == [["userid": "@_bridge_someone:localhost", "protocol": "irc", "fields": ["nick": "someone"]]], "\(users.raw)")
+                // An unknown alias of the namespace is asked of the service (which makes nothing here).
+                let alias = try await server.call(.get, "/_matrix/client/v3/directory/room/%23_bridge_chan:localhost", token: alice.token)
+                #expect(alias.status == 404)
+                #expect(service.queries.withLock { $0 } == ["#_bridge_chan:localhost"])
+                #expect(try await server.call(.get, "/_matrix/client/v3/directory/room/%23other:localhost", token: alice.token).status == 404)
+                #expect(service.queries.withLock { $0 }.count == 1)
             }
         }
     }

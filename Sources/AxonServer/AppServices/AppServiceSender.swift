@@ -117,6 +117,8 @@ final class AppServiceSender: Service, Sendable {
                     return
                 }
             }
+        } catch is CancellationError {
+            return  // stopping
         } catch {
             logger.warning("application service delivery failed", metadata: ["appservice": "\(service.id)", "error": "\(error)"])
         }
