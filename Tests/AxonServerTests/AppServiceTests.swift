@@ -412,3 +412,33 @@ extension AppServiceTests {
         }
     }
 }
+
+extension AppServiceTests {
+    /// A bad registration stops the server from starting, naming the file and the field.
+    @Test func aBadRegistrationStopsStartUp() async throws {
+        let broken = try Self.file(Self.registration().replacingOccurrences(of: "sender_localpart: \"_bridge_bot\"\n", with: ""))
+        await #expect(throws: ConfigError.self) {
+            try await TestServer.run(configure: { $0.appServiceConfigFiles = [broken] }) { _ in }
+        }
+        do {
+            try await TestServer.run(configure: { $0.appServiceConfigFiles = [broken] }) { _ in }
+        } catch let error as ConfigError {
+            #expect(error.description.contains(broken) && error.description.contains("'sender_localpart' is missing"), "\(error)")
+        }
+        let twice = try Self.file(Self.registration())
+        await #expect(throws: ConfigError.self) {
+            try await TestServer.run(configure: { $0.appServiceConfigFiles = [twice, twice] }) { _ in }
+        }
+    }
+
+    @Test func exclusiveNamesAreNotAvailableToOthers() async throws {
+        let path = try Self.file(Self.registration())
+        try await TestServer.run(configure: { $0.appServiceConfigFiles = [path] }) { server in
+            let taken = try await server.call(.get, "/_matrix/client/v3/register/available?username=_bridge_someone")
+            #expect(taken.status == 400 && taken.errcode == "M_EXCLUSIVE", "\(taken.raw)")
+            #expect(try await server.call(.get, "/_matrix/client/v3/register/available?username=someone").json == ["available": true])
+            let sender = try await server.call(.get, "/_matrix/client/v3/register/available?username=_bridge_bot")
+            #expect(sender.status == 400)
+        }
+    }
+}
