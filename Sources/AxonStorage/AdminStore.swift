@@ -47,6 +47,10 @@ public protocol AdminStore: Sendable {
     func accountRestrictions(userID: String) async throws -> (suspended: Bool, locked: Bool)?
     func setSuspended(userID: String, suspended: Bool) async throws
     func setLocked(userID: String, locked: Bool) async throws
+    /// Invites the user sent at or after `since` (Synapse's `sent_invite_count`, spam checks).
+    func sentInviteCount(userID: String, since: Int64) async throws -> Int
+    /// Rooms the user has ever joined, here (Synapse's `cumulative_joined_room_count`).
+    func everJoinedRoomCount(userID: String) async throws -> Int
     func setShadowBanned(userID: String, shadowBanned: Bool) async throws
     func rateLimitOverride(userID: String) async throws -> RateLimitOverride?
     /// Sets the user's own limit, or removes it when nil.

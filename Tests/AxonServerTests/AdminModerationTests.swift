@@ -224,3 +224,27 @@ extension AdminUserModerationTests {
         }
     }
 }
+
+extension AdminUserModerationTests {
+    @Test func sentInvitesAndRoomsEverJoinedAreCounted() async throws {
+        try await TestServer.run { server in
+            let root = try await server.registerAdmin()
+            let (alice, bob, roomID) = try await server.aliceAndBobInARoom()
+            let carol = try await server.register("carol")
+            let before = nowMillis()
+            let other = try await server.createRoom(alice.token, ["preset": "private_chat"])
+            _ = try await server.call(.post, server.room(other, "/invite"), token: alice.token, json: ["user_id": .string(carol.userID)])
+            _ = try await server.call(.post, server.room(other, "/invite"), token: alice.token, json: ["user_id": .string(bob.userID)])
+            let invites = try await server.call(.get, "/_synapse/admin/v1/users/@alice:localhost/sent_invite_count?from_ts=\(before)", token: root)
+            #expect(invites.json == ["invite_count": 2], "\(invites.raw)")
+            let later = try await server.call(.get, "/_synapse/admin/v1/users/@alice:localhost/sent_invite_count?from_ts=\(nowMillis() + 60_000)", token: root)
+            #expect(later.json == ["invite_count": 0])
+            _ = try await server.call(.post, server.room(roomID, "/leave"), token: bob.token, json: [:])
+            let joined = try await server.call(.get, "/_synapse/admin/v1/users/@bob:localhost/cumulative_joined_room_count", token: root)
+            #expect(joined.json == ["cumulative_joined_room_count": 1], "left rooms still count: \(joined.raw)")
+            #expect(try await server.call(.get, "/_synapse/admin/v1/users/@alice:localhost/cumulative_joined_room_count", token: root).json == [
+                "cumulative_joined_room_count": 2,
+            ])
+        }
+    }
+}

@@ -68,6 +68,16 @@ extension ServerContext {
             }
             return .ok(["account_data": ["global": .object(global), "rooms": .object(rooms)]])
         }
+        routes.add(.get, "/_synapse/admin/v1/users/{userId}/sent_invite_count") { request in
+            try requireAdmin(request)
+            let since = Int64(try request.integerQuery("from_ts", default: 0, maximum: Int.max))
+            return .ok(["invite_count": .int(Int64(try await storage.sentInviteCount(userID: try await existingLocalUser(request), since: since)))])
+        }
+        routes.add(.get, "/_synapse/admin/v1/users/{userId}/cumulative_joined_room_count") { request in
+            try requireAdmin(request)
+            let count = try await storage.everJoinedRoomCount(userID: try await existingLocalUser(request))
+            return .ok(["cumulative_joined_room_count": .int(Int64(count))])
+        }
         routes.add(.get, "/_synapse/admin/v1/users/{userId}/pushers") { request in
             try requireAdmin(request)
             let pushers = try await storage.pushers(userID: try await existingLocalUser(request))

@@ -43,6 +43,26 @@ extension PostgresStorage {
         try await query("UPDATE users SET locked = \(locked) WHERE user_id = \(userID)")
     }
 
+    public func sentInviteCount(userID: String, since: Int64) async throws -> Int {
+        Int(
+            try await query(
+                """
+                SELECT COUNT(*) FROM events WHERE type = 'm.room.member' AND sender = \(userID) AND state_key <> \(userID)
+                  AND origin_server_ts >= \(since) AND json::jsonb->'content'->>'membership' = 'invite'
+                """
+            ).first?.decode(Int64.self) ?? 0)
+    }
+
+    public func everJoinedRoomCount(userID: String) async throws -> Int {
+        Int(
+            try await query(
+                """
+                SELECT COUNT(DISTINCT room_id) FROM events WHERE type = 'm.room.member' AND state_key = \(userID)
+                  AND json::jsonb->'content'->>'membership' = 'join'
+                """
+            ).first?.decode(Int64.self) ?? 0)
+    }
+
     public func setShadowBanned(userID: String, shadowBanned: Bool) async throws {
         try await query("UPDATE users SET shadow_banned = \(shadowBanned) WHERE user_id = \(userID)")
     }

@@ -46,6 +46,30 @@ extension SQLiteStorage {
         try await write { db in try db.execute(sql: "UPDATE users SET locked = ? WHERE user_id = ?", arguments: [locked, userID]) }
     }
 
+    public func sentInviteCount(userID: String, since: Int64) async throws -> Int {
+        try await read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(*) FROM events WHERE type = 'm.room.member' AND sender = ? AND state_key != ? AND origin_server_ts >= ?
+                      AND json_extract(json, '$.content.membership') = 'invite'
+                    """,
+                arguments: [userID, userID, since]) ?? 0
+        }
+    }
+
+    public func everJoinedRoomCount(userID: String) async throws -> Int {
+        try await read { db in
+            try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT COUNT(DISTINCT room_id) FROM events WHERE type = 'm.room.member' AND state_key = ?
+                      AND json_extract(json, '$.content.membership') = 'join'
+                    """,
+                arguments: [userID]) ?? 0
+        }
+    }
+
     public func setShadowBanned(userID: String, shadowBanned: Bool) async throws {
         try await write { db in try db.execute(sql: "UPDATE users SET shadow_banned = ? WHERE user_id = ?", arguments: [shadowBanned, userID]) }
     }
