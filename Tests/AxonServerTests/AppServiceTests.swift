@@ -141,6 +141,10 @@ final class FakeAppService: Sendable {
             let nick = request.uri.queryParameters.get("nick") ?? ""
             return Self.json([["userid": .string("@_bridge_\(nick):localhost"), "protocol": "irc", "fields": ["nick": .string(nick)]]])
         }
+        router.get("/_matrix/app/v1/users/:user") { _, context -> Response in
+            self.queries.withLock { $0.append(context.parameters.get("user")?.removingPercentEncoding ?? "") }
+            return Self.json([:])
+        }
         router.get("/_matrix/app/v1/rooms/:alias") { _, context -> Response in
             // Hummingbird hands path parameters over still percent-encoded.
             self.queries.withLock { $0.append(context.parameters.get("alias")?.removingPercentEncoding ?? "") }
@@ -408,6 +412,13 @@ extension AppServiceTests {
                 #expect(service.queries.withLock { $0 } == ["#_bridge_chan:localhost"])
                 #expect(try await server.call(.get, "/_matrix/client/v3/directory/room/%23other:localhost", token: alice.token).status == 404)
                 #expect(service.queries.withLock { $0 }.count == 1)
+                // So is an unknown user of the namespace someone invites, or whose profile is read.
+                let roomID = try await server.createRoom(alice.token)
+                let invite = try await server.call(.post, server.room(roomID, "/invite"), token: alice.token, json: ["user_id": "@_bridge_new:localhost"])
+                #expect(invite.status == 404)
+                #expect(try await server.call(.get, "/_matrix/client/v3/profile/@_bridge_other:localhost", token: alice.token).status == 404)
+                #expect(try await server.call(.get, "/_matrix/client/v3/profile/@carol:localhost", token: alice.token).status == 404)
+                #expect(service.queries.withLock { $0 } == ["#_bridge_chan:localhost", "@_bridge_new:localhost", "@_bridge_other:localhost"])
             }
         }
     }

@@ -65,7 +65,7 @@ final class Authenticator: Sendable {
         var deviceID = ""
         if let wanted = masquerade.deviceID {
             guard service.msc3202 || service.msc4190 else { throw MatrixError.forbidden("This application service may not act as a device") }
-            guard try await storage.devices(userID: userID).contains(where: { $0.deviceID == wanted }) else {
+            guard try await storage.device(userID: userID, deviceID: wanted) != nil else {
                 throw MatrixError.forbidden("Application service has no device \(wanted) for \(userID)")
             }
             deviceID = wanted

@@ -175,9 +175,10 @@ extension ServerContext {
         let target = try body.requiredString("user_id")
         guard UserID(target) != nil else { throw MatrixError.invalidParam("'\(target)' is not a user ID") }
         if membership == "invite" {
-            guard try await storage.account(userID: target) != nil || UserID(target)?.server != serverName else {
-                throw MatrixError.notFound("Unknown user \(target)")
-            }
+            // A local user an application service claims may be made by it now (a puppet invited before it exists).
+            var known = try await storage.account(userID: target) != nil || UserID(target)?.server != serverName
+            if !known { known = await appServiceMadeUser(target) }
+            guard known else { throw MatrixError.notFound("Unknown user \(target)") }
             // A shadow-banned user's invites are answered as sent and reach no one.
             if await shadowBanAnswer(request) != nil { return .empty }
         } else if membership == "leave" {
