@@ -56,8 +56,11 @@ final class AppServiceSender: Service, Sendable {
                     }
                 }
                 group.addTask {
+                    // Services side by side: a slow or unreachable one delays no other.
                     for await _ in self.wakeups {
-                        for service in services { await self.deliver(to: service) }
+                        await withTaskGroup(of: Void.self) { each in
+                            for service in services { each.addTask { await self.deliver(to: service) } }
+                        }
                     }
                 }
                 await group.next()
