@@ -120,11 +120,20 @@ final class FakeAppService: Sendable {
     let failing = Mutex(false)
     let pings = Mutex<[JSON]>([])
     let queries = Mutex<[String]>([])
+    let hsToken: String
+    /// How long each transaction is held before it is answered.
+    let delay: Duration
+
+    init(hsToken: String = "hs-bridge", delay: Duration = .zero) {
+        self.hsToken = hsToken
+        self.delay = delay
+    }
 
     func application() -> some ApplicationProtocol {
         let router = Router()
         router.put("/_matrix/app/v1/transactions/:txn") { request, context -> Response in
-            guard request.headers[.authorization] == "Bearer hs-bridge" else { return Response(status: .forbidden) }
+            guard request.headers[.authorization] == "Bearer \(self.hsToken)" else { return Response(status: .forbidden) }
+            if self.delay > .zero { try await Task.sleep(for: self.delay) }
             let body = try JSONParser.parse(Array(buffer: try await request.body.collect(upTo: 1 << 22)))
             let id = context.parameters.get("txn") ?? ""
             if self.failing.withLock({ $0 }) { return Response(status: .internalServerError) }
@@ -450,6 +459,41 @@ extension AppServiceTests {
             #expect(try await server.call(.get, "/_matrix/client/v3/register/available?username=someone").json == ["available": true])
             let sender = try await server.call(.get, "/_matrix/client/v3/register/available?username=_bridge_bot")
             #expect(sender.status == 400)
+        }
+    }
+}
+
+extension AppServiceTests {
+    /// The running sender (woken by room changes, not called by the test): a service that
+    /// takes seconds to answer does not hold back another.
+    @Test func aSlowServiceDelaysNoOther() async throws {
+        let slow = FakeAppService(hsToken: "hs-slow", delay: .seconds(3))
+        let fast = FakeAppService(hsToken: "hs-bridge")
+        try await slow.application().test(.live) { slowClient in
+            try await fast.application().test(.live) { fastClient in
+                let slowFile = try Self.file(
+                    Self.registration(id: "slow", url: "http://127.0.0.1:\(slowClient.port!)").replacingOccurrences(of: "@_slow_.*:localhost", with: "@alice:localhost"))
+                let fastFile = try Self.file(
+                    Self.registration(url: "http://127.0.0.1:\(fastClient.port!)").replacingOccurrences(of: "@_bridge_.*:localhost", with: "@alice:localhost"))
+                try await TestServer.run(configure: { $0.appServiceConfigFiles = [slowFile, fastFile] }) { server in
+                    // Both services claim alice (exclusively, so she is made directly, as an admin would).
+                    _ = try await server.server.accounts.register(
+                        userID: try server.server.accounts.validatedNewUserID("alice"), password: "correct horse", login: nil)
+                    let token = try #require(try await server.login("alice").json["access_token"]?.stringValue)
+                    let roomID = try await server.createRoom(token)
+                    try await Task.sleep(for: .milliseconds(700))  // both cursors start
+                    try await server.send(token, roomID, "first")
+                    try await Task.sleep(for: .milliseconds(300))  // the slow service now holds a transaction
+                    try await server.send(token, roomID, "second")
+                    var fastBodies: [String] = []
+                    for _ in 0..<40 where !fastBodies.contains("second") {
+                        try await Task.sleep(for: .milliseconds(50))
+                        fastBodies = fast.events().compactMap { $0["content"]?["body"]?.stringValue }
+                    }
+                    #expect(fastBodies.contains("second"), "\(fastBodies)")
+                    #expect(!slow.events().contains { $0["content"]?["body"] == "second" })
+                }
+            }
         }
     }
 }

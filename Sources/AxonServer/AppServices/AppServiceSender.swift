@@ -23,44 +23,47 @@ final class AppServiceSender: Service, Sendable {
     static let leaseMs: Int64 = 30_000
     /// Deliveries to one service in this process run one at a time (the lease orders nodes).
     private let locks = KeyedLock()
-    private let wakeups: AsyncStream<Void>
-    private let waker: AsyncStream<Void>.Continuation
+    /// One wake-up signal per service (with a URL): each is delivered to on its own, so a
+    /// slow or unreachable service delays no other.
+    private let wakeups: [(service: AppServiceRegistration, signal: AsyncStream<Void>)]
+    private let wakers: [AsyncStream<Void>.Continuation]
 
     init(registry: AppServiceRegistry, storage: any Storage, notifier: Notifier, logger: Logger) {
         self.registry = registry
         self.storage = storage
         self.logger = logger
-        (wakeups, waker) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        if !registry.services.isEmpty {
-            let waker = self.waker
-            notifier.observeRoomChanges { waker.yield() }
+        var wakeups: [(AppServiceRegistration, AsyncStream<Void>)] = []
+        var wakers: [AsyncStream<Void>.Continuation] = []
+        for service in registry.services where service.url != nil {
+            let (signal, waker) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            wakeups.append((service, signal))
+            wakers.append(waker)
         }
+        self.wakeups = wakeups
+        self.wakers = wakers
+        let all = wakers
+        if !all.isEmpty { notifier.observeRoomChanges { for waker in all { waker.yield() } } }
     }
 
-    func wake() { waker.yield() }
+    func wake() { for waker in wakers { waker.yield() } }
 
     func run() async throws {
-        let services = registry.services.filter { $0.url != nil }
-        guard !services.isEmpty else {
+        guard !wakeups.isEmpty else {
             try? await gracefulShutdown()
             return
         }
-        let waker = self.waker
         try? await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 // Wake-ups arrive on every room change; a timer covers other nodes' writes and retries.
                 group.addTask {
                     while !Task.isCancelled {
                         try? await Task.sleep(for: .milliseconds(500))
-                        waker.yield()
+                        self.wake()
                     }
                 }
-                group.addTask {
-                    // Services side by side: a slow or unreachable one delays no other.
-                    for await _ in self.wakeups {
-                        await withTaskGroup(of: Void.self) { each in
-                            for service in services { each.addTask { await self.deliver(to: service) } }
-                        }
+                for (service, signal) in self.wakeups {
+                    group.addTask {
+                        for await _ in signal { await self.deliver(to: service) }
                     }
                 }
                 await group.next()
