@@ -9,15 +9,9 @@ public struct AdminCommands: Sendable {
     /// Who blocks and quarantines, in the records, when it is done from the shell.
     var actor: String { "@axon-cli:\(context.serverName)" }
 
-    /// A user ID from a localpart or a full ID, which must be local.
-    public func userID(_ text: String) throws -> String {
-        let full = text.hasPrefix("@") ? text : "@\(text):\(context.serverName)"
-        guard let userID = UserID(full), userID.server == context.serverName else { throw MatrixError.invalidParam("'\(text)' is not a local user") }
-        return userID.description
-    }
-
+    /// `alice` or `@alice:server`, resolved as login resolves it.
     private func existing(_ text: String) async throws -> Account {
-        guard let account = try await context.storage.account(userID: try userID(text)) else { throw MatrixError.notFound("No user \(text)") }
+        guard let account = try await context.accounts.resolveLocalAccount(text) else { throw MatrixError.notFound("No user \(text)") }
         return account
     }
 

@@ -23,6 +23,9 @@ final class AppServiceSender: Service, Sendable {
     static let leaseMs: Int64 = 30_000
     /// Deliveries to one service in this process run one at a time (the lease orders nodes).
     private let locks = KeyedLock()
+    /// Until when this node holds each service's lease: renewed when half of it is left,
+    /// not on every wake-up (every room change).
+    private let leases = Mutex<[String: Int64]>([:])
     /// One wake-up signal per service (with a URL): each is delivered to on its own, so a
     /// slow or unreachable service delays no other.
     private let wakeups: [(service: AppServiceRegistration, signal: AsyncStream<Void>)]
@@ -75,6 +78,7 @@ final class AppServiceSender: Service, Sendable {
 
     /// On a stop: another node (or this one restarted) takes over without waiting out the lease.
     func releaseLeases() async {
+        leases.withLock { $0.removeAll() }
         for service in registry.services {
             await locks.withLock(service.id) { try? await self.storage.releaseAppService(id: service.id, owner: self.node) }
         }
@@ -88,7 +92,13 @@ final class AppServiceSender: Service, Sendable {
     private func deliverNow(to service: AppServiceRegistration) async {
         do {
             let now = nowMillis()
-            guard try await storage.leaseAppService(id: service.id, owner: node, now: now, until: now + Self.leaseMs) else { return }
+            if leases.withLock({ $0[service.id] ?? 0 }) < now + Self.leaseMs / 2 {
+                guard try await storage.leaseAppService(id: service.id, owner: node, now: now, until: now + Self.leaseMs) else {
+                    leases.withLock { $0[service.id] = nil }
+                    return
+                }
+                leases.withLock { $0[service.id] = now + Self.leaseMs }
+            }
             var delivery: AppServiceDelivery
             if let stored = try await storage.appServiceDelivery(id: service.id) {
                 delivery = stored
@@ -98,14 +108,22 @@ final class AppServiceSender: Service, Sendable {
             }
             guard delivery.retryAt <= now else { return }
             for _ in 0..<50 {
+                var built: AppServiceTransaction?
                 if delivery.pending == nil {
-                    guard let next = try await nextTransaction(for: service, after: &delivery) else { return }
+                    guard let (next, content) = try await nextTransaction(for: service, after: &delivery) else { return }
                     delivery.pending = next
+                    built = content
                     try await storage.saveAppServiceDelivery(id: service.id, delivery)
                 }
                 guard let pending = delivery.pending else { return }
-                let content = try await AppServiceTransaction.build(
-                    for: service, after: pending.after, upTo: pending.upTo, storage: storage, serverName: registry.serverName, limit: Self.batchSize)
+                // A transaction stored by an earlier attempt is built again from its range.
+                let content: AppServiceTransaction
+                if let built {
+                    content = built
+                } else {
+                    content = try await AppServiceTransaction.build(
+                        for: service, after: pending.after, upTo: pending.upTo, storage: storage, serverName: registry.serverName, limit: Self.batchSize)
+                }
                 if try await send(content, id: pending.id, to: service) {
                     // Delivered: the service's devices have had their to-device messages.
                     for device in content.toDeviceRecipients {
@@ -133,17 +151,18 @@ final class AppServiceSender: Service, Sendable {
     /// The next range with something in it for the service; ranges with nothing move the
     /// cursor on without a transaction. Nil when caught up.
     private func nextTransaction(for service: AppServiceRegistration, after delivery: inout AppServiceDelivery) async throws
-        -> AppServiceDelivery.PendingTransaction?
+        -> (AppServiceDelivery.PendingTransaction, AppServiceTransaction)?
     {
         let current = try await storage.currentStreamPosition()
         while delivery.deliveredUpTo < current {
             let page = try await storage.eventsByStream(after: delivery.deliveredUpTo, upTo: current, limit: Self.batchSize)
             let upTo = page.count == Self.batchSize ? page.last!.streamPosition : current
             let content = try await AppServiceTransaction.build(
-                for: service, after: delivery.deliveredUpTo, upTo: upTo, storage: storage, serverName: registry.serverName, limit: Self.batchSize)
+                for: service, after: delivery.deliveredUpTo, upTo: upTo, storage: storage, serverName: registry.serverName, limit: Self.batchSize,
+                events: page)
             if !content.isEmpty {
                 delivery.lastTransactionID += 1
-                return .init(id: delivery.lastTransactionID, after: delivery.deliveredUpTo, upTo: upTo)
+                return (.init(id: delivery.lastTransactionID, after: delivery.deliveredUpTo, upTo: upTo), content)
             }
             delivery.deliveredUpTo = upTo
             try await storage.saveAppServiceDelivery(id: service.id, delivery)

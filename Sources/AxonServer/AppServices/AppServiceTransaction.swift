@@ -47,13 +47,16 @@ struct AppServiceTransaction {
     }
 
     static func build(
-        for service: AppServiceRegistration, after: Int64, upTo: Int64, storage: any Storage, serverName: ServerName, limit: Int
+        for service: AppServiceRegistration, after: Int64, upTo: Int64, storage: any Storage, serverName: ServerName, limit: Int,
+        events known: [StoredEvent]? = nil
     ) async throws -> AppServiceTransaction {
         var interest = AppServiceInterest(storage: storage, serverName: serverName)
         var transaction = AppServiceTransaction()
         var concerned = Set<String>()
-        for event in try await storage.eventsByStream(after: after, upTo: upTo, limit: limit)
-        where try await interest.isInteresting(event, to: service) {
+        // The range's events, unless the caller has just read them.
+        var events = known ?? []
+        if known == nil { events = try await storage.eventsByStream(after: after, upTo: upTo, limit: limit) }
+        for event in events where try await interest.isInteresting(event, to: service) {
             transaction.events.append(ClientEventFormat.json(event, viewer: nil, version: nil))
             for user in [event.pdu.sender, event.pdu.stateKey].compactMap({ $0 }) where service.claims(user: user, on: serverName) {
                 concerned.insert(user)

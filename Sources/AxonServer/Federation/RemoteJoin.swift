@@ -18,7 +18,6 @@ struct RemoteJoin: Sendable {
     static var versionQuery: String { RoomVersion.supported.map { "ver=" + PercentEncoding.component($0.identifier) }.joined(separator: "&") }
 
     func join(roomID: String, userID: String, servers: [String], extraContent: JSONObject) async throws -> String {
-        try await RoomService.refuseBlocked(roomID, storage: storage)
         let reachable = servers.filter(client.mayFederate)
         // Federation off, or only servers outside the whitelist: the room cannot be found.
         guard !reachable.isEmpty else { throw MatrixError.notFound("No server this one federates with can join \(roomID)") }

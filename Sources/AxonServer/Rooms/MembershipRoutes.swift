@@ -114,8 +114,10 @@ extension ServerContext {
 
     private func join(_ request: MatrixRequest, roomID: String, servers: [String] = []) async throws -> MatrixResponse {
         let body = try request.jsonObject()
-        try await RoomService.refuseBlocked(roomID, storage: storage)
         if try await !RemoteMembership.hasState(roomID: roomID, storage: storage) {
+            // A blocked room may be one this server no longer has (deleted, purged); joins
+            // of rooms it has are refused in `setMembership`.
+            try await RoomService.refuseBlocked(roomID, storage: storage)
             // A room this server is not in: join through the servers named, the alias's, the
             // inviter's, or the one in the room ID (before v12 room IDs carry a server name).
             var candidates = (request.query["server_name"] ?? []) + (request.query["via"] ?? []) + servers

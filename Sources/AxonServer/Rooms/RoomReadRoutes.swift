@@ -51,15 +51,15 @@ extension ServerContext {
         }
         // Synapse's admin forms: the whole history, whatever the admin's membership.
         routes.add(.get, "/_synapse/admin/v1/rooms/{roomId}/messages") { request in
-            guard request.user.isAdmin else { throw MatrixError.forbidden("You are not a server admin") }
+            try requireAdmin(request)
             return try await messages(request, asAdmin: true)
         }
         routes.add(.get, "/_synapse/admin/v1/rooms/{roomId}/context/{eventId}") { request in
-            guard request.user.isAdmin else { throw MatrixError.forbidden("You are not a server admin") }
+            try requireAdmin(request)
             return try await context(request, asAdmin: true)
         }
         routes.add(.get, "/_synapse/admin/v1/rooms/{roomId}/timestamp_to_event") { request in
-            guard request.user.isAdmin else { throw MatrixError.forbidden("You are not a server admin") }
+            try requireAdmin(request)
             let roomID = try roomIDParameter(request)
             _ = try await reader(request, roomID: roomID, asAdmin: true)
             return try await nearestEvent(request, roomID: roomID) { $0 }
