@@ -71,6 +71,10 @@ import Testing
             let human = try await server.call(.post, "/_matrix/client/v3/register", json: ["username": "_bridge_bob", "password": "a long password"])
             #expect(human.status == 400 && human.errcode == "M_EXCLUSIVE", "\(human.raw)")
             #expect(try await server.call(.post, "/_matrix/client/v3/register", token: "wrong", json: register).errcode == "M_UNKNOWN_TOKEN")
+            // A user's own token is not an as_token, and is not called logged out for it.
+            let someone = try await server.register("someone")
+            let asUser = try await server.call(.post, "/_matrix/client/v3/register", token: someone.token, json: register)
+            #expect(asUser.status == 403 && asUser.errcode == "M_FORBIDDEN", "\(asUser.raw)")
             let quiet = try await server.call(
                 .post, "/_matrix/client/v3/register", token: "as-bridge", json: ["type": "m.login.application_service", "username": "_bridge_carol", "inhibit_login": true])
             #expect(quiet.json == ["user_id": "@_bridge_carol:localhost"])

@@ -17,17 +17,21 @@ extension ServerContext {
         }
     }
 
-    /// The service whose `as_token` the request carries; the spec's errors otherwise.
-    func callingAppService(_ request: MatrixRequest) throws(MatrixError) -> AppServiceRegistration {
+    /// The service whose `as_token` the request carries. A user's valid token is refused
+    /// with 403, not `M_UNKNOWN_TOKEN`, which would tell that client it was logged out.
+    func callingAppService(_ request: MatrixRequest) async throws -> AppServiceRegistration {
         guard let token = request.accessToken else { throw MatrixError.missingToken() }
-        guard let service = appServices.service(asToken: token) else { throw MatrixError.unknownToken("The as_token is not an application service's") }
-        return service
+        if let service = appServices.service(asToken: token) { return service }
+        if try await storage.tokenOwner(tokenHash: Authenticator.hash(token: token)) != nil {
+            throw MatrixError.forbidden("Only application services may do this")
+        }
+        throw MatrixError.unknownToken("The token is not an application service's as_token")
     }
 
     /// `POST /register` with `type: m.login.application_service`: a user of the service's
     /// namespace, no password, no user-interactive auth.
     func registerAppServiceUser(_ request: MatrixRequest, body: JSON) async throws -> MatrixResponse {
-        let service = try callingAppService(request)
+        let service = try await callingAppService(request)
         guard let username = try body.optionalString("username") else { throw MatrixError.missingParam("Missing 'username'") }
         let userID: UserID
         if username.hasPrefix("@") {
@@ -52,7 +56,7 @@ extension ServerContext {
     /// `POST /login` with `type: m.login.application_service`: a session for a user of the
     /// service's namespace.
     func appServiceLogin(_ request: MatrixRequest, user: String, body: JSON) async throws -> MatrixResponse {
-        let service = try callingAppService(request)
+        let service = try await callingAppService(request)
         guard let account = try await accounts.resolveLocalAccount(user), !account.isDeactivated else {
             throw MatrixError.forbidden("Unknown user \(user)")
         }

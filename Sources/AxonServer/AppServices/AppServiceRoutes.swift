@@ -9,7 +9,7 @@ import NIOHTTP1
 extension ServerContext {
     func registerAppServiceRoutes(on routes: RouteTable) {
         routes.add(.post, "/_matrix/client/v1/appservice/{appserviceId}/ping", auth: .none) { request in
-            let service = try callingAppService(request)
+            let service = try await callingAppService(request)
             guard service.id == request.parameter("appserviceId") else {
                 throw MatrixError.forbidden("The as_token belongs to another application service")
             }
