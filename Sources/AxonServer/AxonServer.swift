@@ -81,6 +81,7 @@ public struct AxonServer: Sendable {
         context.registerRoomReadRoutes(on: routes)
         context.registerDirectoryRoutes(on: routes)
         context.registerSyncRoutes(on: routes)
+        context.registerSlidingSyncRoutes(on: routes)
         context.registerLegacySyncRoutes(on: routes)
         context.registerAccountDataRoutes(on: routes)
         context.registerReceiptRoutes(on: routes)

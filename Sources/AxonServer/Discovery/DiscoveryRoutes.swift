@@ -6,7 +6,8 @@ extension ServerContext {
 
     func registerDiscoveryRoutes(on routes: RouteTable, metrics: ServerMetrics) {
         routes.add(.get, "/_matrix/client/versions", auth: .none) { _ in
-            .ok(["versions": .array(Self.specVersions.map(JSON.string)), "unstable_features": [:]])
+            // Element X will not sign in without simplified sliding sync.
+            .ok(["versions": .array(Self.specVersions.map(JSON.string)), "unstable_features": ["org.matrix.simplified_msc3575": true]])
         }
         routes.add(.get, "/.well-known/matrix/client", auth: .none) { _ in
             .ok(["m.homeserver": ["base_url": .string(config.baseURL)]])

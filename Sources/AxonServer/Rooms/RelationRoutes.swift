@@ -16,8 +16,11 @@ extension ServerContext {
         }
     }
 
-    private func streamToken(_ text: String?) throws(MatrixError) -> Int64? {
+    /// A relations token, or a `/sync` `next_batch` or sliding-sync `pos` (the position after
+    /// everything that sync showed: going backwards, what it showed is included).
+    private func streamToken(_ text: String?, forward: Bool = false) throws(MatrixError) -> Int64? {
         guard let text else { return nil }
+        if let position = SyncToken(text)?.position ?? SlidingSyncPos(text)?.streamPosition { return forward ? position : position + 1 }
         guard text.hasPrefix("r"), let position = Int64(text.dropFirst()) else { throw MatrixError.invalidParam("Invalid pagination token") }
         return position
     }
@@ -35,8 +38,8 @@ extension ServerContext {
         guard dir == "b" || dir == "f" else { throw MatrixError.invalidParam("'dir' must be 'b' or 'f'") }
         let forward = dir == "f"
         let limit = try pageLimit(request, default: 50)
-        let from = try streamToken(request.query("from"))
-        let to = try streamToken(request.query("to"))
+        let from = try streamToken(request.query("from"), forward: forward)
+        let to = try streamToken(request.query("to"), forward: !forward)
         let relType = request.pathParameters["relType"]
         let eventType = request.pathParameters["eventType"]
         let fetched = try await storage.relations(

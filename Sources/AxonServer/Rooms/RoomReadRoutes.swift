@@ -211,8 +211,9 @@ extension ServerContext {
     /// token is the gap after the room's newest event at that stream position.
     func decodeRoomToken(_ token: String, roomID: String) async throws -> RoomGap? {
         if let gap = RoomGap(token: token) { return gap }
-        guard let sync = SyncToken(token) else { return nil }
-        return try await storage.latestEvent(roomID: roomID, atOrBefore: sync.position).map(RoomGap.after) ?? .beginning
+        // A sliding-sync `pos` works as a `next_batch` does (MSC4186).
+        guard let position = SyncToken(token)?.position ?? SlidingSyncPos(token)?.streamPosition else { return nil }
+        return try await storage.latestEvent(roomID: roomID, atOrBefore: position).map(RoomGap.after) ?? .beginning
     }
 
     /// The member events of the senders of `events` (lazy loading), as of each event.

@@ -257,7 +257,8 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         room.currentStateGroup = currentGroup
         try await rows(
             """
-            UPDATE rooms SET latest_event_id = \(pdu.eventID), latest_depth = \(room.latestDepth), current_state_group = \(currentGroup)
+            UPDATE rooms SET latest_event_id = \(pdu.eventID), latest_depth = \(room.latestDepth), current_state_group = \(currentGroup),
+                bump_stamp = CASE WHEN \(BumpEvents.types.contains(pdu.type)) THEN \(position) ELSE bump_stamp END
             WHERE room_id = \(room.roomID)
             """)
         try await PostgresStorage.notify(connection, change: "r \(position) \(room.roomID)", logger: logger)

@@ -581,5 +581,32 @@ enum PostgresMigrations {
                 """
             ]
         ),
+        (
+            "030_sliding_sync",
+            [
+                "ALTER TABLE rooms ADD COLUMN bump_stamp BIGINT",
+                """
+                UPDATE rooms SET bump_stamp = (
+                    SELECT MAX(stream_ordering) FROM events e WHERE e.room_id = rooms.room_id
+                    AND e.type IN (\(BumpEvents.types.sorted().map { "'\($0)'" }.joined(separator: ", "))))
+                """,
+                """
+                CREATE TABLE sliding_sync_connections (
+                    id BIGSERIAL PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL, conn_id TEXT NOT NULL,
+                    last_used_ts BIGINT NOT NULL, next_pos BIGINT NOT NULL DEFAULT 1, UNIQUE (user_id, device_id, conn_id))
+                """,
+                """
+                CREATE TABLE sliding_sync_positions (
+                    connection_id BIGINT NOT NULL REFERENCES sliding_sync_connections(id) ON DELETE CASCADE, pos BIGINT NOT NULL,
+                    parent BIGINT, stream_ordering BIGINT NOT NULL, lists_digest TEXT NOT NULL, PRIMARY KEY (connection_id, pos))
+                """,
+                """
+                CREATE TABLE sliding_sync_rooms (
+                    connection_id BIGINT NOT NULL REFERENCES sliding_sync_connections(id) ON DELETE CASCADE, room_id TEXT NOT NULL,
+                    pos BIGINT NOT NULL, sent_up_to BIGINT, config TEXT NOT NULL, extra TEXT NOT NULL,
+                    PRIMARY KEY (connection_id, room_id, pos))
+                """,
+            ]
+        ),
     ]
 }

@@ -45,10 +45,12 @@ extension PostgresStorage {
             SELECT room_id, type, content, stream_ordering FROM account_data WHERE user_id = \(userID)
             AND stream_ordering > \(since ?? -1) ORDER BY stream_ordering
             """
-        ).map { row in
-            let (room, type, content, position) = try row.decode((String, String, String, Int64).self)
-            return AccountDataEntry(roomID: room.isEmpty ? nil : room, type: type, content: try JSON.stored(content), streamPosition: position)
-        }
+        ).map(Self.accountDataEntry)
+    }
+
+    static func accountDataEntry(_ row: PostgresRow) throws -> AccountDataEntry {
+        let (room, type, content, position) = try row.decode((String, String, String, Int64).self)
+        return AccountDataEntry(roomID: room.isEmpty ? nil : room, type: type, content: try JSON.stored(content), streamPosition: position)
     }
 
     public func setReceipt(_ receipt: Receipt) async throws -> Int64 {

@@ -653,6 +653,42 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        // Sliding sync: each room's latest bump event, and the connections' sent-room records.
+        migrator.registerMigration("030_sliding_sync") { db in
+            let bumpTypes = BumpEvents.types.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            try db.execute(
+                sql: """
+                    ALTER TABLE rooms ADD COLUMN bump_stamp INTEGER;
+                    UPDATE rooms SET bump_stamp = (
+                        SELECT MAX(stream_ordering) FROM events e WHERE e.room_id = rooms.room_id AND e.type IN (\(bumpTypes)));
+                    CREATE TABLE sliding_sync_connections (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        user_id TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        conn_id TEXT NOT NULL,
+                        last_used_ts INTEGER NOT NULL,
+                        next_pos INTEGER NOT NULL DEFAULT 1,
+                        UNIQUE (user_id, device_id, conn_id)
+                    );
+                    CREATE TABLE sliding_sync_positions (
+                        connection_id INTEGER NOT NULL REFERENCES sliding_sync_connections(id) ON DELETE CASCADE,
+                        pos INTEGER NOT NULL,
+                        parent INTEGER,
+                        stream_ordering INTEGER NOT NULL,
+                        lists_digest TEXT NOT NULL,
+                        PRIMARY KEY (connection_id, pos)
+                    );
+                    CREATE TABLE sliding_sync_rooms (
+                        connection_id INTEGER NOT NULL REFERENCES sliding_sync_connections(id) ON DELETE CASCADE,
+                        room_id TEXT NOT NULL,
+                        pos INTEGER NOT NULL,
+                        sent_up_to INTEGER,
+                        config TEXT NOT NULL,
+                        extra TEXT NOT NULL,
+                        PRIMARY KEY (connection_id, room_id, pos)
+                    );
+                    """)
+        }
         return migrator
     }
 }

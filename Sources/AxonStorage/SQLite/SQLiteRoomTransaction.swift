@@ -293,8 +293,12 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         room.latestDepth = max(room.latestDepth, pdu.depth)
         room.currentStateGroup = currentGroup
         try db.execute(
-            sql: "UPDATE rooms SET latest_event_id = ?, latest_depth = ?, current_state_group = ? WHERE room_id = ?",
-            arguments: [pdu.eventID, room.latestDepth, currentGroup, room.roomID])
+            sql: """
+                UPDATE rooms SET latest_event_id = ?, latest_depth = ?, current_state_group = ?,
+                    bump_stamp = CASE WHEN ? THEN ? ELSE bump_stamp END
+                WHERE room_id = ?
+                """,
+            arguments: [pdu.eventID, room.latestDepth, currentGroup, BumpEvents.types.contains(pdu.type), position, room.roomID])
         let stored = StoredEvent(
             pdu: pdu, roomID: room.roomID, streamPosition: position, stateGroup: stateGroup,
             senderDevice: transaction?.deviceID, transactionID: transaction?.transactionID)

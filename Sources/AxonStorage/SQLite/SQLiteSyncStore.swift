@@ -36,13 +36,14 @@ extension SQLiteStorage {
                 db,
                 sql: "SELECT * FROM account_data WHERE user_id = ? AND stream_ordering > ? ORDER BY stream_ordering",
                 arguments: [userID, since ?? -1]
-            ).map { row in
-                let room: String = row["room_id"]
-                return AccountDataEntry(
-                    roomID: room.isEmpty ? nil : room, type: row["type"], content: try JSON.stored(row["content"]),
-                    streamPosition: row["stream_ordering"])
-            }
+            ).map(Self.accountDataEntry)
         }
+    }
+
+    static func accountDataEntry(_ row: Row) throws -> AccountDataEntry {
+        let room: String = row["room_id"]
+        return AccountDataEntry(
+            roomID: room.isEmpty ? nil : room, type: row["type"], content: try JSON.stored(row["content"]), streamPosition: row["stream_ordering"])
     }
 
     public func setReceipt(_ receipt: Receipt) async throws -> Int64 {

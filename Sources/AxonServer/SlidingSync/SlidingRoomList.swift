@@ -1,0 +1,160 @@
+import AxonStorage
+import MatrixModel
+
+/// The user's rooms as sliding-sync lists see them (MSC4186 "Lists"): every room they are
+/// joined to, invited to, knocking on, were kicked from, or banned from after joining, plus
+/// rooms they left themselves that this connection has already sent; most recent activity
+/// first. The activity is the room's bump stamp, or for a room the user is not in, when their
+/// membership last changed. A join counts as activity, so a room just joined comes first.
+struct SlidingRoomList: Sendable {
+    struct Room: Sendable {
+        var entry: RoomListEntry
+        var bumpStamp: Int64
+        var roomID: String { entry.roomID }
+    }
+
+    /// Sorted, most recent first.
+    var rooms: [Room]
+    /// Every room the user has a membership in, eligible or not: subscriptions may name any.
+    var memberships: [String: RoomListEntry]
+
+    static func bumpStamp(_ entry: RoomListEntry) -> Int64 {
+        entry.membership == "join" ? max(entry.bumpStamp ?? 0, entry.membershipPosition) : entry.membershipPosition
+    }
+
+    /// Whether the user left on their own (left rooms are then listed only once sent).
+    static func leftThemselves(_ entry: RoomListEntry, userID: String) -> Bool {
+        entry.membership == "leave" && (entry.membershipSender == nil || entry.membershipSender == userID)
+    }
+
+    static func load(
+        userID: String, connectionID: Int64, ignored: Set<String>, storage: any Storage
+    ) async throws -> SlidingRoomList {
+        let entries = try await storage.roomList(userID: userID)
+        let selfLeft = entries.filter { leftThemselves($0, userID: userID) }.map(\.roomID)
+        let sentBefore = try await storage.slidingSyncRooms(connectionID: connectionID, roomIDs: selfLeft)
+        var rooms: [Room] = []
+        for entry in entries {
+            switch entry.membership {
+            case "join", "knock": break
+            case "invite":
+                if let sender = entry.membershipSender, ignored.contains(sender) { continue }
+            case "ban":
+                // Banned without ever having joined: nothing the user has seen.
+                guard try await storage.joinPositions(roomID: entry.roomID, userID: userID).contains(where: { $0 < entry.membershipPosition })
+                else { continue }
+            default:
+                if leftThemselves(entry, userID: userID), sentBefore[entry.roomID] == nil { continue }
+            }
+            rooms.append(Room(entry: entry, bumpStamp: bumpStamp(entry)))
+        }
+        rooms.sort { ($0.bumpStamp, $0.roomID) > ($1.bumpStamp, $1.roomID) }
+        return SlidingRoomList(rooms: rooms, memberships: Dictionary(entries.map { ($0.roomID, $0) }, uniquingKeysWith: { first, _ in first }))
+    }
+}
+
+/// One list's answer: how many rooms pass its filters, and the rooms in each of its ranges.
+struct SlidingListResult: Sendable {
+    var name: String
+    var count: Int
+    var windows: [(range: ClosedRange<Int>, roomIDs: [String])]
+
+    var roomIDs: [String] { windows.flatMap(\.roomIDs) }
+
+    /// A short digest of what the client was told, so an unchanged list is no news.
+    var digestText: String { "\(name):\(count):" + windows.map { "\($0.range)=\($0.roomIDs.joined(separator: ","))" }.joined(separator: ";") }
+}
+
+/// Applies list filters, loading only the facts the filters in use need.
+struct RoomListFiltering {
+    let storage: any Storage
+    let rooms: RoomService
+    let userID: String
+
+    private struct Facts {
+        var roomType: String?
+        var encrypted = false
+        var name: String?
+    }
+
+    func results(for lists: [SlidingListRequest], in list: SlidingRoomList) async throws -> [SlidingListResult] {
+        let filters = lists.map(\.filters)
+        let ids = list.rooms.map(\.roomID)
+        let direct = filters.contains(where: \.needsDirect) ? try await directRooms() : []
+        let tags = filters.contains(where: \.needsTags) ? try await roomTags(ids) : [:]
+        let facts = filters.contains(where: \.needsState) ? try await facts(list.rooms) : [:]
+        var spaceChildren: [String: Set<String>] = [:]
+        for space in Set(filters.compactMap(\.spaces).joined()) where list.memberships[space]?.membership == "join" {
+            spaceChildren[space] = try await children(of: space)
+        }
+        return lists.map { request in
+            let f = request.filters
+            let matching = list.rooms.filter { room in
+                let id = room.roomID
+                if let isDM = f.isDM, direct.contains(id) != isDM { return false }
+                if let isInvite = f.isInvite, (room.entry.membership == "invite") != isInvite { return false }
+                if let encrypted = f.isEncrypted, (facts[id]?.encrypted ?? false) != encrypted { return false }
+                let type = facts[id]?.roomType
+                if let types = f.roomTypes, !types.contains(type) { return false }
+                if let types = f.notRoomTypes, types.contains(type) { return false }
+                if let spaces = f.spaces, !spaces.contains(where: { spaceChildren[$0]?.contains(id) ?? false }) { return false }
+                if let like = f.roomNameLike, !(facts[id]?.name?.localizedCaseInsensitiveContains(like) ?? false) { return false }
+                let roomTags = tags[id] ?? []
+                if let not = f.notTags, !roomTags.isDisjoint(with: not) { return false }
+                if let wanted = f.tags, roomTags.isDisjoint(with: wanted) { return false }
+                return true
+            }.map(\.roomID)
+            let ranges = request.ranges ?? (matching.isEmpty ? [] : [0...(matching.count - 1)])
+            let windows = ranges.map { range -> (range: ClosedRange<Int>, roomIDs: [String]) in
+                guard range.lowerBound < matching.count else { return (range, []) }
+                return (range, Array(matching[range.lowerBound...min(range.upperBound, matching.count - 1)]))
+            }
+            return SlidingListResult(name: request.name, count: matching.count, windows: windows)
+        }
+    }
+
+    /// Rooms named in the user's `m.direct`.
+    func directRooms() async throws -> Set<String> {
+        guard let content = try await storage.accountData(userID: userID, roomID: nil, type: "m.direct")?.objectValue else { return [] }
+        return Set(content.flatMap { $0.value.arrayValue?.compactMap(\.stringValue) ?? [] })
+    }
+
+    private func roomTags(_ roomIDs: [String]) async throws -> [String: Set<String>] {
+        var tags: [String: Set<String>] = [:]
+        for entry in try await storage.accountData(userID: userID, roomIDs: roomIDs, includingGlobal: false) where entry.type == "m.tag" {
+            if let roomID = entry.roomID, let names = entry.content["tags"]?.objectValue { tags[roomID] = Set(names.map(\.key)) }
+        }
+        return tags
+    }
+
+    private func facts(_ list: [SlidingRoomList.Room]) async throws -> [String: Facts] {
+        let keys = [StateKey.create, StateKey("m.room.encryption", ""), StateKey("m.room.name", "")]
+        var facts: [String: Facts] = [:]
+        func record(type: String, content: JSON, roomID: String) {
+            switch type {
+            case "m.room.create": facts[roomID, default: Facts()].roomType = content["type"]?.stringValue
+            case "m.room.encryption": facts[roomID, default: Facts()].encrypted = true
+            case "m.room.name": facts[roomID, default: Facts()].name = content["name"]?.stringValue
+            default: break
+            }
+        }
+        for event in try await storage.currentStateEvents(roomIDs: list.map(\.roomID), keys: keys) {
+            record(type: event.pdu.type, content: event.pdu.content, roomID: event.roomID)
+        }
+        // Invites to rooms this server is not in: what the inviting server shared.
+        for room in list where ["invite", "knock"].contains(room.entry.membership) && facts[room.roomID] == nil {
+            guard let event = try await storage.event(id: room.entry.membershipEventID) else { continue }
+            for stripped in try await rooms.strippedState(event) {
+                record(type: stripped["type"]?.stringValue ?? "", content: stripped["content"] ?? [:], roomID: room.roomID)
+            }
+        }
+        return facts
+    }
+
+    private func children(of space: String) async throws -> Set<String> {
+        Set(
+            try await storage.currentStateEvents(roomID: space, types: ["m.space.child"], keys: []).compactMap { event in
+                (event.pdu.content["via"]?.arrayValue?.isEmpty ?? true) ? nil : event.pdu.stateKey
+            })
+    }
+}
