@@ -32,6 +32,8 @@ struct SlidingSyncService: Sendable {
                 let resumed = try await storage.resumeSlidingSyncConnection(
                     connectionID: token.connectionID, pos: token.position, userID: user.userID, deviceID: user.deviceID, connID: request.connID,
                     now: now, unusedSince: now - Self.connectionLifetimeMillis)
+                // The whole token must be one this server issued, not just its connection and number.
+                , resumed.streamPosition == token.streamPosition
             else { throw Self.unknownPos("This pos is not known for this connection: start again without one") }
             connectionID = token.connectionID
             parent = token.position
