@@ -56,6 +56,11 @@ public struct SlidingSyncResumption: Sendable, Equatable {
     public var streamPosition: Int64
     /// A digest of the lists as that response gave them (counts and windows).
     public var listsDigest: String
+
+    public init(streamPosition: Int64, listsDigest: String) {
+        self.streamPosition = streamPosition
+        self.listsDigest = listsDigest
+    }
 }
 
 /// Sliding-sync connections (MSC4186 "Connections"). A connection is a (user, device,
