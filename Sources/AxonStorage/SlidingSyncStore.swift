@@ -93,6 +93,9 @@ public protocol SlidingSyncStore: Sendable {
 
     /// Every room the user has a membership in and has not forgotten.
     func roomList(userID: String) async throws -> [RoomListEntry]
+    /// How many such rooms there are and the latest position among their memberships: when
+    /// neither moved, a copy of `roomList` is still right but for bump stamps.
+    func roomListSummary(userID: String) async throws -> (count: Int, latestMembership: Int64)
     /// The current bump stamps of `roomIDs` (rooms without one are left out).
     func bumpStamps(roomIDs: [String]) async throws -> [String: Int64]
     /// Current state events of several rooms, only the entries at `keys`.

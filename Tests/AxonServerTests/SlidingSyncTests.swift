@@ -119,6 +119,11 @@ func allRoomsList(range: [Int] = [0, 19], limit: Int = 1, requiredState: JSON = 
             let events = kicked.room(roomID)?["timeline"]?.arrayValue ?? []
             #expect(events.last?["content"]?["membership"] == "leave")
             #expect(!kicked.timelineBodies(roomID).contains("after the kick"))
+            // Forgotten, the room leaves the list (the cached copy notices).
+            _ = try await server.call(.post, server.room(roomID, "/forget"), token: bob.token, json: [:])
+            let forgotten = try await server.slidingSync(bob.token, allRoomsList(), pos: kicked.pos)
+            #expect(!forgotten.window("all_rooms").contains(roomID))
+            #expect(forgotten.json["lists"]?["all_rooms"]?["count"] == 1)
         }
     }
 

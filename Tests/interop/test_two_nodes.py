@@ -143,3 +143,27 @@ async def test_killing_a_node_loses_no_acknowledged_event(cluster):
                              params={"dir": "f", "limit": "1000"})
         stored = {e["event_id"] for e in page["chunk"]}
         assert set(acknowledged) <= stored
+
+
+async def test_sliding_sync_connection_continues_on_the_other_node(cluster):
+    """Sliding-sync connection state lives in the database: a pos from node A continues on
+    node B, which sends only what is new; the room lists of both nodes see a leave and a
+    forget made through the other."""
+    a, b = cluster
+    path = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+    body = {"conn_id": "room-list", "lists": {"all": {"ranges": [[0, 19]], "timeline_limit": 1, "required_state": []}}}
+    async with aiohttp.ClientSession() as session:
+        alice, bob, room = await shared_room(session, a, b)
+        status, first = await call(session, "POST", a.base_url + path, bob, json=body)
+        assert status == 200 and room in first["rooms"], first
+        await call(session, "PUT", f"{a.base_url}/_matrix/client/v3/rooms/{room}/send/m.room.message/t1", alice,
+                   json={"msgtype": "m.text", "body": "via A"})
+        status, second = await call(session, "POST", f"{b.base_url}{path}?pos={first['pos']}&timeout=5000", bob, json=body)
+        assert status == 200, second
+        assert list(second["rooms"]) == [room] and "initial" not in second["rooms"][room]
+        assert [e["content"]["body"] for e in second["rooms"][room]["timeline"]] == ["via A"]
+        # Bob leaves and forgets through node A; node B's list (which has it cached) drops it.
+        await call(session, "POST", f"{a.base_url}/_matrix/client/v3/rooms/{room}/leave", bob, json={})
+        await call(session, "POST", f"{a.base_url}/_matrix/client/v3/rooms/{room}/forget", bob, json={})
+        status, fresh = await call(session, "POST", b.base_url + path, bob, json={**body, "conn_id": "other"})
+        assert status == 200 and fresh["lists"]["all"]["count"] == 0, fresh

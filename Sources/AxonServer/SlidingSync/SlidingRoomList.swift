@@ -10,13 +10,22 @@ struct SlidingRoomList: Sendable {
     struct Room: Sendable {
         var entry: RoomListEntry
         var bumpStamp: Int64
+        /// For a ban: whether the user had joined before it (else the room is not listed).
+        var bannedAfterJoining = false
         var roomID: String { entry.roomID }
+
+        /// Most recent activity first; the room ID breaks ties so every node agrees.
+        static func precedes(_ a: Room, _ b: Room) -> Bool { (a.bumpStamp, a.roomID) > (b.bumpStamp, b.roomID) }
     }
 
-    /// Sorted, most recent first.
+    /// The listed rooms, sorted, most recent first.
     var rooms: [Room]
-    /// Every room the user has a membership in, eligible or not: subscriptions may name any.
-    var memberships: [String: RoomListEntry]
+    /// Every room the user has a membership in, listed or not (subscriptions may name any),
+    /// with its bump stamp; and their IDs, which a waiting request watches.
+    var all: [String: Room]
+    var allRoomIDs: Set<String>
+
+    func membership(_ roomID: String) -> RoomListEntry? { all[roomID]?.entry }
 
     static func bumpStamp(_ entry: RoomListEntry) -> Int64 {
         entry.membership == "join" ? max(entry.bumpStamp ?? 0, entry.membershipPosition) : entry.membershipPosition
@@ -28,28 +37,22 @@ struct SlidingRoomList: Sendable {
     }
 
     static func load(
-        userID: String, connectionID: Int64, ignored: Set<String>, storage: any Storage
+        userID: String, connectionID: Int64, ignored: Set<String>, current: Int64, cache: RoomListCache, storage: any Storage
     ) async throws -> SlidingRoomList {
-        let entries = try await storage.roomList(userID: userID)
-        let selfLeft = entries.filter { leftThemselves($0, userID: userID) }.map(\.roomID)
+        let snapshot = try await cache.snapshot(userID: userID, current: current, storage: storage)
+        let selfLeft = snapshot.rooms.filter { leftThemselves($0.entry, userID: userID) }.map(\.roomID)
         let sentBefore = try await storage.slidingSyncRooms(connectionID: connectionID, roomIDs: selfLeft)
-        var rooms: [Room] = []
-        for entry in entries {
+        let rooms = snapshot.rooms.filter { room in
+            let entry = room.entry
             switch entry.membership {
-            case "join", "knock": break
-            case "invite":
-                if let sender = entry.membershipSender, ignored.contains(sender) { continue }
-            case "ban":
-                // Banned without ever having joined: nothing the user has seen.
-                guard try await storage.joinPositions(roomID: entry.roomID, userID: userID).contains(where: { $0 < entry.membershipPosition })
-                else { continue }
-            default:
-                if leftThemselves(entry, userID: userID), sentBefore[entry.roomID] == nil { continue }
+            case "join", "knock": return true
+            case "invite": return entry.membershipSender.map { !ignored.contains($0) } ?? true
+            // Banned without ever having joined: nothing the user has seen.
+            case "ban": return room.bannedAfterJoining
+            default: return !leftThemselves(entry, userID: userID) || sentBefore[entry.roomID] != nil
             }
-            rooms.append(Room(entry: entry, bumpStamp: bumpStamp(entry)))
         }
-        rooms.sort { ($0.bumpStamp, $0.roomID) > ($1.bumpStamp, $1.roomID) }
-        return SlidingRoomList(rooms: rooms, memberships: Dictionary(entries.map { ($0.roomID, $0) }, uniquingKeysWith: { first, _ in first }))
+        return SlidingRoomList(rooms: rooms, all: snapshot.byID, allRoomIDs: snapshot.roomIDs)
     }
 }
 
@@ -84,7 +87,7 @@ struct RoomListFiltering {
         let tags = filters.contains(where: \.needsTags) ? try await roomTags(ids) : [:]
         let facts = filters.contains(where: \.needsState) ? try await facts(list.rooms) : [:]
         var spaceChildren: [String: Set<String>] = [:]
-        for space in Set(filters.compactMap(\.spaces).joined()) where list.memberships[space]?.membership == "join" {
+        for space in Set(filters.compactMap(\.spaces).joined()) where list.membership(space)?.membership == "join" {
             spaceChildren[space] = try await children(of: space)
         }
         return lists.map { request in

@@ -6,7 +6,8 @@ extension ServerContext {
 
     func registerSlidingSyncRoutes(on routes: RouteTable) {
         let service = SlidingSyncService(
-            storage: storage, rooms: rooms, notifier: notifier, presence: presence, maxTimeout: .seconds(config.maxLongPollSeconds))
+            storage: storage, rooms: rooms, notifier: notifier, presence: presence, maxTimeout: .seconds(config.maxLongPollSeconds),
+            roomLists: RoomListCache())
         routes.add(.post, Self.unstableSlidingSyncPath, auth: .required(allowGuests: true)) { request in
             let parser = SlidingSyncRequestParser(shape: .unstable, userID: request.user.userID)
             let timeout = try request.query("timeout").map { text throws(MatrixError) -> Int in

@@ -12,6 +12,7 @@ struct SlidingSyncService: Sendable {
     let notifier: Notifier
     let presence: PresenceService
     let maxTimeout: Duration
+    let roomLists: RoomListCache
 
     /// Connections per device; more push out the least recently used.
     static let connectionsPerDevice = 10
@@ -77,7 +78,8 @@ struct SlidingSyncService: Sendable {
     ) async throws -> Response {
         let userID = user.userID
         let ignored = try await rooms.visibility.ignoredUsers(userID)
-        let list = try await SlidingRoomList.load(userID: userID, connectionID: connectionID, ignored: ignored, storage: storage)
+        let list = try await SlidingRoomList.load(
+            userID: userID, connectionID: connectionID, ignored: ignored, current: current, cache: roomLists, storage: storage)
         let filtering = RoomListFiltering(storage: storage, rooms: rooms, userID: userID)
         let lists = try await filtering.results(for: request.lists, in: list)
 
@@ -100,22 +102,21 @@ struct SlidingSyncService: Sendable {
             }
         }
         // A subscription shows a room the user is or was in (MSC4186 "Subscriptions"); others are ignored.
-        let subscribed = request.subscriptions.keys.sorted().filter { list.memberships[$0] != nil }
+        let subscribed = request.subscriptions.keys.sorted().filter { list.membership($0) != nil }
         for roomID in subscribed { cover(roomID, request.subscriptions[roomID]!) }
 
         let changed = from == nil ? [:] : try await storage.changedRooms(userID: userID, after: from!, upTo: current)
         let records = from == nil
             ? [:] : try await storage.slidingSyncRooms(connectionID: connectionID, roomIDs: Array(Set(order).union(changed.keys)))
         let direct = try await filtering.directRooms()
-        let bumpStamps = Dictionary(list.rooms.map { ($0.roomID, $0.bumpStamp) }, uniquingKeysWith: { first, _ in first })
         let builder = SlidingRoomBuilder(
             storage: storage, rooms: rooms, user: user, shape: request.shape, ignored: ignored, from: from, current: current)
         var results: [SlidingRoomResult] = []
         var newRecords: [SlidingSyncRoomRecord] = []
         for roomID in order {
-            guard let entry = list.memberships[roomID], let config = configs[roomID] else { continue }
+            guard let room = list.all[roomID], let config = configs[roomID] else { continue }
             let input = SlidingRoomBuilder.Input(
-                entry: entry, bumpStamp: bumpStamps[roomID] ?? SlidingRoomList.bumpStamp(entry), config: config, record: records[roomID],
+                entry: room.entry, bumpStamp: room.bumpStamp, config: config, record: records[roomID],
                 changedSinceFrom: changed[roomID] != nil, isDM: direct.contains(roomID), lists: roomLists[roomID] ?? [])
             guard let built = try await builder.build(input) else { continue }
             results.append(built.0)
@@ -140,7 +141,7 @@ struct SlidingSyncService: Sendable {
         return Response(
             lists: lists, rooms: results, extensions: extensions.body, hasNews: !results.isEmpty || extensions.hasNews,
             listsDigest: Self.digest(lists.map(\.digestText).joined(separator: "|")), records: newRecords,
-            watched: Set(list.rooms.map(\.roomID)).union(subscribed))
+            watched: list.allRoomIDs)
     }
 
     /// FNV-1a, 64 bits: enough to tell whether lists changed, and stable across nodes.

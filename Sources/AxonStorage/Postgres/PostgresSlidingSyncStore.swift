@@ -120,6 +120,13 @@ extension PostgresStorage {
         }
     }
 
+    public func roomListSummary(userID: String) async throws -> (count: Int, latestMembership: Int64) {
+        let row = try await query(
+            "SELECT COUNT(*), COALESCE(MAX(stream_ordering), 0) FROM room_memberships WHERE user_id = \(userID) AND NOT forgotten")
+        let (count, latest) = try row[0].decode((Int64, Int64).self)
+        return (Int(count), latest)
+    }
+
     public func bumpStamps(roomIDs: [String]) async throws -> [String: Int64] {
         guard !roomIDs.isEmpty else { return [:] }
         var stamps: [String: Int64] = [:]

@@ -120,6 +120,15 @@ extension SQLiteStorage {
         }
     }
 
+    public func roomListSummary(userID: String) async throws -> (count: Int, latestMembership: Int64) {
+        try await read { db in
+            let row = try Row.fetchOne(
+                db, sql: "SELECT COUNT(*) AS n, MAX(stream_ordering) AS latest FROM room_memberships WHERE user_id = ? AND forgotten = 0",
+                arguments: [userID])
+            return (row?["n"] ?? 0, row?["latest"] ?? 0)
+        }
+    }
+
     public func bumpStamps(roomIDs: [String]) async throws -> [String: Int64] {
         guard !roomIDs.isEmpty else { return [:] }
         return try await read { db in
