@@ -34,16 +34,18 @@ final class RoomListCache: Sendable {
 
     func snapshot(userID: String, current: Int64, storage: any Storage) async throws -> Snapshot {
         let summary = try await storage.roomListSummary(userID: userID)
-        let cached = state.withLock { $0.snapshots[userID] }
+        // Taken out while it is brought forward, so moving rooms does not copy the whole order
+        // (a concurrent request of the same user meanwhile loads its own).
+        let cached = state.withLock { $0.snapshots.removeValue(forKey: userID) }
         var snapshot: Snapshot
-        if let cached, cached.count == summary.count, cached.latestMembership == summary.latestMembership, cached.position <= current {
-            snapshot = cached
+        if var cached, cached.count == summary.count, cached.latestMembership == summary.latestMembership, cached.position <= current {
             if cached.position < current {
                 let changed = try await storage.changedRooms(userID: userID, after: cached.position, upTo: current)
                 let stamps = try await storage.bumpStamps(roomIDs: Array(changed.keys))
-                for (roomID, stamp) in stamps { snapshot.move(roomID, bumpStamp: stamp) }
-                snapshot.position = current
+                for (roomID, stamp) in stamps { cached.move(roomID, bumpStamp: stamp) }
+                cached.position = current
             }
+            snapshot = cached
         } else {
             snapshot = try await Self.load(userID: userID, position: current, storage: storage)
         }

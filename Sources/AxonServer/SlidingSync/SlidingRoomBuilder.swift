@@ -83,9 +83,11 @@ struct SlidingRoomBuilder {
 
         let joined = entry.membership == "join"
         let upTo = joined ? current : min(current, entry.membershipPosition)
-        let oldConfig = record.flatMap { $0.config == configText ? input.config : RoomConfig(recordText: $0.config) }
-        let timelineExpanded = record != nil && input.config.timelineLimit > (oldConfig?.timelineLimit ?? 0)
-        let stateExpanded = record != nil && !Set(input.config.requiredState).isSubset(of: Set(oldConfig?.requiredState ?? []))
+        // The common case, an unchanged config, is a text comparison; only a change is parsed.
+        let configChanged = record.map { $0.config != configText } ?? false
+        let oldConfig = record.flatMap { configChanged ? RoomConfig(recordText: $0.config) : input.config }
+        let timelineExpanded = configChanged && input.config.timelineLimit > (oldConfig?.timelineLimit ?? 0)
+        let stateExpanded = configChanged && !Set(input.config.requiredState).isSubset(of: Set(oldConfig?.requiredState ?? []))
         // A stale record means the room changed after it; for a room the user is no longer in,
         // only a newer membership is news (they cannot see what happened after it).
         let hasNews =
@@ -205,12 +207,23 @@ struct SlidingRoomBuilder {
         return .string(url)
     }
 
-    /// The newest events in (after, upTo] the user may see, oldest first.
+    /// The newest events in (after, upTo] the user may see, oldest first. Reads one more than
+    /// the limit (to know whether there are more), and further back only while events the user
+    /// may not see took places: a `timeline_limit` of 1 must not read and parse twenty events.
     private func timelinePage(roomID: String, after: Int64?, upTo: Int64, limit: Int) async throws -> (events: [StoredEvent], limited: Bool) {
-        let fetchLimit = limit + 1 + 20
-        let fetched = try await storage.roomEventsByStream(roomID: roomID, after: after ?? -1, upTo: upTo, limit: fetchLimit)
-        let visible = try await rooms.visibility.filter(fetched, roomID: roomID, userID: user.userID, ignoring: ignored)
-        return (Array(visible.prefix(limit).reversed()), visible.count > limit || fetched.count == fetchLimit)
+        var visible: [StoredEvent] = []
+        var end = upTo
+        for _ in 0..<3 {
+            let want = limit + 1 - visible.count
+            let fetched = try await storage.roomEventsByStream(roomID: roomID, after: after ?? -1, upTo: end, limit: want)
+            visible += try await rooms.visibility.filter(fetched, roomID: roomID, userID: user.userID, ignoring: ignored)
+            guard fetched.count == want, visible.count <= limit, let oldest = fetched.last else {
+                return (Array(visible.prefix(limit).reversed()), visible.count > limit)
+            }
+            end = oldest.streamPosition - 1
+        }
+        // Still short after three pages: say there is more rather than read on.
+        return (Array(visible.prefix(limit).reversed()), true)
     }
 
     /// The state of a room the user is no longer in, as of their membership change.

@@ -18,12 +18,17 @@ struct SlidingRoomList: Sendable {
         static func precedes(_ a: Room, _ b: Room) -> Bool { (a.bumpStamp, a.roomID) > (b.bumpStamp, b.roomID) }
     }
 
-    /// The listed rooms, sorted, most recent first.
-    var rooms: [Room]
-    /// Every room the user has a membership in, listed or not (subscriptions may name any),
-    /// with its bump stamp; and their IDs, which a waiting request watches.
-    var all: [String: Room]
-    var allRoomIDs: Set<String>
+    /// Every room the user has a membership in, most recent first, and the ones of them
+    /// that are not listed; walking the order skipping those is cheaper than copying it.
+    let snapshot: RoomListCache.Snapshot
+    let unlisted: Set<String>
+
+    /// The listed rooms in order.
+    var rooms: LazyFilterSequence<[Room]> { snapshot.rooms.lazy.filter { !unlisted.contains($0.roomID) } }
+    /// Every room the user has a membership in, listed or not (subscriptions may name any).
+    var all: [String: Room] { snapshot.byID }
+    /// What a waiting request watches.
+    var allRoomIDs: Set<String> { snapshot.roomIDs }
 
     func membership(_ roomID: String) -> RoomListEntry? { all[roomID]?.entry }
 
@@ -40,19 +45,24 @@ struct SlidingRoomList: Sendable {
         userID: String, connectionID: Int64, ignored: Set<String>, current: Int64, cache: RoomListCache, storage: any Storage
     ) async throws -> SlidingRoomList {
         let snapshot = try await cache.snapshot(userID: userID, current: current, storage: storage)
-        let selfLeft = snapshot.rooms.filter { leftThemselves($0.entry, userID: userID) }.map(\.roomID)
-        let sentBefore = try await storage.slidingSyncRooms(connectionID: connectionID, roomIDs: selfLeft)
-        let rooms = snapshot.rooms.filter { room in
+        var selfLeft: [String] = []
+        var unlisted = Set<String>()
+        for room in snapshot.rooms {
             let entry = room.entry
             switch entry.membership {
-            case "join", "knock": return true
-            case "invite": return entry.membershipSender.map { !ignored.contains($0) } ?? true
+            case "join", "knock": continue
+            case "invite":
+                if let sender = entry.membershipSender, ignored.contains(sender) { unlisted.insert(room.roomID) }
             // Banned without ever having joined: nothing the user has seen.
-            case "ban": return room.bannedAfterJoining
-            default: return !leftThemselves(entry, userID: userID) || sentBefore[entry.roomID] != nil
+            case "ban":
+                if !room.bannedAfterJoining { unlisted.insert(room.roomID) }
+            default:
+                if leftThemselves(entry, userID: userID) { selfLeft.append(room.roomID) }
             }
         }
-        return SlidingRoomList(rooms: rooms, all: snapshot.byID, allRoomIDs: snapshot.roomIDs)
+        let sentBefore = try await storage.slidingSyncRooms(connectionID: connectionID, roomIDs: selfLeft)
+        for roomID in selfLeft where sentBefore[roomID] == nil { unlisted.insert(roomID) }
+        return SlidingRoomList(snapshot: snapshot, unlisted: unlisted)
     }
 }
 
@@ -82,37 +92,40 @@ struct RoomListFiltering {
 
     func results(for lists: [SlidingListRequest], in list: SlidingRoomList) async throws -> [SlidingListResult] {
         let filters = lists.map(\.filters)
-        let ids = list.rooms.map(\.roomID)
         let direct = filters.contains(where: \.needsDirect) ? try await directRooms() : []
-        let tags = filters.contains(where: \.needsTags) ? try await roomTags(ids) : [:]
-        let facts = filters.contains(where: \.needsState) ? try await facts(list.rooms) : [:]
+        let tags = filters.contains(where: \.needsTags) ? try await roomTags(list.rooms.map(\.roomID)) : [:]
+        let facts = filters.contains(where: \.needsState) ? try await facts(Array(list.rooms)) : [:]
         var spaceChildren: [String: Set<String>] = [:]
         for space in Set(filters.compactMap(\.spaces).joined()) where list.membership(space)?.membership == "join" {
             spaceChildren[space] = try await children(of: space)
         }
         return lists.map { request in
             let f = request.filters
-            let matching = list.rooms.filter { room in
+            var count = 0
+            var windows = (request.ranges ?? [0...Int.max]).map { (range: $0, roomIDs: [String]()) }
+            for room in list.rooms {
                 let id = room.roomID
-                if let isDM = f.isDM, direct.contains(id) != isDM { return false }
-                if let isInvite = f.isInvite, (room.entry.membership == "invite") != isInvite { return false }
-                if let encrypted = f.isEncrypted, (facts[id]?.encrypted ?? false) != encrypted { return false }
-                let type = facts[id]?.roomType
-                if let types = f.roomTypes, !types.contains(type) { return false }
-                if let types = f.notRoomTypes, types.contains(type) { return false }
-                if let spaces = f.spaces, !spaces.contains(where: { spaceChildren[$0]?.contains(id) ?? false }) { return false }
-                if let like = f.roomNameLike, !(facts[id]?.name?.localizedCaseInsensitiveContains(like) ?? false) { return false }
-                let roomTags = tags[id] ?? []
-                if let not = f.notTags, !roomTags.isDisjoint(with: not) { return false }
-                if let wanted = f.tags, roomTags.isDisjoint(with: wanted) { return false }
-                return true
-            }.map(\.roomID)
-            let ranges = request.ranges ?? (matching.isEmpty ? [] : [0...(matching.count - 1)])
-            let windows = ranges.map { range -> (range: ClosedRange<Int>, roomIDs: [String]) in
-                guard range.lowerBound < matching.count else { return (range, []) }
-                return (range, Array(matching[range.lowerBound...min(range.upperBound, matching.count - 1)]))
+                if let isDM = f.isDM, direct.contains(id) != isDM { continue }
+                if let isInvite = f.isInvite, (room.entry.membership == "invite") != isInvite { continue }
+                if f.needsState {
+                    if let encrypted = f.isEncrypted, (facts[id]?.encrypted ?? false) != encrypted { continue }
+                    let type = facts[id]?.roomType
+                    if let types = f.roomTypes, !types.contains(type) { continue }
+                    if let types = f.notRoomTypes, types.contains(type) { continue }
+                    if let like = f.roomNameLike, !(facts[id]?.name?.localizedCaseInsensitiveContains(like) ?? false) { continue }
+                }
+                if let spaces = f.spaces, !spaces.contains(where: { spaceChildren[$0]?.contains(id) ?? false }) { continue }
+                if f.needsTags {
+                    let roomTags = tags[id] ?? []
+                    if let not = f.notTags, !roomTags.isDisjoint(with: not) { continue }
+                    if let wanted = f.tags, roomTags.isDisjoint(with: wanted) { continue }
+                }
+                for index in windows.indices where windows[index].range.contains(count) { windows[index].roomIDs.append(id) }
+                count += 1
             }
-            return SlidingListResult(name: request.name, count: matching.count, windows: windows)
+            // No ranges: the whole list.
+            if request.ranges == nil { windows = count == 0 ? [] : [(0...(count - 1), windows[0].roomIDs)] }
+            return SlidingListResult(name: request.name, count: count, windows: windows)
         }
     }
 

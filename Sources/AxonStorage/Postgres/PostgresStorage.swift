@@ -591,6 +591,7 @@ enum PostgresMigrations {
                     AND e.type IN (\(BumpEvents.types.sorted().map { "'\($0)'" }.joined(separator: ", "))))
                 """,
                 "CREATE INDEX room_memberships_user_list ON room_memberships(user_id, forgotten, stream_ordering)",
+                "CREATE INDEX receipts_stream_only ON receipts(stream_ordering)",
                 """
                 CREATE TABLE sliding_sync_connections (
                     id BIGSERIAL PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL, conn_id TEXT NOT NULL,

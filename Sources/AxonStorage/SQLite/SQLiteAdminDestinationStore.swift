@@ -61,7 +61,7 @@ extension SQLiteStorage {
 
     public func resetDestination(_ name: String) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "UPDATE federation_destinations SET failures = 0, retry_at = 0, failure_ts = NULL WHERE destination = ?", arguments: [name])
+            try db.cachedStatement(sql: "UPDATE federation_destinations SET failures = 0, retry_at = 0, failure_ts = NULL WHERE destination = ?").execute(arguments: [name])
             return db.changesCount > 0
         }
     }

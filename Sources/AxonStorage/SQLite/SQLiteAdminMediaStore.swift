@@ -29,7 +29,7 @@ extension SQLiteStorage {
 
     public func localMediaEntry(mediaID: String) async throws -> AdminMediaEntry? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM media m WHERE media_id = ? AND sha256 IS NOT NULL", arguments: [mediaID]).map(Self.adminMediaEntry)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM media m WHERE media_id = ? AND sha256 IS NOT NULL"), arguments: [mediaID]).map(Self.adminMediaEntry)
         }
     }
 
@@ -45,10 +45,9 @@ extension SQLiteStorage {
     public func mediaQuarantine(origin: String?, mediaID: String) async throws -> String? {
         try await read { db in
             if let origin {
-                return try String.fetchOne(
-                    db, sql: "SELECT quarantined_by FROM media_quarantine WHERE origin = ? AND media_id = ?", arguments: [origin, mediaID])
+                return try String.fetchOne(db.cachedStatement(sql: "SELECT quarantined_by FROM media_quarantine WHERE origin = ? AND media_id = ?"), arguments: [origin, mediaID])
             }
-            return try String.fetchOne(db, sql: "SELECT quarantined_by FROM media WHERE media_id = ?", arguments: [mediaID])
+            return try String.fetchOne(db.cachedStatement(sql: "SELECT quarantined_by FROM media WHERE media_id = ?"), arguments: [mediaID])
         }
     }
 
@@ -58,18 +57,14 @@ extension SQLiteStorage {
             for mediaID in mediaIDs {
                 if let origin {
                     if let by {
-                        try db.execute(
-                            sql: "INSERT INTO media_quarantine (origin, media_id, quarantined_by) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                            arguments: [origin, mediaID, by])
+                        try db.cachedStatement(sql: "INSERT INTO media_quarantine (origin, media_id, quarantined_by) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").execute(arguments: [origin, mediaID, by])
                     } else {
-                        try db.execute(sql: "DELETE FROM media_quarantine WHERE origin = ? AND media_id = ?", arguments: [origin, mediaID])
+                        try db.cachedStatement(sql: "DELETE FROM media_quarantine WHERE origin = ? AND media_id = ?").execute(arguments: [origin, mediaID])
                     }
                 } else if let by {
-                    try db.execute(
-                        sql: "UPDATE media SET quarantined_by = ? WHERE media_id = ? AND quarantined_by IS NULL AND safe_from_quarantine = 0",
-                        arguments: [by, mediaID])
+                    try db.cachedStatement(sql: "UPDATE media SET quarantined_by = ? WHERE media_id = ? AND quarantined_by IS NULL AND safe_from_quarantine = 0").execute(arguments: [by, mediaID])
                 } else {
-                    try db.execute(sql: "UPDATE media SET quarantined_by = NULL WHERE media_id = ? AND quarantined_by IS NOT NULL", arguments: [mediaID])
+                    try db.cachedStatement(sql: "UPDATE media SET quarantined_by = NULL WHERE media_id = ? AND quarantined_by IS NOT NULL").execute(arguments: [mediaID])
                 }
                 changed += db.changesCount
             }
@@ -79,7 +74,7 @@ extension SQLiteStorage {
 
     public func setMediaProtected(mediaID: String, protected: Bool) async throws {
         try await write { db in
-            try db.execute(sql: "UPDATE media SET safe_from_quarantine = ? WHERE media_id = ?", arguments: [protected, mediaID])
+            try db.cachedStatement(sql: "UPDATE media SET safe_from_quarantine = ? WHERE media_id = ?").execute(arguments: [protected, mediaID])
         }
     }
 
@@ -88,13 +83,13 @@ extension SQLiteStorage {
             var deleted: [String] = []
             var hashes = Set<String>()
             for mediaID in mediaIDs {
-                guard let sha256 = try String.fetchOne(db, sql: "SELECT sha256 FROM media WHERE media_id = ?", arguments: [mediaID]) else {
+                guard let sha256 = try String.fetchOne(db.cachedStatement(sql: "SELECT sha256 FROM media WHERE media_id = ?"), arguments: [mediaID]) else {
                     continue
                 }
                 hashes.insert(sha256)
-                hashes.formUnion(try String.fetchAll(db, sql: "SELECT sha256 FROM media_thumbnails WHERE media_id = ?", arguments: [mediaID]))
-                try db.execute(sql: "DELETE FROM media_thumbnails WHERE media_id = ?", arguments: [mediaID])
-                try db.execute(sql: "DELETE FROM media WHERE media_id = ?", arguments: [mediaID])
+                hashes.formUnion(try String.fetchAll(db.cachedStatement(sql: "SELECT sha256 FROM media_thumbnails WHERE media_id = ?"), arguments: [mediaID]))
+                try db.cachedStatement(sql: "DELETE FROM media_thumbnails WHERE media_id = ?").execute(arguments: [mediaID])
+                try db.cachedStatement(sql: "DELETE FROM media WHERE media_id = ?").execute(arguments: [mediaID])
                 deleted.append(mediaID)
             }
             return (deleted, try Self.unreferenced(hashes, db))
@@ -103,10 +98,9 @@ extension SQLiteStorage {
 
     public func purgeRemoteMedia(fetchedBefore: Int64) async throws -> (deleted: Int, unreferenced: [String]) {
         try await write { db in
-            let hashes = Set(try String.fetchAll(db, sql: "SELECT sha256 FROM remote_media WHERE fetched_ts < ?", arguments: [fetchedBefore]))
-            let deleted = try Int.fetchOne(
-                db, sql: "SELECT COUNT(DISTINCT origin || '/' || media_id) FROM remote_media WHERE fetched_ts < ?", arguments: [fetchedBefore]) ?? 0
-            try db.execute(sql: "DELETE FROM remote_media WHERE fetched_ts < ?", arguments: [fetchedBefore])
+            let hashes = Set(try String.fetchAll(db.cachedStatement(sql: "SELECT sha256 FROM remote_media WHERE fetched_ts < ?"), arguments: [fetchedBefore]))
+            let deleted = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(DISTINCT origin || '/' || media_id) FROM remote_media WHERE fetched_ts < ?"), arguments: [fetchedBefore]) ?? 0
+            try db.cachedStatement(sql: "DELETE FROM remote_media WHERE fetched_ts < ?").execute(arguments: [fetchedBefore])
             return (deleted, try Self.unreferenced(hashes, db))
         }
     }
@@ -114,12 +108,10 @@ extension SQLiteStorage {
     /// The hashes no upload, thumbnail or cached remote copy refers to.
     private static func unreferenced(_ hashes: Set<String>, _ db: Database) throws -> [String] {
         try hashes.sorted().filter { sha256 in
-            try Int.fetchOne(
-                db,
-                sql: """
+            try Int.fetchOne(db.cachedStatement(sql: """
                     SELECT (SELECT COUNT(*) FROM media WHERE sha256 = ?) + (SELECT COUNT(*) FROM media_thumbnails WHERE sha256 = ?)
                       + (SELECT COUNT(*) FROM remote_media WHERE sha256 = ?)
-                    """,
+                    """),
                 arguments: [sha256, sha256, sha256]) == 0
         }
     }
@@ -158,15 +150,13 @@ extension SQLiteStorage {
     public func avatarURIs() async throws -> Set<String> {
         try await read { db in
             Set(
-                try String.fetchAll(
-                    db,
-                    sql: """
+                try String.fetchAll(db.cachedStatement(sql: """
                         SELECT CAST(json_extract(profile, '$.avatar_url') AS TEXT) AS uri FROM users WHERE uri IS NOT NULL
                         UNION SELECT CAST(json_extract(e.json, '$.content.url') AS TEXT) AS uri FROM current_state c JOIN events e ON e.event_id = c.event_id
                           WHERE c.type = 'm.room.avatar' AND uri IS NOT NULL
                         UNION SELECT CAST(json_extract(e.json, '$.content.avatar_url') AS TEXT) AS uri FROM current_state c JOIN events e ON e.event_id = c.event_id
                           WHERE c.type = 'm.room.member' AND uri IS NOT NULL
-                        """))
+                        """)))
         }
     }
 }

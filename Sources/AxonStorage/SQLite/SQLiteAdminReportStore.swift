@@ -21,12 +21,12 @@ extension SQLiteStorage {
     }
 
     public func report(id: Int64) async throws -> ContentReport? {
-        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM reports WHERE id = ?", arguments: [id]).map(Self.report) }
+        try await read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM reports WHERE id = ?"), arguments: [id]).map(Self.report) }
     }
 
     public func deleteReport(id: Int64) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "DELETE FROM reports WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM reports WHERE id = ?").execute(arguments: [id])
             return db.changesCount > 0
         }
     }

@@ -54,7 +54,7 @@ extension SQLiteStorage {
 
     public func deleteForwardExtremities(roomID: String, keeping: String) async throws -> Int {
         try await write { db in
-            try db.execute(sql: "DELETE FROM forward_extremities WHERE room_id = ? AND event_id != ?", arguments: [roomID, keeping])
+            try db.cachedStatement(sql: "DELETE FROM forward_extremities WHERE room_id = ? AND event_id != ?").execute(arguments: [roomID, keeping])
             return db.changesCount
         }
     }
@@ -62,13 +62,11 @@ extension SQLiteStorage {
     public func purgeHistory(roomID: String, before stream: Int64, localServer: String, includeLocal: Bool) async throws -> Int {
         try await write { db in
             let suffix = ":" + localServer
-            let eventIDs = try String.fetchAll(
-                db,
-                sql: """
+            let eventIDs = try String.fetchAll(db.cachedStatement(sql: """
                     SELECT event_id FROM events WHERE room_id = ? AND stream_ordering < ? AND state_key IS NULL
                       AND event_id NOT IN (SELECT event_id FROM forward_extremities WHERE room_id = ?)
                       AND (? OR substr(sender, -length(?)) != ?)
-                    """,
+                    """),
                 arguments: [roomID, stream, roomID, includeLocal, suffix, suffix])
             for eventID in eventIDs {
                 for table in perEventTables { try db.execute(sql: "DELETE FROM \(table) WHERE event_id = ?", arguments: [eventID]) }
@@ -78,17 +76,15 @@ extension SQLiteStorage {
     }
 
     public func roomBlock(roomID: String) async throws -> String? {
-        try await read { db in try String.fetchOne(db, sql: "SELECT blocked_by FROM blocked_rooms WHERE room_id = ?", arguments: [roomID]) }
+        try await read { db in try String.fetchOne(db.cachedStatement(sql: "SELECT blocked_by FROM blocked_rooms WHERE room_id = ?"), arguments: [roomID]) }
     }
 
     public func setRoomBlock(roomID: String, by: String?) async throws {
         try await write { db in
             if let by {
-                try db.execute(
-                    sql: "INSERT INTO blocked_rooms (room_id, blocked_by) VALUES (?, ?) ON CONFLICT (room_id) DO UPDATE SET blocked_by = excluded.blocked_by",
-                    arguments: [roomID, by])
+                try db.cachedStatement(sql: "INSERT INTO blocked_rooms (room_id, blocked_by) VALUES (?, ?) ON CONFLICT (room_id) DO UPDATE SET blocked_by = excluded.blocked_by").execute(arguments: [roomID, by])
             } else {
-                try db.execute(sql: "DELETE FROM blocked_rooms WHERE room_id = ?", arguments: [roomID])
+                try db.cachedStatement(sql: "DELETE FROM blocked_rooms WHERE room_id = ?").execute(arguments: [roomID])
             }
         }
     }
@@ -97,23 +93,20 @@ extension SQLiteStorage {
 extension SQLiteStorage {
     public func saveAdminRoomTask(_ task: AdminRoomTask) async throws {
         try await write { db in
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO admin_room_tasks (id, kind, room_id, status, error, result, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, result = excluded.result
-                    """,
-                arguments: [task.id, task.kind.rawValue, task.roomID, task.status, task.error, task.result.map { JSON.object($0).encodedString() }, task.createdAt])
+                    """).execute(arguments: [task.id, task.kind.rawValue, task.roomID, task.status, task.error, task.result.map { JSON.object($0).encodedString() }, task.createdAt])
         }
     }
 
     public func adminRoomTask(id: String) async throws -> AdminRoomTask? {
-        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM admin_room_tasks WHERE id = ?", arguments: [id]).map(Self.adminRoomTask) }
+        try await read { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM admin_room_tasks WHERE id = ?"), arguments: [id]).map(Self.adminRoomTask) }
     }
 
     public func adminRoomTasks(roomID: String, kind: AdminRoomTask.Kind) async throws -> [AdminRoomTask] {
         try await read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM admin_room_tasks WHERE room_id = ? AND kind = ? ORDER BY created_ts DESC, id DESC",
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM admin_room_tasks WHERE room_id = ? AND kind = ? ORDER BY created_ts DESC, id DESC"),
                 arguments: [roomID, kind.rawValue]
             ).map(Self.adminRoomTask)
         }
@@ -121,7 +114,7 @@ extension SQLiteStorage {
 
     public func unfinishedAdminRoomTasks() async throws -> [AdminRoomTask] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM admin_room_tasks WHERE status NOT IN ('complete', 'failed') ORDER BY created_ts, id")
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM admin_room_tasks WHERE status NOT IN ('complete', 'failed') ORDER BY created_ts, id"))
                 .map(Self.adminRoomTask)
         }
     }

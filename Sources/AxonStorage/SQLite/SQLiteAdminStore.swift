@@ -25,58 +25,54 @@ extension SQLiteStorage {
     }
 
     public func setAdmin(userID: String, isAdmin: Bool) async throws {
-        try await write { db in try db.execute(sql: "UPDATE users SET is_admin = ? WHERE user_id = ?", arguments: [isAdmin, userID]) }
+        try await write { db in try db.cachedStatement(sql: "UPDATE users SET is_admin = ? WHERE user_id = ?").execute(arguments: [isAdmin, userID]) }
     }
 
     public func reactivateAccount(userID: String) async throws {
-        try await write { db in try db.execute(sql: "UPDATE users SET deactivated = 0 WHERE user_id = ?", arguments: [userID]) }
+        try await write { db in try db.cachedStatement(sql: "UPDATE users SET deactivated = 0 WHERE user_id = ?").execute(arguments: [userID]) }
     }
 
     public func accountRestrictions(userID: String) async throws -> (suspended: Bool, locked: Bool)? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT suspended, locked FROM users WHERE user_id = ?", arguments: [userID]).map { ($0["suspended"], $0["locked"]) }
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT suspended, locked FROM users WHERE user_id = ?"), arguments: [userID]).map { ($0["suspended"], $0["locked"]) }
         }
     }
 
     public func setSuspended(userID: String, suspended: Bool) async throws {
-        try await write { db in try db.execute(sql: "UPDATE users SET suspended = ? WHERE user_id = ?", arguments: [suspended, userID]) }
+        try await write { db in try db.cachedStatement(sql: "UPDATE users SET suspended = ? WHERE user_id = ?").execute(arguments: [suspended, userID]) }
     }
 
     public func setLocked(userID: String, locked: Bool) async throws {
-        try await write { db in try db.execute(sql: "UPDATE users SET locked = ? WHERE user_id = ?", arguments: [locked, userID]) }
+        try await write { db in try db.cachedStatement(sql: "UPDATE users SET locked = ? WHERE user_id = ?").execute(arguments: [locked, userID]) }
     }
 
     public func sentInviteCount(userID: String, since: Int64) async throws -> Int {
         try await read { db in
-            try Int.fetchOne(
-                db,
-                sql: """
+            try Int.fetchOne(db.cachedStatement(sql: """
                     SELECT COUNT(*) FROM events WHERE type = 'm.room.member' AND sender = ? AND state_key != ? AND origin_server_ts >= ?
                       AND json_extract(json, '$.content.membership') = 'invite'
-                    """,
+                    """),
                 arguments: [userID, userID, since]) ?? 0
         }
     }
 
     public func everJoinedRoomCount(userID: String) async throws -> Int {
         try await read { db in
-            try Int.fetchOne(
-                db,
-                sql: """
+            try Int.fetchOne(db.cachedStatement(sql: """
                     SELECT COUNT(DISTINCT room_id) FROM events WHERE type = 'm.room.member' AND state_key = ?
                       AND json_extract(json, '$.content.membership') = 'join'
-                    """,
+                    """),
                 arguments: [userID]) ?? 0
         }
     }
 
     public func setShadowBanned(userID: String, shadowBanned: Bool) async throws {
-        try await write { db in try db.execute(sql: "UPDATE users SET shadow_banned = ? WHERE user_id = ?", arguments: [shadowBanned, userID]) }
+        try await write { db in try db.cachedStatement(sql: "UPDATE users SET shadow_banned = ? WHERE user_id = ?").execute(arguments: [shadowBanned, userID]) }
     }
 
     public func rateLimitOverride(userID: String) async throws -> RateLimitOverride? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM ratelimit_overrides WHERE user_id = ?", arguments: [userID]).map {
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM ratelimit_overrides WHERE user_id = ?"), arguments: [userID]).map {
                 RateLimitOverride(messagesPerSecond: $0["messages_per_second"], burstCount: $0["burst_count"])
             }
         }
@@ -85,15 +81,13 @@ extension SQLiteStorage {
     public func setRateLimitOverride(userID: String, _ override: RateLimitOverride?) async throws {
         try await write { db in
             guard let override else {
-                try db.execute(sql: "DELETE FROM ratelimit_overrides WHERE user_id = ?", arguments: [userID])
+                try db.cachedStatement(sql: "DELETE FROM ratelimit_overrides WHERE user_id = ?").execute(arguments: [userID])
                 return
             }
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO ratelimit_overrides (user_id, messages_per_second, burst_count) VALUES (?, ?, ?)
                     ON CONFLICT (user_id) DO UPDATE SET messages_per_second = excluded.messages_per_second, burst_count = excluded.burst_count
-                    """,
-                arguments: [userID, override.messagesPerSecond, override.burstCount])
+                    """).execute(arguments: [userID, override.messagesPerSecond, override.burstCount])
         }
     }
 }

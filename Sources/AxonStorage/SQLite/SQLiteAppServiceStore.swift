@@ -4,7 +4,7 @@ import MatrixModel
 extension SQLiteStorage {
     public func appServiceDelivery(id: String) async throws -> AppServiceDelivery? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM appservice_delivery WHERE as_id = ?", arguments: [id]).map { row in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM appservice_delivery WHERE as_id = ?"), arguments: [id]).map { row in
                 let pending: AppServiceDelivery.PendingTransaction? = (row["pending_txn"] as Int64?).map {
                     AppServiceDelivery.PendingTransaction(id: $0, after: row["pending_after"], upTo: row["pending_up_to"])
                 }
@@ -17,15 +17,13 @@ extension SQLiteStorage {
 
     public func saveAppServiceDelivery(id: String, _ delivery: AppServiceDelivery) async throws {
         try await write { db in
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO appservice_delivery (as_id, delivered_up_to, last_txn, pending_txn, pending_after, pending_up_to, failures, retry_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (as_id) DO UPDATE SET delivered_up_to = excluded.delivered_up_to, last_txn = excluded.last_txn,
                       pending_txn = excluded.pending_txn, pending_after = excluded.pending_after, pending_up_to = excluded.pending_up_to,
                       failures = excluded.failures, retry_at = excluded.retry_at
-                    """,
-                arguments: [
+                    """).execute(arguments: [
                     id, delivery.deliveredUpTo, delivery.lastTransactionID, delivery.pending?.id, delivery.pending?.after, delivery.pending?.upTo,
                     delivery.failures, delivery.retryAt,
                 ])
@@ -34,20 +32,18 @@ extension SQLiteStorage {
 
     public func leaseAppService(id: String, owner: String, now: Int64, until: Int64) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "INSERT INTO appservice_leases (as_id) VALUES (?) ON CONFLICT DO NOTHING", arguments: [id])
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: "INSERT INTO appservice_leases (as_id) VALUES (?) ON CONFLICT DO NOTHING").execute(arguments: [id])
+            try db.cachedStatement(sql: """
                     UPDATE appservice_leases SET lease_owner = ?, lease_until = ?
                     WHERE as_id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)
-                    """,
-                arguments: [owner, until, id, owner, now])
+                    """).execute(arguments: [owner, until, id, owner, now])
             return db.changesCount > 0
         }
     }
 
     public func releaseAppService(id: String, owner: String) async throws {
         try await write { db in
-            try db.execute(sql: "UPDATE appservice_leases SET lease_owner = NULL, lease_until = 0 WHERE as_id = ? AND lease_owner = ?", arguments: [id, owner])
+            try db.cachedStatement(sql: "UPDATE appservice_leases SET lease_owner = NULL, lease_until = 0 WHERE as_id = ? AND lease_owner = ?").execute(arguments: [id, owner])
         }
     }
 
@@ -56,13 +52,10 @@ extension SQLiteStorage {
     {
         try await read { db in
             let range: StatementArguments = [after, upTo]
-            let receipts = try Row.fetchAll(
-                db, sql: "SELECT * FROM receipts WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering", arguments: range
+            let receipts = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM receipts WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering"), arguments: range
             ).map(Self.receipt)
-            let typing = try String.fetchAll(
-                db, sql: "SELECT DISTINCT room_id FROM typing WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY room_id", arguments: range)
-            let presence = try Row.fetchAll(
-                db, sql: "SELECT * FROM presence WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering", arguments: range
+            let typing = try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT room_id FROM typing WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY room_id"), arguments: range)
+            let presence = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM presence WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering"), arguments: range
             ).map(Self.presence)
             return (receipts, typing, presence)
         }
@@ -70,8 +63,7 @@ extension SQLiteStorage {
 
     public func toDeviceByStream(after: Int64, upTo: Int64) async throws -> [(userID: String, deviceID: String, message: ToDeviceMessage)] {
         try await read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM to_device_messages WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering",
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM to_device_messages WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering"),
                 arguments: [after, upTo]
             ).map { row in
                 (
@@ -86,27 +78,23 @@ extension SQLiteStorage {
 
     public func deleteToDevice(userID: String, deviceID: String, upTo: Int64) async throws {
         try await write { db in
-            try db.execute(
-                sql: "DELETE FROM to_device_messages WHERE user_id = ? AND device_id = ? AND stream_ordering <= ?", arguments: [userID, deviceID, upTo])
+            try db.cachedStatement(sql: "DELETE FROM to_device_messages WHERE user_id = ? AND device_id = ? AND stream_ordering <= ?").execute(arguments: [userID, deviceID, upTo])
         }
     }
 
     public func setAppServiceListing(roomID: String, appServiceID: String, networkID: String, listed: Bool) async throws {
         try await write { db in
             if listed {
-                try db.execute(
-                    sql: "INSERT INTO appservice_room_list (as_id, network_id, room_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                    arguments: [appServiceID, networkID, roomID])
+                try db.cachedStatement(sql: "INSERT INTO appservice_room_list (as_id, network_id, room_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").execute(arguments: [appServiceID, networkID, roomID])
             } else {
-                try db.execute(
-                    sql: "DELETE FROM appservice_room_list WHERE as_id = ? AND network_id = ? AND room_id = ?", arguments: [appServiceID, networkID, roomID])
+                try db.cachedStatement(sql: "DELETE FROM appservice_room_list WHERE as_id = ? AND network_id = ? AND room_id = ?").execute(arguments: [appServiceID, networkID, roomID])
             }
         }
     }
 
     public func appServiceListings() async throws -> [(roomID: String, appServiceID: String, networkID: String)] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM appservice_room_list ORDER BY room_id").map {
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM appservice_room_list ORDER BY room_id")).map {
                 (roomID: $0["room_id"] as String, appServiceID: $0["as_id"] as String, networkID: $0["network_id"] as String)
             }
         }
@@ -114,8 +102,7 @@ extension SQLiteStorage {
 
     public func eventsByStream(after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
         try await read { db in
-            try Row.fetchAll(
-                db, sql: "SELECT * FROM events WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?",
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM events WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?"),
                 arguments: [after, upTo, limit]
             ).map(SQLiteRoomQueries.storedEvent)
         }

@@ -662,6 +662,7 @@ enum SQLiteMigrations {
                     UPDATE rooms SET bump_stamp = (
                         SELECT MAX(stream_ordering) FROM events e WHERE e.room_id = rooms.room_id AND e.type IN (\(bumpTypes)));
                     CREATE INDEX room_memberships_user_list ON room_memberships(user_id, forgotten, stream_ordering);
+                    CREATE INDEX receipts_stream_only ON receipts(stream_ordering);
                     CREATE TABLE sliding_sync_connections (
                         id INTEGER PRIMARY KEY AUTOINCREMENT,
                         user_id TEXT NOT NULL,

@@ -4,7 +4,7 @@ import MatrixModel
 extension SQLiteStorage {
     public func pushRules(userID: String) async throws -> JSONObject? {
         try await read { db in
-            try String.fetchOne(db, sql: "SELECT rules FROM push_rules WHERE user_id = ?", arguments: [userID])
+            try String.fetchOne(db.cachedStatement(sql: "SELECT rules FROM push_rules WHERE user_id = ?"), arguments: [userID])
                 .flatMap { try JSON.stored($0).objectValue }
         }
     }
@@ -31,12 +31,10 @@ extension SQLiteStorage {
         userID: String, _ change: @escaping @Sendable (JSONObject?) throws -> (document: JSONObject, rules: JSON)
     ) async throws -> Int64 {
         try await write { db in
-            let current = try String.fetchOne(db, sql: "SELECT rules FROM push_rules WHERE user_id = ?", arguments: [userID])
+            let current = try String.fetchOne(db.cachedStatement(sql: "SELECT rules FROM push_rules WHERE user_id = ?"), arguments: [userID])
                 .flatMap { try JSON.stored($0).objectValue }
             let (document, rules) = try change(current)
-            try db.execute(
-                sql: "INSERT INTO push_rules (user_id, rules) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET rules = excluded.rules",
-                arguments: [userID, JSON.object(document).encodedString()])
+            try db.cachedStatement(sql: "INSERT INTO push_rules (user_id, rules) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET rules = excluded.rules").execute(arguments: [userID, JSON.object(document).encodedString()])
             return try Self.putAccountData(db, userID: userID, roomID: nil, type: "m.push_rules", content: rules)
         }
     }
@@ -56,27 +54,23 @@ extension SQLiteStorage {
             // The unthreaded bound is computed once and limits the index range; the
             // per-thread receipts are checked only for rows above it.
             let bound =
-                try Int64.fetchOne(
-                    db,
-                    sql: """
+                try Int64.fetchOne(db.cachedStatement(sql: """
                         SELECT MAX(
                             COALESCE((SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
                                 WHERE r.room_id = ?1 AND r.user_id = ?2 AND r.receipt_type IN ('m.read', 'm.read.private')
                                 AND r.thread_id = ''), 0),
                             COALESCE((SELECT MAX(stream_ordering) FROM events WHERE room_id = ?1 AND sender = ?2), 0))
-                        """,
+                        """),
                     arguments: [roomID, userID]) ?? 0
             // Thread receipts are few: a derived table joined once, not a subquery per row.
-            return try Row.fetchAll(
-                db,
-                sql: """
+            return try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT a.thread_id, COUNT(*) AS n, SUM(a.highlight) AS h FROM event_push_actions a
                     LEFT JOIN (SELECT r.thread_id, MAX(e.stream_ordering) AS pos FROM receipts r JOIN events e ON e.event_id = r.event_id
                         WHERE r.room_id = ?2 AND r.user_id = ?1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id != ''
                         GROUP BY r.thread_id) t ON t.thread_id = a.thread_id
                     WHERE a.user_id = ?1 AND a.room_id = ?2 AND a.stream_ordering > ?3 AND a.stream_ordering > COALESCE(t.pos, 0)
                     GROUP BY a.thread_id
-                    """,
+                    """),
                 arguments: [userID, roomID, bound]
             ).map { NotificationCount(threadID: $0["thread_id"], notifications: $0["n"], highlights: $0["h"]) }
         }
@@ -102,12 +96,10 @@ extension SQLiteStorage {
 
     public func pushDeliveries(eventID: String) async throws -> [PushDelivery] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT a.event_id, a.thread_id, a.highlight, a.actions, p.* FROM event_push_actions a
                     JOIN pushers p ON p.user_id = a.user_id WHERE a.event_id = ?
-                    """,
+                    """),
                 arguments: [eventID]
             ).map { row in
                 let pusher = try Self.pusher(row)
@@ -122,27 +114,23 @@ extension SQLiteStorage {
 
     public func pushers(userID: String) async throws -> [Pusher] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM pushers WHERE user_id = ? ORDER BY created_ts", arguments: [userID]).map(Self.pusher)
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM pushers WHERE user_id = ? ORDER BY created_ts"), arguments: [userID]).map(Self.pusher)
         }
     }
 
     public func setPusher(_ pusher: Pusher, append: Bool) async throws {
         try await write { db in
             if !append {
-                try db.execute(
-                    sql: "DELETE FROM pushers WHERE app_id = ? AND pushkey = ? AND user_id != ?",
-                    arguments: [pusher.appID, pusher.pushkey, pusher.userID])
+                try db.cachedStatement(sql: "DELETE FROM pushers WHERE app_id = ? AND pushkey = ? AND user_id != ?").execute(arguments: [pusher.appID, pusher.pushkey, pusher.userID])
             }
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO pushers (user_id, app_id, pushkey, kind, app_display_name, device_display_name, profile_tag, lang,
                         data, device_id, created_ts)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (app_id, pushkey, user_id) DO UPDATE SET kind = excluded.kind,
                         app_display_name = excluded.app_display_name, device_display_name = excluded.device_display_name,
                         profile_tag = excluded.profile_tag, lang = excluded.lang, data = excluded.data, device_id = excluded.device_id
-                    """,
-                arguments: [
+                    """).execute(arguments: [
                     pusher.userID, pusher.appID, pusher.pushkey, pusher.kind, pusher.appDisplayName, pusher.deviceDisplayName,
                     pusher.profileTag, pusher.lang, pusher.data.encodedString(), pusher.deviceID, pusher.createdAt,
                 ])
@@ -151,8 +139,7 @@ extension SQLiteStorage {
 
     public func deletePusher(userID: String, appID: String, pushkey: String) async throws {
         try await write { db in
-            try db.execute(
-                sql: "DELETE FROM pushers WHERE user_id = ? AND app_id = ? AND pushkey = ?", arguments: [userID, appID, pushkey])
+            try db.cachedStatement(sql: "DELETE FROM pushers WHERE user_id = ? AND app_id = ? AND pushkey = ?").execute(arguments: [userID, appID, pushkey])
         }
     }
 

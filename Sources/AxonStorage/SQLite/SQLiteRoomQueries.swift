@@ -4,7 +4,7 @@ import MatrixModel
 /// Read queries shared by the room store and the write transaction.
 enum SQLiteRoomQueries {
     static func room(_ db: Database, id: String) throws -> RoomRecord? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM rooms WHERE room_id = ?", arguments: [id]) else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM rooms WHERE room_id = ?"), arguments: [id]) else { return nil }
         guard let version = RoomVersion(row["version"]) else { return nil }
         return RoomRecord(
             roomID: row["room_id"], version: version, creator: row["creator"], isPublic: row["is_public"],
@@ -18,17 +18,34 @@ enum SQLiteRoomQueries {
             .map(storedEvent)
     }
 
+    /// One pass over the columns by their exact names: GRDB's `row["name"]` on a copied row
+    /// compares lowercased copies of every column name on each lookup, which was a visible
+    /// share of a sliding-sync response's CPU.
     static func storedEvent(_ row: Row) throws -> StoredEvent {
-        try StoredEvent(
-            pdu: PDU(eventID: row["event_id"], json: try JSON.stored(row["json"]).objectValue ?? [:]),
-            roomID: row["room_id"], streamPosition: row["stream_ordering"], stateGroup: row["state_group"],
-            redactedBecause: row["redacted_because"], senderDevice: row["sender_device"], transactionID: row["txn_id"])
+        var eventID = "", roomID = "", json: String?
+        var position: Int64 = 0, group: Int64 = 0
+        var redactedBy: String?, device: String?, txn: String?
+        for (column, value) in row {
+            switch column {
+            case "event_id": eventID = String.fromDatabaseValue(value) ?? ""
+            case "room_id": roomID = String.fromDatabaseValue(value) ?? ""
+            case "json": json = String.fromDatabaseValue(value)
+            case "stream_ordering": position = Int64.fromDatabaseValue(value) ?? 0
+            case "state_group": group = Int64.fromDatabaseValue(value) ?? 0
+            case "redacted_because": redactedBy = String.fromDatabaseValue(value)
+            case "sender_device": device = String.fromDatabaseValue(value)
+            case "txn_id": txn = String.fromDatabaseValue(value)
+            default: break
+            }
+        }
+        return StoredEvent(
+            pdu: PDU(eventID: eventID, json: try JSON.stored(json).objectValue ?? [:]), roomID: roomID, streamPosition: position,
+            stateGroup: group, redactedBecause: redactedBy, senderDevice: device, transactionID: txn)
     }
 
     static func currentStateEvent(_ db: Database, roomID: String, key: StateKey) throws -> PDU? {
         guard
-            let eventID = try String.fetchOne(
-                db, sql: "SELECT event_id FROM current_state WHERE room_id = ? AND type = ? AND state_key = ?",
+            let eventID = try String.fetchOne(db.cachedStatement(sql: "SELECT event_id FROM current_state WHERE room_id = ? AND type = ? AND state_key = ?"),
                 arguments: [roomID, key.type, key.stateKey])
         else { return nil }
         return try events(db, ids: [eventID]).first?.pdu

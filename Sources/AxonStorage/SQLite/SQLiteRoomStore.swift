@@ -8,14 +8,14 @@ extension SQLiteStorage {
         // A task of its own: cancelling the request must not interrupt a half-done transaction.
         try await Task {
             try await writeLock.withLock {
-                try await self.pool.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+                try await self.pool.writeWithoutTransaction { db in try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute() }
                 do {
                     let transaction = try await SQLiteRoomTransaction.begin(pool: self.pool, roomID: roomID)
                     let result = try await body(transaction)
-                    try await self.pool.writeWithoutTransaction { db in try db.execute(sql: "COMMIT") }
+                    try await self.pool.writeWithoutTransaction { db in try db.cachedStatement(sql: "COMMIT").execute() }
                     return result
                 } catch {
-                    try? await self.pool.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+                    try? await self.pool.writeWithoutTransaction { db in try db.cachedStatement(sql: "ROLLBACK").execute() }
                     if let error = error as? DatabaseError, error.resultCode == .SQLITE_CONSTRAINT {
                         throw StorageError.conflict(error.message ?? "constraint violated")
                     }
@@ -39,9 +39,7 @@ extension SQLiteStorage {
 
     public func currentStateEvents(roomID: String) async throws -> [StoredEvent] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT e.* FROM current_state s JOIN events e ON e.event_id = s.event_id WHERE s.room_id = ?",
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT e.* FROM current_state s JOIN events e ON e.event_id = s.event_id WHERE s.room_id = ?"),
                 arguments: [roomID]
             ).map(SQLiteRoomQueries.storedEvent)
         }
@@ -76,15 +74,14 @@ extension SQLiteStorage {
 
     public func membership(roomID: String, userID: String) async throws -> Membership? {
         try await read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT * FROM room_memberships WHERE room_id = ? AND user_id = ?", arguments: [roomID, userID]
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM room_memberships WHERE room_id = ? AND user_id = ?"), arguments: [roomID, userID]
             ).map(SQLiteRoomQueries.membership)
         }
     }
 
     public func memberships(userID: String) async throws -> [Membership] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM room_memberships WHERE user_id = ? ORDER BY stream_ordering", arguments: [userID])
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM room_memberships WHERE user_id = ? ORDER BY stream_ordering"), arguments: [userID])
                 .map(SQLiteRoomQueries.membership)
         }
     }
@@ -105,21 +102,18 @@ extension SQLiteStorage {
     public func members(roomID: String, membership: String?) async throws -> [Membership] {
         try await read { db in
             if let membership {
-                return try Row.fetchAll(
-                    db, sql: "SELECT * FROM room_memberships WHERE room_id = ? AND membership = ? ORDER BY user_id",
+                return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM room_memberships WHERE room_id = ? AND membership = ? ORDER BY user_id"),
                     arguments: [roomID, membership]
                 ).map(SQLiteRoomQueries.membership)
             }
-            return try Row.fetchAll(db, sql: "SELECT * FROM room_memberships WHERE room_id = ? ORDER BY user_id", arguments: [roomID])
+            return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM room_memberships WHERE room_id = ? ORDER BY user_id"), arguments: [roomID])
                 .map(SQLiteRoomQueries.membership)
         }
     }
 
     public func joinPositions(roomID: String, userID: String) async throws -> [Int64] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT stream_ordering, json FROM events WHERE room_id = ? AND type = 'm.room.member' AND state_key = ?",
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT stream_ordering, json FROM events WHERE room_id = ? AND type = 'm.room.member' AND state_key = ?"),
                 arguments: [roomID, userID]
             ).compactMap { row in
                 try JSON.stored(row["json"])["content"]?["membership"] == "join" ? row["stream_ordering"] : nil
@@ -129,19 +123,16 @@ extension SQLiteStorage {
 
     public func setForgotten(roomID: String, userID: String) async throws {
         try await write { db in
-            try db.execute(
-                sql: "UPDATE room_memberships SET forgotten = 1 WHERE room_id = ? AND user_id = ?", arguments: [roomID, userID])
+            try db.cachedStatement(sql: "UPDATE room_memberships SET forgotten = 1 WHERE room_id = ? AND user_id = ?").execute(arguments: [roomID, userID])
         }
     }
 
     public func isRoomForgottenByAll(roomID: String) async throws -> Bool {
         try await read { db in
-            let remembering = try Int.fetchOne(
-                db,
-                sql: """
+            let remembering = try Int.fetchOne(db.cachedStatement(sql: """
                     SELECT COUNT(*) FROM room_memberships m JOIN users u ON u.user_id = m.user_id
                     WHERE m.room_id = ? AND m.forgotten = 0
-                    """,
+                    """),
                 arguments: [roomID])
             return remembering == 0
         }
@@ -149,19 +140,15 @@ extension SQLiteStorage {
 
     public func purgeRoom(roomID: String) async throws {
         try await write { db in
-            try db.execute(
-                sql: "DELETE FROM event_transactions WHERE event_id IN (SELECT event_id FROM events WHERE room_id = ?)",
-                arguments: [roomID])
+            try db.cachedStatement(sql: "DELETE FROM event_transactions WHERE event_id IN (SELECT event_id FROM events WHERE room_id = ?)").execute(arguments: [roomID])
             for table in [
                 "event_relations", "event_search", "event_push_actions", "receipts", "events", "current_state", "room_memberships", "room_aliases",
                 "event_edges", "forward_extremities", "event_outliers", "typing", "lazy_members_sent", "rooms",
             ] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE room_id = ?", arguments: [roomID])
             }
-            try db.execute(
-                sql: "DELETE FROM state_group_entries WHERE group_id IN (SELECT id FROM state_groups WHERE room_id = ?)",
-                arguments: [roomID])
-            try db.execute(sql: "DELETE FROM state_groups WHERE room_id = ?", arguments: [roomID])
+            try db.cachedStatement(sql: "DELETE FROM state_group_entries WHERE group_id IN (SELECT id FROM state_groups WHERE room_id = ?)").execute(arguments: [roomID])
+            try db.cachedStatement(sql: "DELETE FROM state_groups WHERE room_id = ?").execute(arguments: [roomID])
         }
     }
 
@@ -182,7 +169,7 @@ extension SQLiteStorage {
 
     public func topologicalPosition(eventID: String) async throws -> TopologicalPosition? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT depth, stream_ordering FROM events WHERE event_id = ?", arguments: [eventID]).map {
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT depth, stream_ordering FROM events WHERE event_id = ?"), arguments: [eventID]).map {
                 TopologicalPosition(depth: $0["depth"], stream: $0["stream_ordering"])
             }
         }
@@ -190,15 +177,14 @@ extension SQLiteStorage {
 
     public func latestEvent(roomID: String, atOrBefore stream: Int64) async throws -> StoredEvent? {
         try await read { db in
-            try Row.fetchOne(
-                db, sql: "SELECT * FROM events WHERE room_id = ? AND stream_ordering <= ? ORDER BY stream_ordering DESC LIMIT 1",
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM events WHERE room_id = ? AND stream_ordering <= ? ORDER BY stream_ordering DESC LIMIT 1"),
                 arguments: [roomID, stream]
             ).map(SQLiteRoomQueries.storedEvent)
         }
     }
 
     public func currentStreamPosition() async throws -> Int64 {
-        try await read { db in try Int64.fetchOne(db, sql: "SELECT position FROM stream_positions WHERE id = 1") ?? 0 }
+        try await read { db in try Int64.fetchOne(db.cachedStatement(sql: "SELECT position FROM stream_positions WHERE id = 1")) ?? 0 }
     }
 
     public func relations(
@@ -272,9 +258,7 @@ extension SQLiteStorage {
 
     public func directoryCandidates(userID: String) async throws -> [Account] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT u.* FROM users u WHERE NOT u.deactivated AND u.user_id IN (
                         SELECT m.user_id FROM room_memberships m WHERE m.membership = 'join' AND (
                             m.room_id IN (SELECT room_id FROM room_memberships WHERE user_id = ? AND membership = 'join')
@@ -282,7 +266,7 @@ extension SQLiteStorage {
                                 SELECT cs.room_id FROM current_state cs JOIN events e ON e.event_id = cs.event_id
                                 WHERE cs.type = 'm.room.join_rules' AND cs.state_key = ''
                                 AND json_extract(e.json, '$.content.join_rule') = 'public')))
-                    """,
+                    """),
                 arguments: [userID]
             ).map(Self.account)
         }
@@ -290,14 +274,13 @@ extension SQLiteStorage {
 
     public func setAlias(_ alias: String, roomID: String, creator: String) async throws {
         try await write { db in
-            try db.execute(
-                sql: "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)", arguments: [alias, roomID, creator])
+            try db.cachedStatement(sql: "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)").execute(arguments: [alias, roomID, creator])
         }
     }
 
     public func aliasTarget(_ alias: String) async throws -> (roomID: String, creator: String)? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT room_id, creator FROM room_aliases WHERE alias = ?", arguments: [alias]).map {
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT room_id, creator FROM room_aliases WHERE alias = ?"), arguments: [alias]).map {
                 (roomID: $0["room_id"] as String, creator: $0["creator"] as String)
             }
         }
@@ -305,21 +288,21 @@ extension SQLiteStorage {
 
     public func aliases(roomID: String) async throws -> [String] {
         try await read { db in
-            try String.fetchAll(db, sql: "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias", arguments: [roomID])
+            try String.fetchAll(db.cachedStatement(sql: "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias"), arguments: [roomID])
         }
     }
 
     public func deleteAlias(_ alias: String) async throws {
-        try await write { db in try db.execute(sql: "DELETE FROM room_aliases WHERE alias = ?", arguments: [alias]) }
+        try await write { db in try db.cachedStatement(sql: "DELETE FROM room_aliases WHERE alias = ?").execute(arguments: [alias]) }
     }
 
     public func setPublic(roomID: String, isPublic: Bool) async throws {
         try await write { db in
-            try db.execute(sql: "UPDATE rooms SET is_public = ? WHERE room_id = ?", arguments: [isPublic, roomID])
+            try db.cachedStatement(sql: "UPDATE rooms SET is_public = ? WHERE room_id = ?").execute(arguments: [isPublic, roomID])
         }
     }
 
     public func publicRooms() async throws -> [String] {
-        try await read { db in try String.fetchAll(db, sql: "SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id") }
+        try await read { db in try String.fetchAll(db.cachedStatement(sql: "SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id")) }
     }
 }

@@ -31,9 +31,7 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
 
     func createRoom(_ newRoom: RoomRecord) async throws {
         try await run { db in
-            try db.execute(
-                sql: "INSERT INTO rooms (room_id, version, creator, is_public) VALUES (?, ?, ?, ?)",
-                arguments: [newRoom.roomID, newRoom.version.identifier, newRoom.creator, newRoom.isPublic])
+            try db.cachedStatement(sql: "INSERT INTO rooms (room_id, version, creator, is_public) VALUES (?, ?, ?, ?)").execute(arguments: [newRoom.roomID, newRoom.version.identifier, newRoom.creator, newRoom.isPublic])
         }
         record.withLock { $0 = newRoom }
     }
@@ -56,9 +54,7 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
 
     func eventIDForTransaction(_ key: TransactionKey) async throws -> String? {
         try await run { db in
-            try String.fetchOne(
-                db,
-                sql: "SELECT event_id FROM event_transactions WHERE user_id = ? AND device_id = ? AND scope = ? AND txn_id = ?",
+            try String.fetchOne(db.cachedStatement(sql: "SELECT event_id FROM event_transactions WHERE user_id = ? AND device_id = ? AND scope = ? AND txn_id = ?"),
                 arguments: [key.userID, key.deviceID, key.scope, key.transactionID])
         }
     }
@@ -100,14 +96,12 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
     func storeOutlier(_ pdu: PDU, kind: OutlierKind, reason: String?, stateBefore: Int64?, stateAfter: Int64?) async throws {
         guard let room else { throw StorageError.notFound("room") }
         try await run { db in
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO event_outliers (event_id, room_id, kind, reason, json, state_group_before, state_group, received_ts)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (event_id) DO UPDATE SET kind = excluded.kind, reason = excluded.reason,
                         state_group_before = excluded.state_group_before, state_group = excluded.state_group
-                    """,
-                arguments: [
+                    """).execute(arguments: [
                     pdu.eventID, room.roomID, kind.rawValue, reason, JSON.object(pdu.json).encodedString(), stateBefore, stateAfter,
                     Int64(Date().timeIntervalSince1970 * 1000),
                 ])
@@ -126,28 +120,24 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
     func addAlias(_ alias: String, creator: String) async throws {
         guard let room else { throw StorageError.notFound("room") }
         try await run { db in
-            try db.execute(
-                sql: "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)", arguments: [alias, room.roomID, creator])
+            try db.cachedStatement(sql: "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)").execute(arguments: [alias, room.roomID, creator])
         }
     }
 
     func markRedacted(eventID: String, redactedJSON: JSONObject, by redactionID: String) async throws {
         try await run { db in
             // A redacted event no longer relates to anything (its content is gone).
-            try db.execute(sql: "DELETE FROM event_relations WHERE event_id = ?", arguments: [eventID])
-            try db.execute(sql: "DELETE FROM event_search WHERE event_id = ?", arguments: [eventID])
-            try db.execute(sql: "DELETE FROM event_push_actions WHERE event_id = ?", arguments: [eventID])
-            try db.execute(
-                sql: "UPDATE events SET json = ?, redacted_because = ? WHERE event_id = ?",
-                arguments: [JSON.object(redactedJSON).encodedString(), redactionID, eventID])
+            try db.cachedStatement(sql: "DELETE FROM event_relations WHERE event_id = ?").execute(arguments: [eventID])
+            try db.cachedStatement(sql: "DELETE FROM event_search WHERE event_id = ?").execute(arguments: [eventID])
+            try db.cachedStatement(sql: "DELETE FROM event_push_actions WHERE event_id = ?").execute(arguments: [eventID])
+            try db.cachedStatement(sql: "UPDATE events SET json = ?, redacted_because = ? WHERE event_id = ?").execute(arguments: [JSON.object(redactedJSON).encodedString(), redactionID, eventID])
         }
     }
 
     func joinedMembers() async throws -> [String] {
         guard let room else { return [] }
         return try await run { db in
-            try String.fetchAll(
-                db, sql: "SELECT user_id FROM room_memberships WHERE room_id = ? AND membership = 'join'", arguments: [room.roomID])
+            try String.fetchAll(db.cachedStatement(sql: "SELECT user_id FROM room_memberships WHERE room_id = ? AND membership = 'join'"), arguments: [room.roomID])
         }
     }
 
@@ -158,24 +148,20 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
     func insertHistorical(_ pdu: PDU, stateGroup: Int64) async throws -> Bool {
         guard let room else { throw StorageError.notFound("room") }
         return try await run { db in
-            guard try Int.fetchOne(db, sql: "SELECT 1 FROM events WHERE event_id = ?", arguments: [pdu.eventID]) == nil else { return false }
+            guard try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM events WHERE event_id = ?"), arguments: [pdu.eventID]) == nil else { return false }
             // Writes are serialised on SQLite, so the next position below the lowest is free.
-            let lowest = try Int64.fetchOne(db, sql: "SELECT MIN(stream_ordering) FROM events") ?? 0
+            let lowest = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MIN(stream_ordering) FROM events")) ?? 0
             let position = min(lowest, 0) - 1
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO events (event_id, room_id, stream_ordering, depth, type, state_key, sender, origin_server_ts,
                         json, state_group, state_group_before)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
+                    """).execute(arguments: [
                     pdu.eventID, room.roomID, position, pdu.depth, pdu.type, pdu.stateKey, pdu.sender, pdu.originServerTS,
                     JSON.object(pdu.json).encodedString(), stateGroup, stateGroup,
                 ])
             for prev in pdu.prevEvents {
-                try db.execute(
-                    sql: "INSERT OR IGNORE INTO event_edges (event_id, prev_event_id, room_id) VALUES (?, ?, ?)",
-                    arguments: [pdu.eventID, prev, room.roomID])
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_edges (event_id, prev_event_id, room_id) VALUES (?, ?, ?)").execute(arguments: [pdu.eventID, prev, room.roomID])
             }
             return true
         }
@@ -186,9 +172,8 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         try await run { db in
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             for destination in destinations {
-                try db.execute(
-                    sql: "INSERT INTO federation_outbox (destination, event_id, created_ts) VALUES (?, ?, ?)", arguments: [destination, eventID, now])
-                try db.execute(sql: "INSERT OR IGNORE INTO federation_destinations (destination) VALUES (?)", arguments: [destination])
+                try db.cachedStatement(sql: "INSERT INTO federation_outbox (destination, event_id, created_ts) VALUES (?, ?, ?)").execute(arguments: [destination, eventID, now])
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO federation_destinations (destination) VALUES (?)").execute(arguments: [destination])
             }
         }
     }
@@ -225,46 +210,38 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
             currentGroup = try replaceCurrentState(db, room: room, with: resolved, near: group, position: position, appending: pdu)
         } else if let stateKey = pdu.stateKey {
             currentGroup = group
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO current_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
                     ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id
-                    """,
-                arguments: [room.roomID, pdu.type, stateKey, pdu.eventID])
+                    """).execute(arguments: [room.roomID, pdu.type, stateKey, pdu.eventID])
             if let membership = pdu.membership {
-                try db.execute(
-                    sql: """
+                try db.cachedStatement(sql: """
                         INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
                         VALUES (?, ?, ?, ?, ?, 0)
                         ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
                             event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = 0
-                        """,
-                    arguments: [room.roomID, stateKey, membership, pdu.eventID, position])
+                        """).execute(arguments: [room.roomID, stateKey, membership, pdu.eventID, position])
             }
         }
         guard let stateGroup = group else { throw StorageError.notFound("the room has no state") }
         if placement.resolvedCurrentState == nil, pdu.stateKey == nil { currentGroup = currentGroup ?? stateGroup }
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO events (event_id, room_id, stream_ordering, depth, type, state_key, sender, origin_server_ts,
                     json, state_group, state_group_before, sender_device, txn_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
+                """).execute(arguments: [
                 pdu.eventID, room.roomID, position, pdu.depth, pdu.type, pdu.stateKey, pdu.sender, pdu.originServerTS,
                 JSON.object(pdu.json).encodedString(), stateGroup, groupBefore, transaction?.deviceID, transaction?.transactionID,
             ])
         // The graph: its edges, and the event replaces the extremities it builds on.
         for prev in pdu.prevEvents {
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO event_edges (event_id, prev_event_id, room_id) VALUES (?, ?, ?)",
-                arguments: [pdu.eventID, prev, room.roomID])
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO event_edges (event_id, prev_event_id, room_id) VALUES (?, ?, ?)").execute(arguments: [pdu.eventID, prev, room.roomID])
             if placement.isForwardExtremity {
-                try db.execute(sql: "DELETE FROM forward_extremities WHERE room_id = ? AND event_id = ?", arguments: [room.roomID, prev])
+                try db.cachedStatement(sql: "DELETE FROM forward_extremities WHERE room_id = ? AND event_id = ?").execute(arguments: [room.roomID, prev])
             }
         }
         if placement.isForwardExtremity {
-            try db.execute(sql: "INSERT INTO forward_extremities (room_id, event_id) VALUES (?, ?)", arguments: [room.roomID, pdu.eventID])
+            try db.cachedStatement(sql: "INSERT INTO forward_extremities (room_id, event_id) VALUES (?, ?)").execute(arguments: [room.roomID, pdu.eventID])
         }
         if let relation = pdu.content["m.relates_to"], let parent = relation["event_id"]?.stringValue,
             let relType = relation["rel_type"]?.stringValue
@@ -280,25 +257,19 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
                 arguments: [pdu.eventID, room.roomID, parent, relType, pdu.type, pdu.sender, position, parent, room.roomID])
         }
         for entry in SearchIndex.entries(pdu) {
-            try db.execute(
-                sql: "INSERT INTO event_search (value, event_id, room_id, key, stream_ordering) VALUES (?, ?, ?, ?, ?)",
-                arguments: [entry.value, pdu.eventID, room.roomID, entry.key, position])
+            try db.cachedStatement(sql: "INSERT INTO event_search (value, event_id, room_id, key, stream_ordering) VALUES (?, ?, ?, ?, ?)").execute(arguments: [entry.value, pdu.eventID, room.roomID, entry.key, position])
         }
         if let transaction {
-            try db.execute(
-                sql: "INSERT INTO event_transactions (user_id, device_id, scope, txn_id, event_id) VALUES (?, ?, ?, ?, ?)",
-                arguments: [transaction.userID, transaction.deviceID, transaction.scope, transaction.transactionID, pdu.eventID])
+            try db.cachedStatement(sql: "INSERT INTO event_transactions (user_id, device_id, scope, txn_id, event_id) VALUES (?, ?, ?, ?, ?)").execute(arguments: [transaction.userID, transaction.deviceID, transaction.scope, transaction.transactionID, pdu.eventID])
         }
         room.latestEventID = pdu.eventID
         room.latestDepth = max(room.latestDepth, pdu.depth)
         room.currentStateGroup = currentGroup
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 UPDATE rooms SET latest_event_id = ?, latest_depth = ?, current_state_group = ?,
                     bump_stamp = CASE WHEN ? THEN ? ELSE bump_stamp END
                 WHERE room_id = ?
-                """,
-            arguments: [pdu.eventID, room.latestDepth, currentGroup, BumpEvents.types.contains(pdu.type), position, room.roomID])
+                """).execute(arguments: [pdu.eventID, room.latestDepth, currentGroup, BumpEvents.types.contains(pdu.type), position, room.roomID])
         let stored = StoredEvent(
             pdu: pdu, roomID: room.roomID, streamPosition: position, stateGroup: stateGroup,
             senderDevice: transaction?.deviceID, transactionID: transaction?.transactionID)
@@ -313,38 +284,33 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         _ db: Database, room: RoomRecord, with resolved: StateMap, near: Int64?, position: Int64, appending pdu: PDU
     ) throws -> Int64 {
         var current: StateMap = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT type, state_key, event_id FROM current_state WHERE room_id = ?", arguments: [room.roomID]) {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT type, state_key, event_id FROM current_state WHERE room_id = ?"), arguments: [room.roomID]) {
             current[StateKey(row["type"], row["state_key"])] = row["event_id"]
         }
         for (key, _) in current where resolved[key] == nil {
-            try db.execute(
-                sql: "DELETE FROM current_state WHERE room_id = ? AND type = ? AND state_key = ?", arguments: [room.roomID, key.type, key.stateKey])
+            try db.cachedStatement(sql: "DELETE FROM current_state WHERE room_id = ? AND type = ? AND state_key = ?").execute(arguments: [room.roomID, key.type, key.stateKey])
             if key.type == "m.room.member" {
-                try db.execute(sql: "DELETE FROM room_memberships WHERE room_id = ? AND user_id = ?", arguments: [room.roomID, key.stateKey])
+                try db.cachedStatement(sql: "DELETE FROM room_memberships WHERE room_id = ? AND user_id = ?").execute(arguments: [room.roomID, key.stateKey])
             }
         }
         let changed = resolved.filter { current[$0.key] != $0.value }
         for (key, eventID) in changed {
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO current_state (room_id, type, state_key, event_id) VALUES (?, ?, ?, ?)
                     ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id
-                    """,
-                arguments: [room.roomID, key.type, key.stateKey, eventID])
+                    """).execute(arguments: [room.roomID, key.type, key.stateKey, eventID])
         }
         // The event being appended is not stored yet: its own membership comes from it.
         let memberEvents = try SQLiteRoomQueries.events(db, ids: changed.filter { $0.key.type == "m.room.member" }.map(\.value)).map(\.pdu)
             + (changed.values.contains(pdu.eventID) && pdu.membership != nil ? [pdu] : [])
         for event in memberEvents {
             guard let membership = event.membership, let target = event.stateKey else { continue }
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
                     VALUES (?, ?, ?, ?, ?, 0)
                     ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
                         event_id = excluded.event_id, stream_ordering = excluded.stream_ordering
-                    """,
-                arguments: [room.roomID, target, membership, event.eventID, position])
+                    """).execute(arguments: [room.roomID, target, membership, event.eventID, position])
         }
         return try snapshot(db, roomID: room.roomID, state: resolved, near: near)
     }
@@ -355,16 +321,15 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         if let parent {
             let base = try SQLiteRoomQueries.stateEntries(db, group: parent)
             if base == state { return parent }
-            let length = try Int64.fetchOne(db, sql: "SELECT chain_length FROM state_groups WHERE id = ?", arguments: [parent]) ?? Int64(Self.maxChainLength)
+            let length = try Int64.fetchOne(db.cachedStatement(sql: "SELECT chain_length FROM state_groups WHERE id = ?"), arguments: [parent]) ?? Int64(Self.maxChainLength)
             if base.keys.allSatisfy({ state[$0] != nil }), length < Self.maxChainLength {
-                try db.execute(
-                    sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, ?, ?)", arguments: [roomID, parent, length + 1])
+                try db.cachedStatement(sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, ?, ?)").execute(arguments: [roomID, parent, length + 1])
                 let id = db.lastInsertedRowID
                 for (key, eventID) in state where base[key] != eventID { try insertEntry(db, group: id, key: key, eventID: eventID) }
                 return id
             }
         }
-        try db.execute(sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, NULL, 0)", arguments: [roomID])
+        try db.cachedStatement(sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, NULL, 0)").execute(arguments: [roomID])
         let id = db.lastInsertedRowID
         for (key, eventID) in state { try insertEntry(db, group: id, key: key, eventID: eventID) }
         return id
@@ -373,28 +338,23 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
     /// A snapshot is a delta over its parent, or a full copy once the chain gets long.
     private static func newStateGroup(_ db: Database, roomID: String, parent: Int64?, key: StateKey, eventID: String) throws -> Int64 {
         let parentLength = try parent.flatMap {
-            try Int64.fetchOne(db, sql: "SELECT chain_length FROM state_groups WHERE id = ?", arguments: [$0])
+            try Int64.fetchOne(db.cachedStatement(sql: "SELECT chain_length FROM state_groups WHERE id = ?"), arguments: [$0])
         }
         if let parent, let parentLength, parentLength < Self.maxChainLength {
-            try db.execute(
-                sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, ?, ?)",
-                arguments: [roomID, parent, parentLength + 1])
+            try db.cachedStatement(sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, ?, ?)").execute(arguments: [roomID, parent, parentLength + 1])
             let id = db.lastInsertedRowID
             try insertEntry(db, group: id, key: key, eventID: eventID)
             return id
         }
         var entries = try parent.map { try SQLiteRoomQueries.stateEntries(db, group: $0) } ?? [:]
         entries[key] = eventID
-        try db.execute(
-            sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, NULL, 0)", arguments: [roomID])
+        try db.cachedStatement(sql: "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES (?, NULL, 0)").execute(arguments: [roomID])
         let id = db.lastInsertedRowID
         for (entryKey, entryEvent) in entries { try insertEntry(db, group: id, key: entryKey, eventID: entryEvent) }
         return id
     }
 
     private static func insertEntry(_ db: Database, group: Int64, key: StateKey, eventID: String) throws {
-        try db.execute(
-            sql: "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?, ?, ?, ?)",
-            arguments: [group, key.type, key.stateKey, eventID])
+        try db.cachedStatement(sql: "INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES (?, ?, ?, ?)").execute(arguments: [group, key.type, key.stateKey, eventID])
     }
 }

@@ -4,19 +4,13 @@ import MatrixModel
 extension SQLiteStorage {
     public func openSlidingSyncConnection(userID: String, deviceID: String, connID: String, now: Int64, keepingAtMost: Int) async throws -> Int64 {
         try await write { db in
-            try db.execute(
-                sql: "DELETE FROM sliding_sync_connections WHERE user_id = ? AND device_id = ? AND conn_id = ?",
-                arguments: [userID, deviceID, connID])
-            try db.execute(
-                sql: "INSERT INTO sliding_sync_connections (user_id, device_id, conn_id, last_used_ts) VALUES (?, ?, ?, ?)",
-                arguments: [userID, deviceID, connID, now])
+            try db.cachedStatement(sql: "DELETE FROM sliding_sync_connections WHERE user_id = ? AND device_id = ? AND conn_id = ?").execute(arguments: [userID, deviceID, connID])
+            try db.cachedStatement(sql: "INSERT INTO sliding_sync_connections (user_id, device_id, conn_id, last_used_ts) VALUES (?, ?, ?, ?)").execute(arguments: [userID, deviceID, connID, now])
             let id = db.lastInsertedRowID
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     DELETE FROM sliding_sync_connections WHERE user_id = ? AND device_id = ? AND id NOT IN (
                         SELECT id FROM sliding_sync_connections WHERE user_id = ? AND device_id = ? ORDER BY last_used_ts DESC, id DESC LIMIT ?)
-                    """,
-                arguments: [userID, deviceID, userID, deviceID, keepingAtMost])
+                    """).execute(arguments: [userID, deviceID, userID, deviceID, keepingAtMost])
             return id
         }
     }
@@ -26,33 +20,26 @@ extension SQLiteStorage {
     ) async throws -> SlidingSyncResumption? {
         try await write { db in
             guard
-                try Int.fetchOne(
-                    db,
-                    sql: """
+                try Int.fetchOne(db.cachedStatement(sql: """
                         SELECT 1 FROM sliding_sync_connections
                         WHERE id = ? AND user_id = ? AND device_id = ? AND conn_id = ? AND last_used_ts >= ?
-                        """,
+                        """),
                     arguments: [connectionID, userID, deviceID, connID, unusedSince]) != nil,
-                let position = try Row.fetchOne(
-                    db, sql: "SELECT parent, stream_ordering, lists_digest FROM sliding_sync_positions WHERE connection_id = ? AND pos = ?",
+                let position = try Row.fetchOne(db.cachedStatement(sql: "SELECT parent, stream_ordering, lists_digest FROM sliding_sync_positions WHERE connection_id = ? AND pos = ?"),
                     arguments: [connectionID, pos])
             else { return nil }
             let parent: Int64? = position["parent"]
             // Other answers to the parent's request, and anything after them, never reached the client.
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     DELETE FROM sliding_sync_rooms WHERE connection_id = ? AND pos IN (
                         SELECT pos FROM sliding_sync_positions WHERE connection_id = ? AND pos != ? AND pos IS NOT ?)
-                    """,
-                arguments: [connectionID, connectionID, pos, parent])
-            try db.execute(sql: "DELETE FROM sliding_sync_positions WHERE connection_id = ? AND pos != ?", arguments: [connectionID, pos])
-            try db.execute(
-                sql: """
+                    """).execute(arguments: [connectionID, connectionID, pos, parent])
+            try db.cachedStatement(sql: "DELETE FROM sliding_sync_positions WHERE connection_id = ? AND pos != ?").execute(arguments: [connectionID, pos])
+            try db.cachedStatement(sql: """
                     DELETE FROM sliding_sync_rooms WHERE connection_id = ? AND pos < ? AND room_id IN (
                         SELECT room_id FROM sliding_sync_rooms WHERE connection_id = ? AND pos = ?)
-                    """,
-                arguments: [connectionID, pos, connectionID, pos])
-            try db.execute(sql: "UPDATE sliding_sync_connections SET last_used_ts = ? WHERE id = ?", arguments: [now, connectionID])
+                    """).execute(arguments: [connectionID, pos, connectionID, pos])
+            try db.cachedStatement(sql: "UPDATE sliding_sync_connections SET last_used_ts = ? WHERE id = ?").execute(arguments: [now, connectionID])
             return SlidingSyncResumption(streamPosition: position["stream_ordering"], listsDigest: position["lists_digest"])
         }
     }
@@ -86,13 +73,10 @@ extension SQLiteStorage {
     ) async throws -> Int64 {
         try await write { db in
             guard
-                let pos = try Int64.fetchOne(
-                    db, sql: "UPDATE sliding_sync_connections SET next_pos = next_pos + 1 WHERE id = ? RETURNING next_pos - 1",
+                let pos = try Int64.fetchOne(db.cachedStatement(sql: "UPDATE sliding_sync_connections SET next_pos = next_pos + 1 WHERE id = ? RETURNING next_pos - 1"),
                     arguments: [connectionID])
             else { throw StorageError.notFound("sliding sync connection") }
-            try db.execute(
-                sql: "INSERT INTO sliding_sync_positions (connection_id, pos, parent, stream_ordering, lists_digest) VALUES (?, ?, ?, ?, ?)",
-                arguments: [connectionID, pos, parent, streamPosition, listsDigest])
+            try db.cachedStatement(sql: "INSERT INTO sliding_sync_positions (connection_id, pos, parent, stream_ordering, lists_digest) VALUES (?, ?, ?, ?, ?)").execute(arguments: [connectionID, pos, parent, streamPosition, listsDigest])
             let insert = try db.cachedStatement(
                 sql: "INSERT INTO sliding_sync_rooms (connection_id, room_id, pos, sent_up_to, config, extra) VALUES (?, ?, ?, ?, ?, ?)")
             for room in rooms {
@@ -104,13 +88,11 @@ extension SQLiteStorage {
 
     public func roomList(userID: String) async throws -> [RoomListEntry] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT m.room_id, m.membership, m.event_id, m.stream_ordering, r.bump_stamp, e.sender
                     FROM room_memberships m LEFT JOIN rooms r ON r.room_id = m.room_id LEFT JOIN events e ON e.event_id = m.event_id
                     WHERE m.user_id = ? AND m.forgotten = 0
-                    """,
+                    """),
                 arguments: [userID]
             ).map { row in
                 RoomListEntry(
@@ -122,8 +104,7 @@ extension SQLiteStorage {
 
     public func roomListSummary(userID: String) async throws -> (count: Int, latestMembership: Int64) {
         try await read { db in
-            let row = try Row.fetchOne(
-                db, sql: "SELECT COUNT(*) AS n, MAX(stream_ordering) AS latest FROM room_memberships WHERE user_id = ? AND forgotten = 0",
+            let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) AS n, MAX(stream_ordering) AS latest FROM room_memberships WHERE user_id = ? AND forgotten = 0"),
                 arguments: [userID])
             return (row?["n"] ?? 0, row?["latest"] ?? 0)
         }
@@ -161,27 +142,26 @@ extension SQLiteStorage {
         }
     }
 
+    /// One statement whatever the request (the types and keys travel as JSON), so it is
+    /// prepared once per connection; each half still seeks the state index.
     public func currentStateEvents(roomID: String, types: [String], keys: [StateKey]) async throws -> [StoredEvent] {
         guard !types.isEmpty || !keys.isEmpty else { return [] }
+        let typeList = JSON.array(types.map(JSON.string)).encodedString()
+        let keyList = JSON.array(keys.map { [.string($0.type), .string($0.stateKey)] }).encodedString()
         return try await read { db in
-            var clauses: [String] = []
-            var arguments: StatementArguments = [roomID]
-            if !types.isEmpty {
-                clauses.append("s.type IN (\(databaseQuestionMarks(count: types.count)))")
-                arguments += StatementArguments(types)
-            }
-            for key in keys {
-                clauses.append("(s.type = ? AND s.state_key = ?)")
-                arguments += [key.type, key.stateKey]
-            }
+            var seen = Set<String>()
             return try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT e.* FROM current_state s JOIN events e ON e.event_id = s.event_id
-                    WHERE s.room_id = ? AND (\(clauses.joined(separator: " OR ")))
-                    """,
-                arguments: arguments
-            ).map(SQLiteRoomQueries.storedEvent)
+                db.cachedStatement(
+                    sql: """
+                        SELECT e.* FROM current_state s JOIN events e ON e.event_id = s.event_id
+                        WHERE s.room_id = ?1 AND s.type IN (SELECT value FROM json_each(?2))
+                        UNION ALL
+                        SELECT e.* FROM current_state s JOIN events e ON e.event_id = s.event_id
+                        WHERE s.room_id = ?1
+                        AND (s.type, s.state_key) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?3))
+                        """),
+                arguments: [roomID, typeList, keyList]
+            ).map(SQLiteRoomQueries.storedEvent).filter { seen.insert($0.pdu.eventID).inserted }
         }
     }
 
@@ -206,12 +186,10 @@ extension SQLiteStorage {
     public func memberCounts(roomID: String) async throws -> (joined: Int, invited: Int) {
         try await read { db in
             var counts: [String: Int] = [:]
-            for row in try Row.fetchAll(
-                db,
-                sql: """
+            for row in try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT membership, COUNT(*) AS n FROM room_memberships WHERE room_id = ? AND membership IN ('join', 'invite')
                     GROUP BY membership
-                    """,
+                    """),
                 arguments: [roomID])
             {
                 counts[row["membership"]] = row["n"]
@@ -222,20 +200,16 @@ extension SQLiteStorage {
 
     public func heroes(roomID: String, excluding: String, limit: Int) async throws -> [Membership] {
         try await read { db in
-            let present = try Row.fetchAll(
-                db,
-                sql: """
+            let present = try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT * FROM room_memberships WHERE room_id = ? AND user_id != ? AND membership IN ('join', 'invite')
                     ORDER BY stream_ordering LIMIT ?
-                    """,
+                    """),
                 arguments: [roomID, excluding, limit])
             if !present.isEmpty { return present.map(SQLiteRoomQueries.membership) }
-            return try Row.fetchAll(
-                db,
-                sql: """
+            return try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT * FROM room_memberships WHERE room_id = ? AND user_id != ? AND membership IN ('leave', 'ban')
                     ORDER BY stream_ordering LIMIT ?
-                    """,
+                    """),
                 arguments: [roomID, excluding, limit]
             ).map(SQLiteRoomQueries.membership)
         }

@@ -15,7 +15,7 @@ public final class SQLiteStorage: Storage {
         // Room transactions span several writer accesses (see `writeRoom`), serialized by `writeLock`.
         configuration.allowsUnsafeTransactions = true
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            try db.cachedStatement(sql: "PRAGMA foreign_keys = ON").execute()
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteMigrations.migrator.migrate(pool)
@@ -27,15 +27,13 @@ public final class SQLiteStorage: Storage {
 
     public func saveReport(_ report: ContentReport) async throws {
         try await write { db in
-            try db.execute(
-                sql: "INSERT INTO reports (reporter, room_id, event_id, user_id, reason, created_ts) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [report.reporter, report.roomID, report.eventID, report.userID, report.reason, report.createdAt])
+            try db.cachedStatement(sql: "INSERT INTO reports (reporter, room_id, event_id, user_id, reason, created_ts) VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [report.reporter, report.roomID, report.eventID, report.userID, report.reason, report.createdAt])
         }
     }
 
     public func reports() async throws -> [ContentReport] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM reports ORDER BY id").map(Self.report)
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM reports ORDER BY id")).map(Self.report)
         }
     }
 
@@ -59,7 +57,7 @@ public final class SQLiteStorage: Storage {
     /// was most of a woken /sync's CPU.
     /// Takes the next position of the one global stream (inside the caller's write).
     static func nextPosition(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "UPDATE stream_positions SET position = position + 1 RETURNING position")!
+        try Int64.fetchOne(db.cachedStatement(sql: "UPDATE stream_positions SET position = position + 1 RETURNING position"))!
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {

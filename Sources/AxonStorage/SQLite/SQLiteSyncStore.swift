@@ -11,20 +11,17 @@ extension SQLiteStorage {
     /// Writes one account data entry at the next stream position, which it returns.
     static func putAccountData(_ db: Database, userID: String, roomID: String?, type: String, content: JSON) throws -> Int64 {
         let position = try nextPosition(db)
-        try db.execute(
-            sql: """
+        try db.cachedStatement(sql: """
                 INSERT INTO account_data (user_id, room_id, type, content, stream_ordering) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content,
                     stream_ordering = excluded.stream_ordering
-                """,
-            arguments: [userID, roomID ?? "", type, content.encodedString(), position])
+                """).execute(arguments: [userID, roomID ?? "", type, content.encodedString(), position])
         return position
     }
 
     public func accountData(userID: String, roomID: String?, type: String) async throws -> JSON? {
         try await read { db in
-            try String.fetchOne(
-                db, sql: "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?",
+            try String.fetchOne(db.cachedStatement(sql: "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?"),
                 arguments: [userID, roomID ?? "", type]
             ).map { try JSON.stored($0) }
         }
@@ -32,9 +29,7 @@ extension SQLiteStorage {
 
     public func accountDataChanges(userID: String, since: Int64?) async throws -> [AccountDataEntry] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM account_data WHERE user_id = ? AND stream_ordering > ? ORDER BY stream_ordering",
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM account_data WHERE user_id = ? AND stream_ordering > ? ORDER BY stream_ordering"),
                 arguments: [userID, since ?? -1]
             ).map(Self.accountDataEntry)
         }
@@ -49,14 +44,12 @@ extension SQLiteStorage {
     public func setReceipt(_ receipt: Receipt) async throws -> Int64 {
         try await write { db in
             let position = try Self.nextPosition(db)
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, stream_ordering)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (room_id, user_id, receipt_type, thread_id) DO UPDATE SET event_id = excluded.event_id,
                         ts = excluded.ts, stream_ordering = excluded.stream_ordering
-                    """,
-                arguments: [
+                    """).execute(arguments: [
                     receipt.roomID, receipt.userID, receipt.type, receipt.threadID ?? "", receipt.eventID, receipt.timestamp,
                     position,
                 ])
@@ -66,22 +59,20 @@ extension SQLiteStorage {
 
     public func receipts(roomID: String, after: Int64?, upTo: Int64) async throws -> [Receipt] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM receipts WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering",
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM receipts WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering"),
                 arguments: [roomID, after ?? -1, upTo]
             ).map(Self.receipt)
         }
     }
 
+    // CROSS JOIN keeps SQLite on the stream range first: planned from the memberships, the
+    // query seeks once per room of the user, so its cost grew with the account, not the change.
     public func receiptChanges(userID: String, after: Int64, upTo: Int64) async throws -> [Receipt] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT r.* FROM receipts r JOIN room_memberships m ON m.room_id = r.room_id AND m.user_id = ?
+            try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT r.* FROM receipts r CROSS JOIN room_memberships m ON m.room_id = r.room_id AND m.user_id = ?
                     WHERE m.membership = 'join' AND r.stream_ordering > ? AND r.stream_ordering <= ? ORDER BY r.stream_ordering
-                    """,
+                    """),
                 arguments: [userID, after, upTo]
             ).map(Self.receipt)
         }
@@ -97,46 +88,40 @@ extension SQLiteStorage {
     public func setTyping(roomID: String, userID: String, expiresAt: Int64?) async throws -> Int64 {
         try await write { db in
             let position = try Self.nextPosition(db)
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO typing (room_id, user_id, expires_ts, stream_ordering) VALUES (?, ?, ?, ?)
                     ON CONFLICT (room_id, user_id) DO UPDATE SET expires_ts = excluded.expires_ts, stream_ordering = excluded.stream_ordering
-                    """,
-                arguments: [roomID, userID, expiresAt ?? 0, position])
+                    """).execute(arguments: [roomID, userID, expiresAt ?? 0, position])
             return position
         }
     }
 
+    // CROSS JOIN keeps SQLite on the stream range first: planned from the memberships, the
+    // query seeks once per room of the user, so its cost grew with the account, not the change.
     public func typingChanges(userID: String, after: Int64, upTo: Int64) async throws -> Set<String> {
         try await read { db in
             Set(
-                try String.fetchAll(
-                    db,
-                    sql: """
-                        SELECT DISTINCT t.room_id FROM typing t JOIN room_memberships m ON m.room_id = t.room_id AND m.user_id = ?
+                try String.fetchAll(db.cachedStatement(sql: """
+                        SELECT DISTINCT t.room_id FROM typing t CROSS JOIN room_memberships m ON m.room_id = t.room_id AND m.user_id = ?
                         WHERE m.membership = 'join' AND t.stream_ordering > ? AND t.stream_ordering <= ?
-                        """,
+                        """),
                     arguments: [userID, after, upTo]))
         }
     }
 
     public func typingUsers(roomID: String, now: Int64) async throws -> [String] {
         try await read { db in
-            try String.fetchAll(
-                db, sql: "SELECT user_id FROM typing WHERE room_id = ? AND expires_ts > ? ORDER BY user_id", arguments: [roomID, now])
+            try String.fetchAll(db.cachedStatement(sql: "SELECT user_id FROM typing WHERE room_id = ? AND expires_ts > ? ORDER BY user_id"), arguments: [roomID, now])
         }
     }
 
     public func expireTyping(now: Int64) async throws -> [(roomID: String, position: Int64)] {
         try await write { db in
-            let expired = try Row.fetchAll(
-                db, sql: "SELECT room_id, user_id FROM typing WHERE expires_ts > 0 AND expires_ts <= ?", arguments: [now])
+            let expired = try Row.fetchAll(db.cachedStatement(sql: "SELECT room_id, user_id FROM typing WHERE expires_ts > 0 AND expires_ts <= ?"), arguments: [now])
             var touched: [(roomID: String, position: Int64)] = []
             for row in expired {
                 let position = try Self.nextPosition(db)
-                try db.execute(
-                    sql: "UPDATE typing SET expires_ts = 0, stream_ordering = ? WHERE room_id = ? AND user_id = ?",
-                    arguments: [position, row["room_id"], row["user_id"]])
+                try db.cachedStatement(sql: "UPDATE typing SET expires_ts = 0, stream_ordering = ? WHERE room_id = ? AND user_id = ?").execute(arguments: [position, row["room_id"], row["user_id"]])
                 touched.append((row["room_id"], position))
             }
             return touched
@@ -146,41 +131,37 @@ extension SQLiteStorage {
     public func setPresence(userID: String, state: String, statusMessage: String?, lastActive: Int64, notify: [String]) async throws -> Int64 {
         try await write { db in
             let position = try Self.nextPosition(db)
-            try db.execute(
-                sql: """
+            try db.cachedStatement(sql: """
                     INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_ordering) VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, status_msg = excluded.status_msg,
                         last_active_ts = excluded.last_active_ts, stream_ordering = excluded.stream_ordering
-                    """,
-                arguments: [userID, state, statusMessage, lastActive, position])
+                    """).execute(arguments: [userID, state, statusMessage, lastActive, position])
             return position
         }
     }
 
     public func presence(userID: String) async throws -> PresenceRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM presence WHERE user_id = ?", arguments: [userID]).map(Self.presence)
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM presence WHERE user_id = ?"), arguments: [userID]).map(Self.presence)
         }
     }
 
     public func presenceChanges(userID: String, after: Int64?, upTo: Int64) async throws -> [PresenceRecord] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT * FROM presence WHERE stream_ordering > ? AND stream_ordering <= ?
                     AND (user_id = ? OR user_id IN (SELECT DISTINCT m2.user_id FROM room_memberships m1
                         JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join'
                         WHERE m1.user_id = ? AND m1.membership = 'join'))
                     ORDER BY stream_ordering
-                    """,
+                    """),
                 arguments: [after ?? -1, upTo, userID, userID]
             ).map(Self.presence)
         }
     }
 
     public func roomPeers(userID: String) async throws -> [String] {
-        try await read { db in try String.fetchAll(db, sql: "SELECT DISTINCT m2.user_id FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join' WHERE m1.user_id = ? AND m1.membership = 'join'", arguments: [userID]) }
+        try await read { db in try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT m2.user_id FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join' WHERE m1.user_id = ? AND m1.membership = 'join'"), arguments: [userID]) }
     }
 
     static func presence(_ row: Row) -> PresenceRecord {
@@ -192,14 +173,13 @@ extension SQLiteStorage {
     public func createFilter(userID: String, filter: JSON, keepingAtMost limit: Int) async throws -> String {
         let text = filter.encodedString()
         return try await write { db in
-            if let existing = try Int64.fetchOne(
-                db, sql: "SELECT filter_id FROM filters WHERE user_id = ? AND filter = ?", arguments: [userID, text])
+            if let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT filter_id FROM filters WHERE user_id = ? AND filter = ?"), arguments: [userID, text])
             {
                 return String(existing)
             }
-            let next = (try Int64.fetchOne(db, sql: "SELECT MAX(filter_id) FROM filters WHERE user_id = ?", arguments: [userID]) ?? -1) + 1
-            try db.execute(sql: "INSERT INTO filters (user_id, filter_id, filter) VALUES (?, ?, ?)", arguments: [userID, next, text])
-            try db.execute(sql: "DELETE FROM filters WHERE user_id = ? AND filter_id <= ?", arguments: [userID, next - Int64(limit)])
+            let next = (try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(filter_id) FROM filters WHERE user_id = ?"), arguments: [userID]) ?? -1) + 1
+            try db.cachedStatement(sql: "INSERT INTO filters (user_id, filter_id, filter) VALUES (?, ?, ?)").execute(arguments: [userID, next, text])
+            try db.cachedStatement(sql: "DELETE FROM filters WHERE user_id = ? AND filter_id <= ?").execute(arguments: [userID, next - Int64(limit)])
             return String(next)
         }
     }
@@ -207,22 +187,22 @@ extension SQLiteStorage {
     public func filter(userID: String, filterID: String) async throws -> JSON? {
         guard let id = Int64(filterID) else { return nil }
         return try await read { db in
-            try String.fetchOne(db, sql: "SELECT filter FROM filters WHERE user_id = ? AND filter_id = ?", arguments: [userID, id])
+            try String.fetchOne(db.cachedStatement(sql: "SELECT filter FROM filters WHERE user_id = ? AND filter_id = ?"), arguments: [userID, id])
                 .map { try JSON.stored($0) }
         }
     }
 
+    // CROSS JOIN keeps SQLite on the stream range first: planned from the memberships, the
+    // query seeks once per room of the user, so its cost grew with the account, not the change.
     public func changedRooms(userID: String, after: Int64, upTo: Int64) async throws -> [String: Int64] {
         try await read { db in
             var rooms: [String: Int64] = [:]
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT e.room_id, MAX(e.stream_ordering) AS latest FROM events e
-                    JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = ?
+                    CROSS JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = ?
                     WHERE e.stream_ordering > ? AND e.stream_ordering <= ? AND m.forgotten = 0
                     GROUP BY e.room_id
-                    """,
+                    """),
                 arguments: [userID, after, upTo])
             for row in rows { rooms[row["room_id"]] = row["latest"] }
             return rooms
@@ -231,12 +211,10 @@ extension SQLiteStorage {
 
     public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT * FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?
                     ORDER BY stream_ordering DESC LIMIT ?
-                    """,
+                    """),
                 arguments: [roomID, after, upTo, limit]
             ).map(SQLiteRoomQueries.storedEvent)
         }
@@ -244,12 +222,10 @@ extension SQLiteStorage {
 
     public func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT * FROM events WHERE room_id = ? AND state_key IS NOT NULL AND stream_ordering > ?
                     AND stream_ordering <= ? ORDER BY stream_ordering
-                    """,
+                    """),
                 arguments: [roomID, after, upTo]
             ).map(SQLiteRoomQueries.storedEvent)
         }
@@ -257,13 +233,11 @@ extension SQLiteStorage {
 
     public func userEvents(userID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
         try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT e.* FROM events e JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = ?
                     WHERE e.stream_ordering > ? AND e.stream_ordering <= ? AND m.forgotten = 0
                     ORDER BY e.stream_ordering LIMIT ?
-                    """,
+                    """),
                 arguments: [userID, after, upTo, limit]
             ).map(SQLiteRoomQueries.storedEvent)
         }
@@ -274,8 +248,7 @@ extension SQLiteStorage {
         return try await read { db in
             var sent: [String: String] = [:]
             for member in members {
-                if let eventID = try String.fetchOne(
-                    db, sql: "SELECT event_id FROM lazy_members_sent WHERE user_id = ? AND device_id = ? AND room_id = ? AND member_id = ?",
+                if let eventID = try String.fetchOne(db.cachedStatement(sql: "SELECT event_id FROM lazy_members_sent WHERE user_id = ? AND device_id = ? AND room_id = ? AND member_id = ?"),
                     arguments: [userID, deviceID, roomID, member])
                 {
                     sent[member] = eventID
@@ -289,16 +262,13 @@ extension SQLiteStorage {
         guard resetting || !sent.isEmpty else { return }
         try await write { db in
             if resetting {
-                try db.execute(
-                    sql: "DELETE FROM lazy_members_sent WHERE user_id = ? AND device_id = ? AND room_id = ?", arguments: [userID, deviceID, roomID])
+                try db.cachedStatement(sql: "DELETE FROM lazy_members_sent WHERE user_id = ? AND device_id = ? AND room_id = ?").execute(arguments: [userID, deviceID, roomID])
             }
             for (member, eventID) in sent {
-                try db.execute(
-                    sql: """
+                try db.cachedStatement(sql: """
                         INSERT INTO lazy_members_sent (user_id, device_id, room_id, member_id, event_id) VALUES (?, ?, ?, ?, ?)
                         ON CONFLICT (user_id, device_id, room_id, member_id) DO UPDATE SET event_id = excluded.event_id
-                        """,
-                    arguments: [userID, deviceID, roomID, member, eventID])
+                        """).execute(arguments: [userID, deviceID, roomID, member, eventID])
             }
         }
     }
