@@ -24,7 +24,11 @@ struct SlidingRoomList: Sendable {
     let unlisted: Set<String>
 
     /// The listed rooms in order.
-    var rooms: LazyFilterSequence<[Room]> { snapshot.rooms.lazy.filter { !unlisted.contains($0.roomID) } }
+    var rooms: LazyFilterSequence<[Room]> {
+        // Usually nothing is unlisted: then no room ID is hashed at all.
+        let unlisted = self.unlisted
+        return snapshot.rooms.lazy.filter { unlisted.isEmpty || !unlisted.contains($0.roomID) }
+    }
     /// Every room the user has a membership in, listed or not (subscriptions may name any).
     var all: [String: Room] { snapshot.byID }
     /// What a waiting request watches.
