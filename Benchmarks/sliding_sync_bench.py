@@ -22,19 +22,16 @@ import argparse
 import concurrent.futures
 import os
 import statistics
+import sys
 import time
 import uuid
 
 import requests
 
-UNSTABLE = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
-ROOM_LIST_STATE = [
-    ["m.room.name", ""], ["m.room.encryption", ""], ["m.room.member", "$LAZY"], ["m.room.member", "$ME"],
-    ["m.room.topic", ""], ["m.room.avatar", ""], ["m.room.canonical_alias", ""], ["m.room.power_levels", ""],
-    ["org.matrix.msc3401.call.member", "*"], ["m.room.join_rules", ""], ["m.room.tombstone", ""], ["m.room.create", ""],
-    ["m.room.history_visibility", ""], ["io.element.functional_members", ""], ["m.space.parent", "*"],
-    ["m.space.child", "*"], ["org.matrix.msc3672.beacon_info", "*"],
-]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "interop"))
+
+# Element X's room-list requests, as the interop test replays them.
+from test_sliding_sync import ROOM_LIST_STATE, UNSTABLE  # noqa: E402
 
 
 def room_list_body(conn_id):
