@@ -14,6 +14,9 @@ final class RoomListCache: Sendable {
         var rooms: [SlidingRoomList.Room]
         var byID: [String: SlidingRoomList.Room]
         var roomIDs: Set<String>
+        /// The rooms that may be left out of a list (invites, bans, leaves): only these are
+        /// looked at per request. Membership changes reload the snapshot, so this stays right.
+        var unlistable: [RoomListEntry]
         var position: Int64
         var count: Int
         var latestMembership: Int64
@@ -82,7 +85,8 @@ final class RoomListCache: Sendable {
         rooms.sort(by: SlidingRoomList.Room.precedes)
         return Snapshot(
             rooms: rooms, byID: Dictionary(rooms.map { ($0.roomID, $0) }, uniquingKeysWith: { first, _ in first }),
-            roomIDs: Set(rooms.map(\.roomID)), position: position, count: entries.count,
+            roomIDs: Set(rooms.map(\.roomID)), unlistable: entries.filter { !["join", "knock"].contains($0.membership) },
+            position: position, count: entries.count,
             latestMembership: entries.map(\.membershipPosition).max() ?? 0)
     }
 }

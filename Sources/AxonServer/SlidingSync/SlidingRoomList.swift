@@ -31,6 +31,8 @@ struct SlidingRoomList: Sendable {
     }
     /// Every room the user has a membership in, listed or not (subscriptions may name any).
     var all: [String: Room] { snapshot.byID }
+    /// How many rooms are listed.
+    var count: Int { snapshot.rooms.count - unlisted.count }
     /// What a waiting request watches.
     var allRoomIDs: Set<String> { snapshot.roomIDs }
 
@@ -51,17 +53,15 @@ struct SlidingRoomList: Sendable {
         let snapshot = try await cache.snapshot(userID: userID, current: current, storage: storage)
         var selfLeft: [String] = []
         var unlisted = Set<String>()
-        for room in snapshot.rooms {
-            let entry = room.entry
+        for entry in snapshot.unlistable {
             switch entry.membership {
-            case "join", "knock": continue
             case "invite":
-                if let sender = entry.membershipSender, ignored.contains(sender) { unlisted.insert(room.roomID) }
+                if let sender = entry.membershipSender, ignored.contains(sender) { unlisted.insert(entry.roomID) }
             // Banned without ever having joined: nothing the user has seen.
             case "ban":
-                if !room.bannedAfterJoining { unlisted.insert(room.roomID) }
+                if snapshot.byID[entry.roomID]?.bannedAfterJoining != true { unlisted.insert(entry.roomID) }
             default:
-                if leftThemselves(entry, userID: userID) { selfLeft.append(room.roomID) }
+                if leftThemselves(entry, userID: userID) { selfLeft.append(entry.roomID) }
             }
         }
         let sentBefore = try await storage.slidingSyncRooms(connectionID: connectionID, roomIDs: selfLeft)
@@ -107,7 +107,11 @@ struct RoomListFiltering {
             let f = request.filters
             var count = 0
             var windows = (request.ranges ?? [0...Int.max]).map { (range: $0, roomIDs: [String]()) }
+            // Without filters the count is known and the walk stops after the last range.
+            let unfiltered = f == RoomListFilters() && request.ranges != nil
+            let lastIndex = windows.map(\.range.upperBound).max() ?? -1
             for room in list.rooms {
+                if unfiltered, count > lastIndex { break }
                 let id = room.roomID
                 if let isDM = f.isDM, direct.contains(id) != isDM { continue }
                 if let isInvite = f.isInvite, (room.entry.membership == "invite") != isInvite { continue }
@@ -127,6 +131,7 @@ struct RoomListFiltering {
                 for index in windows.indices where windows[index].range.contains(count) { windows[index].roomIDs.append(id) }
                 count += 1
             }
+            if unfiltered { count = list.count }
             // No ranges: the whole list.
             if request.ranges == nil { windows = count == 0 ? [] : [(0...(count - 1), windows[0].roomIDs)] }
             return SlidingListResult(name: request.name, count: count, windows: windows)
