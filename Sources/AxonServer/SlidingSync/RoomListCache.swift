@@ -35,7 +35,11 @@ final class RoomListCache: Sendable {
         self.capacity = capacity
     }
 
-    func snapshot(userID: String, current: Int64, storage: any Storage) async throws -> Snapshot {
+    /// `known` is what the caller already read of the user's changed rooms in (after, current]:
+    /// when the copy stands at `after`, it is used instead of reading the same range again.
+    func snapshot(
+        userID: String, current: Int64, known: (after: Int64, changed: [String: Int64])?, storage: any Storage
+    ) async throws -> Snapshot {
         let summary = try await storage.roomListSummary(userID: userID)
         // Taken out while it is brought forward, so moving rooms does not copy the whole order
         // (a concurrent request of the same user meanwhile loads its own).
@@ -43,7 +47,12 @@ final class RoomListCache: Sendable {
         var snapshot: Snapshot
         if var cached, cached.count == summary.count, cached.latestMembership == summary.latestMembership, cached.position <= current {
             if cached.position < current {
-                let changed = try await storage.changedRooms(userID: userID, after: cached.position, upTo: current)
+                let changed: [String: Int64]
+                if let known, known.after == cached.position {
+                    changed = known.changed
+                } else {
+                    changed = try await storage.changedRooms(userID: userID, after: cached.position, upTo: current)
+                }
                 let stamps = try await storage.bumpStamps(roomIDs: Array(changed.keys))
                 for (roomID, stamp) in stamps { cached.move(roomID, bumpStamp: stamp) }
                 cached.position = current

@@ -48,9 +48,10 @@ struct SlidingRoomList: Sendable {
     }
 
     static func load(
-        userID: String, connectionID: Int64, ignored: Set<String>, current: Int64, cache: RoomListCache, storage: any Storage
+        userID: String, connectionID: Int64, ignored: Set<String>, current: Int64, changedSince: (after: Int64, changed: [String: Int64])?,
+        cache: RoomListCache, storage: any Storage
     ) async throws -> SlidingRoomList {
-        let snapshot = try await cache.snapshot(userID: userID, current: current, storage: storage)
+        let snapshot = try await cache.snapshot(userID: userID, current: current, known: changedSince, storage: storage)
         var selfLeft: [String] = []
         var unlisted = Set<String>()
         for entry in snapshot.unlistable {

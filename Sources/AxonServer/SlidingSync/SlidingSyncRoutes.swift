@@ -10,10 +10,7 @@ extension ServerContext {
             roomLists: RoomListCache())
         routes.add(.post, Self.unstableSlidingSyncPath, auth: .required(allowGuests: true)) { request in
             let parser = SlidingSyncRequestParser(shape: .unstable, userID: request.user.userID)
-            let timeout = try request.query("timeout").map { text throws(MatrixError) -> Int in
-                guard let value = Int(text), value >= 0 else { throw MatrixError.invalidParam("timeout must be a non-negative integer") }
-                return value
-            }
+            let timeout = try request.integerQuery("timeout", default: 0, maximum: config.maxLongPollSeconds * 1000)
             let parsed = try parser.parse(
                 body: try request.jsonObject(), pos: request.query("pos"), timeout: timeout, setPresence: request.query("set_presence"))
             return .ok(try await service.sync(parsed, user: request.user))

@@ -52,9 +52,16 @@ struct SlidingSyncService: Sendable {
             let current = try await storage.currentStreamPosition()
             let response = try await build(request, user: user, connectionID: connectionID, from: from, current: current)
             if from == nil || response.hasNews || response.listsDigest != previousDigest || clock.now >= deadline {
-                let position = try await storage.recordSlidingSyncPosition(
-                    connectionID: connectionID, parent: parent, streamPosition: current, listsDigest: response.listsDigest,
-                    rooms: response.records)
+                let position: Int64
+                do {
+                    position = try await storage.recordSlidingSyncPosition(
+                        connectionID: connectionID, parent: parent, streamPosition: current, listsDigest: response.listsDigest,
+                        rooms: response.records)
+                } catch StorageError.notFound {
+                    // Replaced by a new request with the same conn_id, or pushed out by newer
+                    // connections, while this one was working: the client must start again.
+                    throw Self.unknownPos("This connection was replaced while the request was running: start again without a pos")
+                }
                 let pos = SlidingSyncPos(streamPosition: current, connectionID: connectionID, position: position)
                 return SlidingSyncResponseFormat(shape: request.shape).json(response, pos: pos.string)
             }
@@ -78,8 +85,12 @@ struct SlidingSyncService: Sendable {
     ) async throws -> Response {
         let userID = user.userID
         let ignored = try await rooms.visibility.ignoredUsers(userID)
+        // Rooms with events since the position: what decides which rooms to send, and (read once)
+        // what moves the cached room list forward.
+        let changed = try await from.asyncMap { try await storage.changedRooms(userID: userID, after: $0, upTo: current) } ?? [:]
         let list = try await SlidingRoomList.load(
-            userID: userID, connectionID: connectionID, ignored: ignored, current: current, cache: roomLists, storage: storage)
+            userID: userID, connectionID: connectionID, ignored: ignored, current: current,
+            changedSince: from.map { ($0, changed) }, cache: roomLists, storage: storage)
         let filtering = RoomListFiltering(storage: storage, rooms: rooms, userID: userID)
         let lists = try await filtering.results(for: request.lists, in: list)
 
@@ -105,7 +116,6 @@ struct SlidingSyncService: Sendable {
         let subscribed = request.subscriptions.keys.sorted().filter { list.membership($0) != nil }
         for roomID in subscribed { cover(roomID, request.subscriptions[roomID]!) }
 
-        let changed = from == nil ? [:] : try await storage.changedRooms(userID: userID, after: from!, upTo: current)
         let records = from == nil
             ? [:] : try await storage.slidingSyncRooms(connectionID: connectionID, roomIDs: Array(Set(order).union(changed.keys)))
         let direct = try await filtering.directRooms()
