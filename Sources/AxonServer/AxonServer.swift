@@ -43,7 +43,7 @@ public struct AxonServer: Sendable {
         self.signingKey = try SigningKeyFile.loadOrCreate(
             path: config.signingKeyPath ?? (config.dataDirectory as NSString).appendingPathComponent("signing.key"))
         let accounts = try await AccountService(
-            storage: storage, serverName: serverName, hasher: PasswordHasher(cost: config.bcryptCost))
+            storage: storage, serverName: serverName, hasher: PasswordHasher(cost: config.bcryptCost), lifetimes: config.tokenLifetimes)
         let uia = UserInteractiveAuth(
             storage: storage, accounts: accounts, registrationTokens: config.registrationTokens,
             rateLimiter: config.rateLimitsEnabled ? RateLimiter(settings: config.rateLimits) : nil)
@@ -72,6 +72,7 @@ public struct AxonServer: Sendable {
         context.registerDiscoveryRoutes(on: routes, metrics: metrics)
         context.registerRegistrationRoutes(on: routes)
         context.registerLoginRoutes(on: routes)
+        context.registerSessionTokenRoutes(on: routes)
         context.registerAccountRoutes(on: routes)
         context.registerDeviceRoutes(on: routes)
         context.registerProfileRoutes(on: routes)

@@ -61,12 +61,23 @@ public struct NewSession: Sendable {
     public var createdAt: Int64
     /// The client's address: a device is last seen at the login that creates it.
     public var ip: String
+    /// When the access token stops working (nil: never).
+    public var accessExpiresAt: Int64?
+    /// A refresh token issued with the access token (`refresh_token: true`), and its end.
+    public var refreshTokenHash: String?
+    public var refreshExpiresAt: Int64?
 
-    public init(device: Device, tokenHash: String?, createdAt: Int64, ip: String) {
+    public init(
+        device: Device, tokenHash: String?, createdAt: Int64, ip: String, accessExpiresAt: Int64? = nil,
+        refreshTokenHash: String? = nil, refreshExpiresAt: Int64? = nil
+    ) {
         self.device = device
         self.tokenHash = tokenHash
         self.createdAt = createdAt
         self.ip = ip
+        self.accessExpiresAt = accessExpiresAt
+        self.refreshTokenHash = refreshTokenHash
+        self.refreshExpiresAt = refreshExpiresAt
     }
 }
 
@@ -99,6 +110,11 @@ public struct TokenOwner: Sendable, Equatable {
     public var appServiceID: String?
     /// An application service registered with `rate_limited: false`.
     public var exemptFromRateLimits = false
+    /// When the access token stops working (nil: never).
+    public var expiresAt: Int64?
+    /// The refresh token issued with this access token while the one it replaced is still
+    /// usable: the first use of this token revokes that one (spec "Refreshing access tokens").
+    public var unconfirmedRefreshTokenHash: String?
 
     public init(userID: String, deviceID: String, isGuest: Bool, isAdmin: Bool, isSuspended: Bool = false, isLocked: Bool = false) {
         self.userID = userID

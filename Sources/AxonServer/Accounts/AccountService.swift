@@ -6,13 +6,15 @@ public struct AccountService: Sendable {
     let storage: any Storage
     let serverName: ServerName
     let hasher: PasswordHasher
+    let lifetimes: TokenLifetimes
     /// A hash of a random string at the configured cost, checked when an account is unknown.
     private let dummyHash: String
 
-    init(storage: any Storage, serverName: ServerName, hasher: PasswordHasher) async throws {
+    init(storage: any Storage, serverName: ServerName, hasher: PasswordHasher, lifetimes: TokenLifetimes = TokenLifetimes()) async throws {
         self.storage = storage
         self.serverName = serverName
         self.hasher = hasher
+        self.lifetimes = lifetimes
         self.dummyHash = try await hasher.hash(RandomString.alphanumeric(24))
     }
 
@@ -20,10 +22,44 @@ public struct AccountService: Sendable {
         public let userID: String
         public let deviceID: String
         public let accessToken: String
+        public var refreshToken: String?
+        /// The access token's lifetime, when it has one.
+        public var expiresInMs: Int64?
 
         var json: JSON {
-            ["user_id": .string(userID), "access_token": .string(accessToken), "device_id": .string(deviceID)]
+            var object: JSONObject = ["user_id": .string(userID), "access_token": .string(accessToken), "device_id": .string(deviceID)]
+            if let refreshToken { object["refresh_token"] = .string(refreshToken) }
+            if let expiresInMs { object["expires_in_ms"] = .int(expiresInMs) }
+            return .object(object)
         }
+    }
+
+    /// How a new session's tokens are made: with a refresh token when the client can refresh
+    /// (`refresh_token: true`), and an access token that then expires sooner.
+    public struct SessionOptions: Sendable {
+        public var refreshable = false
+        /// An end chosen by the caller (an admin's `valid_until_ms`), instead of the configured one.
+        public var accessExpiresAt: Int64?
+
+        public init(refreshable: Bool = false, accessExpiresAt: Int64? = nil) {
+            self.refreshable = refreshable
+            self.accessExpiresAt = accessExpiresAt
+        }
+    }
+
+    /// Tokens for a new session, and what the storage keeps of them (their hashes).
+    private func issue(_ device: Device, options: SessionOptions, ip: String, now: Int64) -> (LoginResult, NewSession) {
+        let token = Authenticator.generateToken()
+        let refresh = options.refreshable ? Authenticator.generateToken() : nil
+        let lifetime = options.refreshable ? lifetimes.refreshableAccessMs : lifetimes.nonRefreshableAccessMs
+        let expiresAt = options.accessExpiresAt ?? lifetime.map { now + $0 }
+        var result = LoginResult(userID: device.userID, deviceID: device.deviceID, accessToken: token)
+        result.refreshToken = refresh
+        result.expiresInMs = expiresAt.map { max(0, $0 - now) }
+        let session = NewSession(
+            device: device, tokenHash: Authenticator.hash(token: token), createdAt: now, ip: ip, accessExpiresAt: expiresAt,
+            refreshTokenHash: refresh.map(Authenticator.hash(token:)), refreshExpiresAt: refresh.flatMap { _ in lifetimes.refreshMs.map { now + $0 } })
+        return (result, session)
     }
 
     /// Validates a desired localpart for a new account (spec appendix grammar, 255-byte limit,
@@ -74,7 +110,7 @@ public struct AccountService: Sendable {
     /// transaction: no half-made account survives a failure or a crash.
     public func register(
         userID: UserID, password: String?, passwordHash: String? = nil, isAdmin: Bool = false, isGuest: Bool = false,
-        displayName: String? = nil, login: (deviceID: String?, displayName: String?, ip: String)?
+        displayName: String? = nil, login: (deviceID: String?, displayName: String?, ip: String)?, options: SessionOptions = SessionOptions()
     ) async throws -> LoginResult? {
         if let password { try checkPasswordShape(password) }
         let hash: String? = if let password { try await hasher.hash(password) } else { passwordHash }
@@ -87,12 +123,8 @@ public struct AccountService: Sendable {
         var result: LoginResult?
         var session: NewSession?
         if let login {
-            let deviceID = login.deviceID ?? RandomString.deviceID()
-            let token = Authenticator.generateToken()
-            session = NewSession(
-                device: Device(userID: userID.description, deviceID: deviceID, displayName: login.displayName),
-                tokenHash: Authenticator.hash(token: token), createdAt: now, ip: login.ip)
-            result = LoginResult(userID: userID.description, deviceID: deviceID, accessToken: token)
+            let device = Device(userID: userID.description, deviceID: login.deviceID ?? RandomString.deviceID(), displayName: login.displayName)
+            (result, session) = issue(device, options: options, ip: login.ip, now: now)
         }
         do {
             try await storage.createAccount(account, session: session)
@@ -103,14 +135,13 @@ public struct AccountService: Sendable {
     }
 
     /// Opens a new session for an existing account on the given (or a new) device.
-    func openSession(userID: String, deviceID: String?, displayName: String?, ip: String) async throws -> LoginResult {
-        let deviceID = deviceID ?? RandomString.deviceID()
-        let token = Authenticator.generateToken()
-        try await storage.createSession(
-            NewSession(
-                device: Device(userID: userID, deviceID: deviceID, displayName: displayName),
-                tokenHash: Authenticator.hash(token: token), createdAt: nowMillis(), ip: ip))
-        return LoginResult(userID: userID, deviceID: deviceID, accessToken: token)
+    func openSession(
+        userID: String, deviceID: String?, displayName: String?, ip: String, options: SessionOptions = SessionOptions()
+    ) async throws -> LoginResult {
+        let device = Device(userID: userID, deviceID: deviceID ?? RandomString.deviceID(), displayName: displayName)
+        let (result, session) = issue(device, options: options, ip: ip, now: nowMillis())
+        try await storage.createSession(session)
+        return result
     }
 
     /// Resolves a login identifier (`alice` or `@alice:server`) to a local account: the exact

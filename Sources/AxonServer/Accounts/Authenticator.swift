@@ -26,6 +26,9 @@ final class Authenticator: Sendable {
         SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// An expired token's device is kept: the client refreshes, or logs in again on it.
+    static let expiredError = MatrixError(401, "M_UNKNOWN_TOKEN", "Access token has expired", extra: ["soft_logout": true])
+
     /// User agents are kept for `/admin/whois`, cut to a length no client needs.
     static let maxUserAgentBytes = 512
 
@@ -37,6 +40,10 @@ final class Authenticator: Sendable {
         }
         guard let owner = try await storage.tokenOwner(tokenHash: Self.hash(token: token)) else { return nil }
         let now = nowMillis()
+        if let expiresAt = owner.expiresAt, expiresAt <= now { throw Self.expiredError }
+        if let refreshHash = owner.unconfirmedRefreshTokenHash {
+            try await storage.confirmRefresh(refreshTokenHash: refreshHash, now: now)
+        }
         let key = "\(owner.userID)\u{0}\(owner.deviceID)"
         let due = lastSeenWrites.withLock { writes in
             if let last = writes[key], now - last < Self.lastSeenInterval { return false }

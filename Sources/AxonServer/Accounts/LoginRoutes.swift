@@ -4,7 +4,9 @@ import MatrixModel
 extension ServerContext {
     func registerLoginRoutes(on routes: RouteTable) {
         routes.client(.get, "/login", auth: .none) { _ in
-            .ok(["flows": [["type": "m.login.password"], ["type": "m.login.application_service"]]])
+            var flows: [JSON] = [["type": "m.login.password"], ["type": "m.login.application_service"]]
+            flows.append(config.loginViaExistingSession ? ["type": "m.login.token", "get_login_token": true] : ["type": "m.login.token"])
+            return .ok(["flows": .array(flows)])
         }
         routes.client(.post, "/login", auth: .none, rateLimit: .login) { request in
             try await login(request)
@@ -24,32 +26,23 @@ extension ServerContext {
     private func login(_ request: MatrixRequest) async throws -> MatrixResponse {
         let body = try request.jsonObject()
         let type = try body.requiredString("type")
-        guard type == "m.login.password" || type == "m.login.application_service" else {
-            throw MatrixError.unknown("Unsupported login type \(type)")
-        }
-        let user: String
-        if let identifier = try body.optionalObject("identifier") {
-            let identifierType = try identifier.requiredString("type")
-            switch identifierType {
-            case "m.id.user":
-                user = try identifier.requiredString("user")
-            case "m.id.thirdparty", "m.id.phone":
-                // No third-party identifier is ever bound to an account here.
+        let options = AccountService.SessionOptions(refreshable: try body.optionalBool("refresh_token") ?? false)
+        let account: Account
+        switch type {
+        case "m.login.password", "m.login.application_service":
+            let user = try loginUser(body)
+            if type == "m.login.application_service" { return try await appServiceLogin(request, user: user, body: body, options: options) }
+            let password = try body.requiredString("password")
+            let found = try await accounts.resolveLocalAccount(user)
+            // Deactivation erases the password hash, so deactivated accounts fail here too.
+            guard try await accounts.verifyPassword(password, account: found), let found else {
                 throw MatrixError.forbidden("Invalid username or password")
-            default:
-                throw MatrixError.unknown("Unknown identifier type \(identifierType)")
             }
-        } else if let legacyUser = try body.optionalString("user") {
-            user = legacyUser
-        } else {
-            throw MatrixError.missingParam("Missing 'identifier'")
-        }
-        if type == "m.login.application_service" { return try await appServiceLogin(request, user: user, body: body) }
-        let password = try body.requiredString("password")
-        let account = try await accounts.resolveLocalAccount(user)
-        // Deactivation erases the password hash, so deactivated accounts fail here too.
-        guard try await accounts.verifyPassword(password, account: account), let account else {
-            throw MatrixError.forbidden("Invalid username or password")
+            account = found
+        case "m.login.token":
+            account = try await loginTokenAccount(try body.requiredString("token"))
+        default:
+            throw MatrixError.unknown("Unsupported login type \(type)")
         }
         // A locked account gets no new token until it is unlocked (spec "Account locking").
         if try await storage.accountRestrictions(userID: account.userID)?.locked == true {
@@ -57,9 +50,37 @@ extension ServerContext {
         }
         let result = try await accounts.openSession(
             userID: account.userID, deviceID: try body.optionalString("device_id"),
-            displayName: try body.optionalString("initial_device_display_name"), ip: request.remoteIP)
+            displayName: try body.optionalString("initial_device_display_name"), ip: request.remoteIP, options: options)
         // A new session is a new (or renewed) device: users sharing a room re-query its keys.
         try await announceDeviceListChange(account.userID, at: try await storage.markDeviceListChanged(userID: account.userID))
         return .ok(result.json)
+    }
+
+    /// The user a password or application-service login names.
+    private func loginUser(_ body: JSON) throws -> String {
+        if let identifier = try body.optionalObject("identifier") {
+            let identifierType = try identifier.requiredString("type")
+            switch identifierType {
+            case "m.id.user":
+                return try identifier.requiredString("user")
+            case "m.id.thirdparty", "m.id.phone":
+                // No third-party identifier is ever bound to an account here.
+                throw MatrixError.forbidden("Invalid username or password")
+            default:
+                throw MatrixError.unknown("Unknown identifier type \(identifierType)")
+            }
+        }
+        if let legacyUser = try body.optionalString("user") { return legacyUser }
+        throw MatrixError.missingParam("Missing 'identifier'")
+    }
+
+    /// `m.login.token`: a login token is spent by its first use, whether or not that succeeds.
+    private func loginTokenAccount(_ token: String) async throws -> Account {
+        guard let userID = try await storage.consumeLoginToken(tokenHash: Authenticator.hash(token: token), now: nowMillis()),
+            let account = try await storage.account(userID: userID), !account.isDeactivated
+        else {
+            throw MatrixError.forbidden("Invalid or expired login token")
+        }
+        return account
     }
 }

@@ -54,12 +54,13 @@ extension ServerContext {
         let inhibitLogin = try body.optionalBool("inhibit_login") ?? false
         let deviceID = try body.optionalString("device_id")
         let deviceName = try body.optionalString("initial_device_display_name")
+        let options = AccountService.SessionOptions(refreshable: try body.optionalBool("refresh_token") ?? false)
         switch kind {
         case "guest":
             guard config.allowGuestAccess else { throw MatrixError.guestAccessForbidden() }
             let userID = try await accounts.generatedUserID()
             let result = try await accounts.register(
-                userID: userID, password: nil, isGuest: true, login: (deviceID, deviceName, request.remoteIP))
+                userID: userID, password: nil, isGuest: true, login: (deviceID, deviceName, request.remoteIP), options: options)
             return .ok(result!.json)
         case "user":
             break
@@ -105,7 +106,10 @@ extension ServerContext {
             try await rememberRegistered(guest.userID, in: session)
             logger.info("upgraded guest to a full account", metadata: ["user_id": "\(userID)"])
             guard !inhibitLogin else { return .ok(["user_id": .string(guest.userID)]) }
-            return .ok(try await accounts.openSession(userID: guest.userID, deviceID: deviceID, displayName: deviceName, ip: request.remoteIP).json)
+            return .ok(
+                try await accounts.openSession(
+                    userID: guest.userID, deviceID: deviceID, displayName: deviceName, ip: request.remoteIP, options: options
+                ).json)
         }
         let userID: UserID
         if let desiredUserID {
@@ -115,7 +119,7 @@ extension ServerContext {
         }
         let result = try await accounts.register(
             userID: userID, password: password, passwordHash: password == nil ? passwordHash : nil,
-            login: inhibitLogin ? nil : (deviceID, deviceName, request.remoteIP))
+            login: inhibitLogin ? nil : (deviceID, deviceName, request.remoteIP), options: options)
         try await rememberRegistered(userID.description, in: session)
         logger.info("registered user", metadata: ["user_id": "\(userID)"])
         return .ok(result?.json ?? ["user_id": .string(userID.description)])
@@ -144,6 +148,11 @@ extension ServerContext {
         }
         let deviceID = try submitted.optionalString("device_id") ?? remembered["device_id"]?.stringValue
         let deviceName = try submitted.optionalString("initial_device_display_name") ?? remembered["initial_device_display_name"]?.stringValue
-        return .ok(try await accounts.openSession(userID: userID, deviceID: deviceID, displayName: deviceName, ip: request.remoteIP).json)
+        let refreshable = try submitted.optionalBool("refresh_token") ?? remembered["refresh_token"]?.boolValue ?? false
+        return .ok(
+            try await accounts.openSession(
+                userID: userID, deviceID: deviceID, displayName: deviceName, ip: request.remoteIP,
+                options: AccountService.SessionOptions(refreshable: refreshable)
+            ).json)
     }
 }

@@ -44,12 +44,14 @@ extension ServerContext {
             guard try await storage.account(userID: userID)?.isAdmin != true else {
                 throw MatrixError.forbidden("Logging in as another server admin is not allowed")
             }
-            if try request.jsonObject().optional("valid_until_ms") != nil {
-                throw MatrixError.invalidParam("Access tokens on this server do not expire: omit 'valid_until_ms' and delete the device when done")
-            }
+            // `valid_until_ms`: the token ends then (Synapse's field); without it, it lasts
+            // until the device is removed.
+            let validUntil = try request.jsonObject().optionalInt("valid_until_ms")
+            if let validUntil, validUntil <= nowMillis() { throw MatrixError.invalidParam("'valid_until_ms' is in the past") }
             // A device of its own, named for who opened it, so the user sees it and can end it.
             let session = try await accounts.openSession(
-                userID: userID, deviceID: nil, displayName: "Admin login by \(request.user.userID)", ip: request.remoteIP)
+                userID: userID, deviceID: nil, displayName: "Admin login by \(request.user.userID)", ip: request.remoteIP,
+                options: AccountService.SessionOptions(accessExpiresAt: validUntil))
             logger.notice("admin logged in as user", metadata: ["user_id": "\(userID)", "admin": "\(request.user.userID)"])
             return .ok(["access_token": .string(session.accessToken)])
         }

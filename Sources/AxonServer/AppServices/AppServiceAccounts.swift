@@ -48,14 +48,17 @@ extension ServerContext {
         let inhibitLogin = try body.optionalBool("inhibit_login") ?? false
         let result = try await accounts.register(
             userID: userID, password: nil,
-            login: inhibitLogin ? nil : (try body.optionalString("device_id"), try body.optionalString("initial_device_display_name"), request.remoteIP))
+            login: inhibitLogin ? nil : (try body.optionalString("device_id"), try body.optionalString("initial_device_display_name"), request.remoteIP),
+            options: AccountService.SessionOptions(refreshable: try body.optionalBool("refresh_token") ?? false))
         logger.info("application service registered a user", metadata: ["appservice": "\(service.id)", "user_id": "\(userID)"])
         return .ok(result?.json ?? ["user_id": .string(userID.description)])
     }
 
     /// `POST /login` with `type: m.login.application_service`: a session for a user of the
     /// service's namespace.
-    func appServiceLogin(_ request: MatrixRequest, user: String, body: JSON) async throws -> MatrixResponse {
+    func appServiceLogin(
+        _ request: MatrixRequest, user: String, body: JSON, options: AccountService.SessionOptions
+    ) async throws -> MatrixResponse {
         let service = try await callingAppService(request)
         guard let account = try await accounts.resolveLocalAccount(user), !account.isDeactivated else {
             throw MatrixError.forbidden("Unknown user \(user)")
@@ -65,7 +68,7 @@ extension ServerContext {
         }
         let result = try await accounts.openSession(
             userID: account.userID, deviceID: try body.optionalString("device_id"),
-            displayName: try body.optionalString("initial_device_display_name"), ip: request.remoteIP)
+            displayName: try body.optionalString("initial_device_display_name"), ip: request.remoteIP, options: options)
         try await announceDeviceListChange(account.userID, at: try await storage.markDeviceListChanged(userID: account.userID))
         return .ok(result.json)
     }

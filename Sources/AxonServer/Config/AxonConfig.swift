@@ -28,11 +28,16 @@ public struct AxonConfig: Sendable, Equatable {
     public var appServiceConfigFiles: [String] = []
     public var allowGuestAccess = false
     public var bcryptCost = 12
+    public var tokenLifetimes = TokenLifetimes()
+    /// `POST /login/get_token`: a signed-in client may sign in another (with the password again).
+    public var loginViaExistingSession = true
     public var rateLimitsEnabled = true
     public var rateLimits: [RateLimitKind: RateLimitSettings] = [
         .login: RateLimitSettings(perSecond: 0.2, burst: 5),
         .registration: RateLimitSettings(perSecond: 0.17, burst: 3),
         .message: RateLimitSettings(perSecond: 2, burst: 20),
+        .refresh: RateLimitSettings(perSecond: 0.5, burst: 10),
+        .loginToken: RateLimitSettings(perSecond: 1.0 / 30, burst: 4),
     ]
     public var maxRequestBytes = 10 * 1024 * 1024
     /// TURN servers for VoIP, with coturn's REST-API shared secret.
@@ -232,6 +237,11 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var appServiceConfigFiles: [String]?
     public var allowGuestAccess: Bool?
     public var bcryptCost: Int?
+    public var refreshableAccessTokenLifetimeMs: Int64?
+    public var refreshTokenLifetimeMs: Int64?
+    public var nonRefreshableAccessTokenLifetimeMs: Int64?
+    public var loginTokenLifetimeMs: Int64?
+    public var loginViaExistingSession: Bool?
     public var rateLimitsEnabled: Bool?
     public var rateLimits: [String: RateLimitFileSettings]?
     public var maxRequestBytes: Int?
@@ -301,6 +311,11 @@ public struct ConfigOverrides: Sendable, Decodable {
         case appServiceConfigFiles = "app_service_config_files"
         case allowGuestAccess = "allow_guest_access"
         case bcryptCost = "bcrypt_cost"
+        case refreshableAccessTokenLifetimeMs = "refreshable_access_token_lifetime_ms"
+        case refreshTokenLifetimeMs = "refresh_token_lifetime_ms"
+        case nonRefreshableAccessTokenLifetimeMs = "nonrefreshable_access_token_lifetime_ms"
+        case loginTokenLifetimeMs = "login_token_lifetime_ms"
+        case loginViaExistingSession = "login_via_existing_session"
         case rateLimitsEnabled = "rate_limits_enabled"
         case rateLimits = "rate_limits"
         case maxRequestBytes = "max_request_bytes"
@@ -384,6 +399,11 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.appServiceConfigFiles = value(.appServiceConfigFiles).map { $0.split(separator: ",").map(String.init) }
         overrides.allowGuestAccess = try bool(.allowGuestAccess)
         overrides.bcryptCost = try int(.bcryptCost)
+        overrides.refreshableAccessTokenLifetimeMs = try int(.refreshableAccessTokenLifetimeMs).map(Int64.init)
+        overrides.refreshTokenLifetimeMs = try int(.refreshTokenLifetimeMs).map(Int64.init)
+        overrides.nonRefreshableAccessTokenLifetimeMs = try int(.nonRefreshableAccessTokenLifetimeMs).map(Int64.init)
+        overrides.loginTokenLifetimeMs = try int(.loginTokenLifetimeMs).map(Int64.init)
+        overrides.loginViaExistingSession = try bool(.loginViaExistingSession)
         overrides.rateLimitsEnabled = try bool(.rateLimitsEnabled)
         overrides.maxRequestBytes = try int(.maxRequestBytes)
         overrides.presenceEnabled = try bool(.presenceEnabled)
@@ -440,6 +460,17 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let appServiceConfigFiles { config.appServiceConfigFiles = appServiceConfigFiles }
         if let allowGuestAccess { config.allowGuestAccess = allowGuestAccess }
         if let bcryptCost { config.bcryptCost = bcryptCost }
+        for (key, value) in [
+            (CodingKeys.refreshableAccessTokenLifetimeMs, refreshableAccessTokenLifetimeMs), (.refreshTokenLifetimeMs, refreshTokenLifetimeMs),
+            (.nonRefreshableAccessTokenLifetimeMs, nonRefreshableAccessTokenLifetimeMs), (.loginTokenLifetimeMs, loginTokenLifetimeMs),
+        ] where (value ?? 1) <= 0 {
+            throw ConfigError("\(key.rawValue) must be a positive number of milliseconds")
+        }
+        if let refreshableAccessTokenLifetimeMs { config.tokenLifetimes.refreshableAccessMs = refreshableAccessTokenLifetimeMs }
+        if let refreshTokenLifetimeMs { config.tokenLifetimes.refreshMs = refreshTokenLifetimeMs }
+        if let nonRefreshableAccessTokenLifetimeMs { config.tokenLifetimes.nonRefreshableAccessMs = nonRefreshableAccessTokenLifetimeMs }
+        if let loginTokenLifetimeMs { config.tokenLifetimes.loginTokenMs = loginTokenLifetimeMs }
+        if let loginViaExistingSession { config.loginViaExistingSession = loginViaExistingSession }
         if let rateLimitsEnabled { config.rateLimitsEnabled = rateLimitsEnabled }
         for (name, settings) in rateLimits ?? [:] {
             guard let kind = RateLimitKind(rawValue: name) else {

@@ -47,12 +47,25 @@ extension AxonConfig {
         # bcrypt work factor for passwords (4-31). Each step doubles the cost of a login.
         bcrypt_cost: 12
 
-        # Rate limits: token buckets per client IP (login, registration) or user (message).
+        # Token lifetimes. Clients that ask for a refresh token (`refresh_token: true`) get
+        # short access tokens; others keep theirs until they log out, unless
+        # nonrefreshable_access_token_lifetime_ms is set. Refresh tokens last until used.
+        refreshable_access_token_lifetime_ms: 300000
+        # refresh_token_lifetime_ms: 2592000000
+        # nonrefreshable_access_token_lifetime_ms: 86400000
+        # Login tokens (`/login/get_token`, SSO) are single use.
+        login_token_lifetime_ms: 120000
+        # A signed-in client may sign in another device with `/login/get_token` (after the password).
+        login_via_existing_session: true
+
+        # Rate limits: token buckets per client IP (login, registration, refresh) or user (message, login_token).
         rate_limits_enabled: true
         rate_limits:
           login: { per_second: 0.2, burst: 5 }
           registration: { per_second: 0.17, burst: 3 }
           message: { per_second: 2, burst: 20 }
+          refresh: { per_second: 0.5, burst: 10 }
+          login_token: { per_second: 0.033, burst: 4 }
 
         # Largest request body accepted (bytes); larger ones get 413 M_TOO_LARGE.
         max_request_bytes: 10485760

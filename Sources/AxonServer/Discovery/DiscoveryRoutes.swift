@@ -33,8 +33,11 @@ extension ServerContext {
             guard let keys = config.policyServerPublicKeys else { throw MatrixError.notFound("This server runs no policy server") }
             return .ok(["public_keys": .object(JSONObject(keys.mapValues(JSON.string)))])
         }
-        routes.client(.get, "/capabilities", auth: .required(allowGuests: true)) { _ in
-            .ok(["capabilities": capabilities])
+        routes.client(.get, "/capabilities", auth: .required(allowGuests: true)) { request in
+            // A login token needs the password confirmed, so only accounts with one get it.
+            let hasPassword = try await storage.account(userID: request.user.userID)?.passwordHash != nil
+            let loginTokens = config.loginViaExistingSession && hasPassword
+            return .ok(["capabilities": capabilities(loginTokens: loginTokens)])
         }
         if config.metricsEnabled {
             routes.add(.get, "/metrics", auth: .none) { request in
@@ -49,7 +52,7 @@ extension ServerContext {
         }
     }
 
-    private var capabilities: JSON {
+    private func capabilities(loginTokens: Bool) -> JSON {
         var versions = JSONObject()
         for version in RoomVersion.supported { versions[version.identifier] = "stable" }
         return [
@@ -58,7 +61,7 @@ extension ServerContext {
             "m.set_displayname": ["enabled": true],
             "m.set_avatar_url": ["enabled": true],
             "m.3pid_changes": ["enabled": false],
-            "m.get_login_token": ["enabled": false],
+            "m.get_login_token": ["enabled": .bool(loginTokens)],
             "m.profile_fields": ["enabled": true],
             "m.forget_forced_upon_leave": ["enabled": false],
         ]

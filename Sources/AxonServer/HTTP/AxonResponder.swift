@@ -90,7 +90,7 @@ struct AxonResponder: HTTPResponder {
             }
             if let owner { try AccountRestrictions.check(owner, method: request.method, pattern: route.pattern) }
             if let kind = route.rateLimit, let rateLimiter, !(owner?.isAdmin ?? false), !(owner?.exemptFromRateLimits ?? false) {
-                let key = kind == .message ? (owner?.userID ?? context.remoteIP) : context.remoteIP
+                let key = kind.perUser ? (owner?.userID ?? context.remoteIP) : context.remoteIP
                 let override = kind == .message ? owner?.rateLimitOverride.map {
                     RateLimitSettings(perSecond: Double($0.messagesPerSecond), burst: Double($0.burstCount))
                 } : nil

@@ -5,6 +5,13 @@ public enum RateLimitKind: String, Sendable, CaseIterable {
     case login
     case registration
     case message
+    /// `POST /refresh` and OAuth token exchanges, per client address.
+    case refresh
+    /// `POST /login/get_token`, per user: each token signs in another device.
+    case loginToken = "login_token"
+
+    /// Counted per signed-in user rather than per client address.
+    public var perUser: Bool { self == .message || self == .loginToken }
 }
 
 public struct RateLimitSettings: Sendable, Equatable {

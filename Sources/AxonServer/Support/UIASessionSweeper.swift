@@ -1,15 +1,20 @@
 import AxonStorage
 import ServiceLifecycle
 
-/// Deletes abandoned user-interactive-auth sessions and shared-secret nonces every ten minutes.
+/// Deletes abandoned user-interactive-auth sessions, expired login tokens and long-revoked
+/// refresh tokens every ten minutes.
 struct UIASessionSweeper: Service {
     let storage: any Storage
+    /// How long a replaced refresh token is remembered, so that its reuse ends the session.
+    static let reuseDetectionMs: Int64 = 30 * 24 * 3600 * 1000
 
     func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
-                    try? await storage.deleteUIASessions(olderThan: nowMillis() - UserInteractiveAuth.sessionLifetimeMs)
+                    let now = nowMillis()
+                    try? await storage.deleteUIASessions(olderThan: now - UserInteractiveAuth.sessionLifetimeMs)
+                    try? await storage.deleteExpiredSessionTokens(now: now, revokedBefore: now - Self.reuseDetectionMs)
                     try await Task.sleep(for: .seconds(600))
                 }
             }

@@ -56,16 +56,18 @@ extension PostgresStorage {
     public func tokenOwner(tokenHash: String) async throws -> TokenOwner? {
         try await query(
             """
-            SELECT t.user_id, t.device_id, u.is_guest, u.is_admin, u.suspended, u.locked, u.shadow_banned, o.messages_per_second,
-              o.burst_count
+            SELECT t.user_id, t.device_id, t.expires_ts, t.refresh_token_hash, t.confirms_refresh, u.is_guest, u.is_admin, u.suspended,
+              u.locked, u.shadow_banned, o.messages_per_second, o.burst_count
             FROM access_tokens t JOIN users u ON u.user_id = t.user_id LEFT JOIN ratelimit_overrides o ON o.user_id = t.user_id
             WHERE t.token_hash = \(tokenHash) AND NOT u.deactivated
             """
         ).first.map { row in
-            let (userID, deviceID, guest, admin, suspended, locked, shadowBanned, perSecond, burst) = try row.decode(
-                (String, String, Bool, Bool, Bool, Bool, Bool, Int64?, Int64?).self)
+            let (userID, deviceID, expires, refreshHash, confirmsRefresh, guest, admin, suspended, locked, shadowBanned, perSecond, burst) =
+                try row.decode((String, String, Int64?, String?, Bool, Bool, Bool, Bool, Bool, Bool, Int64?, Int64?).self)
             var owner = TokenOwner(userID: userID, deviceID: deviceID, isGuest: guest, isAdmin: admin, isSuspended: suspended, isLocked: locked)
             owner.isShadowBanned = shadowBanned
+            owner.expiresAt = expires
+            if confirmsRefresh { owner.unconfirmedRefreshTokenHash = refreshHash }
             if let perSecond, let burst { owner.rateLimitOverride = RateLimitOverride(messagesPerSecond: perSecond, burstCount: burst) }
             return owner
         }
@@ -166,6 +168,7 @@ extension PostgresStorage {
             if erase { try await connection.rows("DELETE FROM account_data WHERE user_id = \(userID)", logger: logger) }
             try await connection.rows("DELETE FROM devices WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM lazy_members_sent WHERE user_id = \(userID)", logger: logger)
+            try await connection.rows("DELETE FROM login_tokens WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM pushers WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM cross_signing_keys WHERE user_id = \(userID)", logger: logger)
             return try await Self.insertDeviceListChange(connection, users: [userID], logger: logger)
@@ -228,9 +231,19 @@ extension PostgresStorage {
         try await connection.rows(
             "DELETE FROM access_tokens WHERE user_id = \(device.userID) AND device_id = \(device.deviceID)", logger: logger)
         try await connection.rows(
+            "DELETE FROM refresh_tokens WHERE user_id = \(device.userID) AND device_id = \(device.deviceID)", logger: logger)
+        try await connection.rows(
             """
-            INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts)
-            VALUES (\(tokenHash), \(device.userID), \(device.deviceID), \(session.createdAt))
+            INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, expires_ts, refresh_token_hash)
+            VALUES (\(tokenHash), \(device.userID), \(device.deviceID), \(session.createdAt), \(session.accessExpiresAt),
+                \(session.refreshTokenHash))
             """, logger: logger)
+        if let refreshHash = session.refreshTokenHash {
+            try await connection.rows(
+                """
+                INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts)
+                VALUES (\(refreshHash), \(device.userID), \(device.deviceID), \(session.createdAt), \(session.refreshExpiresAt))
+                """, logger: logger)
+        }
     }
 }

@@ -610,5 +610,26 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        (
+            "031_refresh_tokens",
+            [
+                "ALTER TABLE access_tokens ADD COLUMN expires_ts BIGINT",
+                "ALTER TABLE access_tokens ADD COLUMN refresh_token_hash TEXT",
+                "ALTER TABLE access_tokens ADD COLUMN confirms_refresh BOOLEAN NOT NULL DEFAULT FALSE",
+                "CREATE INDEX access_tokens_refresh ON access_tokens(refresh_token_hash) WHERE refresh_token_hash IS NOT NULL",
+                """
+                CREATE TABLE refresh_tokens (
+                    token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_id TEXT NOT NULL, created_ts BIGINT NOT NULL,
+                    expires_ts BIGINT, replaces_hash TEXT, replaced_by_hash TEXT, revoked_ts BIGINT,
+                    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE)
+                """,
+                "CREATE INDEX refresh_tokens_device ON refresh_tokens(user_id, device_id)",
+                """
+                CREATE TABLE login_tokens (
+                    token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+                    created_ts BIGINT NOT NULL, expires_ts BIGINT NOT NULL)
+                """,
+            ]
+        ),
     ]
 }

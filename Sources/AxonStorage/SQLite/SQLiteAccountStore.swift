@@ -42,8 +42,8 @@ extension SQLiteStorage {
     public func tokenOwner(tokenHash: String) async throws -> TokenOwner? {
         try await read { db in
             try Row.fetchOne(db.cachedStatement(sql: """
-                    SELECT t.user_id, t.device_id, u.is_guest, u.is_admin, u.suspended, u.locked, u.shadow_banned, o.messages_per_second,
-                      o.burst_count
+                    SELECT t.user_id, t.device_id, t.expires_ts, t.refresh_token_hash, t.confirms_refresh, u.is_guest, u.is_admin,
+                      u.suspended, u.locked, u.shadow_banned, o.messages_per_second, o.burst_count
                     FROM access_tokens t JOIN users u ON u.user_id = t.user_id LEFT JOIN ratelimit_overrides o ON o.user_id = t.user_id
                     WHERE t.token_hash = ? AND u.deactivated = 0
                     """),
@@ -53,6 +53,8 @@ extension SQLiteStorage {
                     userID: row["user_id"], deviceID: row["device_id"], isGuest: row["is_guest"], isAdmin: row["is_admin"],
                     isSuspended: row["suspended"], isLocked: row["locked"])
                 owner.isShadowBanned = row["shadow_banned"]
+                owner.expiresAt = row["expires_ts"]
+                if row["confirms_refresh"] as Bool { owner.unconfirmedRefreshTokenHash = row["refresh_token_hash"] }
                 if let perSecond: Int64 = row["messages_per_second"], let burst: Int64 = row["burst_count"] {
                     owner.rateLimitOverride = RateLimitOverride(messagesPerSecond: perSecond, burstCount: burst)
                 }
@@ -144,6 +146,7 @@ extension SQLiteStorage {
             if erase { try db.cachedStatement(sql: "DELETE FROM account_data WHERE user_id = ?").execute(arguments: [userID]) }
             try db.cachedStatement(sql: "DELETE FROM devices WHERE user_id = ?").execute(arguments: [userID])
             try db.cachedStatement(sql: "DELETE FROM lazy_members_sent WHERE user_id = ?").execute(arguments: [userID])
+            try db.cachedStatement(sql: "DELETE FROM login_tokens WHERE user_id = ?").execute(arguments: [userID])
             try db.cachedStatement(sql: "DELETE FROM pushers WHERE user_id = ?").execute(arguments: [userID])
             try db.cachedStatement(sql: "DELETE FROM cross_signing_keys WHERE user_id = ?").execute(arguments: [userID])
             return try Self.insertDeviceListChange(db, users: [userID])
@@ -215,7 +218,16 @@ extension SQLiteStorage {
                 """).execute(arguments: [device.userID, device.deviceID, device.displayName, session.ip, session.createdAt, session.createdAt])
         guard let tokenHash = session.tokenHash else { return }
         try db.cachedStatement(sql: "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?").execute(arguments: [device.userID, device.deviceID])
-        try db.cachedStatement(sql: "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES (?, ?, ?, ?)").execute(arguments: [tokenHash, device.userID, device.deviceID, session.createdAt])
+        try db.cachedStatement(sql: "DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?").execute(arguments: [device.userID, device.deviceID])
+        try db.cachedStatement(sql: """
+                INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, expires_ts, refresh_token_hash) VALUES (?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                tokenHash, device.userID, device.deviceID, session.createdAt, session.accessExpiresAt, session.refreshTokenHash,
+            ])
+        if let refreshHash = session.refreshTokenHash {
+            try db.cachedStatement(sql: "INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [refreshHash, device.userID, device.deviceID, session.createdAt, session.refreshExpiresAt])
+        }
     }
 
     static func account(_ row: Row) throws -> Account {

@@ -691,6 +691,33 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        migrator.registerMigration("031_refresh_tokens") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE access_tokens ADD COLUMN expires_ts INTEGER;
+                    ALTER TABLE access_tokens ADD COLUMN refresh_token_hash TEXT;
+                    ALTER TABLE access_tokens ADD COLUMN confirms_refresh INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX access_tokens_refresh ON access_tokens(refresh_token_hash) WHERE refresh_token_hash IS NOT NULL;
+                    CREATE TABLE refresh_tokens (
+                        token_hash TEXT PRIMARY KEY NOT NULL,
+                        user_id TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        created_ts INTEGER NOT NULL,
+                        expires_ts INTEGER,
+                        replaces_hash TEXT,
+                        replaced_by_hash TEXT,
+                        revoked_ts INTEGER,
+                        FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+                    );
+                    CREATE INDEX refresh_tokens_device ON refresh_tokens(user_id, device_id);
+                    CREATE TABLE login_tokens (
+                        token_hash TEXT PRIMARY KEY NOT NULL,
+                        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+                        created_ts INTEGER NOT NULL,
+                        expires_ts INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }
