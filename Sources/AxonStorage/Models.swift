@@ -66,10 +66,13 @@ public struct NewSession: Sendable {
     /// A refresh token issued with the access token (`refresh_token: true`), and its end.
     public var refreshTokenHash: String?
     public var refreshExpiresAt: Int64?
+    /// The OAuth client the session was authorised for, and the scope granted (OAuth 2.0 API).
+    public var oauthClientID: String?
+    public var scope: String?
 
     public init(
         device: Device, tokenHash: String?, createdAt: Int64, ip: String, accessExpiresAt: Int64? = nil,
-        refreshTokenHash: String? = nil, refreshExpiresAt: Int64? = nil
+        refreshTokenHash: String? = nil, refreshExpiresAt: Int64? = nil, oauthClientID: String? = nil, scope: String? = nil
     ) {
         self.device = device
         self.tokenHash = tokenHash
@@ -78,6 +81,8 @@ public struct NewSession: Sendable {
         self.accessExpiresAt = accessExpiresAt
         self.refreshTokenHash = refreshTokenHash
         self.refreshExpiresAt = refreshExpiresAt
+        self.oauthClientID = oauthClientID
+        self.scope = scope
     }
 }
 

@@ -17,8 +17,8 @@ public struct RefreshedTokens: Sendable, Equatable {
 }
 
 public enum RefreshOutcome: Sendable, Equatable {
-    /// The new pair is stored for this device.
-    case refreshed(userID: String, deviceID: String)
+    /// The new pair is stored for this device; `scope` is what an OAuth grant gave.
+    case refreshed(userID: String, deviceID: String, scope: String?)
     /// Never issued, or its device is gone.
     case unknown
     /// Past its lifetime; the device stays (a soft logout).
@@ -33,7 +33,8 @@ public protocol SessionTokenStore: Sendable {
     /// Exchanges a refresh token for `replacement` in one transaction. A token presented
     /// again before its replacement was used is exchanged again (the client may have lost the
     /// answer), and the replacement it got before is dropped.
-    func refreshSession(presentedHash: String, replacement: RefreshedTokens, now: Int64) async throws -> RefreshOutcome
+    /// A token issued to another OAuth client than `clientID` (nil: the legacy API) is unknown.
+    func refreshSession(presentedHash: String, clientID: String?, replacement: RefreshedTokens, now: Int64) async throws -> RefreshOutcome
     /// The first use of a pair issued by a refresh: the refresh token it replaced, and the
     /// access token issued with that, are revoked.
     func confirmRefresh(refreshTokenHash: String, now: Int64) async throws

@@ -90,7 +90,7 @@ struct TestServer {
         var headers = extra
         if let token { headers[.authorization] = "Bearer \(token)" }
         let text = body ?? json.map { $0.encodedString() }
-        if text != nil { headers[.contentType] = "application/json" }
+        if text != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
         let response = try await client.execute(
             uri: path, method: method, headers: headers, body: text.map { ByteBuffer(string: $0) })
         let raw = String(buffer: response.body)

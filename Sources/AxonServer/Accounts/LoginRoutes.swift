@@ -4,7 +4,8 @@ import MatrixModel
 extension ServerContext {
     func registerLoginRoutes(on routes: RouteTable) {
         routes.client(.get, "/login", auth: .none) { _ in
-            var flows: [JSON] = [["type": "m.login.password"], ["type": "m.login.application_service"]]
+            var flows: [JSON] = config.passwordLoginEnabled ? [["type": "m.login.password"]] : []
+            flows.append(["type": "m.login.application_service"])
             flows.append(config.loginViaExistingSession ? ["type": "m.login.token", "get_login_token": true] : ["type": "m.login.token"])
             return .ok(["flows": .array(flows)])
         }
@@ -32,6 +33,9 @@ extension ServerContext {
         case "m.login.password", "m.login.application_service":
             let user = try loginUser(body)
             if type == "m.login.application_service" { return try await appServiceLogin(request, user: user, body: body, options: options) }
+            guard config.passwordLoginEnabled else {
+                throw MatrixError.unknown("Password login is turned off here: sign in through the OAuth 2.0 API")
+            }
             let password = try body.requiredString("password")
             let found = try await accounts.resolveLocalAccount(user)
             // Deactivation erases the password hash, so deactivated accounts fail here too.

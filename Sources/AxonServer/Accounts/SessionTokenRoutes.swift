@@ -31,8 +31,9 @@ extension ServerContext {
         let replacement = RefreshedTokens(
             accessTokenHash: Authenticator.hash(token: accessToken), accessExpiresAt: now + lifetimes.refreshableAccessMs,
             refreshTokenHash: Authenticator.hash(token: refreshToken), refreshExpiresAt: lifetimes.refreshMs.map { now + $0 })
-        switch try await storage.refreshSession(presentedHash: Authenticator.hash(token: presented), replacement: replacement, now: now) {
-        case .refreshed(let userID, _):
+        switch try await storage.refreshSession(
+            presentedHash: Authenticator.hash(token: presented), clientID: nil, replacement: replacement, now: now) {
+        case .refreshed(let userID, _, _):
             if try await storage.accountRestrictions(userID: userID)?.locked == true { throw AccountRestrictions.lockedError }
             return .ok([
                 "access_token": .string(accessToken), "refresh_token": .string(refreshToken),

@@ -8,6 +8,9 @@ public struct TokenLifetimes: Sendable, Equatable {
     public var nonRefreshableAccessMs: Int64?
     /// Login tokens (`/login/get_token`, the end of an SSO sign-in), which are single use.
     public var loginTokenMs: Int64 = 2 * 60 * 1000
+    /// OAuth authorisation codes and device codes (RFC 6749 §4.1.2 and RFC 8628 want them short).
+    public var authorizationCodeMs: Int64 = 10 * 60 * 1000
+    public var deviceCodeMs: Int64 = 10 * 60 * 1000
 
     public init() {}
 }

@@ -31,6 +31,11 @@ public struct AxonConfig: Sendable, Equatable {
     public var tokenLifetimes = TokenLifetimes()
     /// `POST /login/get_token`: a signed-in client may sign in another (with the password again).
     public var loginViaExistingSession = true
+    /// The OAuth 2.0 API with Axon as its own authorisation server (`/auth_metadata`, the
+    /// `/oauth2/*` endpoints and the sign-in pages).
+    public var oauthEnabled = true
+    /// `m.login.password` on the legacy `/login`; off leaves sign-in to the OAuth 2.0 API.
+    public var passwordLoginEnabled = true
     public var rateLimitsEnabled = true
     public var rateLimits: [RateLimitKind: RateLimitSettings] = [
         .login: RateLimitSettings(perSecond: 0.2, burst: 5),
@@ -38,6 +43,7 @@ public struct AxonConfig: Sendable, Equatable {
         .message: RateLimitSettings(perSecond: 2, burst: 20),
         .refresh: RateLimitSettings(perSecond: 0.5, burst: 10),
         .loginToken: RateLimitSettings(perSecond: 1.0 / 30, burst: 4),
+        .webPage: RateLimitSettings(perSecond: 2, burst: 30),
     ]
     public var maxRequestBytes = 10 * 1024 * 1024
     /// TURN servers for VoIP, with coturn's REST-API shared secret.
@@ -242,6 +248,8 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var nonRefreshableAccessTokenLifetimeMs: Int64?
     public var loginTokenLifetimeMs: Int64?
     public var loginViaExistingSession: Bool?
+    public var oauthEnabled: Bool?
+    public var passwordLoginEnabled: Bool?
     public var rateLimitsEnabled: Bool?
     public var rateLimits: [String: RateLimitFileSettings]?
     public var maxRequestBytes: Int?
@@ -316,6 +324,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         case nonRefreshableAccessTokenLifetimeMs = "nonrefreshable_access_token_lifetime_ms"
         case loginTokenLifetimeMs = "login_token_lifetime_ms"
         case loginViaExistingSession = "login_via_existing_session"
+        case oauthEnabled = "oauth_enabled"
+        case passwordLoginEnabled = "password_login_enabled"
         case rateLimitsEnabled = "rate_limits_enabled"
         case rateLimits = "rate_limits"
         case maxRequestBytes = "max_request_bytes"
@@ -404,6 +414,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.nonRefreshableAccessTokenLifetimeMs = try int(.nonRefreshableAccessTokenLifetimeMs).map(Int64.init)
         overrides.loginTokenLifetimeMs = try int(.loginTokenLifetimeMs).map(Int64.init)
         overrides.loginViaExistingSession = try bool(.loginViaExistingSession)
+        overrides.oauthEnabled = try bool(.oauthEnabled)
+        overrides.passwordLoginEnabled = try bool(.passwordLoginEnabled)
         overrides.rateLimitsEnabled = try bool(.rateLimitsEnabled)
         overrides.maxRequestBytes = try int(.maxRequestBytes)
         overrides.presenceEnabled = try bool(.presenceEnabled)
@@ -471,6 +483,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let nonRefreshableAccessTokenLifetimeMs { config.tokenLifetimes.nonRefreshableAccessMs = nonRefreshableAccessTokenLifetimeMs }
         if let loginTokenLifetimeMs { config.tokenLifetimes.loginTokenMs = loginTokenLifetimeMs }
         if let loginViaExistingSession { config.loginViaExistingSession = loginViaExistingSession }
+        if let oauthEnabled { config.oauthEnabled = oauthEnabled }
+        if let passwordLoginEnabled { config.passwordLoginEnabled = passwordLoginEnabled }
         if let rateLimitsEnabled { config.rateLimitsEnabled = rateLimitsEnabled }
         for (name, settings) in rateLimits ?? [:] {
             guard let kind = RateLimitKind(rawValue: name) else {

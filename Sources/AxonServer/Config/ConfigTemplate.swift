@@ -58,6 +58,12 @@ extension AxonConfig {
         # A signed-in client may sign in another device with `/login/get_token` (after the password).
         login_via_existing_session: true
 
+        # The OAuth 2.0 API (Element X signs up through it): Axon is its own authorisation
+        # server, with sign-in, consent and account pages under /_axon/. Set public_baseurl to
+        # the https address clients reach. The legacy password login can be turned off.
+        oauth_enabled: true
+        password_login_enabled: true
+
         # Rate limits: token buckets per client IP (login, registration, refresh) or user (message, login_token).
         rate_limits_enabled: true
         rate_limits:
@@ -66,6 +72,7 @@ extension AxonConfig {
           message: { per_second: 2, burst: 20 }
           refresh: { per_second: 0.5, burst: 10 }
           login_token: { per_second: 0.033, burst: 4 }
+          web_page: { per_second: 2, burst: 30 }
 
         # Largest request body accepted (bytes); larger ones get 413 M_TOO_LARGE.
         max_request_bytes: 10485760

@@ -9,6 +9,8 @@ public enum RateLimitKind: String, Sendable, CaseIterable {
     case refresh
     /// `POST /login/get_token`, per user: each token signs in another device.
     case loginToken = "login_token"
+    /// The sign-in, consent and account pages, and client registration, per client address.
+    case webPage = "web_page"
 
     /// Counted per signed-in user rather than per client address.
     public var perUser: Bool { self == .message || self == .loginToken }

@@ -241,8 +241,9 @@ extension PostgresStorage {
         if let refreshHash = session.refreshTokenHash {
             try await connection.rows(
                 """
-                INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts)
-                VALUES (\(refreshHash), \(device.userID), \(device.deviceID), \(session.createdAt), \(session.refreshExpiresAt))
+                INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts, oauth_client_id, scope)
+                VALUES (\(refreshHash), \(device.userID), \(device.deviceID), \(session.createdAt), \(session.refreshExpiresAt),
+                    \(session.oauthClientID), \(session.scope))
                 """, logger: logger)
         }
     }

@@ -2,16 +2,18 @@ import MatrixModel
 import PostgresNIO
 
 extension PostgresStorage {
-    public func refreshSession(presentedHash: String, replacement: RefreshedTokens, now: Int64) async throws -> RefreshOutcome {
+    public func refreshSession(presentedHash: String, clientID: String?, replacement: RefreshedTokens, now: Int64) async throws -> RefreshOutcome {
         let logger = self.logger
         return try await transaction { connection in
             guard let row = try await connection.rows(
                 """
-                SELECT user_id, device_id, expires_ts, replaces_hash, replaced_by_hash, revoked_ts FROM refresh_tokens
+                SELECT user_id, device_id, expires_ts, replaces_hash, replaced_by_hash, revoked_ts, oauth_client_id, scope FROM refresh_tokens
                 WHERE token_hash = \(presentedHash) FOR UPDATE
                 """, logger: logger
             ).first else { return .unknown }
-            let (userID, deviceID, expires, replaced, earlier, revoked) = try row.decode((String, String, Int64?, String?, String?, Int64?).self)
+            let (userID, deviceID, expires, replaced, earlier, revoked, tokenClient, scope) = try row.decode(
+                (String, String, Int64?, String?, String?, Int64?, String?, String?).self)
+            guard tokenClient == clientID else { return .unknown }
             if revoked != nil {
                 try await connection.rows("DELETE FROM access_tokens WHERE user_id = \(userID) AND device_id = \(deviceID)", logger: logger)
                 try await connection.rows("DELETE FROM refresh_tokens WHERE user_id = \(userID) AND device_id = \(deviceID)", logger: logger)
@@ -27,8 +29,9 @@ extension PostgresStorage {
             }
             try await connection.rows(
                 """
-                INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts, replaces_hash)
-                VALUES (\(replacement.refreshTokenHash), \(userID), \(deviceID), \(now), \(replacement.refreshExpiresAt), \(presentedHash))
+                INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts, replaces_hash, oauth_client_id, scope)
+                VALUES (\(replacement.refreshTokenHash), \(userID), \(deviceID), \(now), \(replacement.refreshExpiresAt), \(presentedHash),
+                    \(clientID), \(scope))
                 """, logger: logger)
             try await connection.rows(
                 """
@@ -41,7 +44,7 @@ extension PostgresStorage {
                 UPDATE refresh_tokens SET replaced_by_hash = \(replacement.refreshTokenHash), replaces_hash = NULL
                 WHERE token_hash = \(presentedHash)
                 """, logger: logger)
-            return .refreshed(userID: userID, deviceID: deviceID)
+            return .refreshed(userID: userID, deviceID: deviceID, scope: scope)
         }
     }
 

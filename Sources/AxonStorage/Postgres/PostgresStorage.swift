@@ -631,5 +631,37 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        (
+            "032_oauth",
+            [
+                "ALTER TABLE refresh_tokens ADD COLUMN oauth_client_id TEXT",
+                "ALTER TABLE refresh_tokens ADD COLUMN scope TEXT",
+                "CREATE TABLE oauth_clients (client_id TEXT PRIMARY KEY, metadata TEXT NOT NULL, created_ts BIGINT NOT NULL)",
+                """
+                CREATE TABLE oauth_authorization_requests (
+                    id TEXT PRIMARY KEY, client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE,
+                    redirect_uri TEXT NOT NULL, scope TEXT NOT NULL, device_id TEXT NOT NULL, state TEXT, response_mode TEXT NOT NULL,
+                    code_challenge TEXT NOT NULL, wants_registration BOOLEAN NOT NULL, created_ts BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE oauth_authorization_codes (
+                    code_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE,
+                    user_id TEXT NOT NULL, device_id TEXT NOT NULL, scope TEXT NOT NULL, redirect_uri TEXT NOT NULL,
+                    code_challenge TEXT NOT NULL, created_ts BIGINT NOT NULL, expires_ts BIGINT NOT NULL, used_ts BIGINT)
+                """,
+                """
+                CREATE TABLE oauth_device_authorizations (
+                    device_code_hash TEXT PRIMARY KEY, user_code TEXT NOT NULL UNIQUE,
+                    client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE, scope TEXT NOT NULL,
+                    device_id TEXT NOT NULL, status TEXT NOT NULL, user_id TEXT, created_ts BIGINT NOT NULL, expires_ts BIGINT NOT NULL,
+                    last_poll_ts BIGINT)
+                """,
+                """
+                CREATE TABLE web_sessions (
+                    id_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+                    created_ts BIGINT NOT NULL, last_active_ts BIGINT NOT NULL)
+                """,
+            ]
+        ),
     ]
 }

@@ -225,8 +225,11 @@ extension SQLiteStorage {
                 tokenHash, device.userID, device.deviceID, session.createdAt, session.accessExpiresAt, session.refreshTokenHash,
             ])
         if let refreshHash = session.refreshTokenHash {
-            try db.cachedStatement(sql: "INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts) VALUES (?, ?, ?, ?, ?)")
-                .execute(arguments: [refreshHash, device.userID, device.deviceID, session.createdAt, session.refreshExpiresAt])
+            try db.cachedStatement(sql: """
+                    INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts, oauth_client_id, scope) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [
+                    refreshHash, device.userID, device.deviceID, session.createdAt, session.refreshExpiresAt, session.oauthClientID, session.scope,
+                ])
         }
     }
 

@@ -718,6 +718,60 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        migrator.registerMigration("032_oauth") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE refresh_tokens ADD COLUMN oauth_client_id TEXT;
+                    ALTER TABLE refresh_tokens ADD COLUMN scope TEXT;
+                    CREATE TABLE oauth_clients (
+                        client_id TEXT PRIMARY KEY NOT NULL,
+                        metadata TEXT NOT NULL,
+                        created_ts INTEGER NOT NULL
+                    );
+                    CREATE TABLE oauth_authorization_requests (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE,
+                        redirect_uri TEXT NOT NULL,
+                        scope TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        state TEXT,
+                        response_mode TEXT NOT NULL,
+                        code_challenge TEXT NOT NULL,
+                        wants_registration INTEGER NOT NULL,
+                        created_ts INTEGER NOT NULL
+                    );
+                    CREATE TABLE oauth_authorization_codes (
+                        code_hash TEXT PRIMARY KEY NOT NULL,
+                        client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE,
+                        user_id TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        scope TEXT NOT NULL,
+                        redirect_uri TEXT NOT NULL,
+                        code_challenge TEXT NOT NULL,
+                        created_ts INTEGER NOT NULL,
+                        expires_ts INTEGER NOT NULL,
+                        used_ts INTEGER
+                    );
+                    CREATE TABLE oauth_device_authorizations (
+                        device_code_hash TEXT PRIMARY KEY NOT NULL,
+                        user_code TEXT NOT NULL UNIQUE,
+                        client_id TEXT NOT NULL REFERENCES oauth_clients(client_id) ON DELETE CASCADE,
+                        scope TEXT NOT NULL,
+                        device_id TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        user_id TEXT,
+                        created_ts INTEGER NOT NULL,
+                        expires_ts INTEGER NOT NULL,
+                        last_poll_ts INTEGER
+                    );
+                    CREATE TABLE web_sessions (
+                        id_hash TEXT PRIMARY KEY NOT NULL,
+                        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+                        created_ts INTEGER NOT NULL,
+                        last_active_ts INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

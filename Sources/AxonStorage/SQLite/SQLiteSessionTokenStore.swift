@@ -2,12 +2,17 @@ import GRDB
 import MatrixModel
 
 extension SQLiteStorage {
-    public func refreshSession(presentedHash: String, replacement: RefreshedTokens, now: Int64) async throws -> RefreshOutcome {
+    public func refreshSession(presentedHash: String, clientID: String?, replacement: RefreshedTokens, now: Int64) async throws -> RefreshOutcome {
         try await write { db in
             guard let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT user_id, device_id, expires_ts, replaces_hash, replaced_by_hash, revoked_ts FROM refresh_tokens WHERE token_hash = ?"),
-                arguments: [presentedHash])
+                db.cachedStatement(sql: """
+                    SELECT user_id, device_id, expires_ts, replaces_hash, replaced_by_hash, revoked_ts, oauth_client_id, scope
+                    FROM refresh_tokens WHERE token_hash = ?
+                    """),
+                arguments: [presentedHash]),
+                (row["oauth_client_id"] as String?) == clientID
             else { return .unknown }
+            let scope: String? = row["scope"]
             let userID: String = row["user_id"]
             let deviceID: String = row["device_id"]
             if (row["revoked_ts"] as Int64?) != nil {
@@ -24,15 +29,18 @@ extension SQLiteStorage {
                 try db.cachedStatement(sql: "DELETE FROM refresh_tokens WHERE token_hash = ?").execute(arguments: [earlier])
             }
             try db.cachedStatement(sql: """
-                    INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts, replaces_hash) VALUES (?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [replacement.refreshTokenHash, userID, deviceID, now, replacement.refreshExpiresAt, presentedHash])
+                    INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_ts, expires_ts, replaces_hash, oauth_client_id, scope)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [
+                    replacement.refreshTokenHash, userID, deviceID, now, replacement.refreshExpiresAt, presentedHash, clientID, scope,
+                ])
             try db.cachedStatement(sql: """
                     INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, expires_ts, refresh_token_hash, confirms_refresh)
                     VALUES (?, ?, ?, ?, ?, ?, 1)
                     """).execute(arguments: [replacement.accessTokenHash, userID, deviceID, now, replacement.accessExpiresAt, replacement.refreshTokenHash])
             try db.cachedStatement(sql: "UPDATE refresh_tokens SET replaced_by_hash = ?, replaces_hash = NULL WHERE token_hash = ?")
                 .execute(arguments: [replacement.refreshTokenHash, presentedHash])
-            return .refreshed(userID: userID, deviceID: deviceID)
+            return .refreshed(userID: userID, deviceID: deviceID, scope: scope)
         }
     }
 
