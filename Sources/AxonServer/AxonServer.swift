@@ -46,7 +46,7 @@ public struct AxonServer: Sendable {
             storage: storage, serverName: serverName, hasher: PasswordHasher(cost: config.bcryptCost), lifetimes: config.tokenLifetimes)
         let uia = UserInteractiveAuth(
             storage: storage, accounts: accounts, registrationTokens: config.registrationTokens,
-            rateLimiter: config.rateLimitsEnabled ? RateLimiter(settings: config.rateLimits) : nil)
+            rateLimiter: config.rateLimitsEnabled ? RateLimiter(settings: config.rateLimits) : nil, ssoEnabled: !config.oidcProviders.isEmpty)
         let notifier = Notifier()
         let federation = FederationServices(config: config, serverName: serverName, signingKey: signingKey, storage: storage, logger: logger)
         let rooms = RoomService(
@@ -66,7 +66,7 @@ public struct AxonServer: Sendable {
                 federationSender: config.outboundEnabled ? federation.sender : nil),
             federation: federation, appServices: appServices,
             appServiceSender: AppServiceSender(registry: appServices, storage: storage, notifier: notifier, logger: logger),
-            logger: logger)
+            logger: logger, oidc: OIDCClient(providers: config.oidcProviders, outboundEnabled: config.outboundEnabled))
         try await context.ensureAppServiceUsers()
         routes = RouteTable()
         context.registerDiscoveryRoutes(on: routes, metrics: metrics)
@@ -78,6 +78,7 @@ public struct AxonServer: Sendable {
         context.registerDeviceLinkRoutes(on: routes)
         context.registerAccountPageRoutes(on: routes)
         context.registerWebPageRoutes(on: routes)
+        context.registerSSORoutes(on: routes)
         context.registerAccountRoutes(on: routes)
         context.registerDeviceRoutes(on: routes)
         context.registerProfileRoutes(on: routes)

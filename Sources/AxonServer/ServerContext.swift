@@ -17,6 +17,8 @@ struct ServerContext: Sendable {
     let appServices: AppServiceRegistry
     let appServiceSender: AppServiceSender
     let logger: Logger
+    /// Upstream OpenID Connect providers (`oidc_providers`).
+    let oidc: OIDCClient
     let publicRoomCache = PublicRoomCache()
 
     func requireSelf(_ request: MatrixRequest, userID: String) throws(MatrixError) {

@@ -6,6 +6,7 @@ extension ServerContext {
         routes.client(.get, "/login", auth: .none) { _ in
             var flows: [JSON] = config.passwordLoginEnabled ? [["type": "m.login.password"]] : []
             flows.append(["type": "m.login.application_service"])
+            if ssoEnabled { flows.append(["type": "m.login.sso", "identity_providers": identityProviders]) }
             flows.append(config.loginViaExistingSession ? ["type": "m.login.token", "get_login_token": true] : ["type": "m.login.token"])
             return .ok(["flows": .array(flows)])
         }

@@ -9,8 +9,8 @@ extension ServerContext {
         }
         routes.add(.post, "/_matrix/client/v1/login/get_token", auth: .required(), rateLimit: .loginToken) { request in
             guard config.loginViaExistingSession else { throw MatrixError.unrecognized("Login tokens are not enabled on this server") }
-            guard try await storage.account(userID: request.user.userID)?.passwordHash != nil else {
-                throw MatrixError(400, "M_FORBIDDEN", "This account has no password to confirm a new sign-in with")
+            guard try await canConfirmIdentity(request.user.userID) else {
+                throw MatrixError(400, "M_FORBIDDEN", "This account has no password or identity provider to confirm a new sign-in with")
             }
             // The spec asks for a fresh confirmation every time: the session is never kept.
             try await uia.require(passwordRequirement("login/get_token", request), body: try request.jsonObject())
@@ -21,6 +21,13 @@ extension ServerContext {
                 tokenHash: Authenticator.hash(token: token), userID: request.user.userID, createdAt: now, expiresAt: now + lifetime)
             return .ok(["login_token": .string(token), "expires_in_ms": .int(lifetime)])
         }
+    }
+
+    /// Whether the user can pass user-interactive auth: with a password, or through a provider.
+    func canConfirmIdentity(_ userID: String) async throws -> Bool {
+        if try await storage.account(userID: userID)?.passwordHash != nil { return true }
+        guard ssoEnabled else { return false }
+        return try await !storage.externalProviders(userID: userID).isEmpty
     }
 
     private func refresh(_ presented: String) async throws -> MatrixResponse {

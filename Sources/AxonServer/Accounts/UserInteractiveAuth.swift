@@ -10,6 +10,8 @@ struct UserInteractiveAuth: Sendable {
     let registrationTokens: [String]
     /// Password stages count against the user's login limit: UIA is another way to guess.
     var rateLimiter: RateLimiter? = nil
+    /// Upstream providers are configured: linked accounts may confirm through them.
+    var ssoEnabled = false
     static let sessionLifetimeMs: Int64 = 30 * 60 * 1000
 
     struct Requirement {
@@ -28,6 +30,14 @@ struct UserInteractiveAuth: Sendable {
     /// completed session, which is kept (until it expires) only when `keepCompleted`.
     @discardableResult
     func require(_ requirement: Requirement, body: JSON, remember: JSON? = nil, keepCompleted: Bool = false) async throws -> UIASession {
+        var requirement = requirement
+        // An account signed in through an upstream provider can confirm itself there too
+        // (`m.login.sso`, completed by the SSO callback through the fallback page).
+        if ssoEnabled, let user = requirement.user, requirement.flows.contains(["m.login.password"]),
+            try await !storage.externalProviders(userID: user).isEmpty
+        {
+            requirement.flows.append(["m.login.sso"])
+        }
         let auth = try body.optionalObject("auth")
         let now = nowMillis()
         var session: UIASession
@@ -47,6 +57,11 @@ struct UserInteractiveAuth: Sendable {
                 completedStages: [], createdAt: now, params: remember)
         }
         guard let auth, auth["type"] != nil else {
+            // A stage completed out of band (the SSO fallback page): the session alone finishes it.
+            if auth != nil, requirement.flows.contains(where: { Set($0).isSubset(of: Set(session.completedStages)) }) {
+                if keepCompleted { try await storage.saveUIASession(session) } else { try await storage.deleteUIASession(id: session.sessionID) }
+                return session
+            }
             try await storage.saveUIASession(session)
             throw challenge(requirement, session: session, failure: nil)
         }
@@ -98,6 +113,9 @@ struct UserInteractiveAuth: Sendable {
         switch stage {
         case "m.login.dummy":
             return nil
+        case "m.login.sso":
+            // Completed only by the SSO callback, never by the client's say-so.
+            return MatrixError(401, "M_FORBIDDEN", "Complete m.login.sso through its fallback page")
         case "m.login.registration_token":
             guard let token = try auth.optionalString("token"), try await isValidRegistrationToken(token) else {
                 return MatrixError(401, "M_FORBIDDEN", "Invalid registration token")

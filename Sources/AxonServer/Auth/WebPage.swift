@@ -79,7 +79,8 @@ struct WebPage {
         h1{font-size:1.4rem;margin-top:0}label{display:block;margin:.8rem 0 .2rem;font-weight:600}
         input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.6rem;border:1px solid #c4c9cf;border-radius:6px;font-size:1rem}
         button{margin-top:1.2rem;padding:.6rem 1.2rem;border:0;border-radius:6px;background:#0b7a5c;color:#fff;font-size:1rem;cursor:pointer}
-        button.secondary{background:#e3e6e9;color:#17191c}.error{color:#b3261e;font-weight:600}.muted{color:#5c6470;font-size:.9rem}
+        button.secondary,a.button.secondary{background:#e3e6e9;color:#17191c}
+        a.button{display:inline-block;margin-top:.6rem;padding:.6rem 1.2rem;border-radius:6px;background:#0b7a5c;color:#fff;text-decoration:none}.error{color:#b3261e;font-weight:600}.muted{color:#5c6470;font-size:.9rem}
         img.logo{max-width:64px;max-height:64px;float:right}table{width:100%;border-collapse:collapse}td,th{text-align:left;padding:.3rem;border-bottom:1px solid #e3e6e9}
         form.inline{display:inline}code{background:#eef0f2;padding:.1rem .3rem;border-radius:4px}
         """

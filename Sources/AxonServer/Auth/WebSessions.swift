@@ -54,9 +54,16 @@ extension ServerContext {
                 <form method="post" action="/_axon/login">\(WebPage.hidden("csrf", cookie.csrfToken))\(WebPage.hidden("next", next))
                 <label for="username">Username</label><input type="text" id="username" name="username" autocomplete="username" required autofocus>
                 <label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
-                <button type="submit">Sign in</button></form>\(register)
+                <button type="submit">Sign in</button></form>\(providerButtons(next: next))\(register)
                 """, status: status
         ).response(cookie: cookie)
+    }
+
+    /// One link per upstream provider, leading back to `next` once signed in there.
+    func providerButtons(next: String) -> String {
+        config.oidcProviders.map {
+            "<p><a class=\"button secondary\" id=\"idp-\(WebPage.escape($0.id))\" href=\"/_axon/sso/start/\(WebPage.escape($0.id))?next=\(WebPage.escape(PercentEncoding.queryValue(next)))\">Continue with \(WebPage.escape($0.name))</a></p>"
+        }.joined()
     }
 
     var registrationNeedsToken: Bool { !config.registrationTokens.isEmpty || config.registrationRequiresToken }

@@ -36,6 +36,10 @@ public struct AxonConfig: Sendable, Equatable {
     public var oauthEnabled = true
     /// `m.login.password` on the legacy `/login`; off leaves sign-in to the OAuth 2.0 API.
     public var passwordLoginEnabled = true
+    /// Upstream OpenID Connect providers for single sign-on (`m.login.sso`).
+    public var oidcProviders: [OIDCProviderConfig] = []
+    /// Client `redirectUrl` prefixes an SSO login returns to without asking the user first.
+    public var ssoRedirectAllowlist: [String] = []
     public var rateLimitsEnabled = true
     public var rateLimits: [RateLimitKind: RateLimitSettings] = [
         .login: RateLimitSettings(perSecond: 0.2, burst: 5),
@@ -250,6 +254,8 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var loginViaExistingSession: Bool?
     public var oauthEnabled: Bool?
     public var passwordLoginEnabled: Bool?
+    public var oidcProviders: [OIDCProviderConfig]?
+    public var ssoRedirectAllowlist: [String]?
     public var rateLimitsEnabled: Bool?
     public var rateLimits: [String: RateLimitFileSettings]?
     public var maxRequestBytes: Int?
@@ -326,6 +332,8 @@ public struct ConfigOverrides: Sendable, Decodable {
         case loginViaExistingSession = "login_via_existing_session"
         case oauthEnabled = "oauth_enabled"
         case passwordLoginEnabled = "password_login_enabled"
+        case oidcProviders = "oidc_providers"
+        case ssoRedirectAllowlist = "sso_redirect_allowlist"
         case rateLimitsEnabled = "rate_limits_enabled"
         case rateLimits = "rate_limits"
         case maxRequestBytes = "max_request_bytes"
@@ -485,6 +493,12 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let loginViaExistingSession { config.loginViaExistingSession = loginViaExistingSession }
         if let oauthEnabled { config.oauthEnabled = oauthEnabled }
         if let passwordLoginEnabled { config.passwordLoginEnabled = passwordLoginEnabled }
+        if let oidcProviders {
+            for provider in oidcProviders { try provider.validate() }
+            guard Set(oidcProviders.map(\.id)).count == oidcProviders.count else { throw ConfigError("oidc_providers: idp_id values must differ") }
+            config.oidcProviders = oidcProviders
+        }
+        if let ssoRedirectAllowlist { config.ssoRedirectAllowlist = ssoRedirectAllowlist }
         if let rateLimitsEnabled { config.rateLimitsEnabled = rateLimitsEnabled }
         for (name, settings) in rateLimits ?? [:] {
             guard let kind = RateLimitKind(rawValue: name) else {

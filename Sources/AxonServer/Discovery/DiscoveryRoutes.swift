@@ -34,9 +34,9 @@ extension ServerContext {
             return .ok(["public_keys": .object(JSONObject(keys.mapValues(JSON.string)))])
         }
         routes.client(.get, "/capabilities", auth: .required(allowGuests: true)) { request in
-            // A login token needs the password confirmed, so only accounts with one get it.
-            let hasPassword = try await storage.account(userID: request.user.userID)?.passwordHash != nil
-            let loginTokens = config.loginViaExistingSession && hasPassword
+            // A login token needs the user's identity confirmed: by password or through a provider.
+            let canConfirm = try await canConfirmIdentity(request.user.userID)
+            let loginTokens = config.loginViaExistingSession && canConfirm
             return .ok(["capabilities": capabilities(loginTokens: loginTokens)])
         }
         if config.metricsEnabled {

@@ -15,6 +15,7 @@ struct UIASessionSweeper: Service {
                     let now = nowMillis()
                     try? await storage.deleteUIASessions(olderThan: now - UserInteractiveAuth.sessionLifetimeMs)
                     try? await storage.deleteExpiredSessionTokens(now: now, revokedBefore: now - Self.reuseDetectionMs)
+                    try? await storage.deleteSSOAttempts(olderThan: now - ServerContext.ssoAttemptLifetimeMs)
                     try? await storage.deleteExpiredOAuthState(
                         requestsBefore: now - ServerContext.authorizationRequestLifetimeMs, sessionsIdleBefore: now - ServerContext.webSessionIdleMs)
                     try await Task.sleep(for: .seconds(600))

@@ -663,5 +663,21 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        (
+            "033_sso",
+            [
+                """
+                CREATE TABLE sso_attempts (
+                    state_hash TEXT PRIMARY KEY, provider_id TEXT NOT NULL, browser_hash TEXT NOT NULL, nonce TEXT NOT NULL,
+                    code_verifier TEXT NOT NULL, purpose TEXT NOT NULL, target TEXT NOT NULL, created_ts BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE user_external_ids (
+                    provider_id TEXT NOT NULL, subject TEXT NOT NULL, user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+                    created_ts BIGINT NOT NULL, PRIMARY KEY (provider_id, subject))
+                """,
+                "CREATE INDEX user_external_ids_user ON user_external_ids(user_id)",
+            ]
+        ),
     ]
 }

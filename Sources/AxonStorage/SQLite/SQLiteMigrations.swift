@@ -772,6 +772,29 @@ enum SQLiteMigrations {
                     );
                     """)
         }
+        migrator.registerMigration("033_sso") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE sso_attempts (
+                        state_hash TEXT PRIMARY KEY NOT NULL,
+                        provider_id TEXT NOT NULL,
+                        browser_hash TEXT NOT NULL,
+                        nonce TEXT NOT NULL,
+                        code_verifier TEXT NOT NULL,
+                        purpose TEXT NOT NULL,
+                        target TEXT NOT NULL,
+                        created_ts INTEGER NOT NULL
+                    );
+                    CREATE TABLE user_external_ids (
+                        provider_id TEXT NOT NULL,
+                        subject TEXT NOT NULL,
+                        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+                        created_ts INTEGER NOT NULL,
+                        PRIMARY KEY (provider_id, subject)
+                    );
+                    CREATE INDEX user_external_ids_user ON user_external_ids(user_id);
+                    """)
+        }
         return migrator
     }
 }
