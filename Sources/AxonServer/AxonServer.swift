@@ -80,6 +80,8 @@ public struct AxonServer: Sendable {
         context.registerWebPageRoutes(on: routes)
         context.registerSSORoutes(on: routes)
         context.registerAccountRoutes(on: routes)
+        context.registerThreePIDRoutes(on: routes)
+        context.registerEmailValidationRoutes(on: routes)
         context.registerDeviceRoutes(on: routes)
         context.registerProfileRoutes(on: routes)
         context.registerSharedSecretRoutes(on: routes)

@@ -26,7 +26,7 @@ public struct ContentReport: Sendable, Equatable {
 
 public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchStore, KeyStore, MediaStore, FederationStore, RoomGraphStore, AdminStore,
     AdminRoomStore, AdminRoomTaskStore, AdminMediaStore, AdminReportStore, RegistrationTokenStore,
-    AdminDestinationStore, AppServiceStore, SlidingSyncStore, SessionTokenStore, OAuthStore, SSOStore
+    AdminDestinationStore, AppServiceStore, SlidingSyncStore, SessionTokenStore, OAuthStore, SSOStore, ThreePIDStore
 {
     func saveReport(_ report: ContentReport) async throws
     func reports() async throws -> [ContentReport]

@@ -160,9 +160,11 @@ import Testing
             let path = "/_synapse/admin/v1/users/@alice:localhost/login"
             let lasting = try await server.call(.post, path, token: root, json: ["valid_until_ms": .int(now + 3_600_000)])
             #expect(try await server.call(.get, Self.whoami, token: lasting.json["access_token"]!.stringValue!).status == 200)
-            let brief = try await server.call(.post, path, token: root, json: ["valid_until_ms": .int(now + 1_000)])
+            let until = Int64(Date().timeIntervalSince1970 * 1000) + 3_000
+            let brief = try await server.call(.post, path, token: root, json: ["valid_until_ms": .int(until)])
             let token = try #require(brief.json["access_token"]?.stringValue, "\(brief.raw)")
-            try await Task.sleep(for: .milliseconds(1_100))
+            let left = until + 100 - Int64(Date().timeIntervalSince1970 * 1000)
+            try await Task.sleep(for: .milliseconds(max(0, left)))
             #expect(try await server.call(.get, Self.whoami, token: token).json["soft_logout"] == true)
         }
     }

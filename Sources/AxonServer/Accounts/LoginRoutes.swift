@@ -32,7 +32,7 @@ extension ServerContext {
         let account: Account
         switch type {
         case "m.login.password", "m.login.application_service":
-            let user = try loginUser(body)
+            let user = try await loginUser(body)
             if type == "m.login.application_service" { return try await appServiceLogin(request, user: user, body: body, options: options) }
             guard config.passwordLoginEnabled else {
                 throw MatrixError.unknown("Password login is turned off here: sign in through the OAuth 2.0 API")
@@ -62,14 +62,21 @@ extension ServerContext {
     }
 
     /// The user a password or application-service login names.
-    private func loginUser(_ body: JSON) throws -> String {
+    private func loginUser(_ body: JSON) async throws -> String {
         if let identifier = try body.optionalObject("identifier") {
             let identifierType = try identifier.requiredString("type")
             switch identifierType {
             case "m.id.user":
                 return try identifier.requiredString("user")
-            case "m.id.thirdparty", "m.id.phone":
-                // No third-party identifier is ever bound to an account here.
+            case "m.id.thirdparty":
+                // An unknown address fails like a wrong password, so it reveals nothing.
+                guard try identifier.requiredString("medium") == "email",
+                    let address = try? Self.canonicalEmail(try identifier.requiredString("address")),
+                    let userID = try await storage.threePIDUser(medium: "email", address: address)
+                else { return "" }
+                return userID
+            case "m.id.phone":
+                // No phone number is ever bound to an account here.
                 throw MatrixError.forbidden("Invalid username or password")
             default:
                 throw MatrixError.unknown("Unknown identifier type \(identifierType)")

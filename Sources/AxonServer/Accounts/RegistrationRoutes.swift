@@ -20,16 +20,15 @@ extension ServerContext {
             guard let token = request.query("token") else { throw MatrixError.missingParam("Missing 'token'") }
             return .ok(["valid": .bool(try await uia.isValidRegistrationToken(token))])
         }
-        // Axon binds no third-party identifiers, so it refuses to send validation tokens for them.
-        for medium in ["email", "msisdn"] {
-            routes.client(.post, "/register/\(medium)/requestToken", auth: .none) { _ in
-                throw MatrixError(403, "M_THREEPID_DENIED", "Third-party identifiers are not supported on this server")
-            }
-        }
     }
 
+    /// With email configured, each flow also comes with `m.login.email.identity` (the only
+    /// ones when an email address is required).
     var registrationFlows: [[String]] {
-        config.registrationTokens.isEmpty && !config.registrationRequiresToken ? [["m.login.dummy"]] : [["m.login.registration_token"]]
+        let base = config.registrationTokens.isEmpty && !config.registrationRequiresToken ? [["m.login.dummy"]] : [["m.login.registration_token"]]
+        guard let email = config.email else { return base }
+        let withEmail = base.map { $0.filter { $0 != "m.login.dummy" } + ["m.login.email.identity"] }
+        return email.requiredForRegistration ? withEmail : base + withEmail
     }
 
     /// The guest whose access token came with the registration, if any.
@@ -89,7 +88,7 @@ extension ServerContext {
         // not on every attempt.
         if submitted["auth"] == nil, let password { remember["password_hash"] = .string(try await accounts.hashPassword(password)) }
         let session = try await uia.require(
-            .init(operation: "register", flows: registrationFlows), body: body, remember: .object(remember), keepCompleted: true)
+            .init(operation: "register", flows: registrationFlows, threePIDPurpose: ValidationPurpose.register.rawValue), body: body, remember: .object(remember), keepCompleted: true)
         // An admin-created token counts one use now, when the account is about to exist.
         if let token = session.params?[UserInteractiveAuth.databaseTokenKey]?.stringValue,
             try await !storage.useRegistrationToken(token, now: nowMillis())
@@ -121,8 +120,24 @@ extension ServerContext {
             userID: userID, password: password, passwordHash: password == nil ? passwordHash : nil,
             login: inhibitLogin ? nil : (deviceID, deviceName, request.remoteIP), options: options)
         try await rememberRegistered(userID.description, in: session)
+        try await bindRegistrationEmail(session, to: userID.description)
         logger.info("registered user", metadata: ["user_id": "\(userID)"])
         return .ok(result?.json ?? ["user_id": .string(userID.description)])
+    }
+
+    /// The address confirmed during registration becomes the account's. Another account that
+    /// bound it meanwhile keeps it: the registration itself has happened.
+    private func bindRegistrationEmail(_ session: UIASession, to userID: String) async throws {
+        guard let threePID = session.params?[UserInteractiveAuth.threePIDKey], let medium = threePID["medium"]?.stringValue,
+            let address = threePID["address"]?.stringValue
+        else { return }
+        let now = nowMillis()
+        do {
+            try await storage.bindThreePID(
+                userID: userID, UserThreePID(medium: medium, address: address, validatedAt: threePID["validated_at"]?.intValue ?? now, addedAt: now))
+        } catch StorageError.conflict {
+            logger.warning("registration email taken meanwhile", metadata: ["user_id": "\(userID)"])
+        }
     }
 
     /// The completed session remembers whom it registered, so a client that lost the answer

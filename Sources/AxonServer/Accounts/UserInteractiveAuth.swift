@@ -21,6 +21,8 @@ struct UserInteractiveAuth: Sendable {
         var params: JSONObject = [:]
         /// For operations on an existing account: who must prove they are present.
         var user: String?
+        /// What an `m.login.email.identity` stage's validation must have been asked for.
+        var threePIDPurpose: String? = nil
     }
 
     /// Returns when the request's `auth` completes one of the flows; otherwise throws a 401
@@ -76,6 +78,17 @@ struct UserInteractiveAuth: Sendable {
             throw challenge(requirement, session: session, failure: failure)
         }
         if !session.completedStages.contains(type) { session.completedStages.append(type) }
+        // The confirmed address goes with the session: registration binds it, a password
+        // reset finds its account by it.
+        if type == "m.login.email.identity", let purpose = requirement.threePIDPurpose,
+            let validation = try await validatedThreePID(Self.threePIDCredentials(auth), purpose: purpose)
+        {
+            var params = session.params?.objectValue ?? [:]
+            params[Self.threePIDKey] = [
+                "medium": .string(validation.medium), "address": .string(validation.address), "validated_at": .int(validation.validatedAt ?? 0),
+            ]
+            session.params = .object(params)
+        }
         // A token from the database is counted when the registration completes; the session
         // remembers which.
         if type == "m.login.registration_token", let token = auth["token"]?.stringValue, !registrationTokens.contains(token) {
@@ -93,6 +106,12 @@ struct UserInteractiveAuth: Sendable {
     }
 
     static let databaseTokenKey = "axon.registration_token"
+    static let threePIDKey = "axon.threepid"
+
+    /// `threepid_creds`, or `threepidCreds` as clients before r0.6 sent it.
+    static func threePIDCredentials(_ auth: JSON) -> JSON? {
+        auth["threepid_creds"] ?? auth["threepidCreds"]
+    }
 
     /// A token from the configuration (unlimited) or one an admin created, still valid.
     func isValidRegistrationToken(_ token: String) async throws -> Bool {
@@ -112,6 +131,13 @@ struct UserInteractiveAuth: Sendable {
     private func check(stage: String, auth: JSON, requirement: Requirement) async throws -> MatrixError? {
         switch stage {
         case "m.login.dummy":
+            return nil
+        case "m.login.email.identity":
+            guard let purpose = requirement.threePIDPurpose,
+                try await validatedThreePID(Self.threePIDCredentials(auth), purpose: purpose) != nil
+            else {
+                return MatrixError(401, "M_THREEPID_AUTH_FAILED", "The email address has not been confirmed (or the link expired)")
+            }
             return nil
         case "m.login.sso":
             // Completed only by the SSO callback, never by the client's say-so.

@@ -40,6 +40,8 @@ public struct AxonConfig: Sendable, Equatable {
     public var oidcProviders: [OIDCProviderConfig] = []
     /// Client `redirectUrl` prefixes an SSO login returns to without asking the user first.
     public var ssoRedirectAllowlist: [String] = []
+    /// Outgoing mail for email validation and password resets; nil: no email.
+    public var email: EmailConfig?
     public var rateLimitsEnabled = true
     public var rateLimits: [RateLimitKind: RateLimitSettings] = [
         .login: RateLimitSettings(perSecond: 0.2, burst: 5),
@@ -48,6 +50,7 @@ public struct AxonConfig: Sendable, Equatable {
         .refresh: RateLimitSettings(perSecond: 0.5, burst: 10),
         .loginToken: RateLimitSettings(perSecond: 1.0 / 30, burst: 4),
         .webPage: RateLimitSettings(perSecond: 2, burst: 30),
+        .emailToken: RateLimitSettings(perSecond: 0.05, burst: 5),
     ]
     public var maxRequestBytes = 10 * 1024 * 1024
     /// TURN servers for VoIP, with coturn's REST-API shared secret.
@@ -256,6 +259,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var passwordLoginEnabled: Bool?
     public var oidcProviders: [OIDCProviderConfig]?
     public var ssoRedirectAllowlist: [String]?
+    public var email: EmailConfig?
     public var rateLimitsEnabled: Bool?
     public var rateLimits: [String: RateLimitFileSettings]?
     public var maxRequestBytes: Int?
@@ -334,6 +338,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case passwordLoginEnabled = "password_login_enabled"
         case oidcProviders = "oidc_providers"
         case ssoRedirectAllowlist = "sso_redirect_allowlist"
+        case email
         case rateLimitsEnabled = "rate_limits_enabled"
         case rateLimits = "rate_limits"
         case maxRequestBytes = "max_request_bytes"
@@ -499,6 +504,10 @@ public struct ConfigOverrides: Sendable, Decodable {
             config.oidcProviders = oidcProviders
         }
         if let ssoRedirectAllowlist { config.ssoRedirectAllowlist = ssoRedirectAllowlist }
+        if let email {
+            try email.validate()
+            config.email = email
+        }
         if let rateLimitsEnabled { config.rateLimitsEnabled = rateLimitsEnabled }
         for (name, settings) in rateLimits ?? [:] {
             guard let kind = RateLimitKind(rawValue: name) else {

@@ -64,6 +64,27 @@ extension AxonConfig {
         oauth_enabled: true
         password_login_enabled: true
 
+        # Sign-in through upstream OpenID Connect providers (m.login.sso), for example:
+        # oidc_providers:
+        #   - idp_id: corp
+        #     idp_name: "Corp SSO"
+        #     issuer: "https://sso.example.org/realms/corp"
+        #     client_id: axon
+        #     client_secret: "..."
+        #     scopes: [openid, profile, email]
+        #     localpart_claim: preferred_username
+        #     allow_existing_users: false
+        # sso_redirect_allowlist: ["https://app.element.io/"]
+
+        # Outgoing mail, for confirming email addresses and resetting passwords:
+        # email:
+        #   smtp_host: smtp.example.org
+        #   smtp_port: 587
+        #   smtp_security: starttls   # none, starttls or tls
+        #   smtp_user: axon
+        #   smtp_pass: "..."
+        #   notif_from: "Axon <noreply@example.org>"
+
         # Rate limits: token buckets per client IP (login, registration, refresh) or user (message, login_token).
         rate_limits_enabled: true
         rate_limits:
@@ -73,6 +94,7 @@ extension AxonConfig {
           refresh: { per_second: 0.5, burst: 10 }
           login_token: { per_second: 0.033, burst: 4 }
           web_page: { per_second: 2, burst: 30 }
+          email_token: { per_second: 0.05, burst: 5 }
 
         # Largest request body accepted (bytes); larger ones get 413 M_TOO_LARGE.
         max_request_bytes: 10485760

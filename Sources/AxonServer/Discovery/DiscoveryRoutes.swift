@@ -60,7 +60,7 @@ extension ServerContext {
             "m.room_versions": ["default": .string(RoomVersion.default.identifier), "available": .object(versions)],
             "m.set_displayname": ["enabled": true],
             "m.set_avatar_url": ["enabled": true],
-            "m.3pid_changes": ["enabled": false],
+            "m.3pid_changes": ["enabled": .bool(config.email != nil)],
             "m.get_login_token": ["enabled": .bool(loginTokens)],
             "m.profile_fields": ["enabled": true],
             "m.forget_forced_upon_leave": ["enabled": false],

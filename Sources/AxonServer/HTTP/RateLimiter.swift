@@ -11,6 +11,8 @@ public enum RateLimitKind: String, Sendable, CaseIterable {
     case loginToken = "login_token"
     /// The sign-in, consent and account pages, and client registration, per client address.
     case webPage = "web_page"
+    /// Validation mails (`*/email/requestToken`), per client address.
+    case emailToken = "email_token"
 
     /// Counted per signed-in user rather than per client address.
     public var perUser: Bool { self == .message || self == .loginToken }

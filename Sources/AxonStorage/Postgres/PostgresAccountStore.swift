@@ -169,6 +169,7 @@ extension PostgresStorage {
             try await connection.rows("DELETE FROM devices WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM lazy_members_sent WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM login_tokens WHERE user_id = \(userID)", logger: logger)
+            try await connection.rows("DELETE FROM user_threepids WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM pushers WHERE user_id = \(userID)", logger: logger)
             try await connection.rows("DELETE FROM cross_signing_keys WHERE user_id = \(userID)", logger: logger)
             return try await Self.insertDeviceListChange(connection, users: [userID], logger: logger)

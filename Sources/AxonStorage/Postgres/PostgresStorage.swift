@@ -679,5 +679,23 @@ enum PostgresMigrations {
                 "CREATE INDEX user_external_ids_user ON user_external_ids(user_id)",
             ]
         ),
+        (
+            "034_threepids",
+            [
+                """
+                CREATE TABLE threepid_validations (
+                    sid TEXT PRIMARY KEY, client_secret TEXT NOT NULL, medium TEXT NOT NULL, address TEXT NOT NULL,
+                    token_hash TEXT NOT NULL, purpose TEXT NOT NULL, send_attempt BIGINT NOT NULL, next_link TEXT,
+                    created_ts BIGINT NOT NULL, expires_ts BIGINT NOT NULL, validated_ts BIGINT)
+                """,
+                "CREATE INDEX threepid_validations_secret ON threepid_validations(client_secret, medium, address, purpose)",
+                """
+                CREATE TABLE user_threepids (
+                    medium TEXT NOT NULL, address TEXT NOT NULL, user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+                    validated_ts BIGINT NOT NULL, added_ts BIGINT NOT NULL, PRIMARY KEY (medium, address))
+                """,
+                "CREATE INDEX user_threepids_user ON user_threepids(user_id)",
+            ]
+        ),
     ]
 }

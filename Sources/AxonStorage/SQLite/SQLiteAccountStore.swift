@@ -147,6 +147,7 @@ extension SQLiteStorage {
             try db.cachedStatement(sql: "DELETE FROM devices WHERE user_id = ?").execute(arguments: [userID])
             try db.cachedStatement(sql: "DELETE FROM lazy_members_sent WHERE user_id = ?").execute(arguments: [userID])
             try db.cachedStatement(sql: "DELETE FROM login_tokens WHERE user_id = ?").execute(arguments: [userID])
+            try db.cachedStatement(sql: "DELETE FROM user_threepids WHERE user_id = ?").execute(arguments: [userID])
             try db.cachedStatement(sql: "DELETE FROM pushers WHERE user_id = ?").execute(arguments: [userID])
             try db.cachedStatement(sql: "DELETE FROM cross_signing_keys WHERE user_id = ?").execute(arguments: [userID])
             return try Self.insertDeviceListChange(db, users: [userID])

@@ -795,6 +795,34 @@ enum SQLiteMigrations {
                     CREATE INDEX user_external_ids_user ON user_external_ids(user_id);
                     """)
         }
+        migrator.registerMigration("034_threepids") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE threepid_validations (
+                        sid TEXT PRIMARY KEY NOT NULL,
+                        client_secret TEXT NOT NULL,
+                        medium TEXT NOT NULL,
+                        address TEXT NOT NULL,
+                        token_hash TEXT NOT NULL,
+                        purpose TEXT NOT NULL,
+                        send_attempt INTEGER NOT NULL,
+                        next_link TEXT,
+                        created_ts INTEGER NOT NULL,
+                        expires_ts INTEGER NOT NULL,
+                        validated_ts INTEGER
+                    );
+                    CREATE INDEX threepid_validations_secret ON threepid_validations(client_secret, medium, address, purpose);
+                    CREATE TABLE user_threepids (
+                        medium TEXT NOT NULL,
+                        address TEXT NOT NULL,
+                        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+                        validated_ts INTEGER NOT NULL,
+                        added_ts INTEGER NOT NULL,
+                        PRIMARY KEY (medium, address)
+                    );
+                    CREATE INDEX user_threepids_user ON user_threepids(user_id);
+                    """)
+        }
         return migrator
     }
 }
