@@ -100,7 +100,7 @@ struct TestOAuthClient {
     /// Signs `user` in through the pages, consents, and returns the code.
     func authorize(_ browser: TestBrowser, user: String, device: String) async throws -> String {
         let start = try await browser.get(authorizePath(device: device))
-        try #require(start.status == 303, "\(start.raw)")
+        try #require(start.status == 302, "\(start.raw)")
         let pagePath = try #require(start.headers[.location])
         var page = try await browser.get(pagePath)
         if page.raw.contains("action=\"/_axon/login\"") {

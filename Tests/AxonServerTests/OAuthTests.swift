@@ -138,6 +138,27 @@ import Testing
         }
     }
 
+    @Test func aReplacedOAuthRefreshTokenComingBackEndsTheSession() async throws {
+        try await TestServer.run { server in
+            _ = try await server.register("alice")
+            let client = try await TestOAuthClient.register(server)
+            let code = try await client.authorize(TestBrowser(server), user: "alice", device: "REUSE1")
+            let first = try await client.token(server, [
+                ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", TestOAuthClient.redirect), ("code_verifier", client.verifier),
+            ])
+            let original = try #require(first.json["refresh_token"]?.stringValue)
+            let second = try await client.token(server, [("grant_type", "refresh_token"), ("refresh_token", original)])
+            let access = try #require(second.json["access_token"]?.stringValue)
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami", token: access).status == 200)
+            let reused = try await client.token(server, [("grant_type", "refresh_token"), ("refresh_token", original)])
+            #expect(reused.status == 400)
+            #expect(reused.json["error"] == "invalid_grant")
+            #expect(try await server.call(.get, "/_matrix/client/v3/account/whoami", token: access).errcode == "M_UNKNOWN_TOKEN")
+            let after = try await client.token(server, [("grant_type", "refresh_token"), ("refresh_token", second.json["refresh_token"]!.stringValue!)])
+            #expect(after.json["error"] == "invalid_grant")
+        }
+    }
+
     @Test func refusalsOfTheTokenEndpoint() async throws {
         try await TestServer.run { server in
             _ = try await server.register("alice")

@@ -74,7 +74,7 @@ extension ServerContext {
             id: RandomString.alphanumeric(32), clientID: clientID, redirectURI: redirectURI, scope: scope.text, deviceID: scope.deviceID,
             state: state, responseMode: mode, codeChallenge: challenge, wantsRegistration: prompts.contains("create"), createdAt: nowMillis())
         try await storage.saveAuthorizationRequest(pending)
-        return WebPage.redirect(to: "/_axon/authorize/" + pending.id, cookie: cookie)
+        return WebPage.redirect(to: "/_axon/authorize/" + pending.id, cookie: cookie, status: .found)
     }
 
     static func clientRedirect(_ uri: String, mode: String, _ parameters: [(String, String?)]) -> String {

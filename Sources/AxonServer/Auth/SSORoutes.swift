@@ -92,7 +92,7 @@ extension ServerContext {
             let challenge = UnpaddedBase64.encode(Array(SHA256.hash(data: Array(verifier.utf8))), urlSafe: true)
             parameters += [("code_challenge", challenge), ("code_challenge_method", "S256")]
         }
-        return WebPage.redirect(to: Self.clientRedirect(endpoints.authorization, mode: "query", parameters), cookie: cookie)
+        return WebPage.redirect(to: Self.clientRedirect(endpoints.authorization, mode: "query", parameters), cookie: cookie, status: .found)
     }
 
     private func ssoCallback(_ request: MatrixRequest) async throws -> MatrixResponse {

@@ -39,9 +39,10 @@ struct WebPage {
         ]
     }
 
-    /// A 303 to another page (after a form), or to a client's redirect URI.
-    static func redirect(to location: String, cookie: BrowserCookie?) -> MatrixResponse {
-        var response = MatrixResponse(status: .seeOther, bytes: [], contentType: "text/plain")
+    /// A 303 to another page (after a form), or a 302 where a GET is sent on (the spec's
+    /// answer of `/login/sso/redirect`).
+    static func redirect(to location: String, cookie: BrowserCookie?, status: HTTPResponse.Status = .seeOther) -> MatrixResponse {
+        var response = MatrixResponse(status: status, bytes: [], contentType: "text/plain")
         response.headers = securityHeaders()
         response.headers[.location] = location
         if let cookie, cookie.isNew { response.headers[.setCookie] = cookie.setCookieHeader }
