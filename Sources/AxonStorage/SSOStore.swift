@@ -48,6 +48,8 @@ public protocol SSOStore: Sendable {
     func externalUser(providerID: String, subject: String) async throws -> String?
     /// Links the subject to the user; false when the subject is linked already.
     func linkExternalID(providerID: String, subject: String, userID: String, now: Int64) async throws -> Bool
-    /// The providers a user has signed in with.
-    func externalProviders(userID: String) async throws -> [String]
+    /// The provider subjects linked to a user.
+    func externalIDs(userID: String) async throws -> [(providerID: String, subject: String)]
+    /// Removes the user's links (an admin replacing them).
+    func unlinkExternalIDs(userID: String) async throws
 }

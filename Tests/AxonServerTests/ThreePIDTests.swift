@@ -46,4 +46,32 @@ import Testing
             #expect(login.status == 403)
         }
     }
+
+    @Test func adminsSetAddressesAndProviderLinksAsSynapseDoes() async throws {
+        try await TestServer.run { server in
+            let root = try await server.registerAdmin()
+            _ = try await server.register("alice")
+            let put = try await server.call(
+                .put, "/_synapse/admin/v2/users/@alice:localhost", token: root,
+                json: ["threepids": [["medium": "email", "address": "Alice@Example.org"]], "external_ids": [["auth_provider": "corp", "external_id": "a-1"]]])
+            #expect(put.status == 200, "\(put.raw)")
+            #expect(put.json["threepids"]?[0]?["address"] == "alice@example.org")
+            #expect(put.json["external_ids"] == [["auth_provider": "corp", "external_id": "a-1"]])
+            #expect(try await server.call(.get, "/_synapse/admin/v1/threepid/email/users/alice@example.org", token: root).json["user_id"] == "@alice:localhost")
+            #expect(try await server.call(.get, "/_synapse/admin/v1/auth_providers/corp/users/a-1", token: root).json["user_id"] == "@alice:localhost")
+            #expect(try await server.call(.get, "/_synapse/admin/v1/threepid/email/users/nobody@example.org", token: root).status == 404)
+            let login = try await server.call(
+                .post, "/_matrix/client/v3/login",
+                json: ["type": "m.login.password", "identifier": ["type": "m.id.thirdparty", "medium": "email", "address": "ALICE@example.org"],
+                    "password": "correct horse"])
+            #expect(login.json["user_id"] == "@alice:localhost")
+            _ = try await server.register("bob")
+            let clash = try await server.call(
+                .put, "/_synapse/admin/v2/users/@bob:localhost", token: root, json: ["threepids": [["medium": "email", "address": "alice@example.org"]]])
+            #expect(clash.errcode == "M_THREEPID_IN_USE")
+            let cleared = try await server.call(.put, "/_synapse/admin/v2/users/@alice:localhost", token: root, json: ["threepids": []])
+            #expect(cleared.json["threepids"] == [])
+            #expect(cleared.json["external_ids"]?.arrayValue?.count == 1)
+        }
+    }
 }

@@ -27,7 +27,7 @@ extension ServerContext {
     func canConfirmIdentity(_ userID: String) async throws -> Bool {
         if try await storage.account(userID: userID)?.passwordHash != nil { return true }
         guard ssoEnabled else { return false }
-        return try await !storage.externalProviders(userID: userID).isEmpty
+        return try await !storage.externalIDs(userID: userID).isEmpty
     }
 
     private func refresh(_ presented: String) async throws -> MatrixResponse {

@@ -36,7 +36,7 @@ struct UserInteractiveAuth: Sendable {
         // An account signed in through an upstream provider can confirm itself there too
         // (`m.login.sso`, completed by the SSO callback through the fallback page).
         if ssoEnabled, let user = requirement.user, requirement.flows.contains(["m.login.password"]),
-            try await !storage.externalProviders(userID: user).isEmpty
+            try await !storage.externalIDs(userID: user).isEmpty
         {
             requirement.flows.append(["m.login.sso"])
         }

@@ -30,9 +30,8 @@ extension ServerContext {
         if let displayName, displayName.utf8.count > 256 { throw MatrixError.invalidParam("Display name is longer than 256 bytes") }
         let admin = try body.optionalBool("admin")
         let deactivated = try body.optionalBool("deactivated")
-        if let threepids = body.optional("threepids")?.arrayValue, !threepids.isEmpty {
-            throw MatrixError(400, "M_THREEPID_DENIED", "This server binds no third-party identifiers")
-        }
+        let threePIDs = try Self.adminThreePIDs(body)
+        let externalIDs = try Self.adminExternalIDs(body)
         guard let existing = try await storage.account(userID: userID.description) else {
             guard deactivated != true else { throw MatrixError.badJSON("A new account cannot start deactivated") }
             // The same localpart rules as registration: no account an ordinary login could not name.
@@ -41,6 +40,7 @@ extension ServerContext {
             }
             _ = try await accounts.register(userID: userID, password: password, isAdmin: admin ?? false, displayName: displayName, login: nil)
             if let avatarURL { _ = try await storage.setProfileField(userID: userID.description, key: "avatar_url", value: .string(avatarURL)) }
+            try await replaceIdentifiers(userID.description, threePIDs: threePIDs, externalIDs: externalIDs)
             logger.info("an admin created a user", metadata: ["user_id": "\(userID)", "admin": "\(request.user.userID)"])
             guard let created = try await storage.account(userID: userID.description) else { throw MatrixError.unknown("The account vanished") }
             return MatrixResponse(status: .created, json: .object(try await details(created)))
@@ -51,6 +51,7 @@ extension ServerContext {
             try await storage.reactivateAccount(userID: id)
         }
         if let password { try await setPassword(id, password, logoutDevices: try body.optionalBool("logout_devices") ?? true) }
+        try await replaceIdentifiers(id, threePIDs: threePIDs, externalIDs: externalIDs)
         if let admin {
             guard id != request.user.userID || admin else { throw MatrixError.badJSON("You may not demote yourself") }
             try await storage.setAdmin(userID: id, isAdmin: admin)
@@ -64,5 +65,47 @@ extension ServerContext {
         if deactivated == true, !existing.isDeactivated { try await deactivate(id, erase: false) }
         guard let changed = try await storage.account(userID: id) else { throw MatrixError.notFound("User not found") }
         return .ok(.object(try await details(changed)))
+    }
+
+    /// `threepids` ([{medium, address}]) as Synapse takes them: absent keeps, given replaces.
+    static func adminThreePIDs(_ body: JSON) throws -> [(medium: String, address: String)]? {
+        guard let list = body.optional("threepids") else { return nil }
+        guard let items = list.arrayValue else { throw MatrixError.badJSON("'threepids' must be a list") }
+        return try items.map { item in
+            let medium = try item.requiredString("medium")
+            guard medium == "email" else { throw MatrixError(400, "M_THREEPID_MEDIUM_NOT_SUPPORTED", "Only email addresses are supported") }
+            return (medium, try ServerContext.canonicalEmail(try item.requiredString("address")))
+        }
+    }
+
+    /// `external_ids` ([{auth_provider, external_id}]): absent keeps, given replaces.
+    static func adminExternalIDs(_ body: JSON) throws -> [(provider: String, subject: String)]? {
+        guard let list = body.optional("external_ids") else { return nil }
+        guard let items = list.arrayValue else { throw MatrixError.badJSON("'external_ids' must be a list") }
+        return try items.map { (try $0.requiredString("auth_provider"), try $0.requiredString("external_id")) }
+    }
+
+    private func replaceIdentifiers(
+        _ userID: String, threePIDs: [(medium: String, address: String)]?, externalIDs: [(provider: String, subject: String)]?
+    ) async throws {
+        let now = nowMillis()
+        if let threePIDs {
+            for old in try await storage.threePIDs(userID: userID) where !threePIDs.contains(where: { $0 == (old.medium, old.address) }) {
+                _ = try await storage.unbindThreePID(userID: userID, medium: old.medium, address: old.address)
+            }
+            for threePID in threePIDs {
+                do {
+                    try await storage.bindThreePID(userID: userID, UserThreePID(medium: threePID.medium, address: threePID.address, validatedAt: now, addedAt: now))
+                } catch StorageError.conflict {
+                    throw MatrixError(400, "M_THREEPID_IN_USE", "\(threePID.address) belongs to another account")
+                }
+            }
+        }
+        if let externalIDs {
+            try await storage.unlinkExternalIDs(userID: userID)
+            for external in externalIDs where try await !storage.linkExternalID(providerID: external.provider, subject: external.subject, userID: userID, now: now) {
+                throw MatrixError(400, "M_USER_IN_USE", "\(external.provider) \(external.subject) is linked to another account")
+            }
+        }
     }
 }

@@ -83,6 +83,20 @@ extension ServerContext {
             guard try await storage.accounts(matchingLowercasedUserID: userID.description).isEmpty else { throw MatrixError.userInUse() }
             return .ok(["available": true])
         }
+        routes.add(.get, "/_synapse/admin/v1/threepid/{medium}/users/{address}") { request in
+            try requireAdmin(request)
+            let medium = request.parameter("medium")
+            let address = medium == "email" ? (try? Self.canonicalEmail(request.parameter("address"))) ?? "" : request.parameter("address")
+            guard let userID = try await storage.threePIDUser(medium: medium, address: address) else { throw MatrixError.notFound("User not found") }
+            return .ok(["user_id": .string(userID)])
+        }
+        routes.add(.get, "/_synapse/admin/v1/auth_providers/{provider}/users/{externalId}") { request in
+            try requireAdmin(request)
+            guard let userID = try await storage.externalUser(providerID: request.parameter("provider"), subject: request.parameter("externalId")) else {
+                throw MatrixError.notFound("User not found")
+            }
+            return .ok(["user_id": .string(userID)])
+        }
     }
 
     private func listUsers(_ request: MatrixRequest, version: String) async throws -> MatrixResponse {
@@ -117,8 +131,12 @@ extension ServerContext {
     func details(_ account: Account) async throws -> JSONObject {
         var entry = listEntry(account)
         entry["erased"] = .bool(try await storage.erasedUsers(among: [account.userID]).contains(account.userID))
-        entry["threepids"] = []
-        entry["external_ids"] = []
+        entry["threepids"] = .array(try await storage.threePIDs(userID: account.userID).map {
+            ["medium": .string($0.medium), "address": .string($0.address), "validated_at": .int($0.validatedAt), "added_at": .int($0.addedAt)]
+        })
+        entry["external_ids"] = .array(try await storage.externalIDs(userID: account.userID).map {
+            ["auth_provider": .string($0.providerID), "external_id": .string($0.subject)]
+        })
         entry["appservice_id"] = .null
         entry["consent_server_notice_sent"] = .null
         entry["consent_version"] = .null

@@ -44,9 +44,14 @@ extension PostgresStorage {
         ).isEmpty)
     }
 
-    public func externalProviders(userID: String) async throws -> [String] {
-        try await query("SELECT DISTINCT provider_id FROM user_external_ids WHERE user_id = \(userID) ORDER BY provider_id").map {
-            try $0.decode(String.self)
+    public func externalIDs(userID: String) async throws -> [(providerID: String, subject: String)] {
+        try await query("SELECT provider_id, subject FROM user_external_ids WHERE user_id = \(userID) ORDER BY provider_id, subject").map { row in
+            let (provider, subject) = try row.decode((String, String).self)
+            return (provider, subject)
         }
+    }
+
+    public func unlinkExternalIDs(userID: String) async throws {
+        try await query("DELETE FROM user_external_ids WHERE user_id = \(userID)")
     }
 }

@@ -45,10 +45,16 @@ extension SQLiteStorage {
         }
     }
 
-    public func externalProviders(userID: String) async throws -> [String] {
+    public func externalIDs(userID: String) async throws -> [(providerID: String, subject: String)] {
         try await read { db in
-            try String.fetchAll(
-                db.cachedStatement(sql: "SELECT DISTINCT provider_id FROM user_external_ids WHERE user_id = ? ORDER BY provider_id"), arguments: [userID])
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT provider_id, subject FROM user_external_ids WHERE user_id = ? ORDER BY provider_id, subject"),
+                arguments: [userID]
+            ).map { ($0["provider_id"], $0["subject"]) }
         }
+    }
+
+    public func unlinkExternalIDs(userID: String) async throws {
+        try await write { db in try db.cachedStatement(sql: "DELETE FROM user_external_ids WHERE user_id = ?").execute(arguments: [userID]) }
     }
 }
