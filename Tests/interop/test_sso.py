@@ -3,6 +3,8 @@ loopback, Axon discovers it, and a login through `m.login.sso` ends with a worki
 token; the same provider confirms user-interactive auth (`m.login.sso`) and signs in the
 OAuth pages. The provider, like everything here, is on 127.0.0.1.
 """
+import base64
+import hashlib
 import json
 import os
 import re
@@ -172,6 +174,11 @@ def test_user_interactive_auth_through_the_provider(axon, provider):
     start = re.search(r'id="idp-mock" href="([^"]+)"', fallback.text).group(1).replace("&amp;", "&")
     confirmed, _ = through_provider(browser, web(axon) + start, sub)
     assert confirmed.status_code == 200 and "Confirmed" in confirmed.text
+    # The page tells an opener it is done (spec "Fallback"), with the only script its policy allows.
+    script = re.search(r"<script>(.*)</script>", confirmed.text).group(1)
+    assert "onAuthDone" in script and "authDone" in script
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in confirmed.headers["content-security-policy"]
     issued = requests.post(axon.base_url + "/_matrix/client/v1/login/get_token", headers=auth, json={"auth": {"session": session}})
     assert issued.status_code == 200, issued.text
     assert issued.json()["login_token"]

@@ -47,6 +47,19 @@ public struct AccountService: Sendable {
         }
     }
 
+    /// A new access and refresh token for a refresh (legacy or OAuth), and their hashes with
+    /// their ends as the storage keeps them.
+    func refreshablePair(now: Int64) -> (access: String, refresh: String, stored: RefreshedTokens) {
+        let access = Authenticator.generateToken()
+        let refresh = Authenticator.generateToken()
+        return (
+            access, refresh,
+            RefreshedTokens(
+                accessTokenHash: Authenticator.hash(token: access), accessExpiresAt: now + lifetimes.refreshableAccessMs,
+                refreshTokenHash: Authenticator.hash(token: refresh), refreshExpiresAt: lifetimes.refreshMs.map { now + $0 })
+        )
+    }
+
     /// Tokens for a new session, and what the storage keeps of them (their hashes).
     private func issue(_ device: Device, options: SessionOptions, ip: String, now: Int64) -> (LoginResult, NewSession) {
         let token = Authenticator.generateToken()

@@ -23,6 +23,11 @@ extension ServerContext {
         }
     }
 
+    /// Signs a device out: its tokens and keys go, and users sharing a room hear of it.
+    func endSession(userID: String, deviceID: String) async throws {
+        try await announceDeviceListChange(userID, at: try await storage.deleteDevices(userID: userID, deviceIDs: [deviceID]))
+    }
+
     /// Whether the user can pass user-interactive auth: with a password, or through a provider.
     func canConfirmIdentity(_ userID: String) async throws -> Bool {
         if try await storage.account(userID: userID)?.passwordHash != nil { return true }
@@ -32,19 +37,14 @@ extension ServerContext {
 
     private func refresh(_ presented: String) async throws -> MatrixResponse {
         let now = nowMillis()
-        let accessToken = Authenticator.generateToken()
-        let refreshToken = Authenticator.generateToken()
-        let lifetimes = accounts.lifetimes
-        let replacement = RefreshedTokens(
-            accessTokenHash: Authenticator.hash(token: accessToken), accessExpiresAt: now + lifetimes.refreshableAccessMs,
-            refreshTokenHash: Authenticator.hash(token: refreshToken), refreshExpiresAt: lifetimes.refreshMs.map { now + $0 })
+        let (accessToken, refreshToken, replacement) = accounts.refreshablePair(now: now)
         switch try await storage.refreshSession(
             presentedHash: Authenticator.hash(token: presented), clientID: nil, replacement: replacement, now: now) {
         case .refreshed(let userID, _, _):
             if try await storage.accountRestrictions(userID: userID)?.locked == true { throw AccountRestrictions.lockedError }
             return .ok([
                 "access_token": .string(accessToken), "refresh_token": .string(refreshToken),
-                "expires_in_ms": .int(lifetimes.refreshableAccessMs),
+                "expires_in_ms": .int(accounts.lifetimes.refreshableAccessMs),
             ])
         case .unknown:
             throw MatrixError.unknownToken("Unknown refresh token")
@@ -54,7 +54,7 @@ extension ServerContext {
             // Spec "Refresh token grant": an invalidated refresh token coming back means the
             // session may be compromised, so it ends, device and all.
             logger.warning("refresh token reused: session revoked", metadata: ["user_id": "\(userID)", "device_id": "\(deviceID)"])
-            try await announceDeviceListChange(userID, at: try await storage.deleteDevices(userID: userID, deviceIDs: [deviceID]))
+            try await endSession(userID: userID, deviceID: deviceID)
             throw MatrixError.unknownToken("This refresh token was already used: the session has been ended")
         }
     }

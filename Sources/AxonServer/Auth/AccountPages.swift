@@ -25,7 +25,7 @@ extension ServerContext {
             guard cookie.acceptsForm(fields) else { return Self.forgedForm(cookie) }
             guard let userID = try await signedInUser(cookie) else { return loginPage(next: AccountPages.path, cookie: cookie) }
             guard let deviceID = fields["device_id"] else { throw MatrixError.missingParam("Missing 'device_id'") }
-            try await announceDeviceListChange(userID, at: try await storage.deleteDevices(userID: userID, deviceIDs: [deviceID]))
+            try await endSession(userID: userID, deviceID: deviceID)
             return try await accountPage(userID: userID, cookie: cookie, focus: nil, notice: "The session \(deviceID) has been signed out.")
         }
         routes.add(.post, AccountPages.path + "/password", auth: .none, rateLimit: .login) { request in

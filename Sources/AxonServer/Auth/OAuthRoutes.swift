@@ -115,7 +115,7 @@ extension ServerContext {
         case .reused(let userID, let deviceID):
             // RFC 6749 §4.1.2: what was issued for a code used twice is revoked.
             logger.warning("authorization code reused: session revoked", metadata: ["user_id": "\(userID)", "device_id": "\(deviceID)"])
-            try await announceDeviceListChange(userID, at: try await storage.deleteDevices(userID: userID, deviceIDs: [deviceID]))
+            try await endSession(userID: userID, deviceID: deviceID)
             throw OAuthError.invalidGrant("This authorization code was already used")
         case .redeemed(let grant):
             guard grant.clientID == client.clientID else { throw OAuthError.invalidGrant("The code was issued to another client") }
@@ -140,12 +140,7 @@ extension ServerContext {
     private func refreshGrant(_ fields: [String: String], client: OAuthClient) async throws -> MatrixResponse {
         guard let presented = fields["refresh_token"] else { throw OAuthError.invalidRequest("Missing refresh_token") }
         let now = nowMillis()
-        let accessToken = Authenticator.generateToken()
-        let refreshToken = Authenticator.generateToken()
-        let lifetimes = accounts.lifetimes
-        let replacement = RefreshedTokens(
-            accessTokenHash: Authenticator.hash(token: accessToken), accessExpiresAt: now + lifetimes.refreshableAccessMs,
-            refreshTokenHash: Authenticator.hash(token: refreshToken), refreshExpiresAt: lifetimes.refreshMs.map { now + $0 })
+        let (accessToken, refreshToken, replacement) = accounts.refreshablePair(now: now)
         switch try await storage.refreshSession(
             presentedHash: Authenticator.hash(token: presented), clientID: client.clientID, replacement: replacement, now: now)
         {
@@ -156,7 +151,7 @@ extension ServerContext {
             throw OAuthError.invalidGrant("Unknown or expired refresh token")
         case .reused(let userID, let deviceID):
             logger.warning("refresh token reused: session revoked", metadata: ["user_id": "\(userID)", "device_id": "\(deviceID)"])
-            try await announceDeviceListChange(userID, at: try await storage.deleteDevices(userID: userID, deviceIDs: [deviceID]))
+            try await endSession(userID: userID, deviceID: deviceID)
             throw OAuthError.invalidGrant("This refresh token was already used: the session has been ended")
         }
     }
@@ -166,15 +161,12 @@ extension ServerContext {
     func issueOAuthSession(userID: String, deviceID: String, client: OAuthClient, scope: String, ip: String) async throws -> MatrixResponse {
         if try await storage.accountRestrictions(userID: userID)?.locked == true { throw OAuthError("access_denied", "The account is locked") }
         let now = nowMillis()
-        let accessToken = Authenticator.generateToken()
-        let refreshToken = Authenticator.generateToken()
-        let lifetimes = accounts.lifetimes
+        let (accessToken, refreshToken, tokens) = accounts.refreshablePair(now: now)
         try await storage.createSession(
             NewSession(
                 device: Device(userID: userID, deviceID: deviceID, displayName: ClientMetadata(stored: client.metadata)?.displayName),
-                tokenHash: Authenticator.hash(token: accessToken), createdAt: now, ip: ip, accessExpiresAt: now + lifetimes.refreshableAccessMs,
-                refreshTokenHash: Authenticator.hash(token: refreshToken), refreshExpiresAt: lifetimes.refreshMs.map { now + $0 },
-                oauthClientID: client.clientID, scope: scope))
+                tokenHash: tokens.accessTokenHash, createdAt: now, ip: ip, accessExpiresAt: tokens.accessExpiresAt,
+                refreshTokenHash: tokens.refreshTokenHash, refreshExpiresAt: tokens.refreshExpiresAt, oauthClientID: client.clientID, scope: scope))
         try await announceDeviceListChange(userID, at: try await storage.markDeviceListChanged(userID: userID))
         logger.info("OAuth session opened", metadata: ["user_id": "\(userID)", "device_id": "\(deviceID)", "client_id": "\(client.clientID)"])
         return tokenResponse(access: accessToken, refresh: refreshToken, scope: scope)
@@ -200,7 +192,7 @@ extension ServerContext {
             if let clientID = fields["client_id"], owner.clientID != clientID {
                 logger.warning("token revoked by another client than its own", metadata: ["user_id": "\(owner.userID)", "device_id": "\(owner.deviceID)"])
             }
-            try await announceDeviceListChange(owner.userID, at: try await storage.deleteDevices(userID: owner.userID, deviceIDs: [owner.deviceID]))
+            try await endSession(userID: owner.userID, deviceID: owner.deviceID)
         }
         return MatrixResponse(json: [:], headers: [.cacheControl: "no-store"])
     }

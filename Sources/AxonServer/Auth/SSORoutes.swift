@@ -14,6 +14,9 @@ extension ServerContext {
 
     var ssoEnabled: Bool { !config.oidcProviders.isEmpty }
 
+    static let authDoneScript =
+        "if (window.onAuthDone) { window.onAuthDone(); } else if (window.opener && window.opener.postMessage) { window.opener.postMessage(\"authDone\", \"*\"); }"
+
     var identityProviders: JSON {
         .array(config.oidcProviders.map { ["id": .string($0.id), "name": .string($0.name)] })
     }
@@ -146,7 +149,11 @@ extension ServerContext {
             }
             if !session.completedStages.contains("m.login.sso") { session.completedStages.append("m.login.sso") }
             try await storage.saveUIASession(session)
-            return WebPage(title: "Confirmed", body: "<h1 id=\"outcome\">Confirmed</h1><p>Go back to your app to continue.</p>").response(cookie: cookie)
+            // Spec "Fallback": the page tells the client it is done, when it opened it.
+            return WebPage(
+                title: "Confirmed", body: "<h1 id=\"outcome\">Confirmed</h1><p>Go back to your app to continue.</p>",
+                script: Self.authDoneScript
+            ).response(cookie: cookie)
         case .web:
             return WebPage.redirect(to: Self.safeNext(attempt.target), cookie: try await startWebSession(userID: userID))
         }

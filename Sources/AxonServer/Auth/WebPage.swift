@@ -11,6 +11,8 @@ struct WebPage {
     /// Where this page's forms may lead: the origins a submission may be redirected to.
     var formTargets: [String] = []
     var status: HTTPResponse.Status = .ok
+    /// The one script a page may have, allowed by its hash and nothing else.
+    var script: String? = nil
 
     static let stylesheetPath = "/_axon/static/axon.css"
 
@@ -19,19 +21,20 @@ struct WebPage {
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
             <title>\(Self.escape(title))</title><link rel="stylesheet" href="\(Self.stylesheetPath)"></head>
-            <body><main>\(body)</main></body></html>
+            <body><main>\(body)</main>\(script.map { "<script>\($0)</script>" } ?? "")</body></html>
             """
         var response = MatrixResponse(status: status, bytes: Array(html.utf8), contentType: "text/html; charset=utf-8")
-        response.headers = Self.securityHeaders(formTargets: formTargets)
+        response.headers = Self.securityHeaders(formTargets: formTargets, script: script)
         if let cookie, cookie.isNew { response.headers[.setCookie] = cookie.setCookieHeader }
         return response
     }
 
-    static func securityHeaders(formTargets: [String] = []) -> HTTPFields {
+    static func securityHeaders(formTargets: [String] = [], script: String? = nil) -> HTTPFields {
         let formAction = (["'self'"] + formTargets).joined(separator: " ")
+        let scripts = script.map { "; script-src 'sha256-\(Data(SHA256.hash(data: Array($0.utf8))).base64EncodedString())'" } ?? ""
         return [
             .contentSecurityPolicy:
-                "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action \(formAction); frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action \(formAction); frame-ancestors 'none'; base-uri 'none'\(scripts)",
             HTTPField.Name("X-Frame-Options")!: "DENY",
             HTTPField.Name("Referrer-Policy")!: "no-referrer",
             .cacheControl: "no-store",
