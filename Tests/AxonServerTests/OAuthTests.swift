@@ -43,6 +43,9 @@ import Testing
             }
         }
         #expect(throws: ClientMetadata.Invalid.self) { try ClientMetadata.validate(metadata(["redirect_uris": ["http://example.com/callback"]])) }
+        #expect(throws: ClientMetadata.Invalid.self) {
+            try ClientMetadata.validate(metadata(["client_uri": "https://javascript/", "application_type": "native", "redirect_uris": ["javascript:alert(1)"]]))
+        }
         #expect(throws: ClientMetadata.Invalid.self) { try ClientMetadata.validate(metadata(["client_uri": "http://example.com/"])) }
         #expect(throws: ClientMetadata.Invalid.self) { try ClientMetadata.validate(metadata(["client_uri": "https://user:pw@example.com/"])) }
         #expect(throws: ClientMetadata.Invalid.self) { try ClientMetadata.validate(metadata(["client_uri": .null])) }

@@ -151,6 +151,8 @@ def test_refusals_show_a_clear_page(axon, provider):
     assert browser.get(callback, allow_redirects=False).status_code == 400
     assert requests.get(axon.base_url + "/_matrix/client/v3/login/sso/redirect/nobody?redirectUrl=" + ALLOWED).status_code == 404
     assert requests.get(axon.base_url + "/_matrix/client/v3/login/sso/redirect/mock").json()["errcode"] == "M_MISSING_PARAM"
+    script = requests.get(axon.base_url + "/_matrix/client/v3/login/sso/redirect/mock?redirectUrl=javascript:alert(1)")
+    assert script.status_code == 400 and script.json()["errcode"] == "M_INVALID_PARAM"
 
 
 def test_user_interactive_auth_through_the_provider(axon, provider):

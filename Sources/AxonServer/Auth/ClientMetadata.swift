@@ -105,7 +105,8 @@ struct ClientMetadata: Equatable, Sendable {
             return
         }
         let reversed = clientHost.split(separator: ".").reversed().joined(separator: ".")
-        guard scheme == reversed || scheme.hasPrefix(reversed + ".") else {
+        // RFC 8252 §7.1: a reverse domain name, so with a period (never `javascript:`).
+        guard scheme.contains("."), scheme == reversed || scheme.hasPrefix(reversed + ".") else {
             throw redirectError("'\(uri)': a private-use scheme must start with \(reversed)")
         }
         guard !uri.dropFirst(scheme.count + 1).hasPrefix("//") else {

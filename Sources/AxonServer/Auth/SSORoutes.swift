@@ -53,8 +53,12 @@ extension ServerContext {
 
     private func startClientLogin(_ request: MatrixRequest, providerID: String?) async throws -> MatrixResponse {
         let cookie = browserCookie(request)
-        guard let redirectURL = request.query("redirectUrl"), let parsed = URLComponents(string: redirectURL), parsed.scheme != nil else {
+        guard let redirectURL = request.query("redirectUrl"), let parsed = URLComponents(string: redirectURL), let scheme = parsed.scheme else {
             throw MatrixError.missingParam("Missing or invalid 'redirectUrl'")
+        }
+        // The login token goes to an app: never to a URL a browser would run or read locally.
+        guard !["javascript", "data", "vbscript", "file", "blob"].contains(scheme.lowercased()) else {
+            throw MatrixError.invalidParam("'redirectUrl' may not use the \(scheme) scheme")
         }
         guard let providerID else {
             return ssoPickerPage(cookie: cookie, title: "Choose how to sign in") {
