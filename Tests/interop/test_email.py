@@ -49,6 +49,12 @@ class Inbox:
         self.messages = []
         self.logins = []
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("refused"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.original_content, policy=policy.default)))
         return "250 OK"
@@ -167,6 +173,9 @@ def test_a_repeated_send_attempt_sends_nothing_and_unconfirmed_addresses_do_not_
     assert requests.get(wrong_link).status_code == 400
     bad = request_token(axon, "/_matrix/client/v3/register/email/requestToken", "not-an-address", secret)
     assert bad.status_code == 400 and bad.json()["errcode"] == "M_INVALID_PARAM"
+    # An address the mail server refuses is the client's problem, told as such.
+    refused = request_token(axon, "/_matrix/client/v3/register/email/requestToken", "refused@example.org", secret)
+    assert refused.status_code == 400 and refused.json()["errcode"] == "M_THREEPID_DENIED"
 
 
 def test_a_forgotten_password_is_reset_by_mail(axon, mail):

@@ -73,22 +73,11 @@ struct UserInteractiveAuth: Sendable {
             try await storage.saveUIASession(session)
             throw challenge(requirement, session: session, failure: MatrixError.unknown("Stage \(type) is not offered here"))
         }
-        if let failure = try await check(stage: type, auth: auth, requirement: requirement) {
+        if let failure = try await check(stage: type, auth: auth, requirement: requirement, session: &session) {
             try await storage.saveUIASession(session)
             throw challenge(requirement, session: session, failure: failure)
         }
         if !session.completedStages.contains(type) { session.completedStages.append(type) }
-        // The confirmed address goes with the session: registration binds it, a password
-        // reset finds its account by it.
-        if type == "m.login.email.identity", let purpose = requirement.threePIDPurpose,
-            let validation = try await validatedThreePID(Self.threePIDCredentials(auth), purpose: purpose)
-        {
-            var params = session.params?.objectValue ?? [:]
-            params[Self.threePIDKey] = [
-                "medium": .string(validation.medium), "address": .string(validation.address), "validated_at": .int(validation.validatedAt ?? 0),
-            ]
-            session.params = .object(params)
-        }
         // A token from the database is counted when the registration completes; the session
         // remembers which.
         if type == "m.login.registration_token", let token = auth["token"]?.stringValue, !registrationTokens.contains(token) {
@@ -128,16 +117,23 @@ struct UserInteractiveAuth: Sendable {
     }
 
     /// Checks one stage; returns the error to report inside the 401, or nil when it passed.
-    private func check(stage: String, auth: JSON, requirement: Requirement) async throws -> MatrixError? {
+    private func check(stage: String, auth: JSON, requirement: Requirement, session: inout UIASession) async throws -> MatrixError? {
         switch stage {
         case "m.login.dummy":
             return nil
         case "m.login.email.identity":
             guard let purpose = requirement.threePIDPurpose,
-                try await validatedThreePID(Self.threePIDCredentials(auth), purpose: purpose) != nil
+                let validation = try await validatedThreePID(Self.threePIDCredentials(auth), purpose: purpose)
             else {
                 return MatrixError(401, "M_THREEPID_AUTH_FAILED", "The email address has not been confirmed (or the link expired)")
             }
+            // The confirmed address goes with the session: registration binds it, a password
+            // reset finds its account by it.
+            var params = session.params?.objectValue ?? [:]
+            params[Self.threePIDKey] = [
+                "medium": .string(validation.medium), "address": .string(validation.address), "validated_at": .int(validation.validatedAt ?? 0),
+            ]
+            session.params = .object(params)
             return nil
         case "m.login.sso":
             // Completed only by the SSO callback, never by the client's say-so.

@@ -35,9 +35,8 @@ struct ClientMetadata: Equatable, Sendable {
         }
         func strings(_ key: String) throws(Invalid) -> [String]? {
             guard let value = json[key], !value.isNull else { return nil }
-            guard let items = value.arrayValue, let texts = Optional(items.compactMap(\.stringValue)), texts.count == items.count else {
-                throw metadataError("'\(key)' must be an array of strings")
-            }
+            let texts = value.arrayValue?.compactMap(\.stringValue)
+            guard let texts, texts.count == value.arrayValue?.count else { throw metadataError("'\(key)' must be an array of strings") }
             return texts
         }
         guard let clientURI = try string("client_uri") else { throw metadataError("'client_uri' is required") }

@@ -22,7 +22,10 @@ extension ServerContext {
             }
         }
         routes.add(.post, Self.oauthPrefix + "/registration", auth: .none, rateLimit: .webPage) { request in
-            try await OAuthError.answering { try await registerClient(try request.json()) }
+            try await OAuthError.answering {
+                guard let body = try? request.json() else { throw OAuthError("invalid_client_metadata", "The body must be JSON") }
+                return try await registerClient(body)
+            }
         }
         routes.add(.post, Self.oauthPrefix + "/token", auth: .none, rateLimit: .refresh) { request in
             try await OAuthError.answering { try await tokenEndpoint(request) }
@@ -129,10 +132,7 @@ extension ServerContext {
 
     /// RFC 7636 S256: BASE64URL(SHA256(verifier)) equals the challenge, compared in constant time.
     static func pkceMatches(verifier: String, challenge: String) -> Bool {
-        let allowed = verifier.utf8.allSatisfy {
-            $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "~")
-        }
-        guard allowed, (43...128).contains(verifier.utf8.count) else { return false }
+        guard verifier.utf8.allSatisfy(\.isURIUnreserved), (43...128).contains(verifier.utf8.count) else { return false }
         let computed = UnpaddedBase64.encode(Array(SHA256.hash(data: Array(verifier.utf8))), urlSafe: true)
         return constantTimeEqual(Array(computed.utf8), Array(challenge.utf8))
     }

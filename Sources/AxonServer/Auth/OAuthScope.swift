@@ -44,7 +44,7 @@ struct OAuthScope: Equatable, Sendable {
         // The spec recommends RFC 3986's unreserved characters; a device ID also has to fit
         // where Matrix IDs go.
         guard (1...255).contains(deviceID.utf8.count),
-            deviceID.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "~") })
+            deviceID.utf8.allSatisfy(\.isURIUnreserved)
         else { throw .badDeviceID(deviceID) }
         return OAuthScope(deviceID: deviceID, granted: granted)
     }
@@ -67,8 +67,3 @@ extension String {
     }
 }
 
-extension UInt8 {
-    var isASCIIAlphanumeric: Bool {
-        (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self)
-    }
-}

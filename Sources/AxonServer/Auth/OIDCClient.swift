@@ -36,7 +36,7 @@ final class OIDCClient: Sendable {
         }
         if let known = discovered.withLock({ $0[provider.id] }) { return known }
         let base = provider.issuer.hasSuffix("/") ? String(provider.issuer.dropLast()) : provider.issuer
-        let document = try await getJSON(base + "/.well-known/openid-configuration", provider: provider)
+        let document = try await send(base + "/.well-known/openid-configuration", provider: provider, body: nil, bearer: nil)
         // OpenID Connect Discovery §4.3: the document must be the issuer's own.
         guard let issuer = document["issuer"]?.stringValue, issuer == provider.issuer || issuer == base else {
             throw Failure("The provider's discovery document names another issuer")
@@ -89,10 +89,6 @@ final class OIDCClient: Sendable {
         return claims
     }
 
-    private func getJSON(_ url: String, provider: OIDCProviderConfig) async throws -> JSON {
-        try await send(url, provider: provider, body: nil, bearer: nil)
-    }
-
     private func send(_ url: String, provider: OIDCProviderConfig, body: String?, bearer: String?) async throws -> JSON {
         guard outboundEnabled else { throw Failure("Outbound requests are turned off (outbound_enabled: false)") }
         var request = HTTPClientRequest(url: url)
@@ -104,12 +100,14 @@ final class OIDCClient: Sendable {
             request.body = .bytes(ByteBuffer(string: body))
         }
         let response: HTTPClientResponse
+        let bytes: ByteBuffer
         do {
             response = try await OutboundHTTP.client(extraCAFile: provider.caFile).execute(request, timeout: .seconds(15))
+            bytes = try await response.body.collect(upTo: 1 << 20)
         } catch {
-            throw Failure("The provider could not be reached")
+            // Unreachable, too slow, or an answer over 1 MiB: all the provider's failure.
+            throw Failure("The provider could not be reached or its answer was too large")
         }
-        let bytes = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .ok, let json = try? JSONParser.parse(bytes.readableBytesView) else {
             throw Failure("The provider answered \(response.status.code)")
         }

@@ -67,7 +67,7 @@ public struct OIDCProviderConfig: Sendable, Decodable, Equatable {
 
     func validate() throws(ConfigError) {
         guard (1...255).contains(id.utf8.count),
-            id.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "~") })
+            id.utf8.allSatisfy(\.isURIUnreserved)
         else { throw ConfigError("oidc_providers: idp_id '\(id)' must be 1 to 255 of A-Z a-z 0-9 - . _ ~") }
         guard issuer.hasPrefix("https://") || issuer.hasPrefix("http://") else {
             throw ConfigError("oidc_providers[\(id)]: issuer must be an http(s) URL")

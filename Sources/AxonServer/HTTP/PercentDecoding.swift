@@ -54,7 +54,7 @@ enum PercentEncoding {
     static func component(_ text: String) -> String {
         var encoded = ""
         for byte in text.utf8 {
-            if isUnreserved(byte) {
+            if byte.isURIUnreserved {
                 encoded.append(Character(Unicode.Scalar(byte)))
             } else {
                 encoded += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0x0F, radix: 16, uppercase: true)
@@ -64,9 +64,16 @@ enum PercentEncoding {
     }
 
     static func queryValue(_ text: String) -> String { component(text) }
+}
 
-    private static func isUnreserved(_ byte: UInt8) -> Bool {
-        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-            || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "~")
+extension UInt8 {
+    var isASCIIAlphanumeric: Bool {
+        (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self)
+    }
+
+    /// RFC 3986's unreserved characters: `A-Z a-z 0-9 - . _ ~` (also the characters the spec
+    /// recommends for OAuth device IDs, and RFC 7636's PKCE verifiers).
+    var isURIUnreserved: Bool {
+        isASCIIAlphanumeric || self == UInt8(ascii: "-") || self == UInt8(ascii: ".") || self == UInt8(ascii: "_") || self == UInt8(ascii: "~")
     }
 }

@@ -1,8 +1,9 @@
 import AxonStorage
 import ServiceLifecycle
 
-/// Deletes abandoned user-interactive-auth sessions, expired login tokens and long-revoked
-/// refresh tokens every ten minutes.
+/// Every ten minutes, deletes what has expired: abandoned user-interactive-auth sessions,
+/// login tokens, long-revoked refresh tokens, OAuth and SSO flows nobody finished, idle web
+/// sessions and email validations.
 struct UIASessionSweeper: Service {
     let storage: any Storage
     /// How long a replaced refresh token is remembered, so that its reuse ends the session.
@@ -16,6 +17,7 @@ struct UIASessionSweeper: Service {
                     try? await storage.deleteUIASessions(olderThan: now - UserInteractiveAuth.sessionLifetimeMs)
                     try? await storage.deleteExpiredSessionTokens(now: now, revokedBefore: now - Self.reuseDetectionMs)
                     try? await storage.deleteSSOAttempts(olderThan: now - ServerContext.ssoAttemptLifetimeMs)
+                    try? await storage.deleteThreePIDValidations(expiredBefore: now)
                     try? await storage.deleteExpiredOAuthState(
                         requestsBefore: now - ServerContext.authorizationRequestLifetimeMs, sessionsIdleBefore: now - ServerContext.webSessionIdleMs)
                     try await Task.sleep(for: .seconds(600))

@@ -63,9 +63,11 @@ extension ServerContext {
             + PercentEncoding.queryValue(clientSecret) + "&token=" + PercentEncoding.queryValue(token)
         do {
             try await mailer(email).send(to: address, subject: Self.subject(purpose, server: serverName.description), text: Self.mailText(purpose, link: link, server: serverName.description))
+        } catch let failure as SMTPClient.Failure where failure.recipientRefused {
+            throw MatrixError(400, "M_THREEPID_DENIED", "The mail server refused this address")
         } catch {
             logger.error("could not send a validation email", metadata: ["error": "\(error)"])
-            throw MatrixError(500, "M_UNKNOWN", "The email could not be sent")
+            throw MatrixError(502, "M_UNKNOWN", "The email could not be sent: the mail server failed")
         }
         return .ok(["sid": .string(validation.sid)])
     }

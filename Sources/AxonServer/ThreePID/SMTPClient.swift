@@ -18,7 +18,14 @@ struct SMTPClient: Sendable {
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
-        init(_ description: String) { self.description = description }
+        /// The reply code that ended the conversation, when the server gave one.
+        var code: Int?
+        /// The server refused the recipient for good (5xx to RCPT): the address is at fault.
+        var recipientRefused = false
+        init(_ description: String, code: Int? = nil) {
+            self.description = description
+            self.code = code
+        }
     }
 
     let host: String
@@ -92,7 +99,7 @@ struct SMTPClient: Sendable {
                 texts.append(String(line.dropFirst(4)))
                 if line.count >= 4, line[line.index(line.startIndex, offsetBy: 3)] == "-" { continue }
                 guard let code = Int(line.prefix(3)), expected.contains(code) else {
-                    throw Failure("the mail server answered '\(line)' to \(sent)")
+                    throw Failure("the mail server answered '\(line)' to \(sent)", code: Int(line.prefix(3)))
                 }
                 return texts
             }
@@ -118,7 +125,12 @@ struct SMTPClient: Sendable {
             _ = try await command("AUTH PLAIN \(credentials)", 235)
         }
         _ = try await command("MAIL FROM:<\(Self.address(of: from))>", 250)
-        _ = try await command("RCPT TO:<\(recipient)>", 250, 251)
+        do {
+            _ = try await command("RCPT TO:<\(recipient)>", 250, 251)
+        } catch var failure as Failure {
+            failure.recipientRefused = (500..<600).contains(failure.code ?? 0)
+            throw failure
+        }
         _ = try await command("DATA", 354)
         _ = try await command(message + "\r\n.", 250)
         _ = try? await command("QUIT", 221)

@@ -52,9 +52,8 @@ extension PostgresStorage {
         let logger = self.logger
         try await transaction { connection in
             let replaced = try await connection.rows(
-                "UPDATE refresh_tokens r SET replaces_hash = NULL FROM refresh_tokens old WHERE r.token_hash = \(refreshTokenHash) AND old.token_hash = r.replaces_hash RETURNING old.token_hash",
-                logger: logger
-            ).first.map { try $0.decode(String.self) }
+                "SELECT replaces_hash FROM refresh_tokens WHERE token_hash = \(refreshTokenHash) FOR UPDATE", logger: logger
+            ).first.flatMap { try $0.decode(String?.self) }
             if let replaced { try await Self.revokeRefreshToken(connection, replaced, now: now, logger: logger) }
             try await connection.rows(
                 "UPDATE refresh_tokens SET replaces_hash = NULL WHERE token_hash = \(refreshTokenHash)", logger: logger)
