@@ -54,6 +54,10 @@ extension PostgresStorage {
     }
 
     public func tokenOwner(tokenHash: String) async throws -> TokenOwner? {
+        try await caches.tokenOwner(tokenHash) { try await uncachedTokenOwner(tokenHash: tokenHash) }
+    }
+
+    private func uncachedTokenOwner(tokenHash: String) async throws -> TokenOwner? {
         try await query(
             """
             SELECT t.user_id, t.device_id, t.expires_ts, t.refresh_token_hash, t.confirms_refresh, u.is_guest, u.is_admin, u.suspended,

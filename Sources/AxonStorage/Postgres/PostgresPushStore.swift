@@ -3,12 +3,11 @@ import PostgresNIO
 
 extension PostgresStorage {
     public func pushRules(userID: String) async throws -> JSONObject? {
-        try await query("SELECT rules FROM push_rules WHERE user_id = \(userID)").first
-            .flatMap { try JSON.stored(try $0.decode(String.self)).objectValue }
+        try await pushRules(for: [userID])[userID]
     }
 
     public func pushRules(for userIDs: [String]) async throws -> [String: JSONObject] {
-        try await Self.pushRules(for: userIDs) { try await query($0) }
+        try await caches.pushRules(userIDs) { missing in try await Self.pushRules(for: missing) { try await query($0) } }
     }
 
     /// Several users' stored rule documents, through `run` (a pool query or a transaction's).

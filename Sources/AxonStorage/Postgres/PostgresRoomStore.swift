@@ -118,43 +118,52 @@ extension PostgresStorage {
 
     public func events(ids: [String]) async throws -> [StoredEvent] {
         let logger = self.logger
-        return try await withConnection { try await Self.events($0, ids: ids, logger: logger) }
+        return try await caches.events(ids) { missing in
+            try await withConnection { try await Self.events($0, ids: missing, logger: logger) }
+        }
     }
 
     public func currentStateEvents(roomID: String) async throws -> [StoredEvent] {
-        try await query(
-            """
-            SELECT \(unescaped: Self.eventColumnsE) FROM current_state s JOIN events e ON e.event_id = s.event_id
-            WHERE s.room_id = \(roomID)
-            """
-        ).map(Self.storedEvent)
+        try await events(ids: Array(try await currentStateIDs(roomID: roomID).values))
     }
 
     public func currentStateEvent(roomID: String, key: StateKey) async throws -> PDU? {
-        let logger = self.logger
-        return try await withConnection { try await Self.currentStateEvent($0, roomID: roomID, key: key, logger: logger) }
+        guard let id = try await currentStateIDs(roomID: roomID)[key] else { return nil }
+        return try await event(id: id)?.pdu
     }
 
-    public func state(group: Int64) async throws -> [StateKey: PDU] {
-        let logger = self.logger
-        return try await withConnection { connection in
-            let entries = try await Self.stateEntries(connection, group: group, logger: logger)
-            var state: [StateKey: PDU] = [:]
-            for event in try await Self.events(connection, ids: Array(entries.values), logger: logger) {
-                state[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu
+    private func currentStateIDs(roomID: String) async throws -> [StateKey: String] {
+        try await caches.currentStateIDs(roomID) {
+            var state: [StateKey: String] = [:]
+            for row in try await query("SELECT type, state_key, event_id FROM current_state WHERE room_id = \(roomID)") {
+                let (type, stateKey, eventID) = try row.decode((String, String, String).self)
+                state[StateKey(type, stateKey)] = eventID
             }
             return state
         }
     }
 
-    public func stateEvents(group: Int64) async throws -> [StoredEvent] {
-        let logger = self.logger
-        return try await withConnection { connection in
-            try await Self.events(connection, ids: Array(try await Self.stateEntries(connection, group: group, logger: logger).values), logger: logger)
-        }
+    public func state(group: Int64) async throws -> [StateKey: PDU] {
+        var state: [StateKey: PDU] = [:]
+        for event in try await stateEvents(group: group) { state[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu }
+        return state
     }
 
+    public func stateEvents(group: Int64) async throws -> [StoredEvent] {
+        let logger = self.logger
+        let entries = try await caches.stateGroupIDs(group) {
+            try await withConnection { try await Self.stateEntries($0, group: group, logger: logger) }
+        }
+        return try await events(ids: Array(entries.values))
+    }
+
+    /// One entry of a snapshot not cached whole is read alone: a new snapshot of a big room
+    /// is not worth loading entirely for one member.
     public func stateEvent(group: Int64, key: StateKey) async throws -> PDU? {
+        if let entries = caches.stateGroups.value(group) {
+            guard let id = entries[key] else { return nil }
+            return try await event(id: id)?.pdu
+        }
         var bindings = PostgresBindings()
         bindings.append(group)
         bindings.append(key.type)
@@ -162,46 +171,43 @@ extension PostgresStorage {
         let rows = try await query(
             PostgresQuery(
                 unsafeSQL: Self.chainSQL
-                    + """
-                     SELECT \(Self.eventColumnsE) FROM state_group_entries s JOIN chain c ON s.group_id = c.id
-                    JOIN events e ON e.event_id = s.event_id WHERE s.type = $2 AND s.state_key = $3 ORDER BY c.n LIMIT 1
-                    """, binds: bindings))
-        return try rows.first.map(Self.storedEvent)?.pdu
+                    + " SELECT s.event_id FROM state_group_entries s JOIN chain c ON s.group_id = c.id WHERE s.type = $2 AND s.state_key = $3 ORDER BY c.n LIMIT 1",
+                binds: bindings))
+        guard let id = try rows.first?.decode(String.self) else { return nil }
+        return try await event(id: id)?.pdu
     }
 
     public func membership(roomID: String, userID: String) async throws -> Membership? {
-        try await query(
-            "SELECT \(unescaped: Self.membershipColumns) FROM room_memberships WHERE room_id = \(roomID) AND user_id = \(userID)"
-        ).first.map(Self.membership)
+        try await roomMembers(roomID).byUser[userID]
     }
 
     public func memberships(userID: String) async throws -> [Membership] {
-        try await query(
-            "SELECT \(unescaped: Self.membershipColumns) FROM room_memberships WHERE user_id = \(userID) ORDER BY stream_ordering"
-        ).map(Self.membership)
+        try await caches.userMemberships(userID) {
+            try await query(
+                "SELECT \(unescaped: Self.membershipColumns) FROM room_memberships WHERE user_id = \(userID) ORDER BY stream_ordering"
+            ).map(Self.membership)
+        }
     }
 
     public func memberships(userID: String, changedAfter after: Int64, orIn rooms: Set<String>) async throws -> [Membership] {
-        try await query(
-            """
-            SELECT \(unescaped: Self.membershipColumns) FROM room_memberships
-            WHERE user_id = \(userID) AND (stream_ordering > \(after) OR room_id = ANY(\(Array(rooms)))) ORDER BY stream_ordering
-            """
-        ).map(Self.membership)
+        try await memberships(userID: userID).filter { $0.streamPosition > after || rooms.contains($0.roomID) }
     }
 
     public func members(roomID: String, membership: String?) async throws -> [Membership] {
-        if let membership {
-            return try await query(
-                """
-                SELECT \(unescaped: Self.membershipColumns) FROM room_memberships WHERE room_id = \(roomID) AND membership = \(membership)
-                ORDER BY user_id
-                """
-            ).map(Self.membership)
-        }
-        return try await query(
-            "SELECT \(unescaped: Self.membershipColumns) FROM room_memberships WHERE room_id = \(roomID) ORDER BY user_id"
-        ).map(Self.membership)
+        try await roomMembers(roomID).rows(membership: membership)
+    }
+
+    func roomMembers(_ roomID: String) async throws -> RoomMembers {
+        try await caches.roomMembers(
+            roomID,
+            loadAll: {
+                try await query("SELECT \(unescaped: Self.membershipColumns) FROM room_memberships WHERE room_id = \(roomID)").map(Self.membership)
+            },
+            loadUsers: { users in
+                try await query(
+                    "SELECT \(unescaped: Self.membershipColumns) FROM room_memberships WHERE room_id = \(roomID) AND user_id = ANY(\(users))"
+                ).map(Self.membership)
+            })
     }
 
     public func joinPositions(roomID: String, userID: String) async throws -> [Int64] {

@@ -13,11 +13,16 @@ public final class PostgresStorage: Storage {
     let logger: Logger
     private let runTask: Task<Void, Never>
     private let closed = Atomic<Bool>(false)
+    public let caches: StorageCaches
 
     /// - Parameter url: `postgres://user[:password]@host[:port]/database`.
     /// - maximumConnections: the pool's size on this node; nodes × this must stay under the
     ///   server's `max_connections`.
-    public init(url: String, maximumConnections: Int = 40, logger: Logger = Logger(label: "axon.postgres")) async throws {
+    public init(
+        url: String, maximumConnections: Int = 40, cacheBudgetBytes: Int = StorageCaches.defaultBudgetBytes,
+        logger: Logger = Logger(label: "axon.postgres")
+    ) async throws {
+        caches = StorageCaches(budgetBytes: cacheBudgetBytes)
         guard let components = URLComponents(string: url), let host = components.host else {
             throw StorageError.notFound("invalid PostgreSQL URL")
         }
@@ -50,14 +55,24 @@ public final class PostgresStorage: Storage {
         try await query("SELECT \(unescaped: Self.reportColumns) FROM reports ORDER BY id").map(Self.report)
     }
 
-    /// LISTENs on `axon_stream` on one pooled connection, reconnecting after failures.
+    /// LISTENs on `axon_stream` on one pooled connection, reconnecting after failures. Cache
+    /// changes (`c <change>`, see `CacheChange`) are applied here; stream changes go to `handler`.
     public func listenForChanges(_ handler: @escaping @Sendable (StreamChange) -> Void) async throws {
+        let caches = self.caches
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: "axon_stream") { notifications in
+                        // Whatever other nodes changed before this LISTEN (at start, or while
+                        // reconnecting) was never reported here: nothing cached can be trusted.
+                        caches.removeAll()
                         for try await notification in notifications {
-                            if let change = StreamChange(payload: notification.payload) { handler(change) }
+                            let payload = notification.payload
+                            if payload.hasPrefix("c ") {
+                                caches.apply(CacheChange.parse(payload.dropFirst(2)))
+                            } else if let change = StreamChange(payload: payload) {
+                                handler(change)
+                            }
                         }
                     }
                 }
@@ -72,9 +87,14 @@ public final class PostgresStorage: Storage {
         }
     }
 
-    /// A query outside any transaction.
+    /// A query outside any transaction. A statement that may write runs in a transaction of
+    /// its own, so that what its triggers report reaches this node's caches (`transaction`).
     @discardableResult
     func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        if !Self.isRead(query.sql) {
+            let logger = self.logger
+            return try await transaction { connection in try await connection.rows(query, logger: logger) }
+        }
         do {
             return try await client.query(query, logger: logger).collect()
         } catch let error as PSQLError {
@@ -82,10 +102,25 @@ public final class PostgresStorage: Storage {
         }
     }
 
-    /// Runs `body` in one transaction (rolled back when it throws).
+    static func isRead(_ sql: String) -> Bool {
+        let start = sql.utf8.drop(while: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }).prefix(6)
+        return start.elementsEqual("SELECT".utf8) || start.elementsEqual("select".utf8)
+    }
+
+    /// Runs `body` in one transaction (rolled back when it throws). Before committing it reads
+    /// the cache changes the transaction's triggers recorded (`axon.cache_changes`, local to the
+    /// transaction) and applies them once committed; other nodes learn them from `pg_notify`.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let logger = self.logger
         do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            let (result, changes) = try await client.withTransaction(logger: logger) { connection in
+                let result = try await body(connection)
+                let changes = try await connection.rows("SELECT current_setting('axon.cache_changes', true)", logger: logger)
+                    .first?.decode(String?.self) ?? nil
+                return (result, changes)
+            }
+            if let changes, !changes.isEmpty { caches.apply(CacheChange.parse(Substring(changes))) }
+            return result
         } catch let error as PSQLError {
             throw Self.mapped(error)
         } catch let error as PostgresTransactionError {
@@ -697,5 +732,47 @@ enum PostgresMigrations {
                 "CREATE INDEX user_threepids_user ON user_threepids(user_id)",
             ]
         ),
+        ("035_cache_triggers", cacheTriggerMigration),
     ]
+
+    /// One trigger function for every watched table (`CacheChange.watches`): the change goes
+    /// into the transaction-local `axon.cache_changes` for this node and out with `pg_notify`
+    /// to the others; past `CacheChange.batchLimit` bytes of changes it becomes `*`.
+    static var cacheTriggerMigration: [String] {
+        var statements = [
+            """
+            CREATE FUNCTION axon_cache_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                pending text := coalesce(current_setting('axon.cache_changes', true), '');
+                row_data jsonb;
+                change text;
+            BEGIN
+                IF pending = '*' THEN RETURN NULL; END IF;
+                IF TG_OP = 'DELETE' THEN row_data := to_jsonb(OLD); ELSE row_data := to_jsonb(NEW); END IF;
+                change := TG_ARGV[0] || ' ' || (row_data ->> TG_ARGV[1]);
+                IF TG_NARGS > 2 THEN change := change || ' ' || (row_data ->> TG_ARGV[2]); END IF;
+                IF strpos(E'\\n' || pending, E'\\n' || change || E'\\n') > 0 THEN RETURN NULL; END IF;
+                IF length(pending) > \(CacheChange.batchLimit * 8) THEN
+                    PERFORM set_config('axon.cache_changes', '*', true);
+                    PERFORM pg_notify('axon_stream', 'c *');
+                    RETURN NULL;
+                END IF;
+                PERFORM set_config('axon.cache_changes', pending || change || E'\\n', true);
+                PERFORM pg_notify('axon_stream', 'c ' || change);
+                RETURN NULL;
+            END $$
+            """
+        ]
+        for (index, watch) in CacheChange.watches.enumerated() {
+            let arguments = ([watch.kind] + watch.keys).map { "'\($0)'" }.joined(separator: ", ")
+            for operation in watch.operations {
+                statements.append(
+                    """
+                    CREATE TRIGGER axon_cache_\(index)_\(operation.prefix(6).lowercased()) AFTER \(operation) ON \(watch.table)
+                    FOR EACH ROW EXECUTE FUNCTION axon_cache_changed(\(arguments))
+                    """)
+            }
+        }
+        return statements
+    }
 }

@@ -223,13 +223,15 @@ extension PostgresStorage {
         return rooms
     }
 
+    /// The IDs come from the index; the events, parsed once, from the event cache.
     public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
-        try await query(
+        let ids = try await query(
             """
-            SELECT \(unescaped: Self.eventColumns) FROM events WHERE room_id = \(roomID) AND stream_ordering > \(after)
+            SELECT event_id FROM events WHERE room_id = \(roomID) AND stream_ordering > \(after)
             AND stream_ordering <= \(upTo) ORDER BY stream_ordering DESC LIMIT \(limit)
             """
-        ).map(Self.storedEvent)
+        ).map { try $0.decode(String.self) }
+        return try await events(ids: ids)
     }
 
     public func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent] {

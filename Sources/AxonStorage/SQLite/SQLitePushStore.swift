@@ -3,14 +3,11 @@ import MatrixModel
 
 extension SQLiteStorage {
     public func pushRules(userID: String) async throws -> JSONObject? {
-        try await read { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT rules FROM push_rules WHERE user_id = ?"), arguments: [userID])
-                .flatMap { try JSON.stored($0).objectValue }
-        }
+        try await pushRules(for: [userID])[userID]
     }
 
     public func pushRules(for userIDs: [String]) async throws -> [String: JSONObject] {
-        try await read { db in try Self.pushRules(db, for: userIDs) }
+        try await caches.pushRules(userIDs) { missing in try await read { db in try Self.pushRules(db, for: missing) } }
     }
 
     static func pushRules(_ db: Database, for userIDs: [String]) throws -> [String: JSONObject] {

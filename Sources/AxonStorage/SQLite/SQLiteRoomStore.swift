@@ -8,6 +8,7 @@ extension SQLiteStorage {
         // A task of its own: cancelling the request must not interrupt a half-done transaction.
         try await Task {
             try await writeLock.withLock {
+                defer { self.caches.applyPending() }
                 try await self.pool.writeWithoutTransaction { db in try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute() }
                 do {
                     let transaction = try await SQLiteRoomTransaction.begin(pool: self.pool, roomID: roomID)
@@ -30,85 +31,95 @@ extension SQLiteStorage {
     }
 
     public func event(id: String) async throws -> StoredEvent? {
-        try await read { db in try SQLiteRoomQueries.events(db, ids: [id]).first }
+        try await events(ids: [id]).first
     }
 
     public func events(ids: [String]) async throws -> [StoredEvent] {
-        try await read { db in try SQLiteRoomQueries.events(db, ids: ids) }
+        try await caches.events(ids) { missing in try await read { db in try SQLiteRoomQueries.events(db, ids: missing) } }
     }
 
     public func currentStateEvents(roomID: String) async throws -> [StoredEvent] {
-        try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT e.* FROM current_state s JOIN events e ON e.event_id = s.event_id WHERE s.room_id = ?"),
-                arguments: [roomID]
-            ).map(SQLiteRoomQueries.storedEvent)
-        }
+        try await events(ids: Array(try await currentStateIDs(roomID: roomID).values))
     }
 
     public func currentStateEvent(roomID: String, key: StateKey) async throws -> PDU? {
-        try await read { db in try SQLiteRoomQueries.currentStateEvent(db, roomID: roomID, key: key) }
+        guard let id = try await currentStateIDs(roomID: roomID)[key] else { return nil }
+        return try await event(id: id)?.pdu
+    }
+
+    private func currentStateIDs(roomID: String) async throws -> [StateKey: String] {
+        try await caches.currentStateIDs(roomID) {
+            try await read { db in
+                var state: [StateKey: String] = [:]
+                for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT type, state_key, event_id FROM current_state WHERE room_id = ?"), arguments: [roomID]) {
+                    state[StateKey(row[0], row[1])] = row[2]
+                }
+                return state
+            }
+        }
     }
 
     public func state(group: Int64) async throws -> [StateKey: PDU] {
-        try await read { db in
-            let entries = try SQLiteRoomQueries.stateEntries(db, group: group)
-            let events = try SQLiteRoomQueries.events(db, ids: Array(entries.values))
-            var state: [StateKey: PDU] = [:]
-            for event in events { state[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu }
-            return state
-        }
+        var state: [StateKey: PDU] = [:]
+        for event in try await stateEvents(group: group) { state[StateKey(event.pdu.type, event.pdu.stateKey ?? "")] = event.pdu }
+        return state
     }
 
     public func stateEvents(group: Int64) async throws -> [StoredEvent] {
-        try await read { db in
-            try SQLiteRoomQueries.events(db, ids: Array(try SQLiteRoomQueries.stateEntries(db, group: group).values))
-        }
+        let entries = try await caches.stateGroupIDs(group) { try await read { db in try SQLiteRoomQueries.stateEntries(db, group: group) } }
+        return try await events(ids: Array(entries.values))
     }
 
+    /// One entry of a snapshot not cached whole is read alone: a new snapshot of a big room
+    /// is not worth loading entirely for one member.
     public func stateEvent(group: Int64, key: StateKey) async throws -> PDU? {
-        try await read { db in
-            guard let id = try SQLiteRoomQueries.stateEntry(db, group: group, key: key) else { return nil }
-            return try SQLiteRoomQueries.events(db, ids: [id]).first?.pdu
+        let id: String?
+        if let entries = caches.stateGroups.value(group) {
+            id = entries[key]
+        } else {
+            id = try await read { db in try SQLiteRoomQueries.stateEntry(db, group: group, key: key) }
         }
+        guard let id else { return nil }
+        return try await event(id: id)?.pdu
     }
 
     public func membership(roomID: String, userID: String) async throws -> Membership? {
-        try await read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM room_memberships WHERE room_id = ? AND user_id = ?"), arguments: [roomID, userID]
-            ).map(SQLiteRoomQueries.membership)
-        }
+        try await roomMembers(roomID).byUser[userID]
     }
 
     public func memberships(userID: String) async throws -> [Membership] {
-        try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM room_memberships WHERE user_id = ? ORDER BY stream_ordering"), arguments: [userID])
-                .map(SQLiteRoomQueries.membership)
+        try await caches.userMemberships(userID) {
+            try await read { db in
+                try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM room_memberships WHERE user_id = ? ORDER BY stream_ordering"), arguments: [userID])
+                    .map(SQLiteRoomQueries.membership)
+            }
         }
     }
 
     public func memberships(userID: String, changedAfter after: Int64, orIn rooms: Set<String>) async throws -> [Membership] {
-        try await read { db in
-            var sql = "SELECT * FROM room_memberships WHERE user_id = ? AND (stream_ordering > ?"
-            var arguments: StatementArguments = [userID, after]
-            if !rooms.isEmpty {
-                sql += " OR room_id IN (\(databaseQuestionMarks(count: rooms.count)))"
-                arguments += StatementArguments(Array(rooms))
-            }
-            sql += ") ORDER BY stream_ordering"
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map(SQLiteRoomQueries.membership)
-        }
+        try await memberships(userID: userID).filter { $0.streamPosition > after || rooms.contains($0.roomID) }
     }
 
     public func members(roomID: String, membership: String?) async throws -> [Membership] {
-        try await read { db in
-            if let membership {
-                return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM room_memberships WHERE room_id = ? AND membership = ? ORDER BY user_id"),
-                    arguments: [roomID, membership]
-                ).map(SQLiteRoomQueries.membership)
-            }
-            return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM room_memberships WHERE room_id = ? ORDER BY user_id"), arguments: [roomID])
-                .map(SQLiteRoomQueries.membership)
-        }
+        try await roomMembers(roomID).rows(membership: membership)
+    }
+
+    func roomMembers(_ roomID: String) async throws -> RoomMembers {
+        try await caches.roomMembers(
+            roomID,
+            loadAll: {
+                try await read { db in
+                    try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM room_memberships WHERE room_id = ?"), arguments: [roomID])
+                        .map(SQLiteRoomQueries.membership)
+                }
+            },
+            loadUsers: { users in
+                try await read { db in
+                    try Row.fetchAll(db, sql: "SELECT * FROM room_memberships WHERE room_id = ? AND user_id IN (\(databaseQuestionMarks(count: users.count)))",
+                        arguments: StatementArguments([roomID] + users)
+                    ).map(SQLiteRoomQueries.membership)
+                }
+            })
     }
 
     public func joinPositions(roomID: String, userID: String) async throws -> [Int64] {

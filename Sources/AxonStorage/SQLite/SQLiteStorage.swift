@@ -8,17 +8,42 @@ public final class SQLiteStorage: Storage {
     let pool: DatabasePool
     /// Every write goes through this lock (see `AsyncMutex`).
     let writeLock = AsyncMutex()
+    public let caches: StorageCaches
 
-    public init(path: String) throws {
+    public init(path: String, cacheBudgetBytes: Int = StorageCaches.defaultBudgetBytes) throws {
+        let caches = StorageCaches(budgetBytes: cacheBudgetBytes)
+        self.caches = caches
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         // Room transactions span several writer accesses (see `writeRoom`), serialized by `writeLock`.
         configuration.allowsUnsafeTransactions = true
+        let reportChange = DatabaseFunction("axon_cache_changed", argumentCount: 1, pure: false) { values in
+            caches.record(String.fromDatabaseValue(values[0]) ?? "*")
+            return nil
+        }
         configuration.prepareDatabase { db in
             try db.cachedStatement(sql: "PRAGMA foreign_keys = ON").execute()
+            db.add(function: reportChange)
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try SQLiteMigrations.migrator.migrate(pool)
+        try pool.writeWithoutTransaction { db in try Self.installCacheTriggers(db) }
+    }
+
+    /// Temporary triggers (this connection only, so the file's schema and other tools are
+    /// untouched) that report every change of cached rows to `caches` (see `CacheChange`).
+    private static func installCacheTriggers(_ db: Database) throws {
+        for (index, watch) in CacheChange.watches.enumerated() {
+            for operation in watch.operations {
+                let row = operation == "DELETE" ? "OLD" : "NEW"
+                let key = watch.keys.map { "\(row).\($0)" }.joined(separator: " || ' ' || ")
+                let name = "axon_cache_\(index)_\(operation.prefix(6).lowercased())"
+                try db.execute(sql: """
+                    CREATE TEMP TRIGGER \(name) AFTER \(operation) ON main.\(watch.table) FOR EACH ROW
+                    BEGIN SELECT axon_cache_changed('\(watch.kind) ' || \(key)); END
+                    """)
+            }
+        }
     }
 
     public func close() async throws {
@@ -42,6 +67,8 @@ public final class SQLiteStorage: Storage {
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await writeLock.withLock {
+            // After the transaction, never inside it: a reader must not reload the old rows.
+            defer { caches.applyPending() }
             do {
                 return try await self.pool.write(body)
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {

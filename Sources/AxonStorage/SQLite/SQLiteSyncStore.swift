@@ -209,15 +209,16 @@ extension SQLiteStorage {
         }
     }
 
+    /// The IDs come from the index; the events, parsed once, from the event cache.
     public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
-        try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT * FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?
+        let ids = try await read { db in
+            try String.fetchAll(db.cachedStatement(sql: """
+                    SELECT event_id FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?
                     ORDER BY stream_ordering DESC LIMIT ?
                     """),
-                arguments: [roomID, after, upTo, limit]
-            ).map(SQLiteRoomQueries.storedEvent)
+                arguments: [roomID, after, upTo, limit])
         }
+        return try await events(ids: ids)
     }
 
     public func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent] {

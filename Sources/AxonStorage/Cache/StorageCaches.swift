@@ -1,0 +1,247 @@
+import MatrixModel
+import Synchronization
+
+/// The read-through caches both backends put in front of their hottest reads (DESIGN.md
+/// "Caches"): access tokens, parsed events, current state and state snapshots (as event IDs,
+/// the events themselves coming from the event cache), memberships per room and per user, and
+/// push rules. Each is bounded by its share of `cache_memory_mb` and invalidated only by
+/// `CacheChange`s the database's triggers report, after the writing transaction has ended.
+public final class StorageCaches: Sendable {
+    let tokens: BoundedCache<String, TokenOwner>
+    let events: BoundedCache<String, StoredEvent>
+    let currentState: BoundedCache<String, [StateKey: String]>
+    let stateGroups: BoundedCache<Int64, [StateKey: String]>
+    let roomMembers: BoundedCache<String, RoomMembers>
+    let userMemberships: BoundedCache<String, [Membership]>
+    let pushRules: BoundedCache<String, PushRulesEntry>
+    /// Changes reported inside the current write transaction (SQLite: the one writer).
+    private let pending = Mutex(Set<CacheChange>())
+
+    public static let defaultBudgetBytes = 64 << 20
+
+    public init(budgetBytes: Int = StorageCaches.defaultBudgetBytes) {
+        func share(_ percent: Int) -> Int { budgetBytes / 100 * percent }
+        tokens = BoundedCache(name: "access_tokens", budgetBytes: share(3))
+        events = BoundedCache(name: "events", budgetBytes: share(50))
+        currentState = BoundedCache(name: "current_state", budgetBytes: share(10))
+        stateGroups = BoundedCache(name: "state_snapshots", budgetBytes: share(15))
+        roomMembers = BoundedCache(name: "room_members", budgetBytes: share(14))
+        userMemberships = BoundedCache(name: "user_memberships", budgetBytes: share(5))
+        pushRules = BoundedCache(name: "push_rules", budgetBytes: share(3))
+    }
+
+    public var statistics: [CacheStatistics] {
+        [
+            tokens.statistics, events.statistics, currentState.statistics, stateGroups.statistics, roomMembers.statistics,
+            userMemberships.statistics, pushRules.statistics,
+        ]
+    }
+
+    // MARK: Invalidation
+
+    /// A trigger's report, held until the transaction ends.
+    func record(_ line: String) {
+        let change = CacheChange(line: Substring(line)) ?? .everything
+        pending.withLock { pending in
+            if pending.count < CacheChange.batchLimit { pending.insert(change) } else { pending = [.everything] }
+        }
+    }
+
+    /// Applies what the ended transaction reported (committed or not: voiding too much is safe).
+    func applyPending() {
+        let changes = pending.withLock { pending in
+            let taken = pending
+            pending = []
+            return taken
+        }
+        apply(changes)
+    }
+
+    func apply<S: Sequence>(_ changes: S) where S.Element == CacheChange {
+        for change in changes {
+            switch change {
+            case .account(let user): tokens.invalidate { _, owner in owner.userID == user }
+            case .pushRules(let user): pushRules.invalidate(user)
+            case .membership(let room, let user):
+                userMemberships.invalidate(user)
+                roomMembers.invalidatePart(room) { $0.stale.insert(user) }
+            case .currentState(let room): currentState.invalidate(room)
+            case .event(let id): events.invalidate(id)
+            case .stateGroup(let group): stateGroups.invalidate(group)
+            case .everything: removeAll()
+            }
+        }
+    }
+
+    /// After a gap in other nodes' reports (the listener reconnected), nothing cached can be trusted.
+    public func removeAll() {
+        tokens.removeAll()
+        events.removeAll()
+        currentState.removeAll()
+        stateGroups.removeAll()
+        roomMembers.removeAll()
+        userMemberships.removeAll()
+        pushRules.removeAll()
+    }
+
+    // MARK: Reads
+
+    func tokenOwner(_ hash: String, load: () async throws -> TokenOwner?) async throws -> TokenOwner? {
+        if let owner = tokens.value(hash) { return owner }
+        let ticket = tokens.ticketForAll()
+        guard let owner = try await load() else { return nil }
+        tokens.store(hash, owner, bytes: 200 + owner.userID.utf8.count + owner.deviceID.utf8.count, ticket: ticket)
+        return owner
+    }
+
+    /// The events found, in the order asked for; missing ones are read with one `load`.
+    func events(_ ids: [String], load: ([String]) async throws -> [StoredEvent]) async throws -> [StoredEvent] {
+        var found: [String: StoredEvent] = [:]
+        var missing: [String] = []
+        for id in ids where found[id] == nil {
+            if let event = events.value(id) { found[id] = event } else { missing.append(id) }
+        }
+        if !missing.isEmpty {
+            let ticket = events.ticketForAll()
+            for event in try await load(missing) {
+                found[event.pdu.eventID] = event
+                events.store(event.pdu.eventID, event, bytes: Self.size(of: event), ticket: ticket)
+            }
+        }
+        var seen = Set<String>()
+        return ids.compactMap { id in seen.insert(id).inserted ? found[id] : nil }
+    }
+
+    func currentStateIDs(_ roomID: String, load: () async throws -> [StateKey: String]) async throws -> [StateKey: String] {
+        if let state = currentState.value(roomID) { return state }
+        let ticket = currentState.ticket(for: roomID)
+        let state = try await load()
+        currentState.store(roomID, state, bytes: Self.size(of: state), ticket: ticket)
+        return state
+    }
+
+    func stateGroupIDs(_ group: Int64, load: () async throws -> [StateKey: String]) async throws -> [StateKey: String] {
+        if let state = stateGroups.value(group) { return state }
+        let ticket = stateGroups.ticket(for: group)
+        let state = try await load()
+        stateGroups.store(group, state, bytes: Self.size(of: state), ticket: ticket)
+        return state
+    }
+
+    /// A room's member rows; after a membership change only the changed users are re-read.
+    func roomMembers(
+        _ roomID: String, loadAll: () async throws -> [Membership], loadUsers: ([String]) async throws -> [Membership]
+    ) async throws -> RoomMembers {
+        let ticket = roomMembers.ticket(for: roomID)
+        var members: RoomMembers
+        if let cached = roomMembers.value(roomID) {
+            guard !cached.stale.isEmpty else { return cached }
+            members = cached
+            let stale = Array(members.stale)
+            members.replace(users: stale, with: try await loadUsers(stale))
+        } else {
+            members = RoomMembers(try await loadAll())
+        }
+        roomMembers.store(roomID, members, bytes: members.bytes, ticket: ticket)
+        return members
+    }
+
+    func userMemberships(_ userID: String, load: () async throws -> [Membership]) async throws -> [Membership] {
+        if let memberships = userMemberships.value(userID) { return memberships }
+        let ticket = userMemberships.ticket(for: userID)
+        let memberships = try await load()
+        userMemberships.store(userID, memberships, bytes: 64 + memberships.count * RoomMembers.bytesPerRow, ticket: ticket)
+        return memberships
+    }
+
+    /// Stored rule documents of these users (absent: never changed); unknown users read with one `load`.
+    func pushRules(_ userIDs: [String], load: ([String]) async throws -> [String: JSONObject]) async throws -> [String: JSONObject] {
+        var documents: [String: JSONObject] = [:]
+        var missing: [String] = []
+        for user in userIDs {
+            if let entry = pushRules.value(user) {
+                if let document = entry.document { documents[user] = document }
+            } else {
+                missing.append(user)
+            }
+        }
+        guard !missing.isEmpty else { return documents }
+        let ticket = pushRules.ticketForAll()
+        let loaded = try await load(missing)
+        for user in missing {
+            let document = loaded[user]
+            if let document { documents[user] = document }
+            pushRules.store(user, PushRulesEntry(document: document), bytes: 64 + (document.map { Self.size(of: .object($0)) } ?? 0), ticket: ticket)
+        }
+        return documents
+    }
+
+    // MARK: Sizes
+
+    /// Roughly what a value occupies in memory: strings' bytes plus a fixed cost per node.
+    static func size(of json: JSON) -> Int {
+        switch json {
+        case .string(let string): return 32 + string.utf8.count
+        case .array(let items): return 32 + items.reduce(0) { $0 + size(of: $1) }
+        case .object(let object): return 48 + object.reduce(0) { $0 + 32 + $1.key.utf8.count + size(of: $1.value) }
+        default: return 16
+        }
+    }
+
+    static func size(of event: StoredEvent) -> Int {
+        200 + size(of: .object(event.pdu.json)) + event.pdu.eventID.utf8.count + event.roomID.utf8.count
+    }
+
+    static func size(of state: [StateKey: String]) -> Int {
+        state.reduce(64) { $0 + 96 + $1.key.type.utf8.count + $1.key.stateKey.utf8.count + $1.value.utf8.count }
+    }
+}
+
+/// A push-rule cache entry: nil when the user never changed a rule (so that is cached too).
+struct PushRulesEntry: Sendable {
+    var document: JSONObject?
+}
+
+/// Every membership row of a room, by user, with what changed since it was read. The sorted
+/// lists are built when the rows change, not on each read: push evaluation asks for a big
+/// room's joined members on every message.
+public struct RoomMembers: Sendable {
+    public private(set) var byUser: [String: Membership]
+    /// Sorted by user ID, as the uncached query answered.
+    private(set) var sorted: [Membership] = []
+    private(set) var joined: [Membership] = []
+    /// Users whose rows changed after this copy was read.
+    var stale: Set<String> = []
+    private(set) var invitedCount = 0
+
+    static let bytesPerRow = 240
+
+    init(_ rows: [Membership]) {
+        byUser = Dictionary(rows.map { ($0.userID, $0) }, uniquingKeysWith: { _, newer in newer })
+        rebuild()
+    }
+
+    var bytes: Int { 64 + (byUser.count + joined.count) * Self.bytesPerRow }
+    var joinedCount: Int { joined.count }
+
+    func rows(membership: String?) -> [Membership] {
+        switch membership {
+        case nil: return sorted
+        case "join": return joined
+        case let wanted?: return sorted.filter { $0.membership == wanted }
+        }
+    }
+
+    mutating func replace(users: [String], with rows: [Membership]) {
+        for user in users { byUser[user] = nil }
+        for row in rows { byUser[row.userID] = row }
+        stale = []
+        rebuild()
+    }
+
+    private mutating func rebuild() {
+        sorted = byUser.values.sorted { $0.userID < $1.userID }
+        joined = sorted.filter { $0.membership == "join" }
+        invitedCount = sorted.reduce(0) { $0 + ($1.membership == "invite" ? 1 : 0) }
+    }
+}
