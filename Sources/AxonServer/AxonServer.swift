@@ -26,9 +26,10 @@ public struct AxonServer: Sendable {
             if !directory.isEmpty {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             }
-            return try SQLiteStorage(path: path)
+            return try SQLiteStorage(path: path, cacheBudgetBytes: config.cacheMemoryMB << 20)
         case .postgres(let url):
-            return try await PostgresStorage(url: url, maximumConnections: config.databaseMaxConnections, logger: logger)
+            return try await PostgresStorage(
+                url: url, maximumConnections: config.databaseMaxConnections, cacheBudgetBytes: config.cacheMemoryMB << 20, logger: logger)
         }
     }
 

@@ -31,6 +31,9 @@ public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchSt
     func saveReport(_ report: ContentReport) async throws
     func reports() async throws -> [ContentReport]
 
+    /// What each in-memory cache holds and did (`/metrics`).
+    var cacheStatistics: [CacheStatistics] { get }
+
     /// Closes connections after in-flight writes finish.
     func close() async throws
 

@@ -167,6 +167,9 @@ import Testing
             #expect(metrics.status == 200)
             #expect(metrics.headers[.contentType]?.hasPrefix("text/plain") == true)
             #expect(metrics.raw.contains(#"axon_http_requests_total{method="GET",route="/_matrix/client/versions",status="200"} 1"#))
+            // The storage caches are counted too, each with its share of cache_memory_mb.
+            #expect(metrics.raw.contains("# TYPE axon_cache_hits_total counter"))
+            #expect(metrics.raw.contains(#"axon_cache_budget_bytes{cache="events"} "#))
         }
     }
 

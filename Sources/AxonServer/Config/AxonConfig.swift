@@ -83,6 +83,9 @@ public struct AxonConfig: Sendable, Equatable {
     /// scraper must send it as a bearer token.
     public var metricsEnabled = false
     public var metricsToken: String?
+    /// What the in-memory caches may hold together (tokens, events, state, memberships, push
+    /// rules), in MiB; 0 turns caching off.
+    public var cacheMemoryMB = 64
     public var pushRetryAttempts = 8
     public var pushRetryInitialMs = 1000
     public var logLevel = "info"
@@ -197,6 +200,7 @@ public struct AxonConfig: Sendable, Equatable {
         guard (4...31).contains(bcryptCost) else { throw ConfigError("bcrypt_cost must be between 4 and 31") }
         guard maxRequestBytes > 0 else { throw ConfigError("max_request_bytes must be positive") }
         guard idleTimeoutSeconds > 0 else { throw ConfigError("idle_timeout_seconds must be positive") }
+        guard (0...65536).contains(cacheMemoryMB) else { throw ConfigError("cache_memory_mb must be between 0 and 65536") }
         guard maxLongPollSeconds >= 0 else { throw ConfigError("max_long_poll_seconds must not be negative") }
         for (kind, limit) in rateLimits where limit.perSecond < 0.001 || limit.burst < 1 {
             throw ConfigError("rate_limits.\(kind.rawValue): per_second must be at least 0.001 and burst at least 1")
@@ -276,6 +280,7 @@ public struct ConfigOverrides: Sendable, Decodable {
     public var maxLongPollSeconds: Int?
     public var metricsEnabled: Bool?
     public var metricsToken: String?
+    public var cacheMemoryMB: Int?
     public var maxUploadBytes: Int?
     public var serveUnauthenticatedMedia: Bool?
     public var logLevel: String?
@@ -355,6 +360,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         case maxLongPollSeconds = "max_long_poll_seconds"
         case metricsEnabled = "metrics_enabled"
         case metricsToken = "metrics_token"
+        case cacheMemoryMB = "cache_memory_mb"
         case maxUploadBytes = "max_upload_bytes"
         case serveUnauthenticatedMedia = "serve_unauthenticated_media"
         case logLevel = "log_level"
@@ -444,6 +450,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         overrides.maxLongPollSeconds = try int(.maxLongPollSeconds)
         overrides.metricsEnabled = try bool(.metricsEnabled)
         overrides.metricsToken = value(.metricsToken)
+        overrides.cacheMemoryMB = try int(.cacheMemoryMB)
         overrides.maxUploadBytes = try int(.maxUploadBytes)
         overrides.serveUnauthenticatedMedia = try bool(.serveUnauthenticatedMedia)
         overrides.logLevel = value(.logLevel)
@@ -529,6 +536,7 @@ public struct ConfigOverrides: Sendable, Decodable {
         if let maxLongPollSeconds { config.maxLongPollSeconds = maxLongPollSeconds }
         if let metricsEnabled { config.metricsEnabled = metricsEnabled }
         if let metricsToken { config.metricsToken = metricsToken }
+        if let cacheMemoryMB { config.cacheMemoryMB = cacheMemoryMB }
         if let maxUploadBytes { config.maxUploadBytes = maxUploadBytes }
         if let serveUnauthenticatedMedia { config.serveUnauthenticatedMedia = serveUnauthenticatedMedia }
         if let logLevel { config.logLevel = logLevel }

@@ -177,6 +177,10 @@ extension AxonConfig {
         # scraper sends it as "Authorization: Bearer <token>".
         metrics_enabled: false
         # metrics_token: "a long random string"
+        # Memory for the in-memory caches (access tokens, parsed events, room state,
+        # memberships, push rules), in MiB, counted in /metrics as axon_cache_*; 0 turns
+        # them off. Each node on a shared PostgreSQL keeps its own, kept right by LISTEN/NOTIFY.
+        cache_memory_mb: 64
 
         # Logging: trace, debug, info, notice, warning, error, critical; format text or json.
         log_level: "info"

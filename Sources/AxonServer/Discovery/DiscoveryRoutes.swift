@@ -47,7 +47,8 @@ extension ServerContext {
                 {
                     throw MatrixError(401, "M_UNKNOWN_TOKEN", "Metrics need the configured metrics_token")
                 }
-                return MatrixResponse(bytes: metrics.exposition(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+                let body = metrics.exposition() + ServerMetrics.cacheExposition(storage.cacheStatistics)
+                return MatrixResponse(bytes: body, contentType: "text/plain; version=0.0.4; charset=utf-8")
             }
         }
     }

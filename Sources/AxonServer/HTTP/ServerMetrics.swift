@@ -1,3 +1,4 @@
+import AxonStorage
 import Hummingbird
 import Prometheus
 
@@ -29,6 +30,25 @@ public final class ServerMetrics: Sendable {
 
     func exposition() -> [UInt8] {
         registry.emitToBuffer()
+    }
+
+    /// The storage caches' counters, read at scrape time (they live in the storage layer,
+    /// which knows nothing of Prometheus).
+    static func cacheExposition(_ caches: [CacheStatistics]) -> [UInt8] {
+        let series: [(name: String, type: String, help: String, value: (CacheStatistics) -> Int)] = [
+            ("axon_cache_hits_total", "counter", "Cache lookups answered from memory", { $0.hits }),
+            ("axon_cache_misses_total", "counter", "Cache lookups that read the database", { $0.misses }),
+            ("axon_cache_evictions_total", "counter", "Entries dropped to stay within the budget", { $0.evictions }),
+            ("axon_cache_bytes", "gauge", "Estimated bytes held", { $0.bytes }),
+            ("axon_cache_entries", "gauge", "Entries held", { $0.entries }),
+            ("axon_cache_budget_bytes", "gauge", "The cache's share of cache_memory_mb", { $0.budgetBytes }),
+        ]
+        var text = ""
+        for metric in series {
+            text += "# HELP \(metric.name) \(metric.help)\n# TYPE \(metric.name) \(metric.type)\n"
+            for cache in caches { text += "\(metric.name){cache=\"\(cache.name)\"} \(metric.value(cache))\n" }
+        }
+        return Array(text.utf8)
     }
 }
 

@@ -43,6 +43,8 @@ public final class PostgresStorage: Storage {
         runTask.cancel()
     }
 
+    public var cacheStatistics: [CacheStatistics] { caches.statistics }
+
     public func saveReport(_ report: ContentReport) async throws {
         try await query(
             """

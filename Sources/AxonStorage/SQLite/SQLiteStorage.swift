@@ -50,6 +50,8 @@ public final class SQLiteStorage: Storage {
         try pool.close()
     }
 
+    public var cacheStatistics: [CacheStatistics] { caches.statistics }
+
     public func saveReport(_ report: ContentReport) async throws {
         try await write { db in
             try db.cachedStatement(sql: "INSERT INTO reports (reporter, room_id, event_id, user_id, reason, created_ts) VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [report.reporter, report.roomID, report.eventID, report.userID, report.reason, report.createdAt])

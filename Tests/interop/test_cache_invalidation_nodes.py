@@ -1,0 +1,61 @@
+"""Caches stay right across nodes (issue 18): node B reads something (so it is cached there),
+node A changes it, and B's very next request shows the change. Covers a state change, a
+membership change, a redaction and a logout, each of which B learns only through PostgreSQL
+NOTIFY."""
+import uuid
+
+import aiohttp
+import pytest
+
+from test_two_nodes import call, cluster, pytestmark, register, shared_room  # noqa: F401
+
+
+def client(base):
+    return base + "/_matrix/client/v3"
+
+
+async def test_changes_on_one_node_are_seen_on_the_others_next_request(cluster):  # noqa: F811
+    a, b = cluster
+    async with aiohttp.ClientSession() as session:
+        alice, bob, room_id = await shared_room(session, a, b)
+        room = f"/rooms/{room_id}"
+
+        # State: a topic read on B, changed on A.
+        status, _ = await call(session, "PUT", client(a.base_url) + room + "/state/m.room.topic", alice, json={"topic": "one"})
+        assert status == 200
+        status, body = await call(session, "GET", client(b.base_url) + room + "/state/m.room.topic", bob)
+        assert (status, body.get("topic")) == (200, "one")
+        await call(session, "PUT", client(a.base_url) + room + "/state/m.room.topic", alice, json={"topic": "two"})
+        status, body = await call(session, "GET", client(b.base_url) + room + "/state/m.room.topic", bob)
+        assert (status, body.get("topic")) == (200, "two")
+
+        # Membership: the member list read on B, a join made on A.
+        status, body = await call(session, "GET", client(b.base_url) + room + "/joined_members", bob)
+        assert status == 200 and len(body["joined"]) == 2
+        carol = await register(session, a.base_url, "carol" + uuid.uuid4().hex[:6])
+        status, _ = await call(session, "POST", client(a.base_url) + room + "/join", carol, json={})
+        assert status == 200
+        status, body = await call(session, "GET", client(b.base_url) + room + "/joined_members", bob)
+        assert status == 200 and len(body["joined"]) == 3
+        status, body = await call(session, "GET", client(b.base_url) + room + "/members", bob, params={"membership": "join"})
+        assert len(body["chunk"]) == 3
+
+        # Redaction: an event read on B, redacted on A.
+        _, sent = await call(session, "PUT", client(a.base_url) + room + "/send/m.room.message/t1", alice,
+                             json={"msgtype": "m.text", "body": "secret"})
+        event_id = sent["event_id"]
+        status, body = await call(session, "GET", client(b.base_url) + room + f"/event/{event_id}", bob)
+        assert (status, body["content"].get("body")) == (200, "secret")
+        status, _ = await call(session, "PUT", client(a.base_url) + room + f"/redact/{event_id}/r1", alice, json={})
+        assert status == 200
+        status, body = await call(session, "GET", client(b.base_url) + room + f"/event/{event_id}", bob)
+        assert status == 200 and body["content"] == {}
+        assert "redacted_because" in body["unsigned"]
+
+        # Logout: a token used on B, logged out on A.
+        status, _ = await call(session, "GET", client(b.base_url) + "/account/whoami", carol)
+        assert status == 200
+        status, _ = await call(session, "POST", client(a.base_url) + "/logout", carol, json={})
+        assert status == 200
+        status, body = await call(session, "GET", client(b.base_url) + "/account/whoami", carol)
+        assert (status, body.get("errcode")) == (401, "M_UNKNOWN_TOKEN")
