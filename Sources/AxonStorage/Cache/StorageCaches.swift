@@ -232,11 +232,43 @@ public struct RoomMembers: Sendable {
         }
     }
 
+    /// Patches the sorted lists in place (a binary search and a move per changed user), so a
+    /// join to a room of thousands costs no re-sort of its members.
     mutating func replace(users: [String], with rows: [Membership]) {
-        for user in users { byUser[user] = nil }
-        for row in rows { byUser[row.userID] = row }
+        let fresh = Dictionary(rows.map { ($0.userID, $0) }, uniquingKeysWith: { _, newer in newer })
+        for user in Set(users) {
+            if let previous = byUser.removeValue(forKey: user) {
+                Self.remove(user, from: &sorted)
+                if previous.membership == "join" { Self.remove(user, from: &joined) }
+                if previous.membership == "invite" { invitedCount -= 1 }
+            }
+            guard let row = fresh[user] else { continue }
+            byUser[user] = row
+            Self.insert(row, into: &sorted)
+            if row.membership == "join" { Self.insert(row, into: &joined) }
+            if row.membership == "invite" { invitedCount += 1 }
+        }
         stale = []
-        rebuild()
+    }
+
+    /// The index of the first row whose user ID is not below `user`.
+    private static func lowerBound(_ user: String, in rows: [Membership]) -> Int {
+        var low = 0
+        var high = rows.count
+        while low < high {
+            let middle = (low + high) / 2
+            if rows[middle].userID < user { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    private static func remove(_ user: String, from rows: inout [Membership]) {
+        let index = lowerBound(user, in: rows)
+        if index < rows.count, rows[index].userID == user { rows.remove(at: index) }
+    }
+
+    private static func insert(_ row: Membership, into rows: inout [Membership]) {
+        rows.insert(row, at: lowerBound(row.userID, in: rows))
     }
 
     private mutating func rebuild() {
