@@ -113,19 +113,22 @@ public final class StorageCaches: Sendable {
     }
 
     func currentStateIDs(_ roomID: String, load: () async throws -> [StateKey: String]) async throws -> [StateKey: String] {
-        if let state = currentState.value(roomID) { return state }
-        let ticket = currentState.ticket(for: roomID)
-        let state = try await load()
-        currentState.store(roomID, state, bytes: Self.size(of: state), ticket: ticket)
-        return state
+        try await readThrough(currentState, roomID, bytes: Self.size(of:), load: load)
     }
 
     func stateGroupIDs(_ group: Int64, load: () async throws -> [StateKey: String]) async throws -> [StateKey: String] {
-        if let state = stateGroups.value(group) { return state }
-        let ticket = stateGroups.ticket(for: group)
-        let state = try await load()
-        stateGroups.store(group, state, bytes: Self.size(of: state), ticket: ticket)
-        return state
+        try await readThrough(stateGroups, group, bytes: Self.size(of:), load: load)
+    }
+
+    /// One key: the cached value, or `load`'s, stored unless an invalidation came in between.
+    private func readThrough<Key, Value>(
+        _ cache: BoundedCache<Key, Value>, _ key: Key, bytes: (Value) -> Int, load: () async throws -> Value
+    ) async throws -> Value {
+        if let value = cache.value(key) { return value }
+        let ticket = cache.ticket(for: key)
+        let value = try await load()
+        cache.store(key, value, bytes: bytes(value), ticket: ticket)
+        return value
     }
 
     /// A room's member rows; after a membership change only the changed users are re-read.
@@ -147,11 +150,7 @@ public final class StorageCaches: Sendable {
     }
 
     func userMemberships(_ userID: String, load: () async throws -> [Membership]) async throws -> [Membership] {
-        if let memberships = userMemberships.value(userID) { return memberships }
-        let ticket = userMemberships.ticket(for: userID)
-        let memberships = try await load()
-        userMemberships.store(userID, memberships, bytes: 64 + memberships.count * RoomMembers.bytesPerRow, ticket: ticket)
-        return memberships
+        try await readThrough(userMemberships, userID, bytes: { 64 + $0.count * RoomMembers.bytesPerRow }, load: load)
     }
 
     /// Stored rule documents of these users (absent: never changed); unknown users read with one `load`.
