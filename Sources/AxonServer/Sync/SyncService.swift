@@ -349,23 +349,19 @@ struct SyncService: Sendable {
         return kept
     }
 
+    /// Counts and heroes come from the storage's member list, kept with its counts: a room of
+    /// thousands is not loaded and sorted for every sync that shows it.
     private func summary(roomID: String, userID: String) async throws -> JSON {
-        let members = try await storage.members(roomID: roomID, membership: nil).sorted { $0.streamPosition < $1.streamPosition }
-        let joined = members.filter { $0.membership == "join" }
-        let invited = members.filter { $0.membership == "invite" }
+        let counts = try await storage.memberCounts(roomID: roomID)
         var summary: JSONObject = [
-            "m.joined_member_count": .int(Int64(joined.count)),
-            "m.invited_member_count": .int(Int64(invited.count)),
+            "m.joined_member_count": .int(Int64(counts.joined)),
+            "m.invited_member_count": .int(Int64(counts.invited)),
         ]
-        // Spec "room summary": heroes name a room that has neither a name nor a canonical
-        // alias: the first five joined or invited members by stream order, never the user,
-        // or, when there are none, those who left or were banned.
+        // Spec "room summary": heroes name a room that has neither a name nor a canonical alias.
         let name = try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.name", ""))?.content["name"]?.stringValue
         let alias = try await storage.currentStateEvent(roomID: roomID, key: StateKey("m.room.canonical_alias", ""))?.content["alias"]?.stringValue
         if (name ?? "").isEmpty && (alias ?? "").isEmpty {
-            var candidates = (joined + invited).filter { $0.userID != userID }
-            if candidates.isEmpty { candidates = members.filter { ["leave", "ban"].contains($0.membership) && $0.userID != userID } }
-            summary["m.heroes"] = .array(candidates.prefix(5).map { .string($0.userID) })
+            summary["m.heroes"] = .array(try await storage.heroes(roomID: roomID, excluding: userID, limit: 5).map { .string($0.userID) })
         }
         return .object(summary)
     }

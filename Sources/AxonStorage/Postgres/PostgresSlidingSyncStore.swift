@@ -170,34 +170,13 @@ extension PostgresStorage {
         ).map(Self.accountDataEntry)
     }
 
+    /// From the cached member list, which keeps its counts and sorted rows (`RoomMembers`).
     public func memberCounts(roomID: String) async throws -> (joined: Int, invited: Int) {
-        var counts: [String: Int] = [:]
-        for row in try await query(
-            """
-            SELECT membership, COUNT(*) FROM room_memberships WHERE room_id = \(roomID) AND membership IN ('join', 'invite')
-            GROUP BY membership
-            """)
-        {
-            let (membership, count) = try row.decode((String, Int64).self)
-            counts[membership] = Int(count)
-        }
-        return (counts["join"] ?? 0, counts["invite"] ?? 0)
+        let members = try await roomMembers(roomID)
+        return (members.joinedCount, members.invitedCount)
     }
 
     public func heroes(roomID: String, excluding: String, limit: Int) async throws -> [Membership] {
-        let present = try await query(
-            """
-            SELECT \(unescaped: Self.membershipColumns) FROM room_memberships
-            WHERE room_id = \(roomID) AND user_id != \(excluding) AND membership IN ('join', 'invite')
-            ORDER BY stream_ordering LIMIT \(Int64(limit))
-            """)
-        if !present.isEmpty { return try present.map(Self.membership) }
-        return try await query(
-            """
-            SELECT \(unescaped: Self.membershipColumns) FROM room_memberships
-            WHERE room_id = \(roomID) AND user_id != \(excluding) AND membership IN ('leave', 'ban')
-            ORDER BY stream_ordering LIMIT \(Int64(limit))
-            """
-        ).map(Self.membership)
+        try await roomMembers(roomID).heroes(excluding: excluding, limit: limit)
     }
 }

@@ -183,35 +183,13 @@ extension SQLiteStorage {
         }
     }
 
+    /// From the cached member list, which keeps its counts and sorted rows (`RoomMembers`).
     public func memberCounts(roomID: String) async throws -> (joined: Int, invited: Int) {
-        try await read { db in
-            var counts: [String: Int] = [:]
-            for row in try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT membership, COUNT(*) AS n FROM room_memberships WHERE room_id = ? AND membership IN ('join', 'invite')
-                    GROUP BY membership
-                    """),
-                arguments: [roomID])
-            {
-                counts[row["membership"]] = row["n"]
-            }
-            return (counts["join"] ?? 0, counts["invite"] ?? 0)
-        }
+        let members = try await roomMembers(roomID)
+        return (members.joinedCount, members.invitedCount)
     }
 
     public func heroes(roomID: String, excluding: String, limit: Int) async throws -> [Membership] {
-        try await read { db in
-            let present = try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT * FROM room_memberships WHERE room_id = ? AND user_id != ? AND membership IN ('join', 'invite')
-                    ORDER BY stream_ordering LIMIT ?
-                    """),
-                arguments: [roomID, excluding, limit])
-            if !present.isEmpty { return present.map(SQLiteRoomQueries.membership) }
-            return try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT * FROM room_memberships WHERE room_id = ? AND user_id != ? AND membership IN ('leave', 'ban')
-                    ORDER BY stream_ordering LIMIT ?
-                    """),
-                arguments: [roomID, excluding, limit]
-            ).map(SQLiteRoomQueries.membership)
-        }
+        try await roomMembers(roomID).heroes(excluding: excluding, limit: limit)
     }
 }
