@@ -37,7 +37,8 @@ public protocol Storage: AccountStore, RoomStore, SyncStore, PushStore, SearchSt
     /// Closes connections after in-flight writes finish.
     func close() async throws
 
-    /// Delivers changes written by other processes sharing the database until cancelled.
+    /// Delivers changes written by other processes sharing the database until cancelled, and
+    /// applies their cache changes (`CacheChange`) to this process's caches on the way.
     /// Backends that only one process can open return at once.
     func listenForChanges(_ handler: @escaping @Sendable (StreamChange) -> Void) async throws
 }

@@ -93,7 +93,7 @@ public final class PostgresStorage: Storage {
     /// its own, so that what its triggers report reaches this node's caches (`transaction`).
     @discardableResult
     func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        if !Self.isRead(query.sql) {
+        if Self.mayWrite(query.sql) {
             let logger = self.logger
             return try await transaction { connection in try await connection.rows(query, logger: logger) }
         }
@@ -104,9 +104,13 @@ public final class PostgresStorage: Storage {
         }
     }
 
-    static func isRead(_ sql: String) -> Bool {
-        let start = sql.utf8.drop(while: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }).prefix(6)
-        return start.elementsEqual("SELECT".utf8) || start.elementsEqual("select".utf8)
+    /// Anything but a plain `SELECT`, or a `WITH` that is a plain read (the state-chain
+    /// queries), may write rows a trigger watches.
+    static func mayWrite(_ sql: String) -> Bool {
+        let start = sql.drop(while: \.isWhitespace)
+        if start.hasPrefix("SELECT") { return false }
+        guard start.hasPrefix("WITH") else { return true }
+        return ["INSERT ", "UPDATE ", "DELETE "].contains { start.contains($0) }
     }
 
     /// Runs `body` in one transaction (rolled back when it throws). Before committing it reads
@@ -739,7 +743,8 @@ enum PostgresMigrations {
 
     /// One trigger function for every watched table (`CacheChange.watches`): the change goes
     /// into the transaction-local `axon.cache_changes` for this node and out with `pg_notify`
-    /// to the others; past `CacheChange.batchLimit` bytes of changes it becomes `*`.
+    /// to the others. Once that setting passes 8 × `CacheChange.batchLimit` characters (a few
+    /// hundred changes) it becomes `*`, so a purge does not build an ever longer string per row.
     static var cacheTriggerMigration: [String] {
         var statements = [
             """
