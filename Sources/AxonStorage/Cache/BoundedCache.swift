@@ -83,9 +83,7 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
             if ticket.stripe < 0 {
                 guard state.any == ticket.generation else { return }
             } else {
-                guard state.whole == ticket.wholeGeneration, ticket.stripe == Self.stripe(key),
-                    state.stripes[ticket.stripe] == ticket.generation
-                else { return }
+                guard state.whole == ticket.wholeGeneration, state.stripes[ticket.stripe] == ticket.generation else { return }
             }
             if let previous = state.young.removeValue(forKey: key) { state.youngBytes -= previous.bytes }
             if let previous = state.old.removeValue(forKey: key) { state.oldBytes -= previous.bytes }

@@ -1,8 +1,8 @@
 import MatrixModel
 import Synchronization
 
-/// The read-through caches both backends put in front of their hottest reads (DESIGN.md
-/// "Caches"): access tokens, parsed events, current state and state snapshots (as event IDs,
+/// The read-through caches both backends put in front of their hottest reads
+/// (docs/ARCHITECTURE.md "Caches"): access tokens, parsed events, current state and state snapshots (as event IDs,
 /// the events themselves coming from the event cache), memberships per room and per user, and
 /// push rules. Each is bounded by its share of `cache_memory_mb` and invalidated only by
 /// `CacheChange`s the database's triggers report, after the writing transaction has ended.
@@ -98,7 +98,8 @@ public final class StorageCaches: Sendable {
     func events(_ ids: [String], load: ([String]) async throws -> [StoredEvent]) async throws -> [StoredEvent] {
         var found: [String: StoredEvent] = [:]
         var missing: [String] = []
-        for id in ids where found[id] == nil {
+        var asked = Set<String>()
+        for id in ids where asked.insert(id).inserted {
             if let event = events.value(id) { found[id] = event } else { missing.append(id) }
         }
         if !missing.isEmpty {
@@ -108,8 +109,7 @@ public final class StorageCaches: Sendable {
                 events.store(event.pdu.eventID, event, bytes: Self.size(of: event), ticket: ticket)
             }
         }
-        var seen = Set<String>()
-        return ids.compactMap { id in seen.insert(id).inserted ? found[id] : nil }
+        return ids.compactMap { id in found.removeValue(forKey: id) }
     }
 
     func currentStateIDs(_ roomID: String, load: () async throws -> [StateKey: String]) async throws -> [StateKey: String] {
@@ -204,8 +204,8 @@ struct PushRulesEntry: Sendable {
 /// Every membership row of a room, by user, with what changed since it was read. The sorted
 /// lists are built when the rows change, not on each read: push evaluation asks for a big
 /// room's joined members on every message.
-public struct RoomMembers: Sendable {
-    public private(set) var byUser: [String: Membership]
+struct RoomMembers: Sendable {
+    private(set) var byUser: [String: Membership]
     /// Sorted by user ID, as the uncached query answered.
     private(set) var sorted: [Membership] = []
     private(set) var joined: [Membership] = []
@@ -229,6 +229,24 @@ public struct RoomMembers: Sendable {
         case "join": return joined
         case let wanted?: return sorted.filter { $0.membership == wanted }
         }
+    }
+
+    /// Spec "room summary": the first `limit` joined or invited members by stream order other
+    /// than `user`, or when there are none, those who left or were banned.
+    func heroes(excluding user: String, limit: Int) -> [Membership] {
+        guard limit > 0 else { return [] }
+        for wanted in [["join", "invite"], ["leave", "ban"]] {
+            // The earliest `limit` rows, kept sorted: a pass over the room, no sort of all of it.
+            var earliest: [Membership] = []
+            for row in sorted where row.userID != user && wanted.contains(row.membership) {
+                guard earliest.count < limit || row.streamPosition < earliest[limit - 1].streamPosition else { continue }
+                if earliest.count == limit { earliest.removeLast() }
+                let index = earliest.firstIndex { $0.streamPosition > row.streamPosition } ?? earliest.endIndex
+                earliest.insert(row, at: index)
+            }
+            if !earliest.isEmpty { return earliest }
+        }
+        return []
     }
 
     /// Patches the sorted lists in place (a binary search and a move per changed user), so a
