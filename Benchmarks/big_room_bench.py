@@ -12,23 +12,16 @@ The server must run without rate limits (Axon: --no-rate-limits; Synapse: synaps
 import argparse
 import concurrent.futures
 import json
-import os
 import statistics
 import uuid
 
 import requests
 
+from server_cpu import cpu_ns
+
 
 def cpu_ms(pid):
-    """Nanosecond CPU of every thread (schedstat), not /proc/PID/stat's 10 ms ticks."""
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except FileNotFoundError:
-            pass
-    return total / 1e6
+    return cpu_ns(pid) / 1e6
 
 
 def main():

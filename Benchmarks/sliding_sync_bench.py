@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 # Element X's room-list requests, as the interop test replays them.
 from test_sliding_sync import ROOM_LIST_STATE, UNSTABLE  # noqa: E402
+from server_cpu import cpu_ns  # noqa: E402
 
 
 def room_list_body(conn_id):
@@ -40,18 +41,6 @@ def room_list_body(conn_id):
         "lists": {"all_rooms": {"ranges": [[0, 19]], "timeline_limit": 1, "required_state": ROOM_LIST_STATE}},
         "extensions": {"account_data": {"enabled": True}, "receipts": {"enabled": True, "rooms": ["*"]}, "typing": {"enabled": True}},
     }
-
-
-def cpu_ns(pid):
-    """On-CPU nanoseconds of every thread of the process."""
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
 
 
 class Server:
