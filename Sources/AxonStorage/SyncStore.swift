@@ -75,6 +75,9 @@ public protocol SyncStore: Sendable {
     func presenceChanges(userID: String, after: Int64?, upTo: Int64) async throws -> [PresenceRecord]
     /// Users sharing at least one joined room with the user.
     func roomPeers(userID: String) async throws -> [String]
+    /// Those of `candidates` sharing at least one joined room with the user: a few users are
+    /// checked without listing everyone in the user's rooms.
+    func roomPeers(userID: String, among candidates: Set<String>) async throws -> Set<String>
 
     /// Stores a filter and returns its ID; the same filter stored again keeps its ID. Only the
     /// newest `keepingAtMost` filters of a user are kept.

@@ -7,6 +7,7 @@ import MatrixModel
 /// change costs it an undecryptable message.
 struct DeviceLists: Sendable {
     let storage: any Storage
+    static let candidatesCheckedAlone = 500
 
     func updates(viewer: String, after: Int64, upTo: Int64) async throws -> (changed: Set<String>, left: Set<String>) {
         try await resolve(
@@ -33,9 +34,14 @@ struct DeviceLists: Sendable {
                 left.insert(change.userID)
             }
         }
-        let peers = Set(try await storage.roomPeers(userID: viewer)).union([viewer])
-        changed.formIntersection(peers)
-        left.subtract(peers)
+        // A few candidates are checked one by one; many (the viewer joined a big room) are
+        // checked against the viewer's whole peer list, read once.
+        let candidates = changed.union(left).subtracting([viewer])
+        let peers =
+            candidates.count <= Self.candidatesCheckedAlone
+            ? try await storage.roomPeers(userID: viewer, among: candidates) : Set(try await storage.roomPeers(userID: viewer))
+        changed = changed.filter { $0 == viewer || peers.contains($0) }
+        left = left.filter { $0 != viewer && !peers.contains($0) }
         return (changed, left)
     }
 }

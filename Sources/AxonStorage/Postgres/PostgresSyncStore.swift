@@ -163,17 +163,36 @@ extension PostgresStorage {
     }
 
     public func presenceChanges(userID: String, after: Int64?, upTo: Int64) async throws -> [PresenceRecord] {
-        try await query(
+        // As on SQLite: an initial sync lists the viewer's peers once; an incremental one
+        // checks only the changed users for a shared room.
+        guard let after else {
+            return try await query(
+                """
+                SELECT user_id, state, status_msg, last_active_ts, stream_ordering FROM presence
+                WHERE stream_ordering <= \(upTo)
+                AND (user_id = \(userID) OR user_id IN (SELECT DISTINCT m2.user_id FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join' WHERE m1.user_id = \(userID) AND m1.membership = 'join')) ORDER BY stream_ordering
+                """
+            ).map(Self.presence)
+        }
+        return try await query(
             """
-            SELECT user_id, state, status_msg, last_active_ts, stream_ordering FROM presence
-            WHERE stream_ordering > \(after ?? -1) AND stream_ordering <= \(upTo)
-            AND (user_id = \(userID) OR user_id IN (SELECT DISTINCT m2.user_id FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join' WHERE m1.user_id = \(userID) AND m1.membership = 'join')) ORDER BY stream_ordering
+            SELECT user_id, state, status_msg, last_active_ts, stream_ordering FROM presence p
+            WHERE stream_ordering > \(after) AND stream_ordering <= \(upTo)
+            AND (user_id = \(userID) OR EXISTS (SELECT 1 FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.user_id = p.user_id AND m2.membership = 'join' WHERE m1.user_id = \(userID) AND m1.membership = 'join')) ORDER BY stream_ordering
             """
         ).map(Self.presence)
     }
 
     public func roomPeers(userID: String) async throws -> [String] {
         try await query("SELECT DISTINCT m2.user_id FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join' WHERE m1.user_id = \(userID) AND m1.membership = 'join'").map { try $0.decode(String.self) }
+    }
+
+    public func roomPeers(userID: String, among candidates: Set<String>) async throws -> Set<String> {
+        guard !candidates.isEmpty else { return [] }
+        return Set(try await query("""
+            SELECT DISTINCT m2.user_id FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join'
+            WHERE m1.user_id = \(userID) AND m1.membership = 'join' AND m2.user_id = ANY(\(candidates.sorted()))
+            """).map { try $0.decode(String.self) })
     }
 
     static func presence(_ row: PostgresRow) throws -> PresenceRecord {

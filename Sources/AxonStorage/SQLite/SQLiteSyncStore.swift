@@ -148,20 +148,44 @@ extension SQLiteStorage {
 
     public func presenceChanges(userID: String, after: Int64?, upTo: Int64) async throws -> [PresenceRecord] {
         try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT * FROM presence WHERE stream_ordering > ? AND stream_ordering <= ?
-                    AND (user_id = ? OR user_id IN (SELECT DISTINCT m2.user_id FROM room_memberships m1
-                        JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join'
-                        WHERE m1.user_id = ? AND m1.membership = 'join'))
-                    ORDER BY stream_ordering
-                    """),
+            try Row.fetchAll(db.cachedStatement(sql: after == nil ? Self.allPresenceSQL : Self.changedPresenceSQL),
                 arguments: [after ?? -1, upTo, userID, userID]
             ).map(Self.presence)
         }
     }
 
+    /// Everyone's presence (an initial sync): the viewer's peers are listed once.
+    static let allPresenceSQL = """
+        SELECT * FROM presence WHERE stream_ordering > ? AND stream_ordering <= ?
+        AND (user_id = ? OR user_id IN (SELECT DISTINCT m2.user_id FROM room_memberships m1
+            JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join'
+            WHERE m1.user_id = ? AND m1.membership = 'join'))
+        ORDER BY stream_ordering
+        """
+    /// Presence changed since a sync: the few changed users are each checked for a shared
+    /// room, so the cost does not grow with the size of the viewer's rooms.
+    static let changedPresenceSQL = """
+        SELECT * FROM presence p WHERE stream_ordering > ? AND stream_ordering <= ?
+        AND (user_id = ? OR EXISTS (SELECT 1 FROM room_memberships m1
+            JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.user_id = p.user_id AND m2.membership = 'join'
+            WHERE m1.user_id = ? AND m1.membership = 'join'))
+        ORDER BY stream_ordering
+        """
+
     public func roomPeers(userID: String) async throws -> [String] {
         try await read { db in try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT m2.user_id FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join' WHERE m1.user_id = ? AND m1.membership = 'join'"), arguments: [userID]) }
+    }
+
+    public func roomPeers(userID: String, among candidates: Set<String>) async throws -> Set<String> {
+        guard !candidates.isEmpty else { return [] }
+        let list = JSON.array(candidates.sorted().map(JSON.string)).encodedString()
+        return Set(try await read { db in
+            try String.fetchAll(db.cachedStatement(sql: """
+                    SELECT DISTINCT m2.user_id FROM room_memberships m1
+                    JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.membership = 'join'
+                    WHERE m1.user_id = ? AND m1.membership = 'join' AND m2.user_id IN (SELECT value FROM json_each(?))
+                    """), arguments: [userID, list])
+        })
     }
 
     static func presence(_ row: Row) -> PresenceRecord {
