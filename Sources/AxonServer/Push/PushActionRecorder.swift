@@ -25,10 +25,17 @@ enum PushActionRecorder {
     struct Inputs: Sendable {
         var recipients: [String]
         var memberCount: Int
-        var documents: [String: JSONObject]
+        /// Compiled rules of the recipients who changed theirs; everyone else shares the
+        /// server defaults, compiled once (`defaultRules`).
+        var ownRules: [String: PushRuleSet]
         var levels: PowerLevels
         var displayNames: [String: String]
+
+        func rules(of user: String) -> PushRuleSet { ownRules[user] ?? PushActionRecorder.defaultRules }
     }
+
+    /// The server-default rules: evaluation reads the user from the context, not the set.
+    static let defaultRules = PushRuleSet(userID: "", document: nil)
 
     /// Decides before the write transaction, from committed state: `event` is the event as
     /// it will be sent (type, sender, content, state_key, room_id).
@@ -86,15 +93,15 @@ enum PushActionRecorder {
             recipients.append(invitee)
         }
         guard !recipients.isEmpty else {
-            return Inputs(recipients: [], memberCount: members.count, documents: [:], levels: PowerLevels(content: nil, create: nil, version: version), displayNames: [:])
+            return Inputs(recipients: [], memberCount: members.count, ownRules: [:], levels: PowerLevels(content: nil, create: nil, version: version), displayNames: [:])
         }
-        let documents = try await rules(recipients)
+        let ownRules = try await rules(recipients).mapValues { PushRuleSet(userID: "", document: $0) }
         let levels = PowerLevels(content: try await state(.powerLevels)?.content, create: try await state(.create), version: version)
         var displayNames: [String: String] = [:]
-        for user in recipients where PushRuleSet(userID: user, document: documents[user]).usesDisplayName {
+        for (user, rules) in ownRules where rules.usesDisplayName {
             displayNames[user] = try await state(.member(user))?.content["displayname"]?.stringValue
         }
-        return Inputs(recipients: recipients, memberCount: members.count, documents: documents, levels: levels, displayNames: displayNames)
+        return Inputs(recipients: recipients, memberCount: members.count, ownRules: ownRules, levels: levels, displayNames: displayNames)
     }
 
     private static func evaluate(_ event: JSONObject, _ inputs: Inputs) -> Decisions {
@@ -104,7 +111,7 @@ enum PushActionRecorder {
             let context = PushEvaluationContext(
                 userID: user, displayName: inputs.displayNames[user], memberCount: inputs.memberCount, senderPowerLevel: senderLevel,
                 notificationLevels: inputs.levels.notifications)
-            if let actions = PushRuleSet(userID: user, document: inputs.documents[user]).evaluate(event, context: context), actions.notifies {
+            if let actions = inputs.rules(of: user).evaluate(event, context: context), actions.notifies {
                 decided[user] = actions
             }
         }
