@@ -10,7 +10,7 @@ this machine. Server CPU is summed over the server's threads (schedstat) around 
 measured requests only; per-request figures are medians of --reps, the all-users passes
 are totals. Run it against Axon and Synapse in one run and compare by ratio.
 
-Usage: account_bench.py BASE_URL --server-pid PID --rooms 100,1000 [--users 1] [--members 50]
+Usage: account_bench.py BASE_URL --server-pid PID [--server-pid POSTMASTER] --rooms 100,1000 [--users 1] [--members 50]
                         [--messages 20] [--reps 10] [--json FILE]
 Bounded: every room is created once (sizes ascending) and every loop has a fixed count.
 The server must run without rate limits (Axon: --no-rate-limits; Synapse: synapse-up.sh).
@@ -59,7 +59,7 @@ def parallel(function, items):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("base_url")
-    p.add_argument("--server-pid", type=int, required=True)
+    p.add_argument("--server-pid", type=int, action="append", required=True, help="repeatable: the server and its PostgreSQL postmaster")
     p.add_argument("--rooms", default="100,1000")
     p.add_argument("--users", type=int, default=1)
     p.add_argument("--members", type=int, default=50)
@@ -69,12 +69,12 @@ def main():
     args = p.parse_args()
     assert args.members > args.users, "every room needs at least one member besides the measured users"
     client = Client(args.base_url)
-    pid = args.server_pid
+    pids = args.server_pid
 
     def measured(call):
-        before = cpu_ns(pid)
+        before = cpu_ns(*pids)
         result = call()
-        return (cpu_ns(pid) - before) / 1e6, result
+        return (cpu_ns(*pids) - before) / 1e6, result
 
     users = parallel(lambda _: client.register("acct"), range(args.users))
     fillers = parallel(lambda _: client.register("fill"), range(args.members - args.users))
@@ -101,9 +101,9 @@ def main():
             samples = [measured(lambda: client.call("GET", "/v3/sync", first, params=params))[0] for _ in range(min(args.reps, 3))]
             row[name] = round(statistics.median(samples), 1)
             if args.users > 1:
-                before, wall = cpu_ns(pid), time.time()
+                before, wall = cpu_ns(*pids), time.time()
                 parallel(lambda token: client.call("GET", "/v3/sync", token, params=params), users)
-                row[name + "_all_users_cpu_s"] = round((cpu_ns(pid) - before) / 1e9, 2)
+                row[name + "_all_users_cpu_s"] = round((cpu_ns(*pids) - before) / 1e9, 2)
                 row[name + "_all_users_wall_s"] = round(time.time() - wall, 2)
         since = client.call("GET", "/v3/sync", first, params={"timeout": 0, "filter": LAZY})["next_batch"]
         samples = []

@@ -6,7 +6,7 @@ room grows. Server CPU is summed over the server's threads (schedstat) around ea
 request only; medians of --reps. Bounded: users are registered once (sizes ascending), every
 loop runs a fixed number of times.
 
-Usage: big_room_bench.py BASE_URL --server-pid PID --sizes 100,1000 [--reps 20] [--json FILE]
+Usage: big_room_bench.py BASE_URL --server-pid PID [--server-pid POSTMASTER] --sizes 100,1000 [--reps 20] [--json FILE]
 The server must run without rate limits (Axon: --no-rate-limits; Synapse: synapse-up.sh).
 """
 import argparse
@@ -20,14 +20,14 @@ import requests
 from server_cpu import cpu_ns
 
 
-def cpu_ms(pid):
-    return cpu_ns(pid) / 1e6
+def cpu_ms(pids):
+    return cpu_ns(*pids) / 1e6
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("base_url")
-    p.add_argument("--server-pid", type=int, required=True)
+    p.add_argument("--server-pid", type=int, action="append", required=True, help="repeatable: the server and its PostgreSQL postmaster")
     p.add_argument("--sizes", default="100,1000")
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--json")
