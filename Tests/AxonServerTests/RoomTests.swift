@@ -247,10 +247,10 @@ import Testing
         try await TestServer.run { server in
             let alice = try await server.register("alice")
             let ids = try await withThrowingTaskGroup(of: String.self) { group in
-                for _ in 0..<12 { group.addTask { try await server.createRoom(alice.token, ["preset": "private_chat"]) } }
+                for _ in 0..<24 { group.addTask { try await server.createRoom(alice.token, ["preset": "private_chat"]) } }
                 return try await group.reduce(into: [String]()) { $0.append($1) }
             }
-            #expect(Set(ids).count == 12)
+            #expect(Set(ids).count == 24)
         }
     }
 }

@@ -1,5 +1,6 @@
 import AxonStorage
 import MatrixModel
+import Synchronization
 
 /// `POST /createRoom`: every event of the new room goes through the pipeline inside one
 /// transaction, in the order the spec lists, so a rejected `initial_state` leaves no room behind.
@@ -128,11 +129,15 @@ extension RoomService {
     /// The create event and room ID of a new room. In v12 the room ID is the create event's
     /// hash, so two identical requests in the same millisecond would collide: a later
     /// timestamp gives the second one its own room.
+    ///
+    /// The timestamps come from `CreateTimestamps`, distinct within this process: concurrent
+    /// identical requests would otherwise all pick the same next candidate, and only one
+    /// would win each retry. The lookup still guards against another node's rooms.
     func newRoomIdentity(creator: String, version: RoomVersion, content: JSON) async throws -> (String, PDU) {
         let now = nowMillis()
-        for attempt in 0..<100 {
+        for _ in 0..<100 {
             if version.roomIDIsCreateEventHash {
-                let create = try writer.createEvent(creator: creator, version: version, roomID: nil, content: content, now: now + Int64(attempt))
+                let create = try writer.createEvent(creator: creator, version: version, roomID: nil, content: content, now: CreateTimestamps.next(atLeast: now))
                 let roomID = "!" + create.eventID.dropFirst()
                 if try await storage.room(id: roomID) == nil { return (roomID, create) }
             } else {
@@ -198,5 +203,17 @@ extension RoomService {
             state("m.room.member", key: invite, .object(content))
         }
         return templates
+    }
+}
+
+/// Create-event timestamps handed out by this process, each later than the one before.
+enum CreateTimestamps {
+    private static let last = Mutex<Int64>(0)
+
+    static func next(atLeast now: Int64) -> Int64 {
+        last.withLock { last in
+            last = max(last + 1, now)
+            return last
+        }
     }
 }
