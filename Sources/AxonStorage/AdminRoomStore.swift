@@ -122,7 +122,9 @@ public protocol AdminRoomStore: Sendable {
 }
 
 /// The tables that hold rows of one timeline event, by `event_id`, cleared with it.
-let perEventTables = ["event_relations", "event_search", "event_push_actions", "event_edges", "event_transactions", "events"]
+let perEventTables = [
+    "event_relations", "event_search", "event_push_actions", "room_push_actions", "push_action_exclusions", "event_edges", "event_transactions", "events",
+]
 
 /// The state values the room list shows, each one `(column, event type, content path)`.
 /// Both backends read them from the events in the room's current state.

@@ -18,6 +18,30 @@ public struct PushActionRecord: Sendable, Equatable {
     }
 }
 
+/// One outcome of push rules shared by every local member joined when the event arrived,
+/// except its sender and the users listed as excluded (whose own outcome differs and, when
+/// it notifies, is a `PushActionRecord`). A message in a big room is one row, not one per
+/// member: counting reads the room's shared rows after the reader's receipt, and a member
+/// counts a row only when joined since before it (`room_memberships.joined_at`).
+public struct SharedPushAction: Sendable, Equatable {
+    public var threadID: String
+    public var highlight: Bool
+    public var actions: JSON
+
+    public init(threadID: String, highlight: Bool, actions: JSON) {
+        self.threadID = threadID
+        self.highlight = highlight
+        self.actions = actions
+    }
+}
+
+/// The membership upsert's `joined_at`: the position a member's current join began. A
+/// join after a join (a profile change) keeps it; any other change starts it again.
+let keepJoinStartOnRejoin = """
+    joined_at = CASE WHEN room_memberships.membership = 'join' AND excluded.membership = 'join'
+        THEN room_memberships.joined_at ELSE excluded.joined_at END
+    """
+
 /// Unread notifications of one user in one room and thread.
 public struct NotificationCount: Sendable, Equatable {
     public var threadID: String

@@ -148,6 +148,9 @@ public protocol RoomWriteTransaction: Sendable {
     func enqueueOutbound(eventID: String, destinations: [String]) async throws
     /// Records who an appended event notifies, in the same transaction as the event.
     func addPushActions(_ records: [PushActionRecord], for event: StoredEvent) async throws
+    /// Records the outcome most members share, in the same transaction as the event; the
+    /// `excluded` users' own outcomes are stored with `addPushActions`.
+    func addSharedPushAction(_ action: SharedPushAction, excluding excluded: [String], for event: StoredEvent) async throws
 }
 
 public enum OutlierKind: String, Sendable {

@@ -193,6 +193,55 @@ import Testing
         }
     }
 
+    /// Most members of a room share one stored outcome per message; it must reach exactly
+    /// the members joined before the message, minus those whose own outcome differs.
+    @Test func sharedOutcomesFollowMembershipMutesMentionsAndRedactions() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            let carol = try await server.register("carol")
+            let dave = try await server.register("dave")
+            let roomID = try await server.createRoom(alice.token)
+            for user in [bob, carol, dave] { try await server.call(.post, server.room(roomID, "/join"), token: user.token, json: [:]) }
+            let mute = "/_matrix/client/v3/pushrules/global/room/\(TestServer.path(roomID))"
+            #expect(try await server.call(.put, mute, token: dave.token, json: ["actions": []]).status == 200)
+
+            try await server.send(alice.token, roomID, "one")
+            for user in [bob, carol] { #expect(counts(try await server.sync(user.token), roomID)?["notification_count"] == 1) }
+            #expect(counts(try await server.sync(dave.token), roomID)?["notification_count"] == 0, "a muted member is excluded")
+
+            // A member who joins later does not count what came before.
+            let erin = try await server.register("erin")
+            try await server.call(.post, server.room(roomID, "/join"), token: erin.token, json: [:])
+            #expect(counts(try await server.sync(erin.token), roomID)?["notification_count"] == 0)
+            let two = try #require(try await server.send(alice.token, roomID, "two").json["event_id"]?.stringValue)
+            #expect(counts(try await server.sync(erin.token), roomID)?["notification_count"] == 1)
+
+            // A mention is bob's own outcome, counted once, not on top of the shared one.
+            try await sendJSON(server, alice.token, roomID, ["msgtype": "m.text", "body": "bob?", "m.mentions": ["user_ids": ["@bob:localhost"]]])
+            #expect(counts(try await server.sync(bob.token), roomID) == ["notification_count": 3, "highlight_count": 1])
+
+            // A profile change keeps bob's join: his list still has what came before it.
+            try await server.call(.put, "/_matrix/client/v3/profile/@bob:localhost/displayname", token: bob.token, json: ["displayname": "Bob"])
+            let bobs = try await server.call(.get, "/_matrix/client/v3/notifications", token: bob.token).json["notifications"]?.arrayValue ?? []
+            #expect(bobs.map { $0["event"]?["content"]?["body"] } == ["bob?", "two", "one"])
+
+            // Leaving and coming back starts over: nothing from the first stay is listed.
+            try await server.call(.post, server.room(roomID, "/leave"), token: carol.token, json: [:])
+            try await server.call(.post, server.room(roomID, "/join"), token: carol.token, json: [:])
+            try await server.send(alice.token, roomID, "three")
+            let carols = try await server.call(.get, "/_matrix/client/v3/notifications", token: carol.token).json["notifications"]?.arrayValue ?? []
+            #expect(carols.map { $0["event"]?["content"]?["body"] } == ["three"])
+            #expect(counts(try await server.sync(dave.token), roomID)?["notification_count"] == 0)
+
+            // A redacted message no longer counts.
+            #expect(counts(try await server.sync(erin.token), roomID)?["notification_count"] == 3)
+            let redact = server.room(roomID, "/redact/\(TestServer.path(two))/\(UUID().uuidString)")
+            #expect(try await server.call(.put, redact, token: alice.token, json: [:]).status == 200)
+            #expect(counts(try await server.sync(erin.token), roomID)?["notification_count"] == 2)
+        }
+    }
+
     @Test func invitesNotifyTheInvitee() async throws {
         try await TestServer.run { server in
             let alice = try await server.register("alice")
@@ -312,6 +361,35 @@ import Testing
                 for _ in 0..<100 where hits.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(20)) }
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(hits.withLock { $0 } == ["notify"])
+            }
+        }
+    }
+
+    /// In a room where the members share one stored outcome, each member's pushers still
+    /// hear of the message, and a member whose rules silence the room does not.
+    @Test func sharedOutcomesReachEachMembersPushers() async throws {
+        let gateway = Gateway()
+        gateway.failuresLeft.withLock { $0 = 0 }
+        try await gateway.application().test(.live) { gatewayClient in
+            let url = "http://127.0.0.1:\(gatewayClient.port!)/_matrix/push/v1/notify"
+            try await TestServer.run(configure: { $0.pushAllowPrivateAddresses = true }) { server in
+                let alice = try await server.register("alice")
+                let roomID = try await server.createRoom(alice.token)
+                var members: [TestServer.Session] = []
+                for name in ["bob", "carol", "dave"] {
+                    let member = try await server.register(name)
+                    try await server.call(.post, server.room(roomID, "/join"), token: member.token, json: [:])
+                    #expect(try await server.call(.post, set, token: member.token, json: pusher(url, key: name)).status == 200)
+                    members.append(member)
+                }
+                let mute = "/_matrix/client/v3/pushrules/global/room/\(TestServer.path(roomID))"
+                #expect(try await server.call(.put, mute, token: members[2].token, json: ["actions": []]).status == 200)
+                try await server.send(alice.token, roomID, "to everyone")
+                let seen = try await gateway.waitFor(2)
+                try await Task.sleep(for: .milliseconds(200))
+                let keys = gateway.received.withLock { $0 }.compactMap { $0["notification"]?["devices"]?[0]?["pushkey"]?.stringValue }
+                #expect(seen.count >= 2)
+                #expect(keys.sorted() == ["bob", "carol"], "dave muted the room")
             }
         }
     }

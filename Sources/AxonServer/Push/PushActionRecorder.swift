@@ -16,14 +16,20 @@ enum PushActionRecorder {
     /// Above this many recipients evaluation leaves the cooperative pool.
     static let offloadThreshold = 16
 
-    /// Each recipient's actions for one event, when they notify.
+    /// Each recipient's outcome for one event. When most recipients share one notifying
+    /// outcome it is stored once (`shared`), and only the recipients whose outcome differs
+    /// are listed (`excluded`) and, when theirs notifies, stored one by one (`actions`).
     struct Decisions: Sendable {
         var actions: [String: PushActions]
+        var shared: PushActions?
+        var excluded: [String] = []
     }
 
     /// What evaluating an event for a room needs, read once.
     struct Inputs: Sendable {
         var recipients: [String]
+        /// Recipients who are not joined (an invitee): a shared outcome does not reach them.
+        var nonMembers: Set<String> = []
         var memberCount: Int
         /// Compiled rules of the recipients who changed theirs; everyone else shares the
         /// server defaults, compiled once (`defaultRules`).
@@ -70,7 +76,7 @@ enum PushActionRecorder {
     }
 
     static func record(_ event: StoredEvent, decisions: Decisions, in tx: any RoomWriteTransaction) async throws {
-        guard !decisions.actions.isEmpty else { return }
+        guard !decisions.actions.isEmpty || decisions.shared != nil else { return }
         let threadID = try await thread(of: event.pdu, in: tx)
         let records = decisions.actions.sorted { $0.key < $1.key }.map { user, actions in
             PushActionRecord(
@@ -78,6 +84,11 @@ enum PushActionRecorder {
                 actions: .array(actions.actions))
         }
         try await tx.addPushActions(records, for: event)
+        if let shared = decisions.shared {
+            try await tx.addSharedPushAction(
+                SharedPushAction(threadID: threadID, highlight: shared.highlights, actions: .array(shared.actions)),
+                excluding: decisions.excluded, for: event)
+        }
     }
 
     private static func inputs(
@@ -86,11 +97,13 @@ enum PushActionRecorder {
     ) async throws -> Inputs {
         let sender = event["sender"]?.stringValue ?? ""
         var recipients = members.filter { $0 != sender }
+        var nonMembers = Set<String>()
         // An invitee is not a member yet, but `.m.rule.invite_for_me` is for them.
         if event["type"] == "m.room.member", event["content"]?["membership"] == "invite",
             let invitee = event["state_key"]?.stringValue, invitee != sender, !recipients.contains(invitee)
         {
             recipients.append(invitee)
+            nonMembers.insert(invitee)
         }
         guard !recipients.isEmpty else {
             return Inputs(recipients: [], memberCount: members.count, ownRules: [:], levels: PowerLevels(content: nil, create: nil, version: version), displayNames: [:])
@@ -101,21 +114,43 @@ enum PushActionRecorder {
         for (user, rules) in ownRules where rules.usesDisplayName {
             displayNames[user] = try await state(.member(user))?.content["displayname"]?.stringValue
         }
-        return Inputs(recipients: recipients, memberCount: members.count, ownRules: ownRules, levels: levels, displayNames: displayNames)
+        return Inputs(
+            recipients: recipients, nonMembers: nonMembers, memberCount: members.count, ownRules: ownRules, levels: levels,
+            displayNames: displayNames)
     }
 
-    private static func evaluate(_ event: JSONObject, _ inputs: Inputs) -> Decisions {
+    /// Below this many members sharing an outcome, storing it per member is as cheap.
+    static let sharedThreshold = 2
+
+    static func evaluate(_ event: JSONObject, _ inputs: Inputs) -> Decisions {
         let senderLevel = inputs.levels.userLevel(event["sender"]?.stringValue ?? "")
-        var decided: [String: PushActions] = [:]
+        var outcomes: [String: PushActions] = [:]
         for user in inputs.recipients {
             let context = PushEvaluationContext(
                 userID: user, displayName: inputs.displayNames[user], memberCount: inputs.memberCount, senderPowerLevel: senderLevel,
                 notificationLevels: inputs.levels.notifications)
             if let actions = inputs.rules(of: user).evaluate(event, context: context), actions.notifies {
-                decided[user] = actions
+                outcomes[user] = actions
             }
         }
-        return Decisions(actions: decided)
+        // The most common notifying outcome among members.
+        var tally: [String: (actions: PushActions, count: Int)] = [:]
+        for (user, actions) in outcomes where !inputs.nonMembers.contains(user) {
+            tally[JSON.array(actions.actions).encodedString(), default: (actions, 0)].count += 1
+        }
+        guard let common = tally.values.max(by: { $0.count < $1.count }), common.count >= sharedThreshold else {
+            return Decisions(actions: outcomes)
+        }
+        let shared = common.actions
+        var own: [String: PushActions] = [:]
+        var excluded: [String] = []
+        for user in inputs.recipients {
+            let outcome = outcomes[user]
+            if outcome == shared, !inputs.nonMembers.contains(user) { continue }
+            if let outcome { own[user] = outcome }
+            if !inputs.nonMembers.contains(user) { excluded.append(user) }
+        }
+        return Decisions(actions: own, shared: shared, excluded: excluded.sorted())
     }
 
     /// The thread root an event belongs to, following its relations; `main` for the main timeline.

@@ -60,12 +60,20 @@ extension PostgresStorage {
                     WHERE r.room_id = \(roomID) AND r.user_id = \(userID) AND r.receipt_type IN ('m.read', 'm.read.private')
                     AND r.thread_id = ''), 0),
                 COALESCE((SELECT MAX(stream_ordering) FROM events WHERE room_id = \(roomID) AND sender = \(userID)), 0)) AS pos)
-            SELECT a.thread_id, COUNT(*), SUM(a.highlight::INT)::BIGINT FROM event_push_actions a
+            SELECT a.thread_id, COUNT(*), SUM(a.highlight::INT)::BIGINT FROM (
+                SELECT thread_id, highlight, stream_ordering FROM event_push_actions
+                WHERE user_id = \(userID) AND room_id = \(roomID) AND stream_ordering > (SELECT pos FROM bound)
+                UNION ALL
+                SELECT s.thread_id, s.highlight, s.stream_ordering FROM room_push_actions s
+                JOIN room_memberships m ON m.room_id = s.room_id AND m.user_id = \(userID) AND m.membership = 'join'
+                WHERE s.room_id = \(roomID) AND s.stream_ordering > (SELECT pos FROM bound) AND s.stream_ordering > m.joined_at
+                AND s.sender != \(userID)
+                AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = \(userID))
+            ) a
             LEFT JOIN (SELECT r.thread_id, MAX(e.stream_ordering) AS pos FROM receipts r JOIN events e ON e.event_id = r.event_id
                 WHERE r.room_id = \(roomID) AND r.user_id = \(userID) AND r.receipt_type IN ('m.read', 'm.read.private')
                 AND r.thread_id != '' GROUP BY r.thread_id) t ON t.thread_id = a.thread_id
-            WHERE a.user_id = \(userID) AND a.room_id = \(roomID) AND a.stream_ordering > (SELECT pos FROM bound)
-            AND a.stream_ordering > COALESCE(t.pos, 0)
+            WHERE a.stream_ordering > COALESCE(t.pos, 0)
             GROUP BY a.thread_id
             """
         ).map { row in
@@ -78,9 +86,17 @@ extension PostgresStorage {
         try await query(
             """
             SELECT a.actions, a.stream_ordering <= \(unescaped: Self.readPosition), \(unescaped: Self.eventColumnsE)
-            FROM event_push_actions a JOIN events e ON e.event_id = a.event_id
-            WHERE a.user_id = \(userID) AND a.stream_ordering < \(before ?? Int64.max)
-            \(unescaped: highlightsOnly ? "AND a.highlight" : "")
+            FROM (
+                SELECT event_id, user_id, room_id, stream_ordering, thread_id, highlight, actions FROM event_push_actions
+                WHERE user_id = \(userID) AND stream_ordering < \(before ?? Int64.max)
+                UNION ALL
+                SELECT s.event_id, m.user_id, s.room_id, s.stream_ordering, s.thread_id, s.highlight, s.actions FROM room_memberships m
+                JOIN room_push_actions s ON s.room_id = m.room_id AND s.stream_ordering > m.joined_at
+                    AND s.stream_ordering < \(before ?? Int64.max)
+                WHERE m.user_id = \(userID) AND m.membership = 'join' AND s.sender != \(userID)
+                AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = \(userID))
+            ) a JOIN events e ON e.event_id = a.event_id
+            \(unescaped: highlightsOnly ? "WHERE a.highlight" : "")
             ORDER BY a.stream_ordering DESC LIMIT \(limit)
             """
         ).map { row in
@@ -101,6 +117,12 @@ extension PostgresStorage {
             """
             SELECT a.event_id, a.thread_id, a.highlight, a.actions, \(unescaped: Self.pusherColumns) FROM event_push_actions a
             JOIN pushers p ON p.user_id = a.user_id WHERE a.event_id = \(eventID)
+            UNION ALL
+            SELECT s.event_id, s.thread_id, s.highlight, s.actions, \(unescaped: Self.pusherColumns) FROM room_push_actions s
+            JOIN room_memberships m ON m.room_id = s.room_id AND m.membership = 'join' AND m.joined_at < s.stream_ordering
+            JOIN pushers p ON p.user_id = m.user_id
+            WHERE s.event_id = \(eventID) AND m.user_id != s.sender
+            AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = m.user_id)
             """
         ).map { row in
             let cells = Array(row)

@@ -165,10 +165,11 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
             guard let membership = event.membership, let target = event.stateKey else { continue }
             try await rows(
                 """
-                INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
-                VALUES (\(room.roomID), \(target), \(membership), \(event.eventID), \(position), FALSE)
+                INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten, joined_at)
+                VALUES (\(room.roomID), \(target), \(membership), \(event.eventID), \(position), FALSE, \(position))
                 ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
-                    event_id = excluded.event_id, stream_ordering = excluded.stream_ordering
+                    event_id = excluded.event_id, stream_ordering = excluded.stream_ordering,
+                    \(unescaped: keepJoinStartOnRejoin)
                 """)
             try await PostgresStorage.notify(connection, change: "u \(position) \(target)", logger: logger)
         }
@@ -198,10 +199,11 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
             if let membership = pdu.membership {
                 try await rows(
                     """
-                    INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
-                    VALUES (\(room.roomID), \(stateKey), \(membership), \(pdu.eventID), \(position), FALSE)
+                    INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten, joined_at)
+                    VALUES (\(room.roomID), \(stateKey), \(membership), \(pdu.eventID), \(position), FALSE, \(position))
                     ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
-                        event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = FALSE
+                        event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = FALSE,
+                        \(unescaped: keepJoinStartOnRejoin)
                     """)
             }
         }
@@ -281,6 +283,8 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         try await rows("DELETE FROM event_relations WHERE event_id = \(eventID)")
         try await rows("DELETE FROM event_search WHERE event_id = \(eventID)")
         try await rows("DELETE FROM event_push_actions WHERE event_id = \(eventID)")
+        try await rows("DELETE FROM room_push_actions WHERE event_id = \(eventID)")
+        try await rows("DELETE FROM push_action_exclusions WHERE event_id = \(eventID)")
         try await rows(
             "UPDATE events SET json = \(JSON.object(redactedJSON).encodedString()), redacted_because = \(redactionID) WHERE event_id = \(eventID)")
     }
@@ -337,6 +341,21 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
             SELECT \(event.pdu.eventID), u, \(event.roomID), \(event.streamPosition), t, h, a
             FROM unnest(\(records.map(\.userID))::TEXT[], \(records.map(\.threadID))::TEXT[], \(records.map(\.highlight))::BOOLEAN[],
                 \(records.map { $0.actions.encodedString() })::TEXT[]) AS x(u, t, h, a)
+            """)
+    }
+
+    func addSharedPushAction(_ action: SharedPushAction, excluding excluded: [String], for event: StoredEvent) async throws {
+        try await rows(
+            """
+            INSERT INTO room_push_actions (event_id, room_id, stream_ordering, sender, thread_id, highlight, actions)
+            VALUES (\(event.pdu.eventID), \(event.roomID), \(event.streamPosition), \(event.pdu.sender), \(action.threadID),
+                \(action.highlight), \(action.actions.encodedString()))
+            """)
+        guard !excluded.isEmpty else { return }
+        try await rows(
+            """
+            INSERT INTO push_action_exclusions (event_id, user_id, room_id)
+            SELECT \(event.pdu.eventID), u, \(event.roomID) FROM unnest(\(excluded)::TEXT[]) AS u
             """)
     }
 

@@ -739,6 +739,22 @@ enum PostgresMigrations {
             ]
         ),
         ("035_cache_triggers", cacheTriggerMigration),
+        (
+            "036_shared_push_actions",
+            [
+                """
+                CREATE TABLE room_push_actions (
+                    event_id TEXT PRIMARY KEY, room_id TEXT NOT NULL, stream_ordering BIGINT NOT NULL, sender TEXT NOT NULL,
+                    thread_id TEXT NOT NULL, highlight BOOLEAN NOT NULL, actions TEXT NOT NULL)
+                """,
+                "CREATE INDEX room_push_actions_room ON room_push_actions(room_id, stream_ordering)",
+                """
+                CREATE TABLE push_action_exclusions (
+                    event_id TEXT NOT NULL, user_id TEXT NOT NULL, room_id TEXT NOT NULL, PRIMARY KEY (event_id, user_id))
+                """,
+                "ALTER TABLE room_memberships ADD COLUMN joined_at BIGINT NOT NULL DEFAULT 0",
+            ]
+        ),
     ]
 
     /// One trigger function for every watched table (`CacheChange.watches`): the change goes

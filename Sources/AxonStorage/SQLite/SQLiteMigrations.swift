@@ -823,6 +823,30 @@ enum SQLiteMigrations {
                     CREATE INDEX user_threepids_user ON user_threepids(user_id);
                     """)
         }
+        migrator.registerMigration("036_shared_push_actions") { db in
+            // See `RoomWriteTransaction.addSharedPushAction`. Members joined before this
+            // migration were joined before every shared action, so 0 is their right start.
+            try db.execute(
+                sql: """
+                    CREATE TABLE room_push_actions (
+                        event_id TEXT PRIMARY KEY NOT NULL,
+                        room_id TEXT NOT NULL,
+                        stream_ordering INTEGER NOT NULL,
+                        sender TEXT NOT NULL,
+                        thread_id TEXT NOT NULL,
+                        highlight INTEGER NOT NULL,
+                        actions TEXT NOT NULL
+                    );
+                    CREATE INDEX room_push_actions_room ON room_push_actions(room_id, stream_ordering);
+                    CREATE TABLE push_action_exclusions (
+                        event_id TEXT NOT NULL,
+                        user_id TEXT NOT NULL,
+                        room_id TEXT NOT NULL,
+                        PRIMARY KEY (event_id, user_id)
+                    );
+                    ALTER TABLE room_memberships ADD COLUMN joined_at INTEGER NOT NULL DEFAULT 0;
+                    """)
+        }
         return migrator
     }
 }

@@ -46,6 +46,19 @@ extension SQLiteStorage {
             COALESCE((SELECT MAX(e3.stream_ordering) FROM events e3 WHERE e3.room_id = a.room_id AND e3.sender = a.user_id), 0))
         """
 
+    /// Every notification of user ?1 before position ?2: their own rows, and the shared rows
+    /// of the rooms they are joined to, from the events since their join that nobody
+    /// excluded them from.
+    static let userPushActions = """
+        SELECT event_id, user_id, room_id, stream_ordering, thread_id, highlight, actions FROM event_push_actions
+        WHERE user_id = ?1 AND stream_ordering < ?2
+        UNION ALL
+        SELECT s.event_id, m.user_id, s.room_id, s.stream_ordering, s.thread_id, s.highlight, s.actions FROM room_memberships m
+        JOIN room_push_actions s ON s.room_id = m.room_id AND s.stream_ordering > m.joined_at AND s.stream_ordering < ?2
+        WHERE m.user_id = ?1 AND m.membership = 'join' AND s.sender != ?1
+        AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = ?1)
+        """
+
     public func notificationCounts(userID: String, roomID: String) async throws -> [NotificationCount] {
         try await read { db in
             // The unthreaded bound is computed once and limits the index range; the
@@ -61,11 +74,19 @@ extension SQLiteStorage {
                     arguments: [roomID, userID]) ?? 0
             // Thread receipts are few: a derived table joined once, not a subquery per row.
             return try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT a.thread_id, COUNT(*) AS n, SUM(a.highlight) AS h FROM event_push_actions a
+                    SELECT a.thread_id, COUNT(*) AS n, SUM(a.highlight) AS h FROM (
+                        SELECT thread_id, highlight, stream_ordering FROM event_push_actions
+                        WHERE user_id = ?1 AND room_id = ?2 AND stream_ordering > ?3
+                        UNION ALL
+                        SELECT s.thread_id, s.highlight, s.stream_ordering FROM room_push_actions s
+                        JOIN room_memberships m ON m.room_id = s.room_id AND m.user_id = ?1 AND m.membership = 'join'
+                        WHERE s.room_id = ?2 AND s.stream_ordering > ?3 AND s.stream_ordering > m.joined_at AND s.sender != ?1
+                        AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = ?1)
+                    ) a
                     LEFT JOIN (SELECT r.thread_id, MAX(e.stream_ordering) AS pos FROM receipts r JOIN events e ON e.event_id = r.event_id
                         WHERE r.room_id = ?2 AND r.user_id = ?1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id != ''
                         GROUP BY r.thread_id) t ON t.thread_id = a.thread_id
-                    WHERE a.user_id = ?1 AND a.room_id = ?2 AND a.stream_ordering > ?3 AND a.stream_ordering > COALESCE(t.pos, 0)
+                    WHERE a.stream_ordering > COALESCE(t.pos, 0)
                     GROUP BY a.thread_id
                     """),
                 arguments: [userID, roomID, bound]
@@ -79,9 +100,9 @@ extension SQLiteStorage {
                 db,
                 sql: """
                     SELECT a.actions AS push_actions, a.stream_ordering <= \(Self.readPosition) AS is_read, e.*
-                    FROM event_push_actions a JOIN events e ON e.event_id = a.event_id
-                    WHERE a.user_id = ? AND a.stream_ordering < ? \(highlightsOnly ? "AND a.highlight = 1" : "")
-                    ORDER BY a.stream_ordering DESC LIMIT ?
+                    FROM (\(Self.userPushActions)) a JOIN events e ON e.event_id = a.event_id
+                    \(highlightsOnly ? "WHERE a.highlight = 1" : "")
+                    ORDER BY a.stream_ordering DESC LIMIT ?3
                     """,
                 arguments: [userID, before ?? Int64.max, limit]
             ).map { row in
@@ -95,7 +116,13 @@ extension SQLiteStorage {
         try await read { db in
             try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT a.event_id, a.thread_id, a.highlight, a.actions, p.* FROM event_push_actions a
-                    JOIN pushers p ON p.user_id = a.user_id WHERE a.event_id = ?
+                    JOIN pushers p ON p.user_id = a.user_id WHERE a.event_id = ?1
+                    UNION ALL
+                    SELECT s.event_id, s.thread_id, s.highlight, s.actions, p.* FROM room_push_actions s
+                    JOIN room_memberships m ON m.room_id = s.room_id AND m.membership = 'join' AND m.joined_at < s.stream_ordering
+                    JOIN pushers p ON p.user_id = m.user_id
+                    WHERE s.event_id = ?1 AND m.user_id != s.sender
+                    AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = m.user_id)
                     """),
                 arguments: [eventID]
             ).map { row in

@@ -130,6 +130,8 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
             try db.cachedStatement(sql: "DELETE FROM event_relations WHERE event_id = ?").execute(arguments: [eventID])
             try db.cachedStatement(sql: "DELETE FROM event_search WHERE event_id = ?").execute(arguments: [eventID])
             try db.cachedStatement(sql: "DELETE FROM event_push_actions WHERE event_id = ?").execute(arguments: [eventID])
+            try db.cachedStatement(sql: "DELETE FROM room_push_actions WHERE event_id = ?").execute(arguments: [eventID])
+            try db.cachedStatement(sql: "DELETE FROM push_action_exclusions WHERE event_id = ?").execute(arguments: [eventID])
             try db.cachedStatement(sql: "UPDATE events SET json = ?, redacted_because = ? WHERE event_id = ?").execute(arguments: [JSON.object(redactedJSON).encodedString(), redactionID, eventID])
         }
     }
@@ -195,6 +197,20 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         }
     }
 
+    func addSharedPushAction(_ action: SharedPushAction, excluding excluded: [String], for event: StoredEvent) async throws {
+        try await run { db in
+            try db.cachedStatement(sql: """
+                    INSERT INTO room_push_actions (event_id, room_id, stream_ordering, sender, thread_id, highlight, actions)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [
+                event.pdu.eventID, event.roomID, event.streamPosition, event.pdu.sender, action.threadID, action.highlight,
+                action.actions.encodedString(),
+            ])
+            let exclusion = try db.cachedStatement(sql: "INSERT INTO push_action_exclusions (event_id, user_id, room_id) VALUES (?, ?, ?)")
+            for user in excluded { try exclusion.execute(arguments: [event.pdu.eventID, user, event.roomID]) }
+        }
+    }
+
     private static func append(
         _ pdu: PDU, transaction: TransactionKey?, placement: EventPlacement, room: RoomRecord, db: Database
     ) throws -> (StoredEvent, RoomRecord) {
@@ -216,11 +232,12 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
                     """).execute(arguments: [room.roomID, pdu.type, stateKey, pdu.eventID])
             if let membership = pdu.membership {
                 try db.cachedStatement(sql: """
-                        INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
-                        VALUES (?, ?, ?, ?, ?, 0)
+                        INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten, joined_at)
+                        VALUES (?, ?, ?, ?, ?, 0, ?)
                         ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
-                            event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = 0
-                        """).execute(arguments: [room.roomID, stateKey, membership, pdu.eventID, position])
+                            event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = 0,
+                            \(keepJoinStartOnRejoin)
+                        """).execute(arguments: [room.roomID, stateKey, membership, pdu.eventID, position, position])
             }
         }
         guard let stateGroup = group else { throw StorageError.notFound("the room has no state") }
@@ -306,11 +323,12 @@ final class SQLiteRoomTransaction: RoomWriteTransaction {
         for event in memberEvents {
             guard let membership = event.membership, let target = event.stateKey else { continue }
             try db.cachedStatement(sql: """
-                    INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten)
-                    VALUES (?, ?, ?, ?, ?, 0)
+                    INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, forgotten, joined_at)
+                    VALUES (?, ?, ?, ?, ?, 0, ?)
                     ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
-                        event_id = excluded.event_id, stream_ordering = excluded.stream_ordering
-                    """).execute(arguments: [room.roomID, target, membership, event.eventID, position])
+                        event_id = excluded.event_id, stream_ordering = excluded.stream_ordering,
+                        \(keepJoinStartOnRejoin)
+                    """).execute(arguments: [room.roomID, target, membership, event.eventID, position, position])
         }
         return try snapshot(db, roomID: room.roomID, state: resolved, near: near)
     }
