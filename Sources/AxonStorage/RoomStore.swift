@@ -35,6 +35,9 @@ public protocol RoomStore: Sendable {
     func state(group: Int64) async throws -> [StateKey: PDU]
     /// The full state after the given snapshot, as stored events.
     func stateEvents(group: Int64) async throws -> [StoredEvent]
+    /// The entries of a snapshot whose keys `keep` accepts: only those events are loaded (a
+    /// lazy-loading sync of a big room wants a few of its thousands of members).
+    func stateEvents(group: Int64, keeping keep: (StateKey) -> Bool) async throws -> [StoredEvent]
     /// One entry of a snapshot, without loading the rest.
     func stateEvent(group: Int64, key: StateKey) async throws -> PDU?
 

@@ -178,7 +178,9 @@ struct SyncService: Sendable {
         let timeline = try await timeline(roomID: roomID, request: request, after: after, upTo: upTo, ignored: ignored)
         var state: [StoredEvent]
         if after == nil || timeline.limited {
-            state = try await stateAtTimelineStart(roomID: roomID, timeline: timeline.events, upTo: upTo, changedAfter: after)
+            // Lazy loading drops every other member from full state: they are not loaded.
+            let members = request.filter.state.lazyLoadMembers ? Self.lazyMembersNeeded(timeline.events, viewer: request.user.userID) : nil
+            state = try await stateAtTimelineStart(roomID: roomID, timeline: timeline.events, upTo: upTo, changedAfter: after, members: members)
         } else {
             state = []
         }
@@ -310,8 +312,9 @@ struct SyncService: Sendable {
 
     /// The state just before the first timeline event (or at `upTo` when the timeline is
     /// empty). With `changedAfter`, only entries that changed after that position.
+    /// With `members`, full state keeps only those members' events (changes keep all).
     private func stateAtTimelineStart(
-        roomID: String, timeline: [StoredEvent], upTo: Int64, changedAfter: Int64?
+        roomID: String, timeline: [StoredEvent], upTo: Int64, changedAfter: Int64?, members: Set<String>? = nil
     ) async throws -> [StoredEvent] {
         let boundary = timeline.first.map { $0.streamPosition - 1 } ?? upTo
         guard let before = try await storage.latestEvent(roomID: roomID, atOrBefore: boundary) else { return [] }
@@ -320,7 +323,18 @@ struct SyncService: Sendable {
             let changes = try await storage.stateEventsByStream(roomID: roomID, after: changedAfter, upTo: boundary)
             return changes.filter { state[StateKey($0.pdu.type, $0.pdu.stateKey ?? "")]?.eventID == $0.pdu.eventID }
         }
-        return try await storage.stateEvents(group: before.stateGroup).sorted { $0.streamPosition < $1.streamPosition }
+        let state: [StoredEvent]
+        if let members {
+            state = try await storage.stateEvents(group: before.stateGroup) { $0.type != "m.room.member" || members.contains($0.stateKey) }
+        } else {
+            state = try await storage.stateEvents(group: before.stateGroup)
+        }
+        return state.sorted { $0.streamPosition < $1.streamPosition }
+    }
+
+    /// The members a lazy-loading client is sent: the timeline's senders and the viewer.
+    static func lazyMembersNeeded(_ timeline: [StoredEvent], viewer: String) -> Set<String> {
+        Set(timeline.map(\.pdu.sender) + [viewer])
     }
 
     /// Lazy loading (spec "Lazy-loading room members"): member events only for the timeline's
@@ -329,7 +343,7 @@ struct SyncService: Sendable {
     /// every membership change of the gap stays: the client could not learn it otherwise.
     private func lazyMembers(_ state: [StoredEvent], timeline: [StoredEvent], roomID: String, request: Request, delta: Bool) async throws -> [StoredEvent] {
         let userID = request.user.userID
-        let needed = Set(timeline.map(\.pdu.sender) + [userID])
+        let needed = Self.lazyMembersNeeded(timeline, viewer: userID)
         var kept = state.filter { $0.pdu.type != "m.room.member" || delta || needed.contains($0.pdu.stateKey ?? "") }
         let present = Set(kept.compactMap { $0.pdu.type == "m.room.member" ? $0.pdu.stateKey : nil })
             .union(timeline.compactMap { $0.pdu.type == "m.room.member" ? $0.pdu.stateKey : nil })

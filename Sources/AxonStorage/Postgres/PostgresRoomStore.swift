@@ -150,11 +150,15 @@ extension PostgresStorage {
     }
 
     public func stateEvents(group: Int64) async throws -> [StoredEvent] {
+        try await stateEvents(group: group) { _ in true }
+    }
+
+    public func stateEvents(group: Int64, keeping keep: (StateKey) -> Bool) async throws -> [StoredEvent] {
         let logger = self.logger
         let entries = try await caches.stateGroupIDs(group) {
             try await withConnection { try await Self.stateEntries($0, group: group, logger: logger) }
         }
-        return try await events(ids: Array(entries.values))
+        return try await events(ids: entries.compactMap { keep($0.key) ? $0.value : nil })
     }
 
     /// One entry of a snapshot not cached whole is read alone: a new snapshot of a big room

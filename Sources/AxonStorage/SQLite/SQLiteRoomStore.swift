@@ -66,8 +66,12 @@ extension SQLiteStorage {
     }
 
     public func stateEvents(group: Int64) async throws -> [StoredEvent] {
+        try await stateEvents(group: group) { _ in true }
+    }
+
+    public func stateEvents(group: Int64, keeping keep: (StateKey) -> Bool) async throws -> [StoredEvent] {
         let entries = try await caches.stateGroupIDs(group) { try await read { db in try SQLiteRoomQueries.stateEntries(db, group: group) } }
-        return try await events(ids: Array(entries.values))
+        return try await events(ids: entries.compactMap { keep($0.key) ? $0.value : nil })
     }
 
     /// One entry of a snapshot not cached whole is read alone: a new snapshot of a big room
