@@ -124,6 +124,24 @@ extension TestServer {
         }
     }
 
+    /// A timeline reads one event past its limit first; when the filter hides those, it
+    /// reads further back rather than coming back short.
+    @Test func hiddenEventsDoNotShortenTheTimeline() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let roomID = try await server.createRoom(alice.token)
+            for i in 1...3 { try await server.send(alice.token, roomID, "m\(i)") }
+            for i in 1...5 {
+                let topic = server.room(roomID, "/state/m.room.topic")
+                #expect(try await server.call(.put, topic, token: alice.token, json: ["topic": .string("t\(i)")]).status == 200)
+            }
+            let filter = TestServer.path(#"{"room":{"timeline":{"limit":2,"types":["m.room.message"]}}}"#)
+            let synced = try await server.sync(alice.token, "filter=\(filter)")
+            #expect(server.timelineBodies(synced, roomID) == ["m2", "m3"])
+            #expect(synced.json["rooms"]?["join"]?[roomID]?["timeline"]?["limited"] == true)
+        }
+    }
+
     @Test func accountDataReceiptsAndTagsArriveIncrementally() async throws {
         try await TestServer.run { server in
             let alice = try await server.register("alice")

@@ -10,6 +10,8 @@ struct SyncService: Sendable {
     let notifier: Notifier
     let presence: PresenceService
     static let defaultTimelineLimit = 10
+    /// How many more events a timeline reads when some of the first ones are hidden.
+    static let hiddenEventsLookahead = 20
 
     /// To-device messages per response; the rest wait for the next sync.
     static let toDeviceLimit = 100
@@ -290,12 +292,22 @@ struct SyncService: Sendable {
     /// The newest events in (after, upTo] the user may see and the filter allows, oldest first.
     private func timeline(roomID: String, request: Request, after: Int64?, upTo: Int64, ignored: Set<String>) async throws -> Timeline {
         let limit = request.filter.timeline.limit ?? Self.defaultTimelineLimit
-        let fetchLimit = limit + 1 + 20
-        let fetched = try await storage.roomEventsByStream(roomID: roomID, after: after ?? -1, upTo: upTo, limit: fetchLimit)
-        let visible = try await rooms.visibility.filter(fetched, roomID: roomID, userID: request.user.userID, ignoring: ignored)
-            .filter { request.filter.timeline.allows($0.pdu) }
+        func visibleEvents(_ fetchLimit: Int) async throws -> (fetched: Int, visible: [StoredEvent]) {
+            let fetched = try await storage.roomEventsByStream(roomID: roomID, after: after ?? -1, upTo: upTo, limit: fetchLimit)
+            let visible = try await rooms.visibility.filter(fetched, roomID: roomID, userID: request.user.userID, ignoring: ignored)
+                .filter { request.filter.timeline.allows($0.pdu) }
+            return (fetched.count, visible)
+        }
+        // One more than the limit tells whether there is more; only when the filter or
+        // history visibility hid some of those does the read reach further back.
+        var fetchLimit = limit + 1
+        var (fetchedCount, visible) = try await visibleEvents(fetchLimit)
+        if visible.count <= limit, fetchedCount == fetchLimit {
+            fetchLimit = limit + 1 + Self.hiddenEventsLookahead
+            (fetchedCount, visible) = try await visibleEvents(fetchLimit)
+        }
         let chosen = Array(visible.prefix(limit).reversed())
-        let limited = visible.count > limit || fetched.count == fetchLimit
+        let limited = visible.count > limit || fetchedCount == fetchLimit
         let prevBatch = chosen.first.map { RoomGap.before($0).token }
             ?? SyncToken(position: upTo).string
         return Timeline(events: chosen, limited: limited, prevBatch: prevBatch)
