@@ -87,6 +87,8 @@ public protocol SyncStore: Sendable {
     /// Rooms the user has any membership in whose events changed in (after, upTo], with the
     /// latest position of each.
     func changedRooms(userID: String, after: Int64, upTo: Int64) async throws -> [String: Int64]
+    /// What an incremental sync reads first, together (one round trip on PostgreSQL).
+    func syncChanges(userID: String, after: Int64, upTo: Int64) async throws -> SyncChanges
     /// A room's events with stream positions in (after, upTo], newest first, at most `limit`.
     func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent]
     /// State events of a room with stream positions in (after, upTo].
@@ -99,4 +101,28 @@ public protocol SyncStore: Sendable {
     /// Records member events (member user ID → event ID) sent to the device; `resetting`
     /// forgets what the device was sent before in that room (an initial or full-state sync).
     func recordLazyMembersSent(userID: String, deviceID: String, roomID: String, sent: [String: String], resetting: Bool) async throws
+}
+
+/// The streams an incremental sync starts from, in (after, upTo]: rooms with typing changes,
+/// rooms with new events (latest position of each), receipts, and account data (after
+/// `after` only; the caller drops entries past its position).
+public struct SyncChanges: Sendable {
+    public var typingRooms: Set<String> = []
+    public var changedRooms: [String: Int64] = [:]
+    public var receipts: [Receipt] = []
+    public var accountData: [AccountDataEntry] = []
+
+    public init() {}
+}
+
+extension SyncStore {
+    /// Four reads; a backend where each is a round trip does them in one.
+    public func syncChanges(userID: String, after: Int64, upTo: Int64) async throws -> SyncChanges {
+        var changes = SyncChanges()
+        changes.typingRooms = try await typingChanges(userID: userID, after: after, upTo: upTo)
+        changes.changedRooms = try await changedRooms(userID: userID, after: after, upTo: upTo)
+        changes.receipts = try await receiptChanges(userID: userID, after: after, upTo: upTo)
+        changes.accountData = try await accountDataChanges(userID: userID, since: after)
+        return changes
+    }
 }

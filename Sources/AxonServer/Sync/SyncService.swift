@@ -68,16 +68,19 @@ struct SyncService: Sendable {
         var changed: [String: Int64] = [:]
         var receiptsByRoom: [String: [Receipt]] = [:]
         var typingRooms = Set<String>()
+        var accountData: [AccountDataEntry]
         if let since {
-            typingRooms = try await storage.typingChanges(userID: userID, after: since, upTo: current)
-            changed = try await storage.changedRooms(userID: userID, after: since, upTo: current)
-            for receipt in try await storage.receiptChanges(userID: userID, after: since, upTo: current) {
-                receiptsByRoom[receipt.roomID, default: []].append(receipt)
-            }
+            let changes = try await storage.syncChanges(userID: userID, after: since, upTo: current)
+            typingRooms = changes.typingRooms
+            changed = changes.changedRooms
+            for receipt in changes.receipts { receiptsByRoom[receipt.roomID, default: []].append(receipt) }
+            accountData = changes.accountData
+        } else {
+            accountData = try await storage.accountDataChanges(userID: userID, since: nil)
         }
         var roomAccountData: [String: [AccountDataEntry]] = [:]
         var globalAccountData: [JSON] = []
-        for entry in try await storage.accountDataChanges(userID: userID, since: since) where entry.streamPosition <= current {
+        for entry in accountData where entry.streamPosition <= current {
             if let roomID = entry.roomID {
                 roomAccountData[roomID, default: []].append(entry)
             } else if filter.accountData.allows(PDU(eventID: "", json: ["type": .string(entry.type)])) {

@@ -285,7 +285,6 @@ extension PostgresStorage {
     ) async throws -> SyncKeyState {
         let logger = self.logger
         return try await client.withConnection { connection in
-            var state = SyncKeyState()
             if let acknowledged {
                 try await connection.rows(
                     """
@@ -293,35 +292,48 @@ extension PostgresStorage {
                     AND stream_ordering <= \(acknowledged)
                     """, logger: logger)
             }
-            for row in try await connection.rows(
-                "SELECT algorithm, COUNT(*) FROM one_time_keys WHERE user_id = \(userID) AND device_id = \(deviceID) GROUP BY algorithm",
-                logger: logger)
-            {
-                let (algorithm, count) = try row.decode((String, Int64).self)
-                state.oneTimeKeyCounts[algorithm] = Int(count)
-            }
-            state.unusedFallbackKeyTypes = try await connection.rows(
-                "SELECT algorithm FROM fallback_keys WHERE user_id = \(userID) AND device_id = \(deviceID) AND NOT used ORDER BY algorithm",
-                logger: logger
-            ).map { try $0.decode(String.self) }
-            state.toDevice = try await connection.rows(
+            // One round trip for what every sync reads: each part comes back as JSON text.
+            let after = since ?? upTo
+            let row = try await connection.rows(
                 """
-                SELECT sender, type, content, stream_ordering FROM to_device_messages
-                WHERE user_id = \(userID) AND device_id = \(deviceID) AND stream_ordering <= \(upTo)
-                ORDER BY stream_ordering LIMIT \(toDeviceLimit)
-                """, logger: logger
-            ).map { row in
-                let (sender, type, content, position) = try row.decode((String, String, String, Int64).self)
+                SELECT
+                    (SELECT COALESCE(json_object_agg(algorithm, n), '{}') FROM (
+                        SELECT algorithm, COUNT(*) AS n FROM one_time_keys
+                        WHERE user_id = \(userID) AND device_id = \(deviceID) GROUP BY algorithm) k)::TEXT,
+                    (SELECT COALESCE(json_agg(algorithm ORDER BY algorithm), '[]') FROM fallback_keys
+                        WHERE user_id = \(userID) AND device_id = \(deviceID) AND NOT used)::TEXT,
+                    (SELECT COALESCE(json_agg(json_build_array(sender, type, content, stream_ordering) ORDER BY stream_ordering), '[]')
+                        FROM (SELECT sender, type, content, stream_ordering FROM to_device_messages
+                            WHERE user_id = \(userID) AND device_id = \(deviceID) AND stream_ordering <= \(upTo)
+                            ORDER BY stream_ordering LIMIT \(toDeviceLimit)) t)::TEXT,
+                    (SELECT COALESCE(json_agg(DISTINCT user_id), '[]') FROM device_list_changes
+                        WHERE stream_ordering > \(after) AND stream_ordering <= \(upTo))::TEXT,
+                    (SELECT COALESCE(json_agg(json_build_array(m2.room_id, m2.user_id, m2.membership)), '[]')
+                        FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id
+                        WHERE m1.user_id = \(userID) AND m2.stream_ordering > \(after) AND m2.stream_ordering <= \(upTo))::TEXT
+                """, logger: logger)[0]
+            let (keys, fallback, messages, devices, memberships) = try row.decode((String, String, String, String, String).self)
+            var state = SyncKeyState()
+            for (algorithm, count) in try JSONParser.parse(keys).objectValue ?? [:] {
+                state.oneTimeKeyCounts[algorithm] = count.intValue.map(Int.init) ?? 0
+            }
+            state.unusedFallbackKeyTypes = try JSONParser.parse(fallback).arrayValue?.compactMap(\.stringValue) ?? []
+            state.toDevice = try (JSONParser.parse(messages).arrayValue ?? []).map { row in
+                let message = row.arrayValue ?? []
+                guard message.count == 4, let sender = message[0].stringValue, let type = message[1].stringValue,
+                    let content = message[2].stringValue, let position = message[3].intValue
+                else { throw StoredDocumentError(reason: "a to-device message row") }
                 return ToDeviceMessage(sender: sender, type: type, content: try JSON.stored(content), streamPosition: position)
             }
-            if let since {
-                state.deviceListChanges = Set(
-                    try await connection.rows(
-                        "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_ordering > \(since) AND stream_ordering <= \(upTo)",
-                        logger: logger
-                    ).map { try $0.decode(String.self) })
-                state.membershipChanges = try await Self.membershipChanges(
-                    connection, viewer: userID, after: since, upTo: upTo, logger: logger)
+            if since != nil {
+                state.deviceListChanges = Set(try JSONParser.parse(devices).arrayValue?.compactMap(\.stringValue) ?? [])
+                state.membershipChanges = try (JSONParser.parse(memberships).arrayValue ?? []).compactMap { row in
+                    let change = row.arrayValue ?? []
+                    guard change.count == 3, let room = change[0].stringValue, let user = change[1].stringValue,
+                        let membership = change[2].stringValue
+                    else { return nil }
+                    return MembershipChange(roomID: room, userID: user, membership: membership)
+                }
             }
             return state
         }

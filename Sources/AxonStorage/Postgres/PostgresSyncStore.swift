@@ -242,6 +242,48 @@ extension PostgresStorage {
         return rooms
     }
 
+    public func syncChanges(userID: String, after: Int64, upTo: Int64) async throws -> SyncChanges {
+        let row = try await query(
+            """
+            SELECT
+                (SELECT COALESCE(json_agg(DISTINCT t.room_id), '[]') FROM typing t
+                    JOIN room_memberships m ON m.room_id = t.room_id AND m.user_id = \(userID)
+                    WHERE m.membership = 'join' AND t.stream_ordering > \(after) AND t.stream_ordering <= \(upTo))::TEXT,
+                (SELECT COALESCE(json_object_agg(room_id, latest), '{}') FROM (
+                    SELECT e.room_id, MAX(e.stream_ordering) AS latest FROM events e
+                    JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = \(userID)
+                    WHERE e.stream_ordering > \(after) AND e.stream_ordering <= \(upTo) AND NOT m.forgotten
+                    GROUP BY e.room_id) c)::TEXT,
+                (SELECT COALESCE(json_agg(json_build_array(
+                        r.room_id, r.user_id, r.receipt_type, r.thread_id, r.event_id, r.ts, r.stream_ordering) ORDER BY r.stream_ordering), '[]')
+                    FROM receipts r JOIN room_memberships m ON m.room_id = r.room_id AND m.user_id = \(userID)
+                    WHERE m.membership = 'join' AND r.stream_ordering > \(after) AND r.stream_ordering <= \(upTo))::TEXT,
+                (SELECT COALESCE(json_agg(json_build_array(room_id, type, content, stream_ordering) ORDER BY stream_ordering), '[]')
+                    FROM account_data WHERE user_id = \(userID) AND stream_ordering > \(after))::TEXT
+            """)[0]
+        let (typing, rooms, receipts, accountData) = try row.decode((String, String, String, String).self)
+        func rows(_ text: String) throws -> [[JSON]] { try (JSONParser.parse(text).arrayValue ?? []).map { $0.arrayValue ?? [] } }
+        var changes = SyncChanges()
+        changes.typingRooms = Set(try JSONParser.parse(typing).arrayValue?.compactMap(\.stringValue) ?? [])
+        for (room, latest) in try JSONParser.parse(rooms).objectValue ?? [:] { changes.changedRooms[room] = latest.intValue ?? 0 }
+        changes.receipts = try rows(receipts).map { cells in
+            guard cells.count == 7, let room = cells[0].stringValue, let user = cells[1].stringValue, let type = cells[2].stringValue,
+                let thread = cells[3].stringValue, let eventID = cells[4].stringValue, let ts = cells[5].intValue,
+                let position = cells[6].intValue
+            else { throw StoredDocumentError(reason: "a receipt row") }
+            return Receipt(
+                roomID: room, userID: user, type: type, threadID: thread.isEmpty ? nil : thread, eventID: eventID, timestamp: ts,
+                streamPosition: position)
+        }
+        changes.accountData = try rows(accountData).map { cells in
+            guard cells.count == 4, let room = cells[0].stringValue, let type = cells[1].stringValue, let content = cells[2].stringValue,
+                let position = cells[3].intValue
+            else { throw StoredDocumentError(reason: "an account data row") }
+            return AccountDataEntry(roomID: room.isEmpty ? nil : room, type: type, content: try JSON.stored(content), streamPosition: position)
+        }
+        return changes
+    }
+
     /// The IDs come from the index; the events, parsed once, from the event cache.
     public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
         let ids = try await query(
