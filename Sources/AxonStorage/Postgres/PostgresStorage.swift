@@ -755,6 +755,7 @@ enum PostgresMigrations {
                 "ALTER TABLE room_memberships ADD COLUMN joined_at BIGINT NOT NULL DEFAULT 0",
             ]
         ),
+        ("037_membership_stream", ["CREATE INDEX room_memberships_stream_only ON room_memberships(stream_ordering)"]),
     ]
 
     /// One trigger function for every watched table (`CacheChange.watches`): the change goes

@@ -171,9 +171,9 @@ extension SQLiteStorage {
 
     static func membershipChanges(_ db: Database, viewer: String, after: Int64, upTo: Int64) throws -> [MembershipChange] {
             try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT m2.room_id, m2.user_id, m2.membership FROM room_memberships m1
-                    JOIN room_memberships m2 ON m2.room_id = m1.room_id
-                    WHERE m1.user_id = ? AND m2.stream_ordering > ? AND m2.stream_ordering <= ?
+                    SELECT m2.room_id, m2.user_id, m2.membership FROM room_memberships m2
+                    CROSS JOIN room_memberships m1 ON m1.room_id = m2.room_id AND m1.user_id = ?
+                    WHERE m2.stream_ordering > ? AND m2.stream_ordering <= ?
                     """),
                 arguments: [viewer, after, upTo]
             ).map { MembershipChange(roomID: $0["room_id"], userID: $0["user_id"], membership: $0["membership"]) }

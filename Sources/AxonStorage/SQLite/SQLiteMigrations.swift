@@ -847,6 +847,11 @@ enum SQLiteMigrations {
                     ALTER TABLE room_memberships ADD COLUMN joined_at INTEGER NOT NULL DEFAULT 0;
                     """)
         }
+        migrator.registerMigration("037_membership_stream") { db in
+            // A sync's membership changes are found from the few recent rows, not by probing
+            // each of the viewer's rooms (a thousand rooms made it the costliest read).
+            try db.execute(sql: "CREATE INDEX room_memberships_stream_only ON room_memberships(stream_ordering)")
+        }
         return migrator
     }
 }
