@@ -105,12 +105,14 @@ public protocol SyncStore: Sendable {
 
 /// The streams an incremental sync starts from, in (after, upTo]: rooms with typing changes,
 /// rooms with new events (latest position of each), receipts, and account data (after
-/// `after` only; the caller drops entries past its position).
+/// `after` only; the caller drops entries past its position); and the ignored-user list.
 public struct SyncChanges: Sendable {
     public var typingRooms: Set<String> = []
     public var changedRooms: [String: Int64] = [:]
     public var receipts: [Receipt] = []
     public var accountData: [AccountDataEntry] = []
+    /// The user's current `m.ignored_user_list` content, changed or not: every sync filters by it.
+    public var ignoredUserList: JSON?
 
     public init() {}
 }
@@ -123,6 +125,7 @@ extension SyncStore {
         changes.changedRooms = try await changedRooms(userID: userID, after: after, upTo: upTo)
         changes.receipts = try await receiptChanges(userID: userID, after: after, upTo: upTo)
         changes.accountData = try await accountDataChanges(userID: userID, since: after)
+        changes.ignoredUserList = try await accountData(userID: userID, roomID: nil, type: "m.ignored_user_list")
         return changes
     }
 }

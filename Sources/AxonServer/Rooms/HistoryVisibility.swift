@@ -77,8 +77,12 @@ struct HistoryVisibility: Sendable {
     }
 
     func ignoredUsers(_ userID: String) async throws -> Set<String> {
-        let list = try await storage.accountData(userID: userID, roomID: nil, type: "m.ignored_user_list")
-        return Set(list?["ignored_users"]?.objectValue?.keys ?? [])
+        Self.ignoredUsers(in: try await storage.accountData(userID: userID, roomID: nil, type: "m.ignored_user_list"))
+    }
+
+    /// The users an `m.ignored_user_list` content names.
+    static func ignoredUsers(in list: JSON?) -> Set<String> {
+        Set(list?["ignored_users"]?.objectValue?.keys ?? [])
     }
 
     private func allows(visibility: String, membership: String, event: StoredEvent, joins: [Int64]) -> Bool {

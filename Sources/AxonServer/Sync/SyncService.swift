@@ -69,12 +69,14 @@ struct SyncService: Sendable {
         var receiptsByRoom: [String: [Receipt]] = [:]
         var typingRooms = Set<String>()
         var accountData: [AccountDataEntry]
+        var ignoredList: JSON??
         if let since {
             let changes = try await storage.syncChanges(userID: userID, after: since, upTo: current)
             typingRooms = changes.typingRooms
             changed = changes.changedRooms
             for receipt in changes.receipts { receiptsByRoom[receipt.roomID, default: []].append(receipt) }
             accountData = changes.accountData
+            ignoredList = .some(changes.ignoredUserList)
         } else {
             accountData = try await storage.accountDataChanges(userID: userID, since: nil)
         }
@@ -93,7 +95,12 @@ struct SyncService: Sendable {
         {
             globalAccountData.append(["type": "m.push_rules", "content": .object(PushRuleSet(userID: userID, document: nil).json)])
         }
-        let ignored = try await rooms.visibility.ignoredUsers(userID)
+        let ignored: Set<String>
+        if let ignoredList {
+            ignored = HistoryVisibility.ignoredUsers(in: ignoredList)
+        } else {
+            ignored = try await rooms.visibility.ignoredUsers(userID)
+        }
 
         // Initial syncs look at every room; incremental ones only at rooms where something changed.
         let memberships: [Membership]

@@ -259,9 +259,10 @@ extension PostgresStorage {
                     FROM receipts r JOIN room_memberships m ON m.room_id = r.room_id AND m.user_id = \(userID)
                     WHERE m.membership = 'join' AND r.stream_ordering > \(after) AND r.stream_ordering <= \(upTo))::TEXT,
                 (SELECT COALESCE(json_agg(json_build_array(room_id, type, content, stream_ordering) ORDER BY stream_ordering), '[]')
-                    FROM account_data WHERE user_id = \(userID) AND stream_ordering > \(after))::TEXT
+                    FROM account_data WHERE user_id = \(userID) AND stream_ordering > \(after))::TEXT,
+                (SELECT content FROM account_data WHERE user_id = \(userID) AND room_id = '' AND type = 'm.ignored_user_list')
             """)[0]
-        let (typing, rooms, receipts, accountData) = try row.decode((String, String, String, String).self)
+        let (typing, rooms, receipts, accountData, ignored) = try row.decode((String, String, String, String, String?).self)
         func rows(_ text: String) throws -> [[JSON]] { try (JSONParser.parse(text).arrayValue ?? []).map { $0.arrayValue ?? [] } }
         var changes = SyncChanges()
         changes.typingRooms = Set(try JSONParser.parse(typing).arrayValue?.compactMap(\.stringValue) ?? [])
@@ -281,6 +282,7 @@ extension PostgresStorage {
             else { throw StoredDocumentError(reason: "an account data row") }
             return AccountDataEntry(roomID: room.isEmpty ? nil : room, type: type, content: try JSON.stored(content), streamPosition: position)
         }
+        changes.ignoredUserList = try ignored.map { try JSON.stored($0) }
         return changes
     }
 
