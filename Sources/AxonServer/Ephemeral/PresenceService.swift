@@ -1,4 +1,5 @@
 import AxonStorage
+import Synchronization
 import MatrixModel
 
 /// Presence (spec "Presence"): stored on the stream, delivered to the user and to everyone
@@ -18,6 +19,9 @@ struct PresenceService: Sendable {
     /// A syncing client refreshes its last-active time at most this often.
     static let refreshMs: Int64 = 60 * 1000
     static let states: Set<String> = ["online", "offline", "unavailable"]
+    /// What this node last wrote per user, so a syncing client's once-a-minute refresh is
+    /// decided without reading the database on every `/sync`.
+    let recentlyWritten = RecentPresence()
 
     func set(userID: String, state: String, statusMessage: String?) async throws {
         guard enabled else { return }
@@ -26,6 +30,7 @@ struct PresenceService: Sendable {
         let now = nowMillis()
         let position = try await storage.setPresence(
             userID: userID, state: state, statusMessage: statusMessage, lastActive: now, notify: Array(peers))
+        recentlyWritten.record(userID, state: state, at: now)
         for peer in peers { notifier.userChanged(peer, position: position) }
         guard let federationSender, UserID(userID)?.server == serverName,
             previous?.state != state || previous?.statusMessage != statusMessage
@@ -54,6 +59,9 @@ struct PresenceService: Sendable {
     func syncing(userID: String, state: String) async throws {
         // "offline" on /sync means: do not mark me online.
         guard enabled, state != "offline" else { return }
+        // Written here less than a minute ago with this state: nothing to refresh. (A change
+        // made on another node meanwhile is refreshed over within that minute.)
+        if recentlyWritten.isFresh(userID, state: state, now: nowMillis(), within: Self.refreshMs) { return }
         let current = try await storage.presence(userID: userID)
         if let current, current.state == state, nowMillis() - current.lastActive < Self.refreshMs { return }
         try await set(userID: userID, state: state, statusMessage: current?.statusMessage)
@@ -110,6 +118,27 @@ extension ServerContext {
                 throw MatrixError.forbidden("You do not share a room with \(userID)")
             }
             return .ok(presence.content(presence.enabled ? try await storage.presence(userID: userID) : nil))
+        }
+    }
+}
+
+/// Per user, the state and time of this node's last presence write; bounded (emptied when
+/// full, which only costs a database read per user afterwards).
+final class RecentPresence: Sendable {
+    private let written = Mutex<[String: (state: String, at: Int64)]>([:])
+    static let capacity = 100_000
+
+    func record(_ userID: String, state: String, at time: Int64) {
+        written.withLock { written in
+            if written.count >= Self.capacity { written.removeAll(keepingCapacity: true) }
+            written[userID] = (state, time)
+        }
+    }
+
+    func isFresh(_ userID: String, state: String, now: Int64, within window: Int64) -> Bool {
+        written.withLock { written in
+            guard let last = written[userID] else { return false }
+            return last.state == state && now - last.at < window
         }
     }
 }
