@@ -35,6 +35,13 @@ public struct SharedPushAction: Sendable, Equatable {
     }
 }
 
+/// When a shared row `s` reaches the member row `m` of its room (both dialects): `m` is joined
+/// since before the event, did not send it, and was not excluded from it.
+let sharedActionReachesMember = """
+    m.membership = 'join' AND m.joined_at < s.stream_ordering AND m.user_id != s.sender
+    AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = m.user_id)
+    """
+
 /// The membership upsert's `joined_at`: the position a member's current join began. A
 /// join after a join (a profile change) keeps it; any other change starts it again.
 let keepJoinStartOnRejoin = """

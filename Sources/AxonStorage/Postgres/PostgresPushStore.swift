@@ -65,10 +65,8 @@ extension PostgresStorage {
                 WHERE user_id = \(userID) AND room_id = \(roomID) AND stream_ordering > (SELECT pos FROM bound)
                 UNION ALL
                 SELECT s.thread_id, s.highlight, s.stream_ordering FROM room_push_actions s
-                JOIN room_memberships m ON m.room_id = s.room_id AND m.user_id = \(userID) AND m.membership = 'join'
-                WHERE s.room_id = \(roomID) AND s.stream_ordering > (SELECT pos FROM bound) AND s.stream_ordering > m.joined_at
-                AND s.sender != \(userID)
-                AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = \(userID))
+                JOIN room_memberships m ON m.room_id = s.room_id AND m.user_id = \(userID)
+                WHERE s.room_id = \(roomID) AND s.stream_ordering > (SELECT pos FROM bound) AND \(unescaped: sharedActionReachesMember)
             ) a
             LEFT JOIN (SELECT r.thread_id, MAX(e.stream_ordering) AS pos FROM receipts r JOIN events e ON e.event_id = r.event_id
                 WHERE r.room_id = \(roomID) AND r.user_id = \(userID) AND r.receipt_type IN ('m.read', 'm.read.private')
@@ -91,10 +89,8 @@ extension PostgresStorage {
                 WHERE user_id = \(userID) AND stream_ordering < \(before ?? Int64.max)
                 UNION ALL
                 SELECT s.event_id, m.user_id, s.room_id, s.stream_ordering, s.thread_id, s.highlight, s.actions FROM room_memberships m
-                JOIN room_push_actions s ON s.room_id = m.room_id AND s.stream_ordering > m.joined_at
-                    AND s.stream_ordering < \(before ?? Int64.max)
-                WHERE m.user_id = \(userID) AND m.membership = 'join' AND s.sender != \(userID)
-                AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = \(userID))
+                JOIN room_push_actions s ON s.room_id = m.room_id AND s.stream_ordering < \(before ?? Int64.max)
+                WHERE m.user_id = \(userID) AND \(unescaped: sharedActionReachesMember)
             ) a JOIN events e ON e.event_id = a.event_id
             \(unescaped: highlightsOnly ? "WHERE a.highlight" : "")
             ORDER BY a.stream_ordering DESC LIMIT \(limit)
@@ -119,10 +115,9 @@ extension PostgresStorage {
             JOIN pushers p ON p.user_id = a.user_id WHERE a.event_id = \(eventID)
             UNION ALL
             SELECT s.event_id, s.thread_id, s.highlight, s.actions, \(unescaped: Self.pusherColumns) FROM room_push_actions s
-            JOIN room_memberships m ON m.room_id = s.room_id AND m.membership = 'join' AND m.joined_at < s.stream_ordering
+            JOIN room_memberships m ON m.room_id = s.room_id
             JOIN pushers p ON p.user_id = m.user_id
-            WHERE s.event_id = \(eventID) AND m.user_id != s.sender
-            AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = m.user_id)
+            WHERE s.event_id = \(eventID) AND \(unescaped: sharedActionReachesMember)
             """
         ).map { row in
             let cells = Array(row)

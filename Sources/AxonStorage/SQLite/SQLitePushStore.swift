@@ -54,9 +54,8 @@ extension SQLiteStorage {
         WHERE user_id = ?1 AND stream_ordering < ?2
         UNION ALL
         SELECT s.event_id, m.user_id, s.room_id, s.stream_ordering, s.thread_id, s.highlight, s.actions FROM room_memberships m
-        JOIN room_push_actions s ON s.room_id = m.room_id AND s.stream_ordering > m.joined_at AND s.stream_ordering < ?2
-        WHERE m.user_id = ?1 AND m.membership = 'join' AND s.sender != ?1
-        AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = ?1)
+        JOIN room_push_actions s ON s.room_id = m.room_id AND s.stream_ordering < ?2
+        WHERE m.user_id = ?1 AND \(sharedActionReachesMember)
         """
 
     public func notificationCounts(userID: String, roomID: String) async throws -> [NotificationCount] {
@@ -79,9 +78,8 @@ extension SQLiteStorage {
                         WHERE user_id = ?1 AND room_id = ?2 AND stream_ordering > ?3
                         UNION ALL
                         SELECT s.thread_id, s.highlight, s.stream_ordering FROM room_push_actions s
-                        JOIN room_memberships m ON m.room_id = s.room_id AND m.user_id = ?1 AND m.membership = 'join'
-                        WHERE s.room_id = ?2 AND s.stream_ordering > ?3 AND s.stream_ordering > m.joined_at AND s.sender != ?1
-                        AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = ?1)
+                        JOIN room_memberships m ON m.room_id = s.room_id AND m.user_id = ?1
+                        WHERE s.room_id = ?2 AND s.stream_ordering > ?3 AND \(sharedActionReachesMember)
                     ) a
                     LEFT JOIN (SELECT r.thread_id, MAX(e.stream_ordering) AS pos FROM receipts r JOIN events e ON e.event_id = r.event_id
                         WHERE r.room_id = ?2 AND r.user_id = ?1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id != ''
@@ -119,10 +117,9 @@ extension SQLiteStorage {
                     JOIN pushers p ON p.user_id = a.user_id WHERE a.event_id = ?1
                     UNION ALL
                     SELECT s.event_id, s.thread_id, s.highlight, s.actions, p.* FROM room_push_actions s
-                    JOIN room_memberships m ON m.room_id = s.room_id AND m.membership = 'join' AND m.joined_at < s.stream_ordering
+                    JOIN room_memberships m ON m.room_id = s.room_id
                     JOIN pushers p ON p.user_id = m.user_id
-                    WHERE s.event_id = ?1 AND m.user_id != s.sender
-                    AND NOT EXISTS (SELECT 1 FROM push_action_exclusions x WHERE x.event_id = s.event_id AND x.user_id = m.user_id)
+                    WHERE s.event_id = ?1 AND \(sharedActionReachesMember)
                     """),
                 arguments: [eventID]
             ).map { row in
