@@ -126,6 +126,14 @@ let perEventTables = [
     "event_relations", "event_search", "event_push_actions", "room_push_actions", "push_action_exclusions", "event_edges", "event_transactions", "events",
 ]
 
+/// The tables that hold rows of one room, by `room_id`, cleared when the room is purged
+/// (after `event_transactions`, which is keyed by event).
+let perRoomTables = [
+    "event_relations", "event_search", "event_push_actions", "room_push_actions", "push_action_exclusions", "receipts", "events",
+    "current_state", "room_memberships", "room_aliases", "event_edges", "forward_extremities", "event_outliers", "typing",
+    "lazy_members_sent", "rooms",
+]
+
 /// The state values the room list shows, each one `(column, event type, content path)`.
 /// Both backends read them from the events in the room's current state.
 let roomSummaryStateColumns: [(column: String, type: String, key: String)] = [

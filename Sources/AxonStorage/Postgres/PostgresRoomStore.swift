@@ -241,10 +241,7 @@ extension PostgresStorage {
         try await transaction { connection in
             try await connection.rows(
                 "DELETE FROM event_transactions WHERE event_id IN (SELECT event_id FROM events WHERE room_id = \(roomID))", logger: logger)
-            for table in [
-                "event_relations", "event_search", "event_push_actions", "room_push_actions", "push_action_exclusions", "receipts", "events", "current_state", "room_memberships", "room_aliases",
-                "event_edges", "forward_extremities", "event_outliers", "typing", "lazy_members_sent", "rooms",
-            ] {
+            for table in perRoomTables {
                 try await connection.rows("DELETE FROM \(unescaped: table) WHERE room_id = \(roomID)", logger: logger)
             }
             try await connection.rows(

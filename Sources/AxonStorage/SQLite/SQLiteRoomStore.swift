@@ -156,10 +156,7 @@ extension SQLiteStorage {
     public func purgeRoom(roomID: String) async throws {
         try await write { db in
             try db.cachedStatement(sql: "DELETE FROM event_transactions WHERE event_id IN (SELECT event_id FROM events WHERE room_id = ?)").execute(arguments: [roomID])
-            for table in [
-                "event_relations", "event_search", "event_push_actions", "room_push_actions", "push_action_exclusions", "receipts", "events", "current_state", "room_memberships", "room_aliases",
-                "event_edges", "forward_extremities", "event_outliers", "typing", "lazy_members_sent", "rooms",
-            ] {
+            for table in perRoomTables {
                 try db.execute(sql: "DELETE FROM \(table) WHERE room_id = ?", arguments: [roomID])
             }
             try db.cachedStatement(sql: "DELETE FROM state_group_entries WHERE group_id IN (SELECT id FROM state_groups WHERE room_id = ?)").execute(arguments: [roomID])
