@@ -133,12 +133,17 @@ enum PushActionRecorder {
                 outcomes[user] = actions
             }
         }
-        // The most common notifying outcome among members.
-        var tally: [String: (actions: PushActions, count: Int)] = [:]
+        // The most common notifying outcome among members. Distinct outcomes are few (the
+        // defaults, a mention, a muted room), so they are compared, not hashed.
+        var tally: [(actions: PushActions, count: Int)] = []
         for (user, actions) in outcomes where !inputs.nonMembers.contains(user) {
-            tally[JSON.array(actions.actions).encodedString(), default: (actions, 0)].count += 1
+            if let index = tally.firstIndex(where: { $0.actions == actions }) {
+                tally[index].count += 1
+            } else {
+                tally.append((actions, 1))
+            }
         }
-        guard let common = tally.values.max(by: { $0.count < $1.count }), common.count >= sharedThreshold else {
+        guard let common = tally.max(by: { $0.count < $1.count }), common.count >= sharedThreshold else {
             return Decisions(actions: outcomes)
         }
         let shared = common.actions
