@@ -106,11 +106,13 @@ public final class PostgresStorage: Storage {
 
     /// Anything but a plain `SELECT`, or a `WITH` that is a plain read (the state-chain
     /// queries), may write rows a trigger watches.
+    /// A word is compared whole, in any case and whatever follows it: missing a write here
+    /// would leave this node's caches stale, while a false alarm only costs a transaction.
     static func mayWrite(_ sql: String) -> Bool {
-        let start = sql.drop(while: \.isWhitespace)
-        if start.hasPrefix("SELECT") { return false }
-        guard start.hasPrefix("WITH") else { return true }
-        return ["INSERT ", "UPDATE ", "DELETE "].contains { start.contains($0) }
+        let first = sql.drop(while: { !$0.isLetter }).prefix(while: \.isLetter).uppercased()
+        if first == "SELECT" { return false }
+        guard first == "WITH" else { return true }
+        return sql.split(whereSeparator: { !$0.isLetter }).contains { ["INSERT", "UPDATE", "DELETE"].contains($0.uppercased()) }
     }
 
     /// Runs `body` in one transaction (rolled back when it throws). Before committing it reads
