@@ -118,7 +118,7 @@ public struct SyncChanges: Sendable {
 }
 
 extension SyncStore {
-    /// Four reads; a backend where each is a round trip does them in one.
+    /// Five reads; a backend where each is a round trip does them in one.
     public func syncChanges(userID: String, after: Int64, upTo: Int64) async throws -> SyncChanges {
         var changes = SyncChanges()
         changes.typingRooms = try await typingChanges(userID: userID, after: after, upTo: upTo)

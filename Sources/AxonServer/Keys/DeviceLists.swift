@@ -7,6 +7,8 @@ import MatrixModel
 /// change costs it an undecryptable message.
 struct DeviceLists: Sendable {
     let storage: any Storage
+    /// Up to this many changed users are checked for a shared room one by one; beyond it,
+    /// the viewer's whole peer list is cheaper to read once.
     static let candidatesCheckedAlone = 500
 
     func updates(viewer: String, after: Int64, upTo: Int64) async throws -> (changed: Set<String>, left: Set<String>) {
