@@ -181,7 +181,7 @@ public struct AxonServer: Sendable {
         responder.resources = Set(listener.resources)
         responder.federationAuth = context.federation.authenticator
         let services: [any Service] = withServices ? [
-            UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier),
+            UIASessionSweeper(storage: storage), StreamChangeListener(storage: storage, notifier: context.notifier, presence: context.presence.recentlyWritten),
             TypingSweeper(storage: storage, notifier: context.notifier), context.federation.sender,
             AdminRoomTaskResumer(context: context), context.appServiceSender,
         ] : []

@@ -1,7 +1,8 @@
 """Caches stay right across nodes (issue 18): node B reads something (so it is cached there),
 node A changes it, and B's very next request shows the change. Covers a state change, a
 membership change, a redaction and a logout, each of which B learns only through PostgreSQL
-NOTIFY."""
+NOTIFY. Node A's memory of the presence it wrote is voided the same way."""
+import asyncio
 import uuid
 
 import aiohttp
@@ -59,3 +60,27 @@ async def test_changes_on_one_node_are_seen_on_the_others_next_request(cluster):
         assert status == 200
         status, body = await call(session, "GET", client(b.base_url) + "/account/whoami", carol)
         assert (status, body.get("errcode")) == (401, "M_UNKNOWN_TOKEN")
+
+
+async def test_a_presence_set_on_one_node_is_not_skipped_by_the_other(cluster):  # noqa: F811
+    """Node A remembers what it last wrote of a syncing user's presence, to skip refreshing
+    it every /sync; a presence set on node B must void that, so A's next sync (asking for
+    "online") sets it again instead of keeping B's "unavailable"."""
+    a, b = cluster
+    async with aiohttp.ClientSession() as session:
+        alice, _, _ = await shared_room(session, a, b)
+        _, me = await call(session, "GET", client(a.base_url) + "/account/whoami", alice)
+        status_path = f"/presence/{me['user_id']}/status"
+        status, _ = await call(session, "GET", client(a.base_url) + "/sync", alice, params={"timeout": "0", "set_presence": "online"})
+        assert status == 200
+        status, _ = await call(session, "PUT", client(b.base_url) + status_path, alice, json={"presence": "unavailable"})
+        assert status == 200
+        presence = None
+        for _ in range(50):  # the NOTIFY reaches A within milliseconds; bounded
+            await call(session, "GET", client(a.base_url) + "/sync", alice, params={"timeout": "0", "set_presence": "online"})
+            _, body = await call(session, "GET", client(b.base_url) + status_path, alice)
+            presence = body.get("presence")
+            if presence == "online":
+                break
+            await asyncio.sleep(0.1)
+        assert presence == "online"

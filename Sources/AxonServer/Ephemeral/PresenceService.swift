@@ -30,7 +30,7 @@ struct PresenceService: Sendable {
         let now = nowMillis()
         let position = try await storage.setPresence(
             userID: userID, state: state, statusMessage: statusMessage, lastActive: now, notify: Array(peers))
-        recentlyWritten.record(userID, state: state, at: now)
+        recentlyWritten.record(userID, state: state, at: now, position: position)
         for peer in peers { notifier.userChanged(peer, position: position) }
         guard let federationSender, UserID(userID)?.server == serverName,
             previous?.state != state || previous?.statusMessage != statusMessage
@@ -59,8 +59,8 @@ struct PresenceService: Sendable {
     func syncing(userID: String, state: String) async throws {
         // "offline" on /sync means: do not mark me online.
         guard enabled, state != "offline" else { return }
-        // Written here less than a minute ago with this state: nothing to refresh. (A change
-        // made on another node meanwhile is refreshed over within that minute.)
+        // Written here less than a minute ago with this state, and nothing about the user
+        // changed since on any node (`RecentPresence.userChanged`): nothing to refresh.
         if recentlyWritten.isFresh(userID, state: state, now: nowMillis(), within: Self.refreshMs) { return }
         let current = try await storage.presence(userID: userID)
         if let current, current.state == state, nowMillis() - current.lastActive < Self.refreshMs { return }
@@ -122,16 +122,18 @@ extension ServerContext {
     }
 }
 
-/// Per user, the state and time of this node's last presence write; bounded (emptied when
-/// full, which only costs a database read per user afterwards).
+/// Per user, the state, time and stream position of this node's last presence write;
+/// bounded (emptied when full, which only costs a database read per user afterwards). Any
+/// later change of the user on the stream, from this node or another (LISTEN/NOTIFY), drops
+/// the entry, so a presence set elsewhere is read back, never refreshed over.
 final class RecentPresence: Sendable {
-    private let written = Mutex<[String: (state: String, at: Int64)]>([:])
+    private let written = Mutex<[String: (state: String, at: Int64, position: Int64)]>([:])
     static let capacity = 100_000
 
-    func record(_ userID: String, state: String, at time: Int64) {
+    func record(_ userID: String, state: String, at time: Int64, position: Int64) {
         written.withLock { written in
             if written.count >= Self.capacity { written.removeAll(keepingCapacity: true) }
-            written[userID] = (state, time)
+            written[userID] = (state, time, position)
         }
     }
 
@@ -139,6 +141,13 @@ final class RecentPresence: Sendable {
         written.withLock { written in
             guard let last = written[userID] else { return false }
             return last.state == state && now - last.at < window
+        }
+    }
+
+    /// The user changed at `position` (the write recorded here announces itself too, at its own position).
+    func userChanged(_ userID: String, position: Int64) {
+        written.withLock { written in
+            if let last = written[userID], last.position < position { written[userID] = nil }
         }
     }
 }

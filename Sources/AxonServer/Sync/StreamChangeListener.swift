@@ -6,15 +6,20 @@ import ServiceLifecycle
 struct StreamChangeListener: Service {
     let storage: any Storage
     let notifier: Notifier
+    /// What this node last wrote of each user's presence, forgotten when the user changes.
+    let presence: RecentPresence
 
     func run() async throws {
         let notifier = self.notifier
+        let presence = self.presence
         do {
             try await cancelWhenGracefulShutdown {
                 try await storage.listenForChanges { change in
                     switch change {
                     case .room(let roomID, let position): notifier.roomChanged(roomID, position: position)
-                    case .user(let userID, let position): notifier.userChanged(userID, position: position)
+                    case .user(let userID, let position):
+                        presence.userChanged(userID, position: position)
+                        notifier.userChanged(userID, position: position)
                     }
                 }
             }
