@@ -68,17 +68,18 @@ struct SyncService: Sendable {
         var changed: [String: Int64] = [:]
         var receiptsByRoom: [String: [Receipt]] = [:]
         var typingRooms = Set<String>()
-        var accountData: [AccountDataEntry]
-        var ignoredList: JSON??
+        let accountData: [AccountDataEntry]
+        let ignored: Set<String>
         if let since {
             let changes = try await storage.syncChanges(userID: userID, after: since, upTo: current)
             typingRooms = changes.typingRooms
             changed = changes.changedRooms
             for receipt in changes.receipts { receiptsByRoom[receipt.roomID, default: []].append(receipt) }
             accountData = changes.accountData
-            ignoredList = .some(changes.ignoredUserList)
+            ignored = HistoryVisibility.ignoredUsers(in: changes.ignoredUserList)
         } else {
             accountData = try await storage.accountDataChanges(userID: userID, since: nil)
+            ignored = try await rooms.visibility.ignoredUsers(userID)
         }
         var roomAccountData: [String: [AccountDataEntry]] = [:]
         var globalAccountData: [JSON] = []
@@ -94,12 +95,6 @@ struct SyncService: Sendable {
             filter.accountData.allows(PDU(eventID: "", json: ["type": "m.push_rules"]))
         {
             globalAccountData.append(["type": "m.push_rules", "content": .object(PushRuleSet(userID: userID, document: nil).json)])
-        }
-        let ignored: Set<String>
-        if let ignoredList {
-            ignored = HistoryVisibility.ignoredUsers(in: ignoredList)
-        } else {
-            ignored = try await rooms.visibility.ignoredUsers(userID)
         }
 
         // Initial syncs look at every room; incremental ones only at rooms where something changed.
