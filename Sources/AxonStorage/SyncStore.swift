@@ -87,10 +87,14 @@ public protocol SyncStore: Sendable {
     /// Rooms the user has any membership in whose events changed in (after, upTo], with the
     /// latest position of each.
     func changedRooms(userID: String, after: Int64, upTo: Int64) async throws -> [String: Int64]
-    /// What an incremental sync reads first, together (one round trip on PostgreSQL).
-    func syncChanges(userID: String, after: Int64, upTo: Int64) async throws -> SyncChanges
+    /// What an incremental sync reads first, together (one read on SQLite, one round trip on
+    /// PostgreSQL); with `presence`, also `presenceChanges`.
+    func syncChanges(userID: String, after: Int64, upTo: Int64, presence: Bool) async throws -> SyncChanges
     /// A room's events with stream positions in (after, upTo], newest first, at most `limit`.
-    func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent]
+    /// `latest`, when the caller knows one, is a position at or below `upTo` after which the
+    /// room has no events up to `upTo` (its newest event's): with it, the read can be
+    /// answered from the room's cached timeline tail.
+    func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int, latest: Int64?) async throws -> [StoredEvent]
     /// State events of a room with stream positions in (after, upTo].
     func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent]
     /// Events of every room the user has a membership in, with positions in (after, upTo], oldest first.
@@ -105,7 +109,8 @@ public protocol SyncStore: Sendable {
 
 /// The streams an incremental sync starts from, in (after, upTo]: rooms with typing changes,
 /// rooms with new events (latest position of each), receipts, and account data (after
-/// `after` only; the caller drops entries past its position); and the ignored-user list.
+/// `after` only; the caller drops entries past its position); the ignored-user list; and,
+/// when asked for, presence changes.
 public struct SyncChanges: Sendable {
     public var typingRooms: Set<String> = []
     public var changedRooms: [String: Int64] = [:]
@@ -113,19 +118,14 @@ public struct SyncChanges: Sendable {
     public var accountData: [AccountDataEntry] = []
     /// The user's current `m.ignored_user_list` content, changed or not: every sync filters by it.
     public var ignoredUserList: JSON?
+    /// `presenceChanges(userID:after:upTo:)`, nil when not asked for.
+    public var presence: [PresenceRecord]?
 
     public init() {}
 }
 
 extension SyncStore {
-    /// Five reads; a backend where each is a round trip does them in one.
-    public func syncChanges(userID: String, after: Int64, upTo: Int64) async throws -> SyncChanges {
-        var changes = SyncChanges()
-        changes.typingRooms = try await typingChanges(userID: userID, after: after, upTo: upTo)
-        changes.changedRooms = try await changedRooms(userID: userID, after: after, upTo: upTo)
-        changes.receipts = try await receiptChanges(userID: userID, after: after, upTo: upTo)
-        changes.accountData = try await accountDataChanges(userID: userID, since: after)
-        changes.ignoredUserList = try await accountData(userID: userID, roomID: nil, type: "m.ignored_user_list")
-        return changes
+    public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
+        try await roomEventsByStream(roomID: roomID, after: after, upTo: upTo, limit: limit, latest: nil)
     }
 }

@@ -84,3 +84,30 @@ async def test_a_presence_set_on_one_node_is_not_skipped_by_the_other(cluster): 
                 break
             await asyncio.sleep(0.1)
         assert presence == "online"
+
+
+async def test_a_timeline_cached_on_one_node_shows_what_the_other_sent(cluster):  # noqa: F811
+    """Each node keeps a room's newest events (its timeline tail), and no NOTIFY tells it of
+    new ones: an incremental /sync must still show every message the moment the other node
+    has sent it, asked once (read from the database) or again (answered by the tail)."""
+    a, b = cluster
+    async with aiohttp.ClientSession() as session:
+        alice, bob, room_id = await shared_room(session, a, b)
+        _, body = await call(session, "GET", client(b.base_url) + "/sync", bob, params={"timeout": "0"})
+        first = since = body["next_batch"]
+        sent_ids = []
+        for i in range(6):
+            node, sender = (a, alice) if i % 2 == 0 else (b, bob)
+            status, sent = await call(session, "PUT", client(node.base_url) + f"/rooms/{room_id}/send/m.room.message/tail{i}",
+                                      sender, json={"msgtype": "m.text", "body": f"m{i}"})
+            assert status == 200
+            sent_ids.append(sent["event_id"])
+            for _ in range(2):
+                status, body = await call(session, "GET", client(b.base_url) + "/sync", bob, params={"since": since, "timeout": "0"})
+                timeline = body["rooms"]["join"][room_id]["timeline"]
+                assert [e["event_id"] for e in timeline["events"]] == [sent["event_id"]]
+                assert timeline["limited"] is False
+            since = body["next_batch"]
+        # From the first token, everything sent since, in order.
+        status, body = await call(session, "GET", client(b.base_url) + "/sync", bob, params={"since": first, "timeout": "0"})
+        assert [e["event_id"] for e in body["rooms"]["join"][room_id]["timeline"]["events"]] == sent_ids

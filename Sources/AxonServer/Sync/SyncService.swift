@@ -70,8 +70,10 @@ struct SyncService: Sendable {
         var typingRooms = Set<String>()
         let accountData: [AccountDataEntry]
         let ignored: Set<String>
+        var presenceChanges: [PresenceRecord]?
         if let since {
-            let changes = try await storage.syncChanges(userID: userID, after: since, upTo: current)
+            let changes = try await storage.syncChanges(userID: userID, after: since, upTo: current, presence: presence.enabled)
+            presenceChanges = changes.presence
             typingRooms = changes.typingRooms
             changed = changes.changedRooms
             for receipt in changes.receipts { receiptsByRoom[receipt.roomID, default: []].append(receipt) }
@@ -122,8 +124,10 @@ struct SyncService: Sendable {
                 let hasChanges = changed[roomID] != nil || receiptsByRoom[roomID] != nil || roomAccountData[roomID] != nil
                     || typingRooms.contains(roomID)
                 guard since == nil || isNew || hasChanges || request.fullState else { continue }
+                // The room had no events after its newest changed one (or after `since`, if none).
+                let quietAfter = since.map { changed[roomID] ?? $0 }
                 let room = try await joinedRoom(
-                    roomID: roomID, request: request, after: (isNew || request.fullState) ? nil : since, upTo: current,
+                    roomID: roomID, request: request, after: (isNew || request.fullState) ? nil : since, upTo: current, quietAfter: quietAfter,
                     receipts: receiptsByRoom[roomID], accountData: roomAccountData[roomID], typingChanged: typingRooms.contains(roomID),
                     ignored: ignored)
                 // Changes the user may not see (an ignored user's messages) leave no empty entry.
@@ -162,7 +166,8 @@ struct SyncService: Sendable {
             }
         }
         if presence.enabled {
-            var changes = try await storage.presenceChanges(userID: userID, after: since, upTo: current)
+            var changes: [PresenceRecord]
+            if let presenceChanges { changes = presenceChanges } else { changes = try await storage.presenceChanges(userID: userID, after: since, upTo: current) }
             // A newly joined room's members are new to the client: their presence comes along,
             // however long ago it last changed.
             if since != nil, !newlyJoined.isEmpty {
@@ -179,10 +184,10 @@ struct SyncService: Sendable {
     }
 
     private func joinedRoom(
-        roomID: String, request: Request, after: Int64?, upTo: Int64, receipts: [Receipt]?, accountData: [AccountDataEntry]?,
-        typingChanged: Bool, ignored: Set<String>
+        roomID: String, request: Request, after: Int64?, upTo: Int64, quietAfter: Int64?, receipts: [Receipt]?,
+        accountData: [AccountDataEntry]?, typingChanged: Bool, ignored: Set<String>
     ) async throws -> JSON {
-        let timeline = try await timeline(roomID: roomID, request: request, after: after, upTo: upTo, ignored: ignored)
+        let timeline = try await timeline(roomID: roomID, request: request, after: after, upTo: upTo, quietAfter: quietAfter, ignored: ignored)
         var state: [StoredEvent]
         if after == nil || timeline.limited {
             // Lazy loading drops every other member from full state: they are not loaded.
@@ -295,10 +300,14 @@ struct SyncService: Sendable {
     }
 
     /// The newest events in (after, upTo] the user may see and the filter allows, oldest first.
-    private func timeline(roomID: String, request: Request, after: Int64?, upTo: Int64, ignored: Set<String>) async throws -> Timeline {
+    /// `quietAfter`: a position after which the room has no events up to `upTo`, when known.
+    private func timeline(
+        roomID: String, request: Request, after: Int64?, upTo: Int64, quietAfter: Int64? = nil, ignored: Set<String>
+    ) async throws -> Timeline {
         let limit = request.filter.timeline.limit ?? Self.defaultTimelineLimit
         func visibleEvents(_ fetchLimit: Int) async throws -> (fetched: Int, visible: [StoredEvent]) {
-            let fetched = try await storage.roomEventsByStream(roomID: roomID, after: after ?? -1, upTo: upTo, limit: fetchLimit)
+            let fetched = try await storage.roomEventsByStream(
+                roomID: roomID, after: after ?? -1, upTo: upTo, limit: fetchLimit, latest: quietAfter)
             let visible = try await rooms.visibility.filter(fetched, roomID: roomID, userID: request.user.userID, ignoring: ignored)
                 .filter { request.filter.timeline.allows($0.pdu) }
             return (fetched.count, visible)

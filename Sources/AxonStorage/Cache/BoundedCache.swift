@@ -67,6 +67,24 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 
+    /// What `answer` makes of the entry; a hit only when it answers (an entry that covers too
+    /// little for this read counts as a miss).
+    func answer<Answer>(_ key: Key, _ answer: (Value) -> Answer?) -> Answer? {
+        state.withLock { state in
+            let found = state.young[key]?.value ?? state.old[key]?.value
+            guard let found, let result = answer(found) else {
+                state.statistics.misses += 1
+                return nil
+            }
+            state.statistics.hits += 1
+            if let entry = state.old.removeValue(forKey: key) {
+                state.oldBytes -= entry.bytes
+                Self.insertYoung(key, entry, into: &state, budget: budget)
+            }
+            return result
+        }
+    }
+
     /// Taken before the database read whose result may be stored with `store(_:_:bytes:ticket:)`.
     func ticket(for key: Key) -> Ticket {
         let stripe = Self.stripe(key)
@@ -80,15 +98,34 @@ final class BoundedCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     func store(_ key: Key, _ value: Value, bytes: Int, ticket: Ticket) {
         state.withLock { state in
-            if ticket.stripe < 0 {
-                guard state.any == ticket.generation else { return }
-            } else {
-                guard state.whole == ticket.wholeGeneration, state.stripes[ticket.stripe] == ticket.generation else { return }
-            }
+            guard Self.isCurrent(ticket, in: state) else { return }
             if let previous = state.young.removeValue(forKey: key) { state.youngBytes -= previous.bytes }
             if let previous = state.old.removeValue(forKey: key) { state.oldBytes -= previous.bytes }
             Self.insertYoung(key, Entry(value: value, bytes: bytes), into: &state, budget: budget)
         }
+    }
+
+    /// Stores `value`, or `combine(current, value)` when there is a current entry, in one
+    /// step: two readers merging into the same entry cannot lose each other's part.
+    func merge(_ key: Key, _ value: Value, ticket: Ticket, bytes: (Value) -> Int, _ combine: (Value, Value) -> Value) {
+        state.withLock { state in
+            guard Self.isCurrent(ticket, in: state) else { return }
+            var merged = value
+            if let previous = state.young.removeValue(forKey: key) {
+                state.youngBytes -= previous.bytes
+                merged = combine(previous.value, value)
+            } else if let previous = state.old.removeValue(forKey: key) {
+                state.oldBytes -= previous.bytes
+                merged = combine(previous.value, value)
+            }
+            Self.insertYoung(key, Entry(value: merged, bytes: bytes(merged)), into: &state, budget: budget)
+        }
+    }
+
+    /// No invalidation the ticket covers came in since it was taken.
+    private static func isCurrent(_ ticket: Ticket, in state: State) -> Bool {
+        if ticket.stripe < 0 { return state.any == ticket.generation }
+        return state.whole == ticket.wholeGeneration && state.stripes[ticket.stripe] == ticket.generation
     }
 
     /// Invalidates part of an entry: `markStale` records in the stored value what is no longer

@@ -14,6 +14,7 @@ public final class StorageCaches: Sendable {
     let roomMembers: BoundedCache<String, RoomMembers>
     let userMemberships: BoundedCache<String, [Membership]>
     let pushRules: BoundedCache<String, PushRulesEntry>
+    let timelineTails: BoundedCache<String, TimelineTail>
     /// Changes reported inside the current write transaction (SQLite: the one writer).
     private let pending = Mutex(Set<CacheChange>())
 
@@ -22,18 +23,19 @@ public final class StorageCaches: Sendable {
     public init(budgetBytes: Int = StorageCaches.defaultBudgetBytes) {
         func share(_ percent: Int) -> Int { budgetBytes / 100 * percent }
         tokens = BoundedCache(name: "access_tokens", budgetBytes: share(3))
-        events = BoundedCache(name: "events", budgetBytes: share(50))
+        events = BoundedCache(name: "events", budgetBytes: share(47))
         currentState = BoundedCache(name: "current_state", budgetBytes: share(10))
         stateGroups = BoundedCache(name: "state_snapshots", budgetBytes: share(15))
         roomMembers = BoundedCache(name: "room_members", budgetBytes: share(14))
         userMemberships = BoundedCache(name: "user_memberships", budgetBytes: share(5))
         pushRules = BoundedCache(name: "push_rules", budgetBytes: share(3))
+        timelineTails = BoundedCache(name: "timeline_tails", budgetBytes: share(3))
     }
 
     public var statistics: [CacheStatistics] {
         [
             tokens.statistics, events.statistics, currentState.statistics, stateGroups.statistics, roomMembers.statistics,
-            userMemberships.statistics, pushRules.statistics,
+            userMemberships.statistics, pushRules.statistics, timelineTails.statistics,
         ]
     }
 
@@ -82,6 +84,7 @@ public final class StorageCaches: Sendable {
         roomMembers.removeAll()
         userMemberships.removeAll()
         pushRules.removeAll()
+        timelineTails.removeAll()
     }
 
     // MARK: Reads
@@ -110,6 +113,28 @@ public final class StorageCaches: Sendable {
             }
         }
         return ids.compactMap { id in found.removeValue(forKey: id) }
+    }
+
+    /// `roomEventsByStream`: the IDs from the room's timeline tail when it knows them all (see
+    /// `TimelineTail`), else from `load` (the index read, newest first), merged into the tail;
+    /// the events from `events`. A tail that lists an event the database no longer has (a
+    /// purge) is dropped and the index read again.
+    func roomEvents(
+        _ roomID: String, after: Int64, upTo: Int64, limit: Int, latest: Int64?, load: () async throws -> [TimelineEntry],
+        events: ([String]) async throws -> [StoredEvent]
+    ) async throws -> [StoredEvent] {
+        guard after >= -1, limit > 0 else { return try await events(load().map(\.eventID)) }
+        if let ids = timelineTails.answer(roomID, { $0.answer(after: after, upTo: upTo, latest: latest, limit: limit) }) {
+            let found = try await events(ids)
+            if found.count == ids.count { return found }
+            timelineTails.invalidate(roomID)
+        }
+        let ticket = timelineTails.ticket(for: roomID)
+        let read = try await load()
+        timelineTails.merge(roomID, TimelineTail(read: read, after: after, upTo: upTo, limit: limit), ticket: ticket, bytes: \.bytes) {
+            $0.merged(with: $1)
+        }
+        return try await events(read.map(\.eventID))
     }
 
     func currentStateIDs(_ roomID: String, load: () async throws -> [StateKey: String]) async throws -> [StateKey: String] {

@@ -294,24 +294,10 @@ extension PostgresStorage {
             }
             // One round trip for what every sync reads: each part comes back as JSON text.
             let after = since ?? upTo
-            let row = try await connection.rows(
-                """
-                SELECT
-                    (SELECT COALESCE(json_object_agg(algorithm, n), '{}') FROM (
-                        SELECT algorithm, COUNT(*) AS n FROM one_time_keys
-                        WHERE user_id = \(userID) AND device_id = \(deviceID) GROUP BY algorithm) k)::TEXT,
-                    (SELECT COALESCE(json_agg(algorithm ORDER BY algorithm), '[]') FROM fallback_keys
-                        WHERE user_id = \(userID) AND device_id = \(deviceID) AND NOT used)::TEXT,
-                    (SELECT COALESCE(json_agg(json_build_array(sender, type, content, stream_ordering) ORDER BY stream_ordering), '[]')
-                        FROM (SELECT sender, type, content, stream_ordering FROM to_device_messages
-                            WHERE user_id = \(userID) AND device_id = \(deviceID) AND stream_ordering <= \(upTo)
-                            ORDER BY stream_ordering LIMIT \(toDeviceLimit)) t)::TEXT,
-                    (SELECT COALESCE(json_agg(DISTINCT user_id), '[]') FROM device_list_changes
-                        WHERE stream_ordering > \(after) AND stream_ordering <= \(upTo))::TEXT,
-                    (SELECT COALESCE(json_agg(json_build_array(m2.room_id, m2.user_id, m2.membership)), '[]')
-                        FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id
-                        WHERE m1.user_id = \(userID) AND m2.stream_ordering > \(after) AND m2.stream_ordering <= \(upTo))::TEXT
-                """, logger: logger)[0]
+            let row = try await Self.prepared(
+                SyncKeyStateQuery.self,
+                SyncKeyStateQuery.make(userID: userID, deviceID: deviceID, after: after, upTo: upTo, toDeviceLimit: toDeviceLimit),
+                on: connection, logger: logger)[0]
             let (keys, fallback, messages, devices, memberships) = try row.decode((String, String, String, String, String).self)
             var state = SyncKeyState()
             for (algorithm, count) in try JSONParser.parse(keys).objectValue ?? [:] {
@@ -484,4 +470,28 @@ extension PostgresStorage {
             return try await Self.backupVersion(connection, userID: userID, version: number, logger: logger)!
         }
     }
+}
+
+/// `syncKeyState`: key counts, to-device messages, device-list and membership changes in one statement.
+enum SyncKeyStateQuery: PreparedQuery {
+    static func make(userID: String, deviceID: String, after: Int64, upTo: Int64, toDeviceLimit: Int) -> PostgresQuery {
+        """
+        SELECT
+            (SELECT COALESCE(json_object_agg(algorithm, n), '{}') FROM (
+                SELECT algorithm, COUNT(*) AS n FROM one_time_keys
+                WHERE user_id = \(userID) AND device_id = \(deviceID) GROUP BY algorithm) k)::TEXT,
+            (SELECT COALESCE(json_agg(algorithm ORDER BY algorithm), '[]') FROM fallback_keys
+                WHERE user_id = \(userID) AND device_id = \(deviceID) AND NOT used)::TEXT,
+            (SELECT COALESCE(json_agg(json_build_array(sender, type, content, stream_ordering) ORDER BY stream_ordering), '[]')
+                FROM (SELECT sender, type, content, stream_ordering FROM to_device_messages
+                    WHERE user_id = \(userID) AND device_id = \(deviceID) AND stream_ordering <= \(upTo)
+                    ORDER BY stream_ordering LIMIT \(toDeviceLimit)) t)::TEXT,
+            (SELECT COALESCE(json_agg(DISTINCT user_id), '[]') FROM device_list_changes
+                WHERE stream_ordering > \(after) AND stream_ordering <= \(upTo))::TEXT,
+            (SELECT COALESCE(json_agg(json_build_array(m2.room_id, m2.user_id, m2.membership)), '[]')
+                FROM room_memberships m1 JOIN room_memberships m2 ON m2.room_id = m1.room_id
+                WHERE m1.user_id = \(userID) AND m2.stream_ordering > \(after) AND m2.stream_ordering <= \(upTo))::TEXT
+        """
+    }
+    static let sql = make(userID: "", deviceID: "", after: 0, upTo: 0, toDeviceLimit: 0).sql
 }

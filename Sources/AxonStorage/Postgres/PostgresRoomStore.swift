@@ -45,8 +45,7 @@ extension PostgresStorage {
 
     static func events(_ connection: PostgresConnection, ids: [String], logger: Logger) async throws -> [StoredEvent] {
         guard !ids.isEmpty else { return [] }
-        return try await connection.rows("SELECT \(unescaped: eventColumns) FROM events WHERE event_id = ANY(\(ids))", logger: logger)
-            .map(storedEvent)
+        return try await prepared(EventsByIDQuery.self, EventsByIDQuery.make(ids: ids), on: connection, logger: logger).map(storedEvent)
     }
 
     static func currentStateEvent(_ connection: PostgresConnection, roomID: String, key: StateKey, logger: Logger) async throws -> PDU? {
@@ -288,7 +287,7 @@ extension PostgresStorage {
     }
 
     public func currentStreamPosition() async throws -> Int64 {
-        try await query("SELECT position FROM stream_positions WHERE id = 1")[0].decode(Int64.self)
+        try await prepared(StreamPositionQuery.self, StreamPositionQuery.make())[0].decode(Int64.self)
     }
 
     public func relations(
@@ -327,12 +326,7 @@ extension PostgresStorage {
 
     public func relationRows(roomID: String, parentIDs: [String], relTypes: [String]) async throws -> [RelationRow] {
         guard !parentIDs.isEmpty, !relTypes.isEmpty else { return [] }
-        return try await query(
-            """
-            SELECT event_id, relates_to, rel_type, type, sender, stream_ordering FROM event_relations
-            WHERE room_id = \(roomID) AND relates_to = ANY(\(parentIDs)) AND rel_type = ANY(\(relTypes)) ORDER BY stream_ordering
-            """
-        ).map { row in
+        return try await prepared(RelationRowsQuery.self, RelationRowsQuery.make(roomID: roomID, parentIDs: parentIDs, relTypes: relTypes)).map { row in
             let (eventID, parentID, relType, eventType, sender, position) = try row.decode((String, String, String, String, String, Int64).self)
             return RelationRow(
                 eventID: eventID, parentID: parentID, relType: relType, eventType: eventType, sender: sender, streamPosition: position)
@@ -379,4 +373,27 @@ extension PostgresStorage {
     public func publicRooms() async throws -> [String] {
         try await query("SELECT room_id FROM rooms WHERE is_public ORDER BY room_id").map { try $0.decode(String.self) }
     }
+}
+
+enum StreamPositionQuery: PreparedQuery {
+    static func make() -> PostgresQuery { "SELECT position FROM stream_positions WHERE id = 1" }
+    static let sql = make().sql
+}
+
+enum EventsByIDQuery: PreparedQuery {
+    static func make(ids: [String]) -> PostgresQuery {
+        "SELECT \(unescaped: PostgresStorage.eventColumns) FROM events WHERE event_id = ANY(\(ids))"
+    }
+    static let sql = make(ids: []).sql
+}
+
+/// `relationRows`: what a timeline's bundled aggregations are built from.
+enum RelationRowsQuery: PreparedQuery {
+    static func make(roomID: String, parentIDs: [String], relTypes: [String]) -> PostgresQuery {
+        """
+        SELECT event_id, relates_to, rel_type, type, sender, stream_ordering FROM event_relations
+        WHERE room_id = \(roomID) AND relates_to = ANY(\(parentIDs)) AND rel_type = ANY(\(relTypes)) ORDER BY stream_ordering
+        """
+    }
+    static let sql = make(roomID: "", parentIDs: [], relTypes: []).sql
 }

@@ -242,27 +242,10 @@ extension PostgresStorage {
         return rooms
     }
 
-    public func syncChanges(userID: String, after: Int64, upTo: Int64) async throws -> SyncChanges {
-        let row = try await query(
-            """
-            SELECT
-                (SELECT COALESCE(json_agg(DISTINCT t.room_id), '[]') FROM typing t
-                    JOIN room_memberships m ON m.room_id = t.room_id AND m.user_id = \(userID)
-                    WHERE m.membership = 'join' AND t.stream_ordering > \(after) AND t.stream_ordering <= \(upTo))::TEXT,
-                (SELECT COALESCE(json_object_agg(room_id, latest), '{}') FROM (
-                    SELECT e.room_id, MAX(e.stream_ordering) AS latest FROM events e
-                    JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = \(userID)
-                    WHERE e.stream_ordering > \(after) AND e.stream_ordering <= \(upTo) AND NOT m.forgotten
-                    GROUP BY e.room_id) c)::TEXT,
-                (SELECT COALESCE(json_agg(json_build_array(
-                        r.room_id, r.user_id, r.receipt_type, r.thread_id, r.event_id, r.ts, r.stream_ordering) ORDER BY r.stream_ordering), '[]')
-                    FROM receipts r JOIN room_memberships m ON m.room_id = r.room_id AND m.user_id = \(userID)
-                    WHERE m.membership = 'join' AND r.stream_ordering > \(after) AND r.stream_ordering <= \(upTo))::TEXT,
-                (SELECT COALESCE(json_agg(json_build_array(room_id, type, content, stream_ordering) ORDER BY stream_ordering), '[]')
-                    FROM account_data WHERE user_id = \(userID) AND stream_ordering > \(after))::TEXT,
-                (SELECT content FROM account_data WHERE user_id = \(userID) AND room_id = '' AND type = 'm.ignored_user_list')
-            """)[0]
-        let (typing, rooms, receipts, accountData, ignored) = try row.decode((String, String, String, String, String?).self)
+    public func syncChanges(userID: String, after: Int64, upTo: Int64, presence: Bool) async throws -> SyncChanges {
+        let row = try await prepared(
+            SyncChangesQuery.self, SyncChangesQuery.make(userID: userID, after: after, upTo: upTo, presence: presence))[0]
+        let (typing, rooms, receipts, accountData, ignored, presenceRows) = try row.decode((String, String, String, String, String?, String).self)
         func rows(_ text: String) throws -> [[JSON]] { try (JSONParser.parse(text).arrayValue ?? []).map { $0.arrayValue ?? [] } }
         var changes = SyncChanges()
         changes.typingRooms = Set(try JSONParser.parse(typing).arrayValue?.compactMap(\.stringValue) ?? [])
@@ -283,18 +266,30 @@ extension PostgresStorage {
             return AccountDataEntry(roomID: room.isEmpty ? nil : room, type: type, content: try JSON.stored(content), streamPosition: position)
         }
         changes.ignoredUserList = try ignored.map { try JSON.stored($0) }
+        if presence {
+            changes.presence = try rows(presenceRows).map { cells in
+                guard cells.count == 5, let user = cells[0].stringValue, let state = cells[1].stringValue, let active = cells[3].intValue,
+                    let position = cells[4].intValue
+                else { throw StoredDocumentError(reason: "a presence row") }
+                return PresenceRecord(
+                    userID: user, state: state, statusMessage: cells[2].stringValue, lastActive: active, streamPosition: position)
+            }
+        }
         return changes
     }
 
-    /// The IDs come from the index; the events, parsed once, from the event cache.
-    public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
-        let ids = try await query(
-            """
-            SELECT event_id FROM events WHERE room_id = \(roomID) AND stream_ordering > \(after)
-            AND stream_ordering <= \(upTo) ORDER BY stream_ordering DESC LIMIT \(limit)
-            """
-        ).map { try $0.decode(String.self) }
-        return try await events(ids: ids)
+    /// The IDs come from the timeline tail or the index; the events, parsed once, from the event cache.
+    public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int, latest: Int64?) async throws -> [StoredEvent] {
+        try await caches.roomEvents(
+            roomID, after: after, upTo: upTo, limit: limit, latest: latest,
+            load: {
+                try await prepared(RoomEventIDsQuery.self, RoomEventIDsQuery.make(roomID: roomID, after: after, upTo: upTo, limit: limit))
+                    .map { row in
+                        let (position, eventID) = try row.decode((Int64, String).self)
+                        return TimelineEntry(position: position, eventID: eventID)
+                    }
+            },
+            events: { try await events(ids: $0) })
     }
 
     public func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent] {
@@ -352,4 +347,45 @@ extension PostgresStorage {
                 logger: logger)
         }
     }
+}
+
+/// `syncChanges`: typing, changed rooms, receipts, account data, the ignored list and presence in one statement.
+enum SyncChangesQuery: PreparedQuery {
+    static func make(userID: String, after: Int64, upTo: Int64, presence: Bool) -> PostgresQuery {
+        """
+        SELECT
+            (SELECT COALESCE(json_agg(DISTINCT t.room_id), '[]') FROM typing t
+                JOIN room_memberships m ON m.room_id = t.room_id AND m.user_id = \(userID)
+                WHERE m.membership = 'join' AND t.stream_ordering > \(after) AND t.stream_ordering <= \(upTo))::TEXT,
+            (SELECT COALESCE(json_object_agg(room_id, latest), '{}') FROM (
+                SELECT e.room_id, MAX(e.stream_ordering) AS latest FROM events e
+                JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = \(userID)
+                WHERE e.stream_ordering > \(after) AND e.stream_ordering <= \(upTo) AND NOT m.forgotten
+                GROUP BY e.room_id) c)::TEXT,
+            (SELECT COALESCE(json_agg(json_build_array(
+                    r.room_id, r.user_id, r.receipt_type, r.thread_id, r.event_id, r.ts, r.stream_ordering) ORDER BY r.stream_ordering), '[]')
+                FROM receipts r JOIN room_memberships m ON m.room_id = r.room_id AND m.user_id = \(userID)
+                WHERE m.membership = 'join' AND r.stream_ordering > \(after) AND r.stream_ordering <= \(upTo))::TEXT,
+            (SELECT COALESCE(json_agg(json_build_array(room_id, type, content, stream_ordering) ORDER BY stream_ordering), '[]')
+                FROM account_data WHERE user_id = \(userID) AND stream_ordering > \(after))::TEXT,
+            (SELECT content FROM account_data WHERE user_id = \(userID) AND room_id = '' AND type = 'm.ignored_user_list'),
+            (SELECT COALESCE(json_agg(json_build_array(user_id, state, status_msg, last_active_ts, stream_ordering) ORDER BY stream_ordering), '[]')
+                FROM presence p WHERE \(presence) AND stream_ordering > \(after) AND stream_ordering <= \(upTo)
+                AND (user_id = \(userID) OR EXISTS (SELECT 1 FROM room_memberships m1
+                    JOIN room_memberships m2 ON m2.room_id = m1.room_id AND m2.user_id = p.user_id AND m2.membership = 'join'
+                    WHERE m1.user_id = \(userID) AND m1.membership = 'join')))::TEXT
+        """
+    }
+    static let sql = make(userID: "", after: 0, upTo: 0, presence: false).sql
+}
+
+/// `roomEventsByStream`: positions and IDs, newest first.
+enum RoomEventIDsQuery: PreparedQuery {
+    static func make(roomID: String, after: Int64, upTo: Int64, limit: Int) -> PostgresQuery {
+        """
+        SELECT stream_ordering, event_id FROM events WHERE room_id = \(roomID) AND stream_ordering > \(after)
+        AND stream_ordering <= \(upTo) ORDER BY stream_ordering DESC LIMIT \(limit)
+        """
+    }
+    static let sql = make(roomID: "", after: 0, upTo: 0, limit: 0).sql
 }

@@ -20,19 +20,23 @@ extension SQLiteStorage {
     }
 
     public func accountData(userID: String, roomID: String?, type: String) async throws -> JSON? {
-        try await read { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?"),
-                arguments: [userID, roomID ?? "", type]
-            ).map { try JSON.stored($0) }
-        }
+        try await read { db in try Self.accountData(db, userID: userID, roomID: roomID, type: type) }
+    }
+
+    static func accountData(_ db: Database, userID: String, roomID: String?, type: String) throws -> JSON? {
+        try String.fetchOne(db.cachedStatement(sql: "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND type = ?"),
+            arguments: [userID, roomID ?? "", type]
+        ).map { try JSON.stored($0) }
     }
 
     public func accountDataChanges(userID: String, since: Int64?) async throws -> [AccountDataEntry] {
-        try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM account_data WHERE user_id = ? AND stream_ordering > ? ORDER BY stream_ordering"),
-                arguments: [userID, since ?? -1]
-            ).map(Self.accountDataEntry)
-        }
+        try await read { db in try Self.accountDataChanges(db, userID: userID, since: since) }
+    }
+
+    static func accountDataChanges(_ db: Database, userID: String, since: Int64?) throws -> [AccountDataEntry] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM account_data WHERE user_id = ? AND stream_ordering > ? ORDER BY stream_ordering"),
+            arguments: [userID, since ?? -1]
+        ).map(Self.accountDataEntry)
     }
 
     static func accountDataEntry(_ row: Row) throws -> AccountDataEntry {
@@ -68,14 +72,16 @@ extension SQLiteStorage {
     // CROSS JOIN keeps SQLite on the stream range first: planned from the memberships, the
     // query seeks once per room of the user, so its cost grew with the account, not the change.
     public func receiptChanges(userID: String, after: Int64, upTo: Int64) async throws -> [Receipt] {
-        try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT r.* FROM receipts r CROSS JOIN room_memberships m ON m.room_id = r.room_id AND m.user_id = ?
-                    WHERE m.membership = 'join' AND r.stream_ordering > ? AND r.stream_ordering <= ? ORDER BY r.stream_ordering
-                    """),
-                arguments: [userID, after, upTo]
-            ).map(Self.receipt)
-        }
+        try await read { db in try Self.receiptChanges(db, userID: userID, after: after, upTo: upTo) }
+    }
+
+    static func receiptChanges(_ db: Database, userID: String, after: Int64, upTo: Int64) throws -> [Receipt] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT r.* FROM receipts r CROSS JOIN room_memberships m ON m.room_id = r.room_id AND m.user_id = ?
+                WHERE m.membership = 'join' AND r.stream_ordering > ? AND r.stream_ordering <= ? ORDER BY r.stream_ordering
+                """),
+            arguments: [userID, after, upTo]
+        ).map(Self.receipt)
     }
 
     static func receipt(_ row: Row) -> Receipt {
@@ -99,14 +105,16 @@ extension SQLiteStorage {
     // CROSS JOIN keeps SQLite on the stream range first: planned from the memberships, the
     // query seeks once per room of the user, so its cost grew with the account, not the change.
     public func typingChanges(userID: String, after: Int64, upTo: Int64) async throws -> Set<String> {
-        try await read { db in
-            Set(
-                try String.fetchAll(db.cachedStatement(sql: """
-                        SELECT DISTINCT t.room_id FROM typing t CROSS JOIN room_memberships m ON m.room_id = t.room_id AND m.user_id = ?
-                        WHERE m.membership = 'join' AND t.stream_ordering > ? AND t.stream_ordering <= ?
-                        """),
-                    arguments: [userID, after, upTo]))
-        }
+        try await read { db in try Self.typingChanges(db, userID: userID, after: after, upTo: upTo) }
+    }
+
+    static func typingChanges(_ db: Database, userID: String, after: Int64, upTo: Int64) throws -> Set<String> {
+        Set(
+            try String.fetchAll(db.cachedStatement(sql: """
+                    SELECT DISTINCT t.room_id FROM typing t CROSS JOIN room_memberships m ON m.room_id = t.room_id AND m.user_id = ?
+                    WHERE m.membership = 'join' AND t.stream_ordering > ? AND t.stream_ordering <= ?
+                    """),
+                arguments: [userID, after, upTo]))
     }
 
     public func typingUsers(roomID: String, now: Int64) async throws -> [String] {
@@ -147,11 +155,13 @@ extension SQLiteStorage {
     }
 
     public func presenceChanges(userID: String, after: Int64?, upTo: Int64) async throws -> [PresenceRecord] {
-        try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: after == nil ? Self.allPresenceSQL : Self.changedPresenceSQL),
-                arguments: [after ?? -1, upTo, userID, userID]
-            ).map(Self.presence)
-        }
+        try await read { db in try Self.presenceChanges(db, userID: userID, after: after, upTo: upTo) }
+    }
+
+    static func presenceChanges(_ db: Database, userID: String, after: Int64?, upTo: Int64) throws -> [PresenceRecord] {
+        try Row.fetchAll(db.cachedStatement(sql: after == nil ? Self.allPresenceSQL : Self.changedPresenceSQL),
+            arguments: [after ?? -1, upTo, userID, userID]
+        ).map(Self.presence)
     }
 
     /// Everyone's presence (an initial sync): the viewer's peers are listed once.
@@ -219,30 +229,51 @@ extension SQLiteStorage {
     // CROSS JOIN keeps SQLite on the stream range first: planned from the memberships, the
     // query seeks once per room of the user, so its cost grew with the account, not the change.
     public func changedRooms(userID: String, after: Int64, upTo: Int64) async throws -> [String: Int64] {
+        try await read { db in try Self.changedRooms(db, userID: userID, after: after, upTo: upTo) }
+    }
+
+    static func changedRooms(_ db: Database, userID: String, after: Int64, upTo: Int64) throws -> [String: Int64] {
+        var rooms: [String: Int64] = [:]
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT e.room_id, MAX(e.stream_ordering) AS latest FROM events e
+                CROSS JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = ?
+                WHERE e.stream_ordering > ? AND e.stream_ordering <= ? AND m.forgotten = 0
+                GROUP BY e.room_id
+                """),
+            arguments: [userID, after, upTo])
+        for row in rows { rooms[row["room_id"]] = row["latest"] }
+        return rooms
+    }
+
+    /// One read transaction (one snapshot) instead of six.
+    public func syncChanges(userID: String, after: Int64, upTo: Int64, presence: Bool) async throws -> SyncChanges {
         try await read { db in
-            var rooms: [String: Int64] = [:]
-            let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT e.room_id, MAX(e.stream_ordering) AS latest FROM events e
-                    CROSS JOIN room_memberships m ON m.room_id = e.room_id AND m.user_id = ?
-                    WHERE e.stream_ordering > ? AND e.stream_ordering <= ? AND m.forgotten = 0
-                    GROUP BY e.room_id
-                    """),
-                arguments: [userID, after, upTo])
-            for row in rows { rooms[row["room_id"]] = row["latest"] }
-            return rooms
+            var changes = SyncChanges()
+            changes.typingRooms = try Self.typingChanges(db, userID: userID, after: after, upTo: upTo)
+            changes.changedRooms = try Self.changedRooms(db, userID: userID, after: after, upTo: upTo)
+            changes.receipts = try Self.receiptChanges(db, userID: userID, after: after, upTo: upTo)
+            changes.accountData = try Self.accountDataChanges(db, userID: userID, since: after)
+            changes.ignoredUserList = try Self.accountData(db, userID: userID, roomID: nil, type: "m.ignored_user_list")
+            if presence { changes.presence = try Self.presenceChanges(db, userID: userID, after: after, upTo: upTo) }
+            return changes
         }
     }
 
-    /// The IDs come from the index; the events, parsed once, from the event cache.
-    public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int) async throws -> [StoredEvent] {
-        let ids = try await read { db in
-            try String.fetchAll(db.cachedStatement(sql: """
-                    SELECT event_id FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?
-                    ORDER BY stream_ordering DESC LIMIT ?
-                    """),
-                arguments: [roomID, after, upTo, limit])
-        }
-        return try await events(ids: ids)
+    /// The IDs come from the timeline tail or the index; the events, parsed once, from the event cache.
+    public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int, latest: Int64?) async throws -> [StoredEvent] {
+        try await caches.roomEvents(
+            roomID, after: after, upTo: upTo, limit: limit, latest: latest,
+            load: {
+                try await read { db in
+                    try Row.fetchAll(db.cachedStatement(sql: """
+                            SELECT stream_ordering, event_id FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?
+                            ORDER BY stream_ordering DESC LIMIT ?
+                            """),
+                        arguments: [roomID, after, upTo, limit]
+                    ).map { TimelineEntry(position: $0[0], eventID: $0[1]) }
+                }
+            },
+            events: { try await events(ids: $0) })
     }
 
     public func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent] {
