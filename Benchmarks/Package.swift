@@ -23,6 +23,12 @@ let package = Package(
             ],
             path: "HotPaths",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        )
+        ),
+        // `swift build -c release --product HelloCeiling`: builds Hummingbird alone, not Axon.
+        .executableTarget(
+            name: "HelloCeiling",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "HelloCeiling"
+        ),
     ]
 )

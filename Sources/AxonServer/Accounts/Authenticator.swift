@@ -23,7 +23,7 @@ final class Authenticator: Sendable {
     }
 
     static func hash(token: String) -> String {
-        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Array(token.utf8)))
     }
 
     /// An expired token's device is kept: the client refreshes, or logs in again on it.

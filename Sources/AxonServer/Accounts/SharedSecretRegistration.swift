@@ -45,7 +45,7 @@ extension ServerContext {
         message += Array((admin ? "admin" : "notadmin").utf8)
         if let userType { message += [0] + Array(userType.utf8) }
         let expected = HMAC<Insecure.SHA1>.authenticationCode(for: message, using: SymmetricKey(data: Array(secret.utf8)))
-        let expectedHex = expected.map { String(format: "%02x", $0) }.joined()
+        let expectedHex = Hex.encode(expected)
         guard constantTimeEqual(Array(expectedHex.utf8), Array(mac.lowercased().utf8)) else {
             throw MatrixError.forbidden("HMAC incorrect")
         }

@@ -37,7 +37,7 @@ struct MediaFiles: Sendable {
                     }
                 }
             }
-            let sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            let sha256 = Hex.encode(hasher.finalize())
             try await moveIntoPlace(temporary, sha256: sha256)
             return (sha256, size)
         } catch {
