@@ -66,13 +66,7 @@ extension PostgresStorage {
         """
 
     static func stateEntries(_ connection: PostgresConnection, group: Int64, logger: Logger) async throws -> [StateKey: String] {
-        var bindings = PostgresBindings()
-        bindings.append(group)
-        let rows = try await connection.rows(
-            PostgresQuery(
-                unsafeSQL: chainSQL
-                    + " SELECT e.type, e.state_key, e.event_id FROM state_group_entries e JOIN chain c ON e.group_id = c.id ORDER BY c.n DESC",
-                binds: bindings), logger: logger)
+        let rows = try await prepared(StateEntriesQuery.self, StateEntriesQuery.make(group: group), on: connection, logger: logger)
         var entries: [StateKey: String] = [:]
         for row in rows {
             let (type, stateKey, eventID) = try row.decode((String, String, String).self)
@@ -167,15 +161,7 @@ extension PostgresStorage {
             guard let id = entries[key] else { return nil }
             return try await event(id: id)?.pdu
         }
-        var bindings = PostgresBindings()
-        bindings.append(group)
-        bindings.append(key.type)
-        bindings.append(key.stateKey)
-        let rows = try await query(
-            PostgresQuery(
-                unsafeSQL: Self.chainSQL
-                    + " SELECT s.event_id FROM state_group_entries s JOIN chain c ON s.group_id = c.id WHERE s.type = $2 AND s.state_key = $3 ORDER BY c.n LIMIT 1",
-                binds: bindings))
+        let rows = try await prepared(StateEntryQuery.self, StateEntryQuery.make(group: group, key: key))
         guard let id = try rows.first?.decode(String.self) else { return nil }
         return try await event(id: id)?.pdu
     }
@@ -396,4 +382,32 @@ enum RelationRowsQuery: PreparedQuery {
         """
     }
     static let sql = make(roomID: "", parentIDs: [], relTypes: []).sql
+}
+
+/// A snapshot's whole (type, state key) → event ID map, through its delta chain.
+enum StateEntriesQuery: PreparedQuery {
+    static func make(group: Int64) -> PostgresQuery {
+        var bindings = PostgresBindings()
+        bindings.append(group)
+        return PostgresQuery(
+            unsafeSQL: PostgresStorage.chainSQL
+                + " SELECT e.type, e.state_key, e.event_id FROM state_group_entries e JOIN chain c ON e.group_id = c.id ORDER BY c.n DESC",
+            binds: bindings)
+    }
+    static let sql = make(group: 0).sql
+}
+
+/// One entry of a snapshot, through its delta chain.
+enum StateEntryQuery: PreparedQuery {
+    static func make(group: Int64, key: StateKey) -> PostgresQuery {
+        var bindings = PostgresBindings()
+        bindings.append(group)
+        bindings.append(key.type)
+        bindings.append(key.stateKey)
+        return PostgresQuery(
+            unsafeSQL: PostgresStorage.chainSQL
+                + " SELECT s.event_id FROM state_group_entries s JOIN chain c ON s.group_id = c.id WHERE s.type = $2 AND s.state_key = $3 ORDER BY c.n LIMIT 1",
+            binds: bindings)
+    }
+    static let sql = make(group: 0, key: StateKey("", "")).sql
 }

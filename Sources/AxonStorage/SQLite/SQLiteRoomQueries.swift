@@ -13,8 +13,9 @@ enum SQLiteRoomQueries {
 
     static func events(_ db: Database, ids: [String]) throws -> [StoredEvent] {
         guard !ids.isEmpty else { return [] }
-        let placeholders = databaseQuestionMarks(count: ids.count)
-        return try Row.fetchAll(db, sql: "SELECT * FROM events WHERE event_id IN (\(placeholders))", arguments: StatementArguments(ids))
+        // One statement text for any number of IDs, so SQLite parses and plans it once per connection.
+        let list = JSON.array(ids.map(JSON.string)).encodedString()
+        return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM events WHERE event_id IN (SELECT value FROM json_each(?))"), arguments: [list])
             .map(storedEvent)
     }
 
@@ -62,8 +63,8 @@ enum SQLiteRoomQueries {
     /// The (type, state_key) → event ID map of a snapshot, resolving its delta chain.
     static func stateEntries(_ db: Database, group: Int64) throws -> [StateKey: String] {
         let rows = try Row.fetchAll(
-            db,
-            sql: chainSQL + " SELECT e.type, e.state_key, e.event_id FROM state_group_entries e JOIN chain c ON e.group_id = c.id ORDER BY c.n DESC",
+            db.cachedStatement(
+                sql: chainSQL + " SELECT e.type, e.state_key, e.event_id FROM state_group_entries e JOIN chain c ON e.group_id = c.id ORDER BY c.n DESC"),
             arguments: [group])
         var entries: [StateKey: String] = [:]
         // Oldest first, so newer deltas overwrite.
@@ -73,9 +74,9 @@ enum SQLiteRoomQueries {
 
     static func stateEntry(_ db: Database, group: Int64, key: StateKey) throws -> String? {
         try String.fetchOne(
-            db,
-            sql: chainSQL
-                + " SELECT e.event_id FROM state_group_entries e JOIN chain c ON e.group_id = c.id WHERE e.type = ? AND e.state_key = ? ORDER BY c.n LIMIT 1",
+            db.cachedStatement(
+                sql: chainSQL
+                    + " SELECT e.event_id FROM state_group_entries e JOIN chain c ON e.group_id = c.id WHERE e.type = ? AND e.state_key = ? ORDER BY c.n LIMIT 1"),
             arguments: [group, key.type, key.stateKey])
     }
 
