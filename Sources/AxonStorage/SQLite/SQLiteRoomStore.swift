@@ -251,15 +251,19 @@ extension SQLiteStorage {
     public func relationRows(roomID: String, parentIDs: [String], relTypes: [String]) async throws -> [RelationRow] {
         guard !parentIDs.isEmpty, !relTypes.isEmpty else { return [] }
         return try await read { db in
-            let parents = Array(repeating: "?", count: parentIDs.count).joined(separator: ",")
-            let types = Array(repeating: "?", count: relTypes.count).joined(separator: ",")
+            // The lists as JSON arguments: one statement text, parsed once per connection. Each
+            // parent is sought in its index; left to itself SQLite walked every relation of
+            // the room of those types (all its reactions) for each timeline.
+            let parents = JSON.array(parentIDs.map(JSON.string)).encodedString()
+            let types = JSON.array(relTypes.map(JSON.string)).encodedString()
             return try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT event_id, relates_to, rel_type, type, sender, stream_ordering FROM event_relations
-                    WHERE room_id = ? AND relates_to IN (\(parents)) AND rel_type IN (\(types)) ORDER BY stream_ordering
-                    """,
-                arguments: StatementArguments([roomID] + parentIDs + relTypes)
+                db.cachedStatement(sql: """
+                    SELECT r.event_id, r.relates_to, r.rel_type, r.type, r.sender, r.stream_ordering
+                    FROM json_each(?) p CROSS JOIN event_relations r INDEXED BY event_relations_parent ON r.relates_to = p.value
+                    WHERE r.room_id = ? AND r.rel_type IN (SELECT value FROM json_each(?))
+                    ORDER BY r.stream_ordering
+                    """),
+                arguments: [parents, roomID, types]
             ).map {
                 RelationRow(
                     eventID: $0["event_id"], parentID: $0["relates_to"], relType: $0["rel_type"], eventType: $0["type"],
