@@ -286,11 +286,9 @@ extension PostgresStorage {
         let logger = self.logger
         return try await client.withConnection { connection in
             if let acknowledged {
-                try await connection.rows(
-                    """
-                    DELETE FROM to_device_messages WHERE user_id = \(userID) AND device_id = \(deviceID)
-                    AND stream_ordering <= \(acknowledged)
-                    """, logger: logger)
+                try await Self.prepared(
+                    DeliveredToDeviceQuery.self, DeliveredToDeviceQuery.make(userID: userID, deviceID: deviceID, acknowledged: acknowledged),
+                    on: connection, logger: logger)
             }
             // One round trip for what every sync reads: each part comes back as JSON text.
             let after = since ?? upTo
@@ -494,4 +492,12 @@ enum SyncKeyStateQuery: PreparedQuery {
         """
     }
     static let sql = make(userID: "", deviceID: "", after: 0, upTo: 0, toDeviceLimit: 0).sql
+}
+
+/// The to-device messages a sync acknowledged: gone (every sync of a client that uses them).
+enum DeliveredToDeviceQuery: PreparedQuery {
+    static func make(userID: String, deviceID: String, acknowledged: Int64) -> PostgresQuery {
+        "DELETE FROM to_device_messages WHERE user_id = \(userID) AND device_id = \(deviceID) AND stream_ordering <= \(acknowledged)"
+    }
+    static let sql = make(userID: "", deviceID: "", acknowledged: 0).sql
 }

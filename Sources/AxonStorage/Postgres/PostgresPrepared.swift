@@ -1,6 +1,8 @@
 import PostgresNIO
 
-/// A hot read PostgreSQL parses and plans once per connection instead of on every call.
+/// A hot statement PostgreSQL parses and plans once per connection instead of on every call:
+/// reads, and writes to tables no cache watches (a write to a watched table must run through
+/// `transaction`, which collects what its triggers report).
 /// Measured with pgbench on this machine, the folded `/sync` statement takes 0.19 ms prepared
 /// against 0.67 ms sent as an unnamed statement: most of a big statement's cost is parsing
 /// and planning it. A conforming type names one statement; its `sql` is the text its query
@@ -35,6 +37,7 @@ extension PostgresStorage {
     }
 
     /// The same on a connection already held (inside a transaction).
+    @discardableResult
     static func prepared<Query: PreparedQuery>(
         _ statement: Query.Type, _ query: PostgresQuery, on connection: PostgresConnection, logger: Logger
     ) async throws -> [PostgresRow] {
