@@ -95,6 +95,9 @@ public protocol SyncStore: Sendable {
     /// room has no events up to `upTo` (its newest event's): with it, the read can be
     /// answered from the room's cached timeline tail.
     func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int, latest: Int64?) async throws -> [StoredEvent]
+    /// What an initial `/sync` shows of each of many joined rooms, read for all of them at once
+    /// (one read transaction on SQLite, one statement per part on PostgreSQL) instead of per room.
+    func roomSyncBatch(userID: String, roomIDs: [String], upTo: Int64, timelineLimit: Int, now: Int64) async throws -> RoomSyncBatch
     /// State events of a room with stream positions in (after, upTo].
     func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent]
     /// Events of every room the user has a membership in, with positions in (after, upTo], oldest first.
@@ -120,6 +123,20 @@ public struct SyncChanges: Sendable {
     public var ignoredUserList: JSON?
     /// `presenceChanges(userID:after:upTo:)`, nil when not asked for.
     public var presence: [PresenceRecord]?
+
+    public init() {}
+}
+
+/// `roomSyncBatch`: per room, what the per-room reads would have answered.
+public struct RoomSyncBatch: Sendable {
+    /// `roomEventsByStream(after: -1, upTo:, limit: timelineLimit)`: newest first.
+    public var timelines: [String: [StoredEvent]] = [:]
+    /// `receipts(roomID:after: nil, upTo:)`.
+    public var receipts: [String: [Receipt]] = [:]
+    /// `typingUsers(roomID:now:)`.
+    public var typing: [String: [String]] = [:]
+    /// `notificationCounts(userID:roomID:)`.
+    public var notificationCounts: [String: [NotificationCount]] = [:]
 
     public init() {}
 }

@@ -14,6 +14,43 @@ extension TestServer {
 }
 
 @Suite struct SyncTests {
+    /// An initial (or full-state) sync reads every joined room's timeline, receipts, typing and
+    /// unread counts in one batch: each room must get its own, and the same as alone.
+    @Test func aBatchedInitialSyncGivesEachRoomItsOwnParts() async throws {
+        try await TestServer.run { server in
+            let alice = try await server.register("alice")
+            let bob = try await server.register("bob")
+            var rooms: [String] = []
+            for _ in 0..<3 {
+                let roomID = try await server.createRoom(alice.token)
+                _ = try await server.call(.post, server.room(roomID, "/join"), token: bob.token, json: [:])
+                rooms.append(roomID)
+            }
+            try await server.send(alice.token, rooms[0], "a1")
+            try await server.send(alice.token, rooms[0], "a2")
+            let read = try #require(try await server.send(alice.token, rooms[1], "b1").json["event_id"]?.stringValue)
+            _ = try await server.call(.post, server.room(rooms[1], "/receipt/m.read/\(TestServer.path(read))"), token: bob.token, json: [:])
+            _ = try await server.call(
+                .put, server.room(rooms[2], "/typing/@alice:localhost"), token: alice.token, json: ["typing": true, "timeout": 20000])
+            for query in ["", "full_state=true&since=" + (try #require(try await server.sync(bob.token).json["next_batch"]?.stringValue))] {
+                let sync = try await server.sync(bob.token, query)
+                func room(_ index: Int) -> JSON? { sync.json["rooms"]?["join"]?[rooms[index]] }
+                func ephemeralTypes(_ index: Int) -> [String] {
+                    room(index)?["ephemeral"]?["events"]?.arrayValue?.compactMap { $0["type"]?.stringValue }.sorted() ?? []
+                }
+                #expect(Array(server.timelineBodies(sync, rooms[0]).suffix(2)) == ["a1", "a2"])
+                #expect(server.timelineBodies(sync, rooms[1]).last == "b1")
+                #expect(!server.timelineBodies(sync, rooms[2]).contains { ["a1", "a2", "b1"].contains($0) })
+                #expect(room(0)?["unread_notifications"]?["notification_count"] == 2)
+                #expect(room(1)?["unread_notifications"]?["notification_count"] == 0)
+                #expect(room(2)?["unread_notifications"]?["notification_count"] == 0)
+                #expect(ephemeralTypes(0) == [])
+                #expect(ephemeralTypes(1) == ["m.receipt"])
+                #expect(ephemeralTypes(2) == ["m.typing"])
+            }
+        }
+    }
+
     @Test func initialThenIncremental() async throws {
         try await TestServer.run { server in
             let alice = try await server.register("alice")

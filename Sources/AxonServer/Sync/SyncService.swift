@@ -107,6 +107,15 @@ struct SyncService: Sendable {
         } else {
             memberships = try await storage.memberships(userID: userID)
         }
+        // A sync that shows every joined room in full reads their timelines, receipts, typing
+        // and unread counts for all of them together, not room by room.
+        var batch: RoomSyncBatch?
+        if since == nil || request.fullState {
+            let shown = memberships.filter { $0.membership == "join" && !$0.forgotten && filter.allowsRoom($0.roomID) }.map(\.roomID)
+            batch = try await storage.roomSyncBatch(
+                userID: userID, roomIDs: shown, upTo: current, timelineLimit: (filter.timeline.limit ?? Self.defaultTimelineLimit) + 1,
+                now: nowMillis())
+        }
         var join = JSONObject()
         var newlyJoined: [String] = []
         var invite = JSONObject()
@@ -129,7 +138,7 @@ struct SyncService: Sendable {
                 let room = try await joinedRoom(
                     roomID: roomID, request: request, after: (isNew || request.fullState) ? nil : since, upTo: current, quietAfter: quietAfter,
                     receipts: receiptsByRoom[roomID], accountData: roomAccountData[roomID], typingChanged: typingRooms.contains(roomID),
-                    ignored: ignored)
+                    ignored: ignored, batch: batch)
                 // Changes the user may not see (an ignored user's messages) leave no empty entry.
                 if since != nil, !isNew, !request.fullState, Self.showsNothing(room) { continue }
                 join[roomID] = room
@@ -185,9 +194,13 @@ struct SyncService: Sendable {
 
     private func joinedRoom(
         roomID: String, request: Request, after: Int64?, upTo: Int64, quietAfter: Int64?, receipts: [Receipt]?,
-        accountData: [AccountDataEntry]?, typingChanged: Bool, ignored: Set<String>
+        accountData: [AccountDataEntry]?, typingChanged: Bool, ignored: Set<String>, batch: RoomSyncBatch?
     ) async throws -> JSON {
-        let timeline = try await timeline(roomID: roomID, request: request, after: after, upTo: upTo, quietAfter: quietAfter, ignored: ignored)
+        // The batch holds what a full room entry (no `after`) reads.
+        let batch = after == nil ? batch : nil
+        let timeline = try await timeline(
+            roomID: roomID, request: request, after: after, upTo: upTo, quietAfter: quietAfter, ignored: ignored,
+            firstRead: batch?.timelines[roomID])
         var state: [StoredEvent]
         if after == nil || timeline.limited {
             // Lazy loading drops every other member from full state: they are not loaded.
@@ -212,14 +225,20 @@ struct SyncService: Sendable {
             "state": ["events": .array(state.map { format($0, request) })],
         ]
         var ephemeral: [JSON] = []
-        let currentReceipts = after == nil ? try await storage.receipts(roomID: roomID, after: nil, upTo: upTo) : (receipts ?? [])
+        let currentReceipts: [Receipt]
+        if after == nil {
+            if let batched = batch?.receipts[roomID] { currentReceipts = batched } else { currentReceipts = try await storage.receipts(roomID: roomID, after: nil, upTo: upTo) }
+        } else {
+            currentReceipts = receipts ?? []
+        }
         if let receiptEvent = Self.receiptEvent(currentReceipts, roomID: roomID, viewer: request.user.userID),
             request.filter.ephemeral.allows(PDU(eventID: "", json: ["type": "m.receipt"]))
         {
             ephemeral.append(receiptEvent)
         }
         if after == nil || typingChanged, request.filter.ephemeral.allows(PDU(eventID: "", json: ["type": "m.typing"])) {
-            let typers = try await storage.typingUsers(roomID: roomID, now: nowMillis())
+            let typers: [String]
+            if let batched = batch?.typing[roomID] { typers = batched } else { typers = try await storage.typingUsers(roomID: roomID, now: nowMillis()) }
             // A change to nobody typing must reach clients too, so they clear the indicator.
             if typingChanged || !typers.isEmpty {
                 // /sync ephemeral events carry no room_id: the room is the key they sit under.
@@ -234,7 +253,7 @@ struct SyncService: Sendable {
         if after == nil || timeline.events.contains(where: { $0.pdu.type == "m.room.member" }) {
             room["summary"] = try await summary(roomID: roomID, userID: request.user.userID)
         }
-        try await addUnreadCounts(to: &room, roomID: roomID, request: request)
+        try await addUnreadCounts(to: &room, roomID: roomID, request: request, batched: batch?.notificationCounts[roomID])
         return .object(room)
     }
 
@@ -246,8 +265,9 @@ struct SyncService: Sendable {
 
     /// `unread_notifications`, split per thread when the filter asks for
     /// `unread_thread_notifications` (the main timeline then counts alone).
-    private func addUnreadCounts(to room: inout JSONObject, roomID: String, request: Request) async throws {
-        let counts = try await storage.notificationCounts(userID: request.user.userID, roomID: roomID)
+    private func addUnreadCounts(to room: inout JSONObject, roomID: String, request: Request, batched: [NotificationCount]?) async throws {
+        let counts: [NotificationCount]
+        if let batched { counts = batched } else { counts = try await storage.notificationCounts(userID: request.user.userID, roomID: roomID) }
         func json(_ counts: [NotificationCount]) -> JSON {
             [
                 "notification_count": .int(Int64(counts.reduce(0) { $0 + $1.notifications })),
@@ -301,13 +321,22 @@ struct SyncService: Sendable {
 
     /// The newest events in (after, upTo] the user may see and the filter allows, oldest first.
     /// `quietAfter`: a position after which the room has no events up to `upTo`, when known.
+    /// `firstRead`: the first read's result (limit + 1 events from `after` nil), already batched.
     private func timeline(
-        roomID: String, request: Request, after: Int64?, upTo: Int64, quietAfter: Int64? = nil, ignored: Set<String>
+        roomID: String, request: Request, after: Int64?, upTo: Int64, quietAfter: Int64? = nil, ignored: Set<String>,
+        firstRead: [StoredEvent]? = nil
     ) async throws -> Timeline {
         let limit = request.filter.timeline.limit ?? Self.defaultTimelineLimit
+        var batched = after == nil ? firstRead : nil
         func visibleEvents(_ fetchLimit: Int) async throws -> (fetched: Int, visible: [StoredEvent]) {
-            let fetched = try await storage.roomEventsByStream(
-                roomID: roomID, after: after ?? -1, upTo: upTo, limit: fetchLimit, latest: quietAfter)
+            let fetched: [StoredEvent]
+            if let read = batched, fetchLimit == limit + 1 {
+                fetched = read
+                batched = nil
+            } else {
+                fetched = try await storage.roomEventsByStream(
+                    roomID: roomID, after: after ?? -1, upTo: upTo, limit: fetchLimit, latest: quietAfter)
+            }
             let visible = try await rooms.visibility.filter(fetched, roomID: roomID, userID: request.user.userID, ignoring: ignored)
                 .filter { request.filter.timeline.allows($0.pdu) }
             return (fetched.count, visible)

@@ -137,6 +137,30 @@ public final class StorageCaches: Sendable {
         return try await events(read.map(\.eventID))
     }
 
+    typealias TimelineTicket = BoundedCache<String, TimelineTail>.Ticket
+
+    /// Taken before a batched read of these rooms' newest events (`timelines`).
+    func timelineTickets(_ roomIDs: [String]) -> [String: TimelineTicket] {
+        Dictionary(roomIDs.map { ($0, timelineTails.ticket(for: $0)) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// A batched read of each room's newest events in (-1, upTo] (`entries`, newest first):
+    /// merged into the rooms' tails and resolved to events with one `events` call.
+    func timelines(
+        _ entries: [String: [TimelineEntry]], upTo: Int64, limit: Int, tickets: [String: TimelineTicket],
+        events: ([String]) async throws -> [StoredEvent]
+    ) async throws -> [String: [StoredEvent]] {
+        for (roomID, read) in entries {
+            guard let ticket = tickets[roomID] else { continue }
+            timelineTails.merge(roomID, TimelineTail(read: read, after: -1, upTo: upTo, limit: limit), ticket: ticket, bytes: \.bytes) {
+                $0.merged(with: $1)
+            }
+        }
+        let found = Dictionary(
+            try await events(entries.values.flatMap { $0.map(\.eventID) }).map { ($0.pdu.eventID, $0) }, uniquingKeysWith: { first, _ in first })
+        return entries.mapValues { read in read.compactMap { found[$0.eventID] } }
+    }
+
     func currentStateIDs(_ roomID: String, load: () async throws -> [StateKey: String]) async throws -> [StateKey: String] {
         try await readThrough(currentState, roomID, bytes: Self.size(of:), load: load)
     }

@@ -59,37 +59,39 @@ extension SQLiteStorage {
         """
 
     public func notificationCounts(userID: String, roomID: String) async throws -> [NotificationCount] {
-        try await read { db in
-            // The unthreaded bound is computed once and limits the index range; the
-            // per-thread receipts are checked only for rows above it.
-            let bound =
-                try Int64.fetchOne(db.cachedStatement(sql: """
-                        SELECT MAX(
-                            COALESCE((SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
-                                WHERE r.room_id = ?1 AND r.user_id = ?2 AND r.receipt_type IN ('m.read', 'm.read.private')
-                                AND r.thread_id = ''), 0),
-                            COALESCE((SELECT MAX(stream_ordering) FROM events WHERE room_id = ?1 AND sender = ?2), 0))
-                        """),
-                    arguments: [roomID, userID]) ?? 0
-            // Thread receipts are few: a derived table joined once, not a subquery per row.
-            return try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT a.thread_id, COUNT(*) AS n, SUM(a.highlight) AS h FROM (
-                        SELECT thread_id, highlight, stream_ordering FROM event_push_actions
-                        WHERE user_id = ?1 AND room_id = ?2 AND stream_ordering > ?3
-                        UNION ALL
-                        SELECT s.thread_id, s.highlight, s.stream_ordering FROM room_push_actions s
-                        JOIN room_memberships m ON m.room_id = s.room_id AND m.user_id = ?1
-                        WHERE s.room_id = ?2 AND s.stream_ordering > ?3 AND \(sharedActionReachesMember)
-                    ) a
-                    LEFT JOIN (SELECT r.thread_id, MAX(e.stream_ordering) AS pos FROM receipts r JOIN events e ON e.event_id = r.event_id
-                        WHERE r.room_id = ?2 AND r.user_id = ?1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id != ''
-                        GROUP BY r.thread_id) t ON t.thread_id = a.thread_id
-                    WHERE a.stream_ordering > COALESCE(t.pos, 0)
-                    GROUP BY a.thread_id
+        try await read { db in try Self.notificationCounts(db, userID: userID, roomID: roomID) }
+    }
+
+    static func notificationCounts(_ db: Database, userID: String, roomID: String) throws -> [NotificationCount] {
+        // The unthreaded bound is computed once and limits the index range; the
+        // per-thread receipts are checked only for rows above it.
+        let bound =
+            try Int64.fetchOne(db.cachedStatement(sql: """
+                    SELECT MAX(
+                        COALESCE((SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
+                            WHERE r.room_id = ?1 AND r.user_id = ?2 AND r.receipt_type IN ('m.read', 'm.read.private')
+                            AND r.thread_id = ''), 0),
+                        COALESCE((SELECT MAX(stream_ordering) FROM events WHERE room_id = ?1 AND sender = ?2), 0))
                     """),
-                arguments: [userID, roomID, bound]
-            ).map { NotificationCount(threadID: $0["thread_id"], notifications: $0["n"], highlights: $0["h"]) }
-        }
+                arguments: [roomID, userID]) ?? 0
+        // Thread receipts are few: a derived table joined once, not a subquery per row.
+        return try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT a.thread_id, COUNT(*) AS n, SUM(a.highlight) AS h FROM (
+                    SELECT thread_id, highlight, stream_ordering FROM event_push_actions
+                    WHERE user_id = ?1 AND room_id = ?2 AND stream_ordering > ?3
+                    UNION ALL
+                    SELECT s.thread_id, s.highlight, s.stream_ordering FROM room_push_actions s
+                    JOIN room_memberships m ON m.room_id = s.room_id AND m.user_id = ?1
+                    WHERE s.room_id = ?2 AND s.stream_ordering > ?3 AND \(sharedActionReachesMember)
+                ) a
+                LEFT JOIN (SELECT r.thread_id, MAX(e.stream_ordering) AS pos FROM receipts r JOIN events e ON e.event_id = r.event_id
+                    WHERE r.room_id = ?2 AND r.user_id = ?1 AND r.receipt_type IN ('m.read', 'm.read.private') AND r.thread_id != ''
+                    GROUP BY r.thread_id) t ON t.thread_id = a.thread_id
+                WHERE a.stream_ordering > COALESCE(t.pos, 0)
+                GROUP BY a.thread_id
+                """),
+            arguments: [userID, roomID, bound]
+        ).map { NotificationCount(threadID: $0["thread_id"], notifications: $0["n"], highlights: $0["h"]) }
     }
 
     public func notifications(userID: String, before: Int64?, limit: Int, highlightsOnly: Bool) async throws -> [StoredNotification] {

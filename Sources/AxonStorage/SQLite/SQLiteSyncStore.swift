@@ -62,11 +62,13 @@ extension SQLiteStorage {
     }
 
     public func receipts(roomID: String, after: Int64?, upTo: Int64) async throws -> [Receipt] {
-        try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM receipts WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering"),
-                arguments: [roomID, after ?? -1, upTo]
-            ).map(Self.receipt)
-        }
+        try await read { db in try Self.receipts(db, roomID: roomID, after: after, upTo: upTo) }
+    }
+
+    static func receipts(_ db: Database, roomID: String, after: Int64?, upTo: Int64) throws -> [Receipt] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM receipts WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering"),
+            arguments: [roomID, after ?? -1, upTo]
+        ).map(Self.receipt)
     }
 
     // CROSS JOIN keeps SQLite on the stream range first: planned from the memberships, the
@@ -118,9 +120,11 @@ extension SQLiteStorage {
     }
 
     public func typingUsers(roomID: String, now: Int64) async throws -> [String] {
-        try await read { db in
-            try String.fetchAll(db.cachedStatement(sql: "SELECT user_id FROM typing WHERE room_id = ? AND expires_ts > ? ORDER BY user_id"), arguments: [roomID, now])
-        }
+        try await read { db in try Self.typingUsers(db, roomID: roomID, now: now) }
+    }
+
+    static func typingUsers(_ db: Database, roomID: String, now: Int64) throws -> [String] {
+        try String.fetchAll(db.cachedStatement(sql: "SELECT user_id FROM typing WHERE room_id = ? AND expires_ts > ? ORDER BY user_id"), arguments: [roomID, now])
     }
 
     public func expireTyping(now: Int64) async throws -> [(roomID: String, position: Int64)] {
@@ -263,17 +267,37 @@ extension SQLiteStorage {
     public func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int, latest: Int64?) async throws -> [StoredEvent] {
         try await caches.roomEvents(
             roomID, after: after, upTo: upTo, limit: limit, latest: latest,
-            load: {
-                try await read { db in
-                    try Row.fetchAll(db.cachedStatement(sql: """
-                            SELECT stream_ordering, event_id FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?
-                            ORDER BY stream_ordering DESC LIMIT ?
-                            """),
-                        arguments: [roomID, after, upTo, limit]
-                    ).map { TimelineEntry(position: $0[0], eventID: $0[1]) }
-                }
-            },
+            load: { try await read { db in try Self.timelineEntries(db, roomID: roomID, after: after, upTo: upTo, limit: limit) } },
             events: { try await events(ids: $0) })
+    }
+
+    static func timelineEntries(_ db: Database, roomID: String, after: Int64, upTo: Int64, limit: Int) throws -> [TimelineEntry] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT stream_ordering, event_id FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ?
+                ORDER BY stream_ordering DESC LIMIT ?
+                """),
+            arguments: [roomID, after, upTo, limit]
+        ).map { TimelineEntry(position: $0[0], eventID: $0[1]) }
+    }
+
+    /// One read transaction, each room's parts read with the same cached statements as alone.
+    public func roomSyncBatch(userID: String, roomIDs: [String], upTo: Int64, timelineLimit: Int, now: Int64) async throws -> RoomSyncBatch {
+        let limit = max(timelineLimit, 1)
+        let tickets = caches.timelineTickets(roomIDs)
+        let (entries, batch) = try await read { db -> ([String: [TimelineEntry]], RoomSyncBatch) in
+            var entries: [String: [TimelineEntry]] = [:]
+            var batch = RoomSyncBatch()
+            for roomID in roomIDs {
+                entries[roomID] = try Self.timelineEntries(db, roomID: roomID, after: -1, upTo: upTo, limit: limit)
+                batch.receipts[roomID] = try Self.receipts(db, roomID: roomID, after: nil, upTo: upTo)
+                batch.typing[roomID] = try Self.typingUsers(db, roomID: roomID, now: now)
+                batch.notificationCounts[roomID] = try Self.notificationCounts(db, userID: userID, roomID: roomID)
+            }
+            return (entries, batch)
+        }
+        var result = batch
+        result.timelines = try await caches.timelines(entries, upTo: upTo, limit: limit, tickets: tickets) { try await events(ids: $0) }
+        return result
     }
 
     public func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent] {
