@@ -27,9 +27,10 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         return PostgresRoomTransaction(connection: connection, logger: logger, room: room)
     }
 
+    /// Prepared once per connection (`StatementSlots`): a send is about twenty of these.
     @discardableResult
     private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await connection.rows(query, logger: logger)
+        try await connection.preparedRows(query, logger: logger)
     }
 
     func createRoom(_ newRoom: RoomRecord) async throws {
@@ -159,7 +160,8 @@ final class PostgresRoomTransaction: RoomWriteTransaction {
         }
         // The event being appended is not stored yet: its own membership comes from it.
         let memberEvents = try await PostgresStorage.events(
-            connection, ids: changed.filter { $0.key.type == "m.room.member" }.map(\.value), logger: logger).map(\.pdu)
+            connection, ids: changed.filter { $0.key.type == "m.room.member" }.map(\.value), logger: logger
+        ).map(\.pdu)
             + (changed.values.contains(pdu.eventID) && pdu.membership != nil ? [pdu] : [])
         for event in memberEvents {
             guard let membership = event.membership, let target = event.stateKey else { continue }
