@@ -97,7 +97,10 @@ public protocol SyncStore: Sendable {
     func roomEventsByStream(roomID: String, after: Int64, upTo: Int64, limit: Int, latest: Int64?) async throws -> [StoredEvent]
     /// What an initial `/sync` shows of each of many joined rooms, read for all of them at once
     /// (one read transaction on SQLite, one statement per part on PostgreSQL) instead of per room.
-    func roomSyncBatch(userID: String, roomIDs: [String], upTo: Int64, timelineLimit: Int, now: Int64) async throws -> RoomSyncBatch
+    /// `unreadCounts` false leaves `notificationCounts` empty (the legacy API shows none).
+    func roomSyncBatch(
+        userID: String, roomIDs: [String], upTo: Int64, timelineLimit: Int, now: Int64, unreadCounts: Bool
+    ) async throws -> RoomSyncBatch
     /// State events of a room with stream positions in (after, upTo].
     func stateEventsByStream(roomID: String, after: Int64, upTo: Int64) async throws -> [StoredEvent]
     /// Events of every room the user has a membership in, with positions in (after, upTo], oldest first.

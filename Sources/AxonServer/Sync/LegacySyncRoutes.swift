@@ -6,6 +6,8 @@ import MatrixModel
 /// `/rooms/{roomId}/initialSync`, on the same stream positions as `/sync`.
 extension ServerContext {
     static let legacyEventsLimit = 100
+    /// Events read past `limit` so that hidden ones do not shorten a room's messages.
+    static let legacyHiddenLookahead = 20
 
     func registerLegacySyncRoutes(on routes: RouteTable) {
         routes.client(.get, "/events", auth: .required(allowGuests: true)) { request in
@@ -102,7 +104,12 @@ extension ServerContext {
         let current = try await storage.currentStreamPosition()
         let allAccountData = try await storage.accountDataChanges(userID: userID, since: nil)
         var roomsJSON: [JSON] = []
-        for membership in try await storage.memberships(userID: userID) where !membership.forgotten {
+        let memberships = try await storage.memberships(userID: userID).filter { !$0.forgotten }
+        // Joined rooms' messages and receipts are read for all of them at once, as `/sync` does.
+        let batch = try await storage.roomSyncBatch(
+            userID: userID, roomIDs: memberships.filter { $0.membership == "join" }.map(\.roomID), upTo: current,
+            timelineLimit: limit + Self.legacyHiddenLookahead, now: nowMillis(), unreadCounts: false)
+        for membership in memberships {
             if ["leave", "ban"].contains(membership.membership), !archived { continue }
             // The legacy API predates knocking; its schema has no such membership.
             if membership.membership == "knock" { continue }
@@ -110,7 +117,7 @@ extension ServerContext {
                 .object(
                     try await legacyRoom(
                         roomID: membership.roomID, membership: membership, userID: userID, limit: limit, current: current,
-                        request: request, accountData: allAccountData.filter { $0.roomID == membership.roomID })))
+                        request: request, accountData: allAccountData.filter { $0.roomID == membership.roomID }, batch: batch)))
         }
         let accountData = allAccountData.filter { $0.roomID == nil }
         return .ok([
@@ -131,7 +138,7 @@ extension ServerContext {
     /// state, directory visibility and the user's room account data.
     private func legacyRoom(
         roomID: String, membership: Membership?, userID: String, limit: Int, current: Int64, request: MatrixRequest,
-        accountData: [AccountDataEntry]
+        accountData: [AccountDataEntry], batch: RoomSyncBatch? = nil
     ) async throws -> JSONObject {
         guard let record = try await storage.room(id: roomID) else { throw MatrixError.forbidden("Unknown room") }
         var room: JSONObject = ["room_id": .string(roomID), "visibility": record.isPublic ? "public" : "private"]
@@ -154,7 +161,14 @@ extension ServerContext {
         }
         let access = try await rooms.readAccess(roomID: roomID, userID: userID)
         let upTo = access.cap?.streamPosition ?? current
-        let recent = try await storage.roomEventsByStream(roomID: roomID, after: -1, upTo: upTo, limit: limit + 20)
+        // The batch was read up to `current`: it serves a room the user has not left.
+        let batched = access.cap == nil ? batch : nil
+        let recent: [StoredEvent]
+        if let read = batched?.timelines[roomID] {
+            recent = read
+        } else {
+            recent = try await storage.roomEventsByStream(roomID: roomID, after: -1, upTo: upTo, limit: limit + Self.legacyHiddenLookahead)
+        }
         let visible = Array(try await rooms.visibility.filter(recent, roomID: roomID, userID: userID).prefix(limit).reversed())
         var messages: JSONObject = [
             "chunk": .array(visible.map { ClientEventFormat.json($0, viewer: request.user, version: record.version) }),
@@ -177,7 +191,13 @@ extension ServerContext {
         // Read receipts up to what the user may see, as one flat m.receipt event (legacy
         // events carry their room_id).
         var receipts: [JSON] = []
-        if var receipt = SyncService.receiptEvent(try await storage.receipts(roomID: roomID, after: nil, upTo: upTo), roomID: roomID, viewer: userID) {
+        let roomReceipts: [Receipt]
+        if let read = batched?.receipts[roomID] {
+            roomReceipts = read
+        } else {
+            roomReceipts = try await storage.receipts(roomID: roomID, after: nil, upTo: upTo)
+        }
+        if var receipt = SyncService.receiptEvent(roomReceipts, roomID: roomID, viewer: userID) {
             receipt["room_id"] = .string(roomID)
             receipts.append(receipt)
         }

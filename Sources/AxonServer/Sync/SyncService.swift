@@ -114,7 +114,7 @@ struct SyncService: Sendable {
             let shown = memberships.filter { $0.membership == "join" && !$0.forgotten && filter.allowsRoom($0.roomID) }.map(\.roomID)
             batch = try await storage.roomSyncBatch(
                 userID: userID, roomIDs: shown, upTo: current, timelineLimit: (filter.timeline.limit ?? Self.defaultTimelineLimit) + 1,
-                now: nowMillis())
+                now: nowMillis(), unreadCounts: true)
         }
         var join = JSONObject()
         var newlyJoined: [String] = []

@@ -2,9 +2,12 @@ import MatrixModel
 import PostgresNIO
 
 extension PostgresStorage {
-    /// Four prepared statements on one connection, whatever the number of rooms: each part
-    /// for every room at once (`LATERAL` keeps the per-room index seeks and limits).
-    public func roomSyncBatch(userID: String, roomIDs: [String], upTo: Int64, timelineLimit: Int, now: Int64) async throws -> RoomSyncBatch {
+    /// Four prepared statements (three without unread counts) on one connection, whatever the
+    /// number of rooms: each part for every room at once (`LATERAL` keeps the per-room index
+    /// seeks and limits).
+    public func roomSyncBatch(
+        userID: String, roomIDs: [String], upTo: Int64, timelineLimit: Int, now: Int64, unreadCounts: Bool
+    ) async throws -> RoomSyncBatch {
         guard !roomIDs.isEmpty else { return RoomSyncBatch() }
         let limit = max(timelineLimit, 1)
         let logger = self.logger
@@ -30,7 +33,7 @@ extension PostgresStorage {
                 let (roomID, user) = try row.decode((String, String).self)
                 batch.typing[roomID, default: []].append(user)
             }
-            for row in try await Self.prepared(
+            for row in try await !unreadCounts ? [] : Self.prepared(
                 BatchNotificationCountsQuery.self, BatchNotificationCountsQuery.make(userID: userID, roomIDs: roomIDs), on: connection,
                 logger: logger)
             {
@@ -44,7 +47,7 @@ extension PostgresStorage {
         for roomID in roomIDs {
             if result.receipts[roomID] == nil { result.receipts[roomID] = [] }
             if result.typing[roomID] == nil { result.typing[roomID] = [] }
-            if result.notificationCounts[roomID] == nil { result.notificationCounts[roomID] = [] }
+            if unreadCounts, result.notificationCounts[roomID] == nil { result.notificationCounts[roomID] = [] }
         }
         result.timelines = try await caches.timelines(entries, upTo: upTo, limit: limit, tickets: tickets) { try await events(ids: $0) }
         return result

@@ -281,7 +281,9 @@ extension SQLiteStorage {
     }
 
     /// One read transaction, each room's parts read with the same cached statements as alone.
-    public func roomSyncBatch(userID: String, roomIDs: [String], upTo: Int64, timelineLimit: Int, now: Int64) async throws -> RoomSyncBatch {
+    public func roomSyncBatch(
+        userID: String, roomIDs: [String], upTo: Int64, timelineLimit: Int, now: Int64, unreadCounts: Bool
+    ) async throws -> RoomSyncBatch {
         let limit = max(timelineLimit, 1)
         let tickets = caches.timelineTickets(roomIDs)
         let (entries, batch) = try await read { db -> ([String: [TimelineEntry]], RoomSyncBatch) in
@@ -291,7 +293,7 @@ extension SQLiteStorage {
                 entries[roomID] = try Self.timelineEntries(db, roomID: roomID, after: -1, upTo: upTo, limit: limit)
                 batch.receipts[roomID] = try Self.receipts(db, roomID: roomID, after: nil, upTo: upTo)
                 batch.typing[roomID] = try Self.typingUsers(db, roomID: roomID, now: now)
-                batch.notificationCounts[roomID] = try Self.notificationCounts(db, userID: userID, roomID: roomID)
+                if unreadCounts { batch.notificationCounts[roomID] = try Self.notificationCounts(db, userID: userID, roomID: roomID) }
             }
             return (entries, batch)
         }
