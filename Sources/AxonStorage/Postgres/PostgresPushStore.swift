@@ -53,8 +53,9 @@ extension PostgresStorage {
         """
 
     public func notificationCounts(userID: String, roomID: String) async throws -> [NotificationCount] {
-        try await prepared(NotificationCountsQuery.self, NotificationCountsQuery.make(userID: userID, roomID: roomID)).map { row in
-            let (thread, count, highlights) = try row.decode((String, Int64, Int64).self)
+        // The batched statement for one room: one text of the counting rules, not two.
+        try await prepared(UnreadCountsQuery.self, UnreadCountsQuery.make(userID: userID, roomIDs: [roomID])).map { row in
+            let (_, thread, count, highlights) = try row.decode((String, String, Int64, Int64).self)
             return NotificationCount(threadID: thread, notifications: Int(count), highlights: Int(highlights))
         }
     }
@@ -185,31 +186,4 @@ extension PostgresStorage {
         let byID = Dictionary(events.map { ($0.pdu.eventID, $0) }, uniquingKeysWith: { first, _ in first })
         return (ranked.compactMap { id, rank in byID[id].map { SearchHit(event: $0, rank: rank) } }, Int(count))
     }
-}
-
-/// `notificationCounts`: the user's unread counts in one room, per thread.
-enum NotificationCountsQuery: PreparedQuery {
-    static func make(userID: String, roomID: String) -> PostgresQuery {
-        """
-        WITH bound AS (SELECT GREATEST(
-            COALESCE((SELECT MAX(e.stream_ordering) FROM receipts r JOIN events e ON e.event_id = r.event_id
-                WHERE r.room_id = \(roomID) AND r.user_id = \(userID) AND r.receipt_type IN ('m.read', 'm.read.private')
-                AND r.thread_id = ''), 0),
-            COALESCE((SELECT MAX(stream_ordering) FROM events WHERE room_id = \(roomID) AND sender = \(userID)), 0)) AS pos)
-        SELECT a.thread_id, COUNT(*), SUM(a.highlight::INT)::BIGINT FROM (
-            SELECT thread_id, highlight, stream_ordering FROM event_push_actions
-            WHERE user_id = \(userID) AND room_id = \(roomID) AND stream_ordering > (SELECT pos FROM bound)
-            UNION ALL
-            SELECT s.thread_id, s.highlight, s.stream_ordering FROM room_push_actions s
-            JOIN room_memberships m ON m.room_id = s.room_id AND m.user_id = \(userID)
-            WHERE s.room_id = \(roomID) AND s.stream_ordering > (SELECT pos FROM bound) AND \(unescaped: sharedActionReachesMember)
-        ) a
-        LEFT JOIN (SELECT r.thread_id, MAX(e.stream_ordering) AS pos FROM receipts r JOIN events e ON e.event_id = r.event_id
-            WHERE r.room_id = \(roomID) AND r.user_id = \(userID) AND r.receipt_type IN ('m.read', 'm.read.private')
-            AND r.thread_id != '' GROUP BY r.thread_id) t ON t.thread_id = a.thread_id
-        WHERE a.stream_ordering > COALESCE(t.pos, 0)
-        GROUP BY a.thread_id
-        """
-    }
-    static let sql = make(userID: "", roomID: "").sql
 }

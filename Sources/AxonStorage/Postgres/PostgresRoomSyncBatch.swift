@@ -34,7 +34,7 @@ extension PostgresStorage {
                 batch.typing[roomID, default: []].append(user)
             }
             for row in try await !unreadCounts ? [] : Self.prepared(
-                BatchNotificationCountsQuery.self, BatchNotificationCountsQuery.make(userID: userID, roomIDs: roomIDs), on: connection,
+                UnreadCountsQuery.self, UnreadCountsQuery.make(userID: userID, roomIDs: roomIDs), on: connection,
                 logger: logger)
             {
                 let (roomID, thread, count, highlights) = try row.decode((String, String, Int64, Int64).self)
@@ -84,8 +84,10 @@ enum BatchTypingQuery: PreparedQuery {
     static let sql = make(roomIDs: [], now: 0).sql
 }
 
-/// `NotificationCountsQuery` for many rooms: the same bound and counts, per room.
-enum BatchNotificationCountsQuery: PreparedQuery {
+/// `notificationCounts` for one room or many: per room, its unthreaded bound (the user's latest
+/// main-timeline receipt or own event), then the counts per thread above it and above that
+/// thread's receipt.
+enum UnreadCountsQuery: PreparedQuery {
     static func make(userID: String, roomIDs: [String]) -> PostgresQuery {
         """
         SELECT r.room_id, c.thread_id, c.n, c.h FROM unnest(\(roomIDs)::text[]) AS r(room_id)
